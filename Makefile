@@ -1,0 +1,43 @@
+# bi_core / BrainInterNet companion — every target creates the environment if it is missing.
+#   make book        build the book on the default synthetic cohort  -> _build/html/index.html
+#   make test        run the test suite (what CI runs)
+#   make book-smoke  the same book on the tiny smoke preset (minutes)
+#   make bench       training / analysis benchmarks (bench/README.md)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bi_core-installed
+PRESET ?= default
+OUT ?= artifacts/$(PRESET)
+
+.PHONY: env book book-smoke test bench clean help
+
+help:
+	@sed -n '2,6p' Makefile
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 is needed, found {sys.version.split()[0]}; set PYTHON=/path/to/python3.11"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned (2.13.0, CPU build); an unpinned torch would pull several GB of CUDA wheels
+	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/bi-core reproduce --preset $(PRESET) --out $(OUT)
+
+book-smoke:
+	$(MAKE) book PRESET=smoke
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_analysis.py
+
+clean:
+	rm -rf _build artifacts

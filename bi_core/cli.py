@@ -1,0 +1,57 @@
+"""The ``bi-core`` command line (also ``python -m bi_core``).
+
+Commands live in :mod:`bi_core.commands`, one module per group; each module defines
+``add_parsers(subparsers)`` and imports heavy libraries (torch, nilearn) only inside its
+handlers, so ``bi-core --help`` stays fast. A :class:`~bi_core.errors.BiCoreError`
+is printed as one line and exits with status 2; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import BiCoreError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bi-core",
+        description="BrainInterNet companion: build cohorts, pretrain network-masked cross-attention models, "
+                    "run the paper's analyses and reproduce the book.",
+        epilog="Run `bi-core COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"bi_core {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+
+    mods = [importlib.import_module(f"{commands.__name__}.{m.name}") for m in pkgutil.iter_modules(commands.__path__)]
+    for mod in sorted(mods, key=lambda m: getattr(m, "ORDER", 100)):
+        mod.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        rc = args.func(args)
+    except BiCoreError as exc:
+        print(f"bi-core: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bi-core: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

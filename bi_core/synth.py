@@ -1,0 +1,529 @@
+"""Synthetic cohorts with a known ground truth (the embedded default).
+
+ADNI, HCP and ABCD are access-controlled, so the book runs on cohorts generated here.
+Every quantity the analyses estimate has a true value written to ``ground_truth.json``.
+
+Generative model (one recording)
+--------------------------------
+1. **Network latents.** ``K`` network signals follow a stable MVAR(1) process at a
+   neural time step ``dt`` (≈0.25 s): ``z[t+1] = ρ z[t] + ε[t]`` with
+   ``ε ~ N(0, (1-ρ²) C)``. With a common pole ``ρ`` the stationary correlation of the
+   network latents is exactly the **coupling matrix** ``C``, so each coupling the
+   disease changes shows up in that pair and nowhere else.
+2. **Subject coupling.** ``C_subject = C_population ∘ (1 + σ Z)`` (symmetric Z) times an
+   age factor (mild global weakening per decade, plus a named pair), with disease
+   severity ``s ∈ [0, 1]`` weakening DMN–LIM and DAN–VAN and strengthening FPN–DMN.
+3. **Haemodynamics.** Latents are convolved with nilearn's Glover HRF and sampled at the
+   site's TR.
+4. **ROIs.** ROI ``r`` of network ``m`` is ``α_r h_m + Σ_j β_rj h_j + γ_r e_r``: its
+   network's BOLD signal (coherence ``α``; DMN coherence falls with severity), weaker
+   contributions of networks coupled to ``m``, and ROI-specific BOLD-like noise ``e``
+   scaled to unit total variance; then scanner white noise (site-specific), a slow drift,
+   and z-scoring per ROI.
+
+VIS is strongly coupled and coherent (highly predictable from the rest of the brain);
+SUB is weakly coupled and noisy (poorly predictable): the paper's qualitative profile.
+
+Cohorts
+-------
+``DIR/pretrain`` — healthy, unlabeled, four datasets with ABCD/HCP-D/HCP-YA/HCP-A-like
+ages and TRs; every subject has an ``age`` and a fluid-intelligence-like score
+``fluid`` tied to the FPN–DAN coupling. ``DIR/eval`` — ADNI-like CN/MCI/AD subjects with
+1–5 annual visits, dropout, MCI→AD conversion, MMSE and CDR-SB derived from severity, and
+two sites (TR 3.0 s and 0.607 s). ``DIR/ground_truth.json`` — the population model;
+``DIR/ground_truth_recordings.tsv`` — per-recording severity and coupling values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.signal import fftconvolve, lfilter
+
+from ._io import atomic_dir, write_json, write_tsv
+from .atlas import NetworkAtlas
+from .cohort import CohortWriter
+from .errors import ConfigError
+from .preprocess import PreprocSpec
+
+NETWORKS: tuple[str, ...] = ("VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN", "SUB")
+#: Schaefer-100 7-network ROI counts, the proportions the synthetic atlas follows.
+SCHAEFER100_COUNTS: dict[str, int] = {"VIS": 17, "SMN": 14, "DAN": 15, "VAN": 12, "LIM": 5, "FPN": 13, "DMN": 24}
+
+#: Population coupling (stationary correlation of network latents), age 40, healthy.
+POPULATION_COUPLING: dict[tuple[str, str], float] = {
+    ("VIS", "SMN"): 0.60, ("VIS", "DAN"): 0.55, ("SMN", "DAN"): 0.30, ("SMN", "VAN"): 0.40,
+    ("DAN", "VAN"): 0.45, ("DAN", "FPN"): 0.35, ("VAN", "FPN"): 0.35, ("FPN", "DMN"): 0.30,
+    ("LIM", "DMN"): 0.50, ("DAN", "DMN"): -0.20, ("VAN", "LIM"): 0.15, ("LIM", "SUB"): 0.20,
+    ("DMN", "SUB"): 0.12,
+}
+#: Network coherence α (loading of a ROI on its own network's signal), healthy.
+COHERENCE: dict[str, float] = {"VIS": 0.85, "SMN": 0.78, "DAN": 0.72, "VAN": 0.70, "LIM": 0.62, "FPN": 0.70,
+                               "DMN": 0.76, "SUB": 0.50}
+#: Disease effects at severity 1 (relative change of the coupling; sign = direction).
+ALTERED_PAIRS: tuple[tuple[str, str, float], ...] = (("DMN", "LIM", -0.75), ("DAN", "VAN", -0.65),
+                                                     ("FPN", "DMN", +0.70))
+DMN_COHERENCE_CHANGE = -0.30      # relative change of DMN α at severity 1
+AGE_GLOBAL_PER_DECADE = -0.04     # relative change of every coupling per decade from age 40
+AGE_PAIR = ("DMN", "FPN")
+AGE_PAIR_PER_DECADE = -0.06       # additional relative change of DMN–FPN per decade
+COGNITION_PAIR = ("FPN", "DAN")   # the fluid score loads on this coupling's individual deviation
+COGNITION_LOADING = 0.8           # correlation between the score and the pair's deviation (age-adjusted)
+INDIVIDUAL_SD = 0.15              # relative between-subject SD of every coupling
+INDIVIDUAL_SD_NAMED = 0.30        # relative SD of the couplings tied to cognition
+REGIONS_BY_NETWORK: dict[str, dict[str, float]] = {
+    "VIS": {"Occipital": 0.7, "Temporal": 0.15, "Parietal": 0.15},
+    "SMN": {"Central": 0.7, "Temporal": 0.2, "Cingulo-insular": 0.1},
+    "DAN": {"Parietal": 0.6, "Frontal": 0.25, "Occipital": 0.15},
+    "VAN": {"Cingulo-insular": 0.5, "Frontal": 0.25, "Parietal": 0.25},
+    "LIM": {"Temporal": 0.5, "Frontal": 0.5},
+    "FPN": {"Frontal": 0.6, "Parietal": 0.3, "Cingulo-insular": 0.1},
+    "DMN": {"Frontal": 0.3, "Parietal": 0.25, "Temporal": 0.25, "Cingulo-insular": 0.2},
+    "SUB": {"Subcortical": 1.0},
+}
+_REGION_CENTRES = {"Occipital": (20, -85, 5), "Parietal": (35, -55, 45), "Temporal": (55, -20, -12),
+                   "Frontal": (35, 35, 25), "Central": (40, -20, 55), "Cingulo-insular": (25, 10, 12),
+                   "Subcortical": (18, -8, 2)}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One healthy pretraining dataset (ABCD-like, HCP-YA-like...).
+
+    ``n_frames`` is per recording at the dataset's ``tr`` (seconds); ages in years.
+    """
+
+    name: str
+    n_subjects: int
+    age_range: tuple[float, float]
+    tr: float
+    n_frames: int
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """An evaluation site: TR (s), frames per recording range, scanner noise SD."""
+
+    name: str
+    tr: float
+    n_frames: tuple[int, int]
+    noise_sd: float
+    share: float
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Sizes of a synthetic cohort pair (a preset) — every field is overridable.
+
+    ``pretrain`` datasets are healthy and unlabeled; the evaluation cohort has
+    ``n_cn``/``n_mci``/``n_ad`` subjects followed for up to ``max_visits`` annual visits,
+    continuing after each visit with probability ``1 - dropout``.
+    """
+
+    name: str
+    n_cortical: int
+    n_subcortical: int
+    pretrain: tuple[DatasetSpec, ...]
+    n_cn: int
+    n_mci: int
+    n_ad: int
+    sites: tuple[SiteSpec, ...]
+    max_visits: int = 5
+    dropout: float = 0.25
+    pretrain_noise_sd: float = 0.35
+    dt: float = 0.25
+    neural_tau: float = 2.0
+    total_recordings: int | None = None   # when set, pretraining sizes are scaled to hit it exactly
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_ADNI_SITES = (SiteSpec("ADNI-A", 3.0, (140, 200), 0.30, 0.6), SiteSpec("ADNI-B", 0.607, (950, 976), 0.45, 0.4))
+
+PRESETS: dict[str, SynthConfig] = {
+    "smoke": SynthConfig(
+        name="smoke", n_cortical=24, n_subcortical=2,
+        pretrain=(DatasetSpec("ABCD", 4, (9, 11), 0.8, 180), DatasetSpec("HCP-D", 3, (8, 21), 0.8, 180),
+                  DatasetSpec("HCP-YA", 4, (22, 35), 0.72, 200), DatasetSpec("HCP-A", 5, (36, 90), 0.8, 180)),
+        n_cn=8, n_mci=8, n_ad=8,
+        sites=(SiteSpec("ADNI-A", 3.0, (60, 70), 0.30, 0.5), SiteSpec("ADNI-B", 0.607, (300, 320), 0.45, 0.5)),
+        max_visits=3),
+    "default": SynthConfig(
+        name="default", n_cortical=50, n_subcortical=4,
+        pretrain=(DatasetSpec("ABCD", 40, (9, 11), 0.8, 375), DatasetSpec("HCP-D", 30, (8, 21), 0.8, 478),
+                  DatasetSpec("HCP-YA", 40, (22, 35), 0.72, 600), DatasetSpec("HCP-A", 40, (36, 90), 0.8, 478)),
+        n_cn=60, n_mci=50, n_ad=40, sites=_ADNI_SITES),
+    "paper": SynthConfig(
+        name="paper", n_cortical=400, n_subcortical=32,
+        pretrain=(DatasetSpec("ABCD", 1800, (9, 11), 0.8, 383), DatasetSpec("HCP-D", 650, (8, 21), 0.8, 478),
+                  DatasetSpec("HCP-YA", 1000, (22, 35), 0.72, 1200), DatasetSpec("HCP-A", 700, (36, 90), 0.8, 478)),
+        n_cn=260, n_mci=220, n_ad=120, sites=_ADNI_SITES, total_recordings=5582),
+}
+
+
+# ---------------------------------------------------------------------- atlas
+def _largest_remainder(weights: dict[str, float], total: int, minimum: int = 0) -> dict[str, int]:
+    keys = list(weights)
+    w = np.array([weights[k] for k in keys], float)
+    raw = w / w.sum() * (total - minimum * len(keys))
+    base = np.floor(raw).astype(int)
+    rest = total - minimum * len(keys) - base.sum()
+    order = np.argsort(-(raw - base), kind="stable")
+    base[order[:rest]] += 1
+    return {k: int(b) + minimum for k, b in zip(keys, base)}
+
+
+def synthetic_atlas(n_cortical: int, n_subcortical: int, name: str | None = None) -> NetworkAtlas:
+    """The synthetic atlas: Schaefer-100 network proportions scaled to ``n_cortical`` ROIs.
+
+    Each ROI gets a lobe-like ``region`` (fixed shares per network, so regions cut across
+    networks) and display-only pseudo-MNI coordinates (region centre, alternating
+    hemispheres, deterministic jitter).
+    """
+    if n_cortical < 2 * len(SCHAEFER100_COUNTS):
+        raise ConfigError(f"n_cortical={n_cortical} is too small: need at least 2 ROIs for each of the 7 networks (14).")
+    counts = _largest_remainder({k: float(v) for k, v in SCHAEFER100_COUNTS.items()}, n_cortical, minimum=2)
+    if n_subcortical:
+        counts["SUB"] = int(n_subcortical)
+    rng = np.random.default_rng(20180517)  # fixed: the atlas must not depend on the cohort seed
+    names, nets, regions, coords = [], [], [], []
+    for net, n in counts.items():
+        reg_counts = _largest_remainder(REGIONS_BY_NETWORK[net], n)
+        regs = [r for r, c in reg_counts.items() for _ in range(c)]
+        for i, reg in enumerate(regs):
+            hemi = "LH" if i % 2 == 0 else "RH"
+            names.append(f"{hemi}_{net}_{i + 1:02d}")
+            nets.append(net)
+            regions.append(reg)
+            cx, cy, cz = _REGION_CENTRES[reg]
+            jitter = rng.normal(0, 8, 3)
+            coords.append(((-1 if hemi == "LH" else 1) * abs(cx + jitter[0]), cy + jitter[1], cz + jitter[2]))
+    return NetworkAtlas(name=name or f"synth{n_cortical}x7", roi_names=tuple(names), roi_networks=tuple(nets),
+                        roi_regions=tuple(regions), coords=np.round(np.array(coords), 1))
+
+
+# ---------------------------------------------------------------------- couplings
+def coupling_matrix(pairs: dict[tuple[str, str], float] | None = None, networks: tuple[str, ...] = NETWORKS) -> np.ndarray:
+    """Symmetric ``[K, K]`` coupling matrix with unit diagonal from a pair dictionary."""
+    pairs = POPULATION_COUPLING if pairs is None else pairs
+    k = {n: i for i, n in enumerate(networks)}
+    C = np.eye(len(networks))
+    for (a, b), v in pairs.items():
+        if a in k and b in k:
+            C[k[a], k[b]] = C[k[b], k[a]] = v
+    return C
+
+
+def _nearest_correlation(C: np.ndarray, floor: float = 0.02) -> np.ndarray:
+    """Clip eigenvalues at ``floor`` and rescale to unit diagonal (keeps C a valid correlation)."""
+    w, V = np.linalg.eigh((C + C.T) / 2)
+    if w.min() >= floor:
+        return C
+    A = (V * np.maximum(w, floor)) @ V.T
+    d = np.sqrt(np.diag(A))
+    return A / np.outer(d, d)
+
+
+def subject_coupling(severity: float, age: float, deviation: np.ndarray, networks: tuple[str, ...] = NETWORKS) -> np.ndarray:
+    """Coupling matrix of one subject at one visit.
+
+    Parameters
+    ----------
+    severity
+        Disease severity in [0, 1] (0 = healthy).
+    age
+        Age in years (the age effect is relative to 40).
+    deviation
+        ``[K, K]`` symmetric relative individual deviations (0 = population value).
+    """
+    C = coupling_matrix(networks=networks)
+    off = ~np.eye(len(networks), dtype=bool)
+    C[off] = C[off] * (1.0 + deviation[off])
+    decades = (age - 40.0) / 10.0
+    C[off] *= max(0.5, 1.0 + AGE_GLOBAL_PER_DECADE * decades)
+    k = {n: i for i, n in enumerate(networks)}
+    a, b = k[AGE_PAIR[0]], k[AGE_PAIR[1]]
+    f = max(0.3, 1.0 + AGE_PAIR_PER_DECADE * decades)
+    C[a, b] *= f
+    C[b, a] *= f
+    for na, nb, rel in ALTERED_PAIRS:
+        a, b = k[na], k[nb]
+        f = 1.0 + rel * float(severity)
+        C[a, b] *= f
+        C[b, a] *= f
+    return _nearest_correlation(C)
+
+
+# ---------------------------------------------------------------------- signals
+def _glover(dt: float) -> np.ndarray:
+    from nilearn.glm.first_level import glover_hrf
+
+    h = glover_hrf(t_r=dt, oversampling=1, time_length=32.0)
+    return h / np.abs(h).sum()
+
+
+class _Simulator:
+    """Generates recordings for one atlas (HRF and ROI loadings cached)."""
+
+    def __init__(self, atlas: NetworkAtlas, cfg: SynthConfig) -> None:
+        self.atlas = atlas
+        self.cfg = cfg
+        self.nets = tuple(n for n in NETWORKS if n in atlas.networks)
+        self.K = len(self.nets)
+        self.net_of_roi = np.array([self.nets.index(n) for n in atlas.roi_networks])
+        self._hrf: dict[float, np.ndarray] = {}
+        rng = np.random.default_rng(777)  # fixed ROI-level structure for the atlas
+        C0 = coupling_matrix(networks=self.nets)
+        R = atlas.n_rois
+        self.alpha0 = np.array([COHERENCE[self.nets[m]] for m in self.net_of_roi]) * rng.uniform(0.9, 1.05, R)
+        self.beta = np.zeros((R, self.K))
+        for r in range(R):
+            m = self.net_of_roi[r]
+            for j in range(self.K):
+                if j != m and abs(C0[m, j]) >= 0.3:
+                    self.beta[r, j] = np.sign(C0[m, j]) * rng.uniform(0.0, 0.15)
+        self.is_dmn = np.array([self.nets[m] == "DMN" for m in self.net_of_roi])
+
+    def hrf(self, dt: float) -> np.ndarray:
+        if dt not in self._hrf:
+            self._hrf[dt] = _glover(dt)
+        return self._hrf[dt]
+
+    def recording(self, rng: np.random.Generator, tr: float, n_frames: int, C: np.ndarray, severity: float,
+                  noise_sd: float) -> np.ndarray:
+        """One z-scored recording ``[n_frames, n_rois]`` (float32)."""
+        cfg = self.cfg
+        sub = max(1, math.ceil(tr / cfg.dt - 1e-9))
+        dt = tr / sub
+        h = self.hrf(round(dt, 6))
+        warm = len(h) + int(round(4 * cfg.neural_tau / dt))
+        n_steps = warm + n_frames * sub
+        rho = math.exp(-dt / cfg.neural_tau)
+        L = np.linalg.cholesky(C)
+        R = self.atlas.n_rois
+        # network latents (MVAR with coupled innovations) and ROI-specific latents
+        white = rng.standard_normal((n_steps, self.K + R))
+        white[:, : self.K] = white[:, : self.K] @ L.T
+        z = lfilter([math.sqrt(1 - rho**2)], [1.0, -rho], white, axis=0)
+        bold = fftconvolve(z, h[:, None], mode="full", axes=0)[:n_steps]
+        bold = bold[warm::sub][:n_frames]
+        bold /= bold.std(axis=0, keepdims=True)  # unit-variance BOLD per latent
+        hnet, e = bold[:, : self.K], bold[:, self.K:]
+        alpha = self.alpha0 * np.where(self.is_dmn, 1.0 + DMN_COHERENCE_CHANGE * severity, 1.0)
+        # variance of the structured part: a_r^T C a_r with a_r = alpha e_m + beta_r
+        A = self.beta.copy()
+        A[np.arange(R), self.net_of_roi] += alpha
+        structured_var = np.einsum("rk,kl,rl->r", A, C, A)
+        gamma = np.sqrt(np.clip(1.0 - structured_var, 0.05, None))
+        x = hnet @ A.T + e * gamma
+        x += noise_sd * rng.standard_normal(x.shape)
+        t = np.linspace(-1, 1, n_frames)[:, None]
+        x += rng.normal(0, 0.15, (1, R)) * t + rng.normal(0, 0.1, (1, R)) * np.cos(np.pi * (t + 1) / 2)
+        x = (x - x.mean(0)) / x.std(0)
+        return x.astype(np.float32)
+
+
+def _symmetric_deviation(rng: np.random.Generator, nets: tuple[str, ...]) -> np.ndarray:
+    K = len(nets)
+    Z = rng.standard_normal((K, K))
+    Z = np.triu(Z, 1)
+    Z = Z + Z.T
+    sd = np.full((K, K), INDIVIDUAL_SD)
+    a, b = nets.index(COGNITION_PAIR[0]), nets.index(COGNITION_PAIR[1])
+    sd[a, b] = sd[b, a] = INDIVIDUAL_SD_NAMED
+    return np.clip(Z * sd, -0.6, 0.6)
+
+
+# ---------------------------------------------------------------------- cohorts
+def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Subjects and visits of the ADNI-like cohort (no signals yet)."""
+    groups = [("CN", cfg.n_cn), ("MCI", cfg.n_mci), ("AD", cfg.n_ad)]
+    params = {"CN": dict(s0=(0.0, 0.12), slope=(0.010, 0.006), age=(73, 6)),
+              "MCI": dict(s0=(0.25, 0.50), slope=(0.050, 0.020), age=(73, 7)),
+              "AD": dict(s0=(0.55, 0.85), slope=(0.085, 0.020), age=(75, 7))}
+    shares = np.array([s.share for s in cfg.sites], float)
+    shares /= shares.sum()
+    visits: list[dict[str, Any]] = []
+    n = 0
+    for dx, count in groups:
+        p = params[dx]
+        for _ in range(count):
+            n += 1
+            sid = f"E{n:04d}"
+            s0 = rng.uniform(*p["s0"])
+            slope = max(0.0, rng.normal(*p["slope"]))
+            age0 = float(np.clip(rng.normal(*p["age"]), 55, 92))
+            sex = "F" if rng.random() < 0.5 else "M"
+            site = cfg.sites[int(rng.choice(len(cfg.sites), p=shares))]
+            n_vis = 1
+            while n_vis < cfg.max_visits and rng.random() > cfg.dropout:
+                n_vis += 1
+            converted_at = None
+            for v in range(n_vis):
+                years = 0.0 if v == 0 else v + rng.normal(0, 0.05)
+                s = float(np.clip(s0 + slope * years, 0, 1))
+                dx_now = dx
+                if dx == "MCI" and s >= 0.6:
+                    dx_now = "AD"
+                    converted_at = converted_at if converted_at is not None else v
+                mmse = float(np.clip(round(29.5 - 14 * s + rng.normal(0, 1.2)), 0, 30))
+                cdr = float(np.clip(round(2 * (16 * s**1.3 + rng.normal(0, 0.6))) / 2, 0, 18))
+                visits.append(dict(subject=sid, visit=v, session=f"M{12 * v:02d}", years=float(round(years, 3)),
+                                   severity=s, slope=slope, baseline_dx=dx, diagnosis=dx_now,
+                                   age=round(age0 + years, 2), sex=sex, site=site.name, tr=site.tr,
+                                   frames=site.n_frames, noise_sd=site.noise_sd, mmse=mmse, cdr_sb=cdr))
+            for vis in visits[-n_vis:]:
+                vis["converter"] = int(dx == "MCI" and converted_at is not None)
+    return visits
+
+
+def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0, overwrite: bool = False,
+             progress: bool = True) -> Path:
+    """Write ``out/pretrain``, ``out/eval``, ``out/ground_truth.json`` for a preset.
+
+    The same ``(preset, seed)`` writes byte-identical files.
+
+    Parameters
+    ----------
+    out
+        Output directory (created atomically).
+    preset
+        ``"smoke"`` (seconds), ``"default"`` (the book, a few hundred subjects),
+        ``"paper"`` (5,582 recordings, Schaefer-400-like + 32 subcortical ROIs) or a
+        :class:`SynthConfig`.
+    seed
+        Seed of every random draw.
+    """
+    cfg = PRESETS[preset] if isinstance(preset, str) and preset in PRESETS else preset
+    if not isinstance(cfg, SynthConfig):
+        raise ConfigError(f"unknown synthetic preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    atlas = synthetic_atlas(cfg.n_cortical, cfg.n_subcortical)
+    sim = _Simulator(atlas, cfg)
+    nets = sim.nets
+    root_ss = np.random.SeedSequence(int(seed))
+    plan_ss, pre_ss, eval_ss = root_ss.spawn(3)
+    eval_plan = _eval_plan(cfg, np.random.default_rng(plan_ss))
+    pretrain_specs = list(cfg.pretrain)
+    if cfg.total_recordings is not None:
+        remaining = cfg.total_recordings - len(eval_plan)
+        if remaining < len(pretrain_specs):
+            raise ConfigError(f"total_recordings={cfg.total_recordings} leaves no room for pretraining recordings.")
+        sizes = _largest_remainder({d.name: d.n_subjects for d in pretrain_specs}, remaining)
+        pretrain_specs = [replace(d, n_subjects=sizes[d.name]) for d in pretrain_specs]
+    pbar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        pbar = tqdm(total=sum(d.n_subjects for d in pretrain_specs) + len(eval_plan), desc=f"synth {cfg.name}",
+                    unit="rec")
+    truths: list[dict[str, Any]] = []
+    k = {n: i for i, n in enumerate(nets)}
+    ca, cb = k[COGNITION_PAIR[0]], k[COGNITION_PAIR[1]]
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        spec = PreprocSpec(target_tr=None, zscore=True)
+        with CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
+                          description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, seed {seed}") as w:
+            for d_ss, d in zip(pre_ss.spawn(len(pretrain_specs)), pretrain_specs):
+                for s_i, s_ss in enumerate(d_ss.spawn(d.n_subjects)):
+                    rng = np.random.default_rng(s_ss)
+                    age = float(rng.uniform(*d.age_range))
+                    dev = _symmetric_deviation(rng, nets)
+                    C = subject_coupling(0.0, age, dev, nets)
+                    x = sim.recording(rng, d.tr, d.n_frames, C, 0.0, cfg.pretrain_noise_sd)
+                    # fluid score: loads on the cognition pair's individual deviation, declines after 30
+                    z_dev = dev[ca, cb] / INDIVIDUAL_SD_NAMED
+                    score = (COGNITION_LOADING * z_dev + math.sqrt(1 - COGNITION_LOADING**2) * rng.standard_normal())
+                    fluid = 100 + 15 * score - 0.25 * max(0.0, age - 30)
+                    sid = f"{d.name.replace('-', '')}{s_i + 1:04d}"
+                    rid = f"sub-{sid}_ses-1"
+                    w.add(x, recording_id=rid, subject=sid, session="1", tr=d.tr, dataset=d.name, site=d.name,
+                          age=round(age, 2), sex="F" if rng.random() < 0.5 else "M", fluid=round(fluid, 2))
+                    truths.append({"cohort": "pretrain", "recording_id": rid, "severity": 0.0,
+                                   **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
+                                      for (a, b) in _truth_pairs(nets)},
+                                   "cognition_deviation": round(float(dev[ca, cb]), 4)})
+                    if pbar:
+                        pbar.update()
+        with CohortWriter(tmp / "eval", atlas, spec, name="synthetic-eval",
+                          description=f"bi_core synthetic ADNI-like cohort, preset {cfg.name}, seed {seed}") as w:
+            subj_dev: dict[str, np.ndarray] = {}
+            for v_ss, vis in zip(eval_ss.spawn(len(eval_plan)), eval_plan):
+                rng = np.random.default_rng(v_ss)
+                if vis["subject"] not in subj_dev:
+                    subj_dev[vis["subject"]] = _symmetric_deviation(np.random.default_rng(v_ss.spawn(1)[0]), nets)
+                C = subject_coupling(vis["severity"], vis["age"], subj_dev[vis["subject"]], nets)
+                n_frames = int(rng.integers(vis["frames"][0], vis["frames"][1] + 1))
+                x = sim.recording(rng, vis["tr"], n_frames, C, vis["severity"], vis["noise_sd"])
+                rid = f"sub-{vis['subject']}_ses-{vis['session']}"
+                w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], tr=vis["tr"],
+                      dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"], age=vis["age"],
+                      sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"], cdr_sb=vis["cdr_sb"],
+                      baseline_dx=vis["baseline_dx"], visit=vis["visit"], converter=vis["converter"])
+                truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
+                               **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4) for (a, b) in _truth_pairs(nets)},
+                               "cognition_deviation": round(float(subj_dev[vis["subject"]][ca, cb]), 4),
+                               "severity_slope": round(vis["slope"], 4)})
+                if pbar:
+                    pbar.update()
+        if pbar:
+            pbar.close()
+        write_json(tmp / "ground_truth.json", ground_truth(cfg, seed, atlas, nets))
+        write_tsv(tmp / "ground_truth_recordings.tsv", pd.DataFrame(truths), float_format="%.6g")
+        write_json(tmp / "synth_config.json", {"preset": cfg.to_dict(), "seed": int(seed)})
+    return Path(out)
+
+
+def _truth_pairs(nets: tuple[str, ...]) -> list[tuple[str, str]]:
+    pairs = [(a, b) for a, b, _ in ALTERED_PAIRS] + [COGNITION_PAIR, AGE_PAIR]
+    return [p for p in dict.fromkeys(pairs) if p[0] in nets and p[1] in nets]
+
+
+def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[str, ...] = NETWORKS) -> dict[str, Any]:
+    """The population-level truth written to ``ground_truth.json``."""
+    C0 = subject_coupling(0.0, 40.0, np.zeros((len(nets), len(nets))), nets)
+    C1 = subject_coupling(1.0, 40.0, np.zeros((len(nets), len(nets))), nets)
+    Ci = np.linalg.inv(C0)
+    latent_r2 = 1 - 1 / np.diag(Ci)
+    return {
+        "generator": "bi_core.synth",
+        "generator_version": 1,
+        "preset": cfg.name,
+        "seed": int(seed),
+        "networks": list(nets),
+        "network_sizes": atlas.network_sizes(),
+        "coupling": {"description": "stationary correlation of the network latent signals (healthy, age 40)",
+                     "networks": list(nets), "matrix": np.round(C0, 4).tolist()},
+        "coupling_at_severity_1": {"networks": list(nets), "matrix": np.round(C1, 4).tolist()},
+        "coherence": {n: COHERENCE[n] for n in nets},
+        "latent_r2_from_other_networks": {n: round(float(v), 4) for n, v in zip(nets, latent_r2)},
+        "expected_predictability": {"most": "VIS", "least": "SUB"},
+        "disease": {
+            "altered_pairs": [{"pair": [a, b], "sign": int(np.sign(rel)), "relative_change_at_severity_1": rel}
+                              for a, b, rel in ALTERED_PAIRS],
+            "dmn_coherence_relative_change_at_severity_1": DMN_COHERENCE_CHANGE,
+            "dmn_predictability_drop": True,
+            "severity": {"CN": {"baseline": [0.0, 0.12], "slope_mean": 0.010},
+                         "MCI": {"baseline": [0.25, 0.50], "slope_mean": 0.050, "converts_to_AD_at": 0.6},
+                         "AD": {"baseline": [0.55, 0.85], "slope_mean": 0.085}},
+            "severity_slopes": {"CN": 0.010, "MCI": 0.050, "AD": 0.085},
+            "slope_order": ["AD", "MCI", "CN"],
+            "mmse": "round(29.5 - 14 s + N(0, 1.2)), clipped to 0..30",
+            "cdr_sb": "round_half(16 s^1.3 + N(0, 0.6)), clipped to 0..18",
+            "marker_cdr_sb_association_sign": 1,
+        },
+        "age": {"global_coupling_relative_change_per_decade": AGE_GLOBAL_PER_DECADE,
+                "pair": list(AGE_PAIR), "pair_relative_change_per_decade": AGE_PAIR_PER_DECADE,
+                "reference_age": 40},
+        "cognition": {"column": "fluid", "pair": list(COGNITION_PAIR), "loading": COGNITION_LOADING,
+                      "formula": "100 + 15 (loading z + sqrt(1 - loading^2) eps) - 0.25 max(0, age - 30); "
+                                 "z = the pair's relative individual deviation / its SD"},
+        "individual_variation": {"relative_sd": INDIVIDUAL_SD, "relative_sd_cognition_pair": INDIVIDUAL_SD_NAMED},
+        "sites": [asdict(s) for s in cfg.sites],
+        "pretrain_datasets": [asdict(d) for d in cfg.pretrain],
+    }

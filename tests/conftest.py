@@ -1,0 +1,36 @@
+"""Shared fixtures: small cohorts written by the tests themselves (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke synthetic cohorts (pretrain, eval, ground truth), generated once per session."""
+    from bi_core.synth import generate
+
+    out = tmp_path_factory.mktemp("synth") / "smoke"
+    generate(out, "smoke", seed=0, progress=False)
+    return out
+
+
+@pytest.fixture()
+def small_atlas():
+    from bi_core.atlas import NetworkAtlas
+
+    nets = ["VIS"] * 3 + ["SMN"] * 2 + ["DMN"] * 3
+    names = [f"roi{i}" for i in range(len(nets))]
+    regions = ["Occ", "Occ", "Par", "Cen", "Cen", "Fro", "Par", "Tem"]
+    return NetworkAtlas("toy", tuple(names), tuple(nets), roi_regions=tuple(regions))
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
