@@ -67,7 +67,7 @@ COHERENCE: dict[str, float] = {"VIS": 0.85, "SMN": 0.78, "DAN": 0.72, "VAN": 0.7
                                "DMN": 0.76, "SUB": 0.50}
 #: Disease effects at severity 1 (relative change of the coupling; sign = direction).
 ALTERED_PAIRS: tuple[tuple[str, str, float], ...] = (("DMN", "LIM", -0.75), ("DAN", "VAN", -0.65),
-                                                     ("FPN", "DMN", +0.70))
+                                                     ("FPN", "DMN", +0.90))
 DMN_COHERENCE_CHANGE = -0.30      # relative change of DMN α at severity 1
 AGE_GLOBAL_PER_DECADE = -0.04     # relative change of every coupling per decade from age 40
 AGE_PAIR = ("DMN", "FPN")
@@ -169,14 +169,17 @@ PRESETS: dict[str, SynthConfig] = {
 
 # ---------------------------------------------------------------------- atlas
 def _largest_remainder(weights: dict[str, float], total: int, minimum: int = 0) -> dict[str, int]:
+    """Integer shares of ``total`` proportional to ``weights`` (Hamilton's method), each ≥ ``minimum``."""
     keys = list(weights)
     w = np.array([weights[k] for k in keys], float)
-    raw = w / w.sum() * (total - minimum * len(keys))
+    raw = w / w.sum() * total
     base = np.floor(raw).astype(int)
-    rest = total - minimum * len(keys) - base.sum()
     order = np.argsort(-(raw - base), kind="stable")
-    base[order[:rest]] += 1
-    return {k: int(b) + minimum for k, b in zip(keys, base)}
+    base[order[: total - base.sum()]] += 1
+    while (base < minimum).any():  # lift small groups by taking from the largest
+        base[int(np.argmin(base))] += 1
+        base[int(np.argmax(base))] -= 1
+    return {k: int(b) for k, b in zip(keys, base)}
 
 
 def synthetic_atlas(n_cortical: int, n_subcortical: int, name: str | None = None) -> NetworkAtlas:

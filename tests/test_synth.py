@@ -52,7 +52,7 @@ def test_atlas_proportions_and_regions_cross_networks():
 def bigger(tmp_path_factory):
     """More subjects than smoke, short recordings: enough power for group checks in seconds."""
     base = PRESETS["smoke"]
-    cfg = SynthConfig(**{**base.__dict__, "name": "test", "n_cn": 30, "n_mci": 10, "n_ad": 30, "max_visits": 4,
+    cfg = SynthConfig(**{**base.__dict__, "name": "test", "n_cortical": 50, "n_cn": 30, "n_mci": 10, "n_ad": 30, "max_visits": 4,
                          "dropout": 0.1})
     return generate(tmp_path_factory.mktemp("g") / "c", cfg, seed=3, progress=False)
 
