@@ -1,0 +1,410 @@
+"""Alzheimer's-spectrum classification on identical subject-grouped folds.
+
+Every feature set — BrainInterNet embeddings, predictability profiles, interaction
+matrices, and the functional-connectivity baselines (correlation and tangent space,
+nilearn's ``ConnectivityMeasure``) — is scored with the same pipeline
+(standardize → logistic regression with ``C`` tuned by an inner subject-grouped CV) on
+the **same** outer folds: ``StratifiedGroupKFold`` over subjects, repeated with several
+seeds. Connectivity features are computed inside the pipeline, so the tangent-space
+reference is fitted on training subjects only.
+
+Metrics are computed per repeat on the pooled out-of-fold predictions; intervals are
+mean ± t·SD/√R over the R repeats. Repeats share data, so these intervals describe the
+variability of the CV procedure, not a population confidence interval — with a real
+cohort, prefer more repeats and report them as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.covariance import LedoitWolf
+
+from ..errors import InputError
+
+TASKS = ("ad_cn", "3class")
+CLASSES_3 = ("CN", "MCI", "AD")
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    """Outer/inner cross-validation settings.
+
+    ``n_splits`` outer folds repeated ``n_repeats`` times (seeds ``seed``, ``seed+1``…);
+    ``inner_splits`` folds to tune ``C`` over ``Cs``.
+    """
+
+    n_splits: int = 5
+    n_repeats: int = 5
+    seed: int = 0
+    inner_splits: int = 3
+    Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+@dataclass
+class Folds:
+    """Outer folds over samples (one sample per subject), with their repeat index."""
+
+    subjects: np.ndarray
+    splits: list[tuple[int, int, np.ndarray, np.ndarray]]
+
+    def check_disjoint(self) -> None:
+        """Raise if any subject appears in both the training and the test part of a fold."""
+        for r, f, tr, te in self.splits:
+            both = set(self.subjects[tr]) & set(self.subjects[te])
+            if both:
+                raise AssertionError(f"repeat {r} fold {f}: subjects in train and test: {sorted(both)[:5]}")
+
+
+def task_labels(diagnosis: pd.Series, task: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Select samples and encode labels for a task.
+
+    Returns ``(mask, y, classes)``: a boolean mask over ``diagnosis``, integer labels of
+    the selected samples and the class names (AD vs CN: ``y=1`` is AD).
+    """
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose one of {TASKS}.")
+    dx = diagnosis.astype(object)
+    if dx.notna().sum() == 0:
+        raise InputError("classification needs diagnoses (CN/MCI/AD), but the cohort has none.")
+    classes = ("CN", "AD") if task == "ad_cn" else CLASSES_3
+    mask = dx.isin(classes).to_numpy()
+    present = sorted(set(dx[mask]))
+    if len(present) < 2:
+        raise InputError(f"task {task}: needs at least two diagnosis groups among {classes}, found {present or 'none'}.")
+    if task == "3class" and len(present) < 3:
+        raise InputError(f"task 3class needs CN, MCI and AD; found only {present}.")
+    y = np.array([classes.index(d) for d in dx[mask]])
+    return mask, y, classes
+
+
+def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig) -> Folds:
+    """Repeated stratified subject-grouped K-fold (the same folds for every feature set)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    subjects = np.asarray(subjects)
+    counts = pd.Series(y).groupby(subjects).first().value_counts()
+    if counts.min() < cfg.n_splits:
+        raise InputError(f"too few subjects for {cfg.n_splits}-fold CV: the smallest class has {int(counts.min())} "
+                         f"subjects ({dict(counts)}); lower n_splits or add subjects.")
+    splits = []
+    for r in range(cfg.n_repeats):
+        cv = StratifiedGroupKFold(n_splits=cfg.n_splits, shuffle=True, random_state=cfg.seed + r)
+        for f, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, groups=subjects)):
+            splits.append((r, f, tr, te))
+    folds = Folds(subjects, splits)
+    folds.check_disjoint()
+    return folds
+
+
+_COV_CACHE: dict[bytes, tuple[np.ndarray, np.ndarray, float]] = {}
+_COV_CACHE_MAX = 50_000
+
+
+class CachedLedoitWolf(LedoitWolf):
+    """``LedoitWolf`` whose estimates are memoized by the data's bytes.
+
+    Covariance estimation dominates the cost of nilearn's ``ConnectivityMeasure``; across
+    cross-validation folds the same subject's series is estimated again and again with
+    identical results. Memoizing it keeps nilearn doing all the connectivity maths while
+    estimating each subject once.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> "CachedLedoitWolf":
+        import hashlib
+
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        key = hashlib.blake2b(X.tobytes(), digest_size=16).digest() + str(X.shape).encode()
+        hit = _COV_CACHE.get(key)
+        if hit is None:
+            super().fit(X)
+            if len(_COV_CACHE) < _COV_CACHE_MAX:
+                _COV_CACHE[key] = (self.covariance_, self.location_, self.shrinkage_)
+        else:
+            self.covariance_, self.location_, self.shrinkage_ = hit
+            self.precision_ = None
+        return self
+
+
+def _ledoit_wolf_cached() -> CachedLedoitWolf:
+    return CachedLedoitWolf(store_precision=False)
+
+
+def connectivity_features(series: Any, kind: str = "correlation") -> np.ndarray:
+    """Vectorized connectivity (upper triangle) of each recording, computed independently.
+
+    Only for kinds without a group-level fit (``correlation``, ``partial correlation``,
+    ``covariance``), where computing them once outside cross-validation cannot leak.
+    """
+    from nilearn.connectome import ConnectivityMeasure
+
+    if kind == "tangent":
+        raise InputError("tangent-space features depend on a group reference: use FeatureSet(..., connectivity="
+                         "'tangent') so that the reference is fitted inside each training fold.")
+    cm = ConnectivityMeasure(cov_estimator=_ledoit_wolf_cached(), kind=kind, vectorize=True, discard_diagonal=True,
+                             standardize="zscore_sample")
+    return cm.fit_transform([np.asarray(x, np.float64) for x in series])
+
+
+class ConnectivityFeatures(TransformerMixin, BaseEstimator):
+    """nilearn ``ConnectivityMeasure`` as a pipeline step over a sequence of time series.
+
+    ``X`` is a sequence (object array) of ``[n_frames, n_rois]`` arrays; the output is the
+    vectorized upper triangle of each connectivity matrix. For ``kind="tangent"`` the
+    group reference is estimated in :meth:`fit`, i.e. on training subjects only.
+    """
+
+    def __init__(self, kind: str = "correlation") -> None:
+        self.kind = kind
+
+    def fit(self, X: Any, y: Any = None) -> "ConnectivityFeatures":
+        from nilearn.connectome import ConnectivityMeasure
+
+        self.measure_ = ConnectivityMeasure(cov_estimator=_ledoit_wolf_cached(), kind=self.kind, vectorize=True,
+                                            discard_diagonal=True, standardize="zscore_sample")
+        self.measure_.fit([np.asarray(x, np.float64) for x in X])
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        return self.measure_.transform([np.asarray(x, np.float64) for x in X])
+
+
+def as_series_array(series: list[np.ndarray]) -> np.ndarray:
+    """Pack time series of different lengths into an object array sklearn can index."""
+    arr = np.empty(len(series), dtype=object)
+    for i, s in enumerate(series):
+        arr[i] = np.asarray(s)
+    return arr
+
+
+def make_classifier(cfg: CVConfig, connectivity: str | None = None, n_classes: int = 2, memory: Any = None) -> Any:
+    """Standardize → logistic regression (C tuned by inner grouped CV), optionally after FC features.
+
+    ``memory`` (a joblib ``Memory`` or path) caches the fitted connectivity step, so the
+    inner grid search fits it once per training split instead of once per ``C``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps: list[tuple[str, Any]] = []
+    if connectivity is not None:
+        steps.append(("fc", ConnectivityFeatures(kind=connectivity)))
+    # newton-cg: an order of magnitude faster than lbfgs when features outnumber subjects (FC edges)
+    steps += [("scale", StandardScaler()), ("clf", LogisticRegression(solver="newton-cg", max_iter=5000))]
+    scoring = "roc_auc" if n_classes == 2 else "balanced_accuracy"
+    return GridSearchCV(Pipeline(steps, memory=memory if connectivity else None), {"clf__C": list(cfg.Cs)},
+                        scoring=scoring,
+                        cv=StratifiedGroupKFold(n_splits=cfg.inner_splits, shuffle=True, random_state=cfg.seed),
+                        n_jobs=None, error_score="raise")
+
+
+@dataclass
+class FeatureSet:
+    """A named feature set: a ``[n_samples, n_features]`` matrix, or time series for an FC baseline."""
+
+    name: str
+    X: np.ndarray
+    connectivity: str | None = None  # "correlation" / "tangent" when X holds time series
+
+
+def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarray, folds: Folds, cfg: CVConfig,
+                   classes: tuple[str, ...], progress: bool = False) -> pd.DataFrame:
+    """Out-of-fold predictions of every feature set on the same folds.
+
+    Returns
+    -------
+    DataFrame
+        One row per (feature set, repeat, sample): ``sample`` (index), ``subject``,
+        ``y_true``, ``y_pred``, ``score`` (decision value for 2 classes) and ``p_<class>``
+        probabilities.
+    """
+    import tempfile
+
+    from joblib import Memory
+
+    rows = []
+    it = [(fs, r, f, tr, te) for fs in features for (r, f, tr, te) in folds.splits]
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="classification folds", unit="fold")
+    cache = tempfile.TemporaryDirectory(prefix="bi_core-cv-")
+    memory = Memory(cache.name, verbose=0)
+    for fs, r, f, tr, te in it:
+        if len(fs.X) != len(y):
+            raise InputError(f"feature set {fs.name!r} has {len(fs.X)} samples but there are {len(y)} labels.")
+        model = clone(make_classifier(cfg, fs.connectivity, len(classes), memory=memory))
+        model.fit(fs.X[tr], y[tr], groups=subjects[tr])
+        proba = model.predict_proba(fs.X[te])
+        pred = model.classes_[np.argmax(proba, 1)]
+        score = model.decision_function(fs.X[te]) if len(classes) == 2 else np.full(len(te), np.nan)
+        for k, i in enumerate(te):
+            row = {"feature_set": fs.name, "repeat": r, "fold": f, "sample": int(i), "subject": subjects[i],
+                   "y_true": int(y[i]), "y_pred": int(pred[k]), "score": float(np.ravel(score)[k]),
+                   "C": float(model.best_params_["clf__C"])}
+            for c_i, c in enumerate(classes):
+                row[f"p_{c}"] = float(proba[k, list(model.classes_).index(c_i)]) if c_i in model.classes_ else 0.0
+            rows.append(row)
+    cache.cleanup()
+    return pd.DataFrame(rows)
+
+
+def _t_interval(v: np.ndarray) -> tuple[float, float, float]:
+    from scipy import stats
+
+    v = np.asarray(v, float)
+    m = float(np.mean(v))
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    h = float(stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v)))
+    return m, m - h, m + h
+
+
+def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    """Per-repeat metrics and their mean and interval for each feature set.
+
+    Two classes: ``auc`` (and balanced accuracy); three classes: ``balanced_accuracy`` and
+    macro one-vs-rest ``auc``.
+    """
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    per = []
+    for (fs, r), g in pred.groupby(["feature_set", "repeat"], sort=False):
+        if len(classes) == 2:
+            auc = roc_auc_score(g["y_true"], g["score"])
+        else:
+            P = g[[f"p_{c}" for c in classes]].to_numpy()
+            P = P / P.sum(1, keepdims=True)
+            auc = roc_auc_score(g["y_true"], P, multi_class="ovr", average="macro", labels=list(range(len(classes))))
+        per.append({"feature_set": fs, "repeat": r, "auc": auc,
+                    "balanced_accuracy": balanced_accuracy_score(g["y_true"], g["y_pred"])})
+    per = pd.DataFrame(per)
+    rows = []
+    for fs, g in per.groupby("feature_set", sort=False):
+        row: dict[str, Any] = {"feature_set": fs, "n_repeats": len(g)}
+        for m in ("auc", "balanced_accuracy"):
+            mean, lo, hi = _t_interval(g[m].to_numpy())
+            row.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def confusion(pred: pd.DataFrame, classes: tuple[str, ...], feature_set: str) -> pd.DataFrame:
+    """Row-normalized confusion matrix (true × predicted), pooled over repeats."""
+    from sklearn.metrics import confusion_matrix
+
+    g = pred[pred["feature_set"] == feature_set]
+    M = confusion_matrix(g["y_true"], g["y_pred"], labels=list(range(len(classes)))).astype(float)
+    M /= M.sum(1, keepdims=True)
+    return pd.DataFrame(M, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def roc_curves(pred: pd.DataFrame, grid: np.ndarray | None = None) -> pd.DataFrame:
+    """Mean ROC curve per feature set (two-class predictions), interpolated on a common FPR grid."""
+    from sklearn.metrics import roc_curve
+
+    grid = np.linspace(0, 1, 101) if grid is None else grid
+    rows = []
+    for fs, g in pred.groupby("feature_set", sort=False):
+        tprs = []
+        for _, gr in g.groupby("repeat"):
+            fpr, tpr, _ = roc_curve(gr["y_true"], gr["score"])
+            tprs.append(np.interp(grid, fpr, tpr))
+        T = np.vstack(tprs)
+        for x, m, s in zip(grid, T.mean(0), T.std(0)):
+            rows.append({"feature_set": fs, "fpr": x, "tpr": m, "tpr_sd": s})
+    return pd.DataFrame(rows)
+
+
+def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: bool = False) -> pd.DataFrame:
+    """Out-of-fold AD-vs-CN decision score for every visit (the summary marker).
+
+    A classifier (as in :func:`make_classifier`) is trained on the **baseline** visits of
+    the training-fold AD and CN subjects and applied to **every** visit of the held-out
+    subjects; MCI subjects are never trained on and are scored by every fold's model. No
+    subject ever scores itself. Scores are averaged over repeats (and folds for MCI).
+
+    Parameters
+    ----------
+    X
+        ``[n_recordings, n_features]`` features of every recording (e.g. embeddings).
+    table
+        The cohort's recordings table (same order as ``X``), with ``subject``,
+        ``diagnosis`` and ``years_from_baseline``.
+
+    Returns
+    -------
+    DataFrame
+        ``recording_id``, ``subject``, ``marker`` (log-odds of AD), ``n_models``.
+    """
+    from .groupstats import baseline_rows
+
+    if len(X) != len(table):
+        raise InputError(f"{len(X)} feature rows for {len(table)} recordings.")
+    base = baseline_rows(table)
+    bt = table[base]
+    mask, y, classes = task_labels(bt["diagnosis"].reset_index(drop=True), "ad_cn")
+    train_pool = np.flatnonzero(base)[mask]          # row positions of baseline AD/CN visits
+    subj_pool = table["subject"].to_numpy()[train_pool]
+    folds = make_folds(subj_pool, y, cfg)
+    all_subj = table["subject"].to_numpy()
+    pool_subjects = set(subj_pool)
+    sums = np.zeros(len(table))
+    counts = np.zeros(len(table))
+    it = folds.splits
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="summary marker folds", unit="fold")
+    for r, f, tr, te in it:
+        model = clone(make_classifier(cfg, None, 2))
+        model.fit(X[train_pool[tr]], y[tr], groups=subj_pool[tr])
+        held = set(subj_pool[te])
+        score_rows = np.flatnonzero([s in held or s not in pool_subjects for s in all_subj])
+        assert not (set(all_subj[score_rows]) & set(subj_pool[tr])), "a subject would score itself"
+        sums[score_rows] += model.decision_function(X[score_rows])
+        counts[score_rows] += 1
+    return pd.DataFrame({"recording_id": table["recording_id"].to_numpy(), "subject": all_subj,
+                         "marker": sums / np.maximum(counts, 1), "n_models": counts.astype(int)})
+
+
+def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], table: pd.DataFrame, task: str,
+                       cfg: CVConfig, progress: bool = False) -> dict[str, Any]:
+    """Score every feature set for ``task`` on identical folds (baseline visits only).
+
+    Parameters
+    ----------
+    features
+        Feature sets over **all** recordings of ``table`` (same order); baseline visits
+        are selected here.
+    table
+        Recordings table with ``subject``, ``diagnosis``, ``years_from_baseline``.
+    task
+        ``"ad_cn"`` or ``"3class"``.
+
+    Returns
+    -------
+    dict
+        ``summary`` (metrics with intervals), ``predictions`` (out-of-fold), ``folds``,
+        ``classes``.
+    """
+    from .groupstats import baseline_rows
+
+    fsets = [FeatureSet(k, v) for k, v in features.items()] if isinstance(features, Mapping) else list(features)
+    base = np.flatnonzero(baseline_rows(table))
+    bt = table.iloc[base].reset_index(drop=True)
+    mask, y, classes = task_labels(bt["diagnosis"], task)
+    rows = base[mask]
+    subjects = table["subject"].to_numpy()[rows]
+    folds = make_folds(subjects, y, cfg)
+    sel = [FeatureSet(fs.name, fs.X[rows], fs.connectivity) for fs in fsets]
+    pred = cross_validate(sel, y, subjects, folds, cfg, classes, progress=progress)
+    pred["recording_id"] = table["recording_id"].to_numpy()[rows][pred["sample"].to_numpy()]
+    return {"summary": score_predictions(pred, classes), "predictions": pred, "folds": folds, "classes": classes}

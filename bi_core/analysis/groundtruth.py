@@ -1,0 +1,83 @@
+"""Score analyses of synthetic cohorts against the generator's ``ground_truth.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+
+def load_ground_truth(path: str | Path) -> dict[str, Any]:
+    """Read ``ground_truth.json`` written by ``bi-core synth``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "ground_truth.json"
+    if not p.is_file():
+        raise InputError(f"{p} not found: ground-truth scoring needs a synthetic cohort made by `bi-core synth`.")
+    return json.loads(p.read_text())
+
+
+def true_altered_pairs(truth: dict[str, Any]) -> dict[frozenset[str], int]:
+    """Unordered altered network pairs → sign of the change (−1 weakened, +1 strengthened)."""
+    return {frozenset(p["pair"]): int(p["sign"]) for p in truth["disease"]["altered_pairs"]}
+
+
+def score_interaction_changes(diff: pd.DataFrame, truth: dict[str, Any], contrast: str = "AD-CN",
+                              measure: str | None = None) -> dict[str, Any]:
+    """Precision, recall and sign agreement of significant interaction changes.
+
+    A network pair counts as *found* when at least one of its two directed cells
+    (target ← source, source ← target) is FDR-significant for ``contrast``; its sign is the
+    sign of the estimate of its most significant cell. Found pairs are compared with the
+    generator's altered pairs.
+
+    Parameters
+    ----------
+    diff
+        Output of :func:`bi_core.analysis.groupstats.group_differences` on an interaction
+        table (cells ``target``, ``source``; optionally a ``measure`` column).
+    measure
+        Restrict to rows of this measure when ``diff`` has a ``measure`` column.
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``sign_agreement`` (share of true positives whose sign
+        matches), ``found`` / ``true`` / ``true_positives`` (pair lists) and counts.
+    """
+    d = diff[diff["contrast"] == contrast]
+    if measure is not None and "measure" in d:
+        d = d[d["measure"] == measure]
+    if d.empty:
+        raise InputError(f"no rows for contrast {contrast!r}" + (f" and measure {measure!r}" if measure else "") + ".")
+    truth_pairs = true_altered_pairs(truth)
+    sig = d[d["significant"].fillna(False).astype(bool)]
+    found: dict[frozenset[str], int] = {}
+    for pair, g in sig.groupby(sig.apply(lambda r: frozenset((r["target"], r["source"])), axis=1)):
+        best = g.loc[g["q"].idxmin()]
+        found[pair] = int(np.sign(best["estimate"]))
+    tp = [p for p in found if p in truth_pairs]
+    precision = len(tp) / len(found) if found else float("nan")
+    recall = len(tp) / len(truth_pairs) if truth_pairs else float("nan")
+    sign = float(np.mean([found[p] == truth_pairs[p] for p in tp])) if tp else float("nan")
+    fmt = lambda ps: sorted("–".join(sorted(p)) for p in ps)  # noqa: E731
+    return {"contrast": contrast, "measure": measure, "precision": precision, "recall": recall,
+            "sign_agreement": sign, "n_found": len(found), "n_true": len(truth_pairs), "n_true_positives": len(tp),
+            "found": fmt(found), "true": fmt(truth_pairs), "true_positives": fmt(tp),
+            "false_positives": fmt(p for p in found if p not in truth_pairs),
+            "missed": fmt(p for p in truth_pairs if p not in found)}
+
+
+def score_dmn_drop(diff: pd.DataFrame, contrast: str = "AD-CN", network: str = "DMN") -> dict[str, Any]:
+    """Whether the DMN predictability drop of the generator is found (significant and negative)."""
+    row = diff[(diff["contrast"] == contrast) & (diff["network"] == network)]
+    if row.empty:
+        raise InputError(f"no {network} row for contrast {contrast!r} in the predictability differences.")
+    r = row.iloc[0]
+    return {"contrast": contrast, "network": network, "estimate": float(r["estimate"]), "q": float(r["q"]),
+            "cohens_d": float(r["cohens_d"]), "found": bool(r["significant"] and r["estimate"] < 0)}

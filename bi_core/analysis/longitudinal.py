@@ -1,0 +1,215 @@
+"""Longitudinal mixed-effects models of the summary marker (statsmodels MixedLM).
+
+Trajectories: ``marker ~ years * C(baseline_dx) + age + C(sex) (+ C(site))`` with a
+random intercept and a random slope of ``years`` per subject; per-group slopes with 95 %
+intervals, and likelihood-ratio tests (ML fits) of the ``years × baseline_dx``
+interaction. Clinical association: the marker's within-subject (visit-to-visit) and
+between-subject (subject mean) parts as separate predictors of CDR-SB or MMSE.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+GROUPS = ("CN", "MCI", "AD")
+
+
+def prepare(df: pd.DataFrame, value: str = "marker") -> pd.DataFrame:
+    """Validate and complete a longitudinal table (adds ``baseline_dx``, ``years``, ``age_c``).
+
+    Raises
+    ------
+    InputError
+        When columns needed for longitudinal models are missing, or there is no repeated
+        measurement.
+    """
+    need = ["subject", "years_from_baseline", value]
+    missing = [c for c in need if c not in df]
+    if "baseline_dx" not in df and "diagnosis" not in df:
+        missing.append("baseline_dx (or diagnosis)")
+    if missing:
+        raise InputError(f"longitudinal models need the columns {missing}, missing from the table; the cohort needs "
+                         "subject, years_from_baseline and a diagnosis per visit.")
+    d = df.copy()
+    if d["years_from_baseline"].isna().all():
+        raise InputError("years_from_baseline is empty for every recording: the cohort has no longitudinal timing.")
+    d = d.dropna(subset=["years_from_baseline", value])
+    if "baseline_dx" not in d or d["baseline_dx"].isna().all():
+        first = d.sort_values("years_from_baseline").groupby("subject")["diagnosis"].first()
+        d["baseline_dx"] = d["subject"].map(first)
+    d = d[d["baseline_dx"].isin(GROUPS)]
+    visits = d.groupby("subject").size()
+    if (visits > 1).sum() < 3:
+        raise InputError(f"longitudinal models need subjects with repeated visits; only {(visits > 1).sum()} "
+                         "subject(s) have more than one.")
+    d["years"] = d["years_from_baseline"].astype(float)
+    if "age" in d and d["age"].notna().all():
+        base_age = d.groupby("subject")["age"].transform("min")
+        d["age_c"] = base_age - base_age.mean()
+    return d
+
+
+def _covariate_formula(d: pd.DataFrame, covariates: Sequence[str]) -> str:
+    terms = []
+    for c in covariates:
+        col = "age_c" if c == "age" else c
+        if col in d and d[col].notna().all() and d[col].nunique() > 1:
+            terms.append(f"C({col})" if d[col].dtype == object or col in ("sex", "site") else col)
+    return "".join(f" + {t}" for t in terms)
+
+
+def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool) -> Any:
+    import statsmodels.formula.api as smf
+
+    model = smf.mixedlm(formula, d, groups=d["subject"], re_formula=re_formula)
+    last: Exception | None = None
+    # L-BFGS first; derivative-free optimizers when a variance component sits on the boundary
+    for method in ("lbfgs", "powell", "nm"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fit = model.fit(reml=reml, method=method, maxiter=4000)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                last = exc
+                continue
+        if np.all(np.isfinite(fit.params)):
+            return fit
+    raise InputError(f"the mixed model {formula!r} could not be fitted ({last}); the data may have too few "
+                     "subjects or visits for this model.")
+
+
+def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Sequence[str] = ("age", "sex", "site"),
+                        groups: Sequence[str] = GROUPS) -> dict[str, Any]:
+    """Fit per-group marker trajectories with random intercepts and slopes.
+
+    Returns
+    -------
+    dict
+        ``slopes`` (group, slope per year, ci_low, ci_high, p), ``fixed`` (all fixed
+        effects), ``lrt`` (interaction test: statistic, df, p), ``random_effects``
+        (``"intercept + slope"`` or the intercept-only fallback when the slope variance
+        cannot be estimated), ``converged``, ``n_subjects``, ``n_visits``.
+    """
+    d = prepare(df, value)
+    present = [g for g in groups if g in set(d["baseline_dx"])]
+    if "CN" not in present or len(present) < 2:
+        raise InputError(f"trajectories need CN and at least one other baseline group; found {present}.")
+    d["baseline_dx"] = pd.Categorical(d["baseline_dx"], categories=present)
+    cov = _covariate_formula(d, covariates)
+    full = f"{value} ~ years * C(baseline_dx, Treatment('CN')){cov}"
+    reduced = f"{value} ~ years + C(baseline_dx, Treatment('CN')){cov}"
+    re_used = "intercept + slope"
+    fit = _fit(full, d, "~years", reml=True)
+    if not fit.converged or not np.all(np.isfinite(fit.bse)):
+        re_used = "intercept only (slope variance not estimable)"
+        fit = _fit(full, d, None, reml=True)
+    re = "~years" if re_used.startswith("intercept + slope") else None
+    ml_full, ml_red = _fit(full, d, re, reml=False), _fit(reduced, d, re, reml=False)
+    from scipy import stats
+
+    lr = max(0.0, 2 * (ml_full.llf - ml_red.llf))
+    dof = len(present) - 1
+    names = list(fit.fe_params.index)  # t_test contrasts cover fixed effects only
+    slopes = []
+    for g in present:
+        L = np.zeros(len(names))
+        L[names.index("years")] = 1
+        if g != "CN":
+            L[names.index(f"years:C(baseline_dx, Treatment('CN'))[T.{g}]")] = 1
+        tt = fit.t_test(L[None, :])
+        lo, hi = np.asarray(tt.conf_int()).ravel()
+        slopes.append({"group": g, "slope": float(np.ravel(tt.effect)[0]), "se": float(np.ravel(tt.sd)[0]),
+                       "ci_low": float(lo), "ci_high": float(hi), "p": float(np.ravel(tt.pvalue)[0]),
+                       "n_subjects": int(d.loc[d["baseline_dx"] == g, "subject"].nunique())})
+    k = len(names)
+    ci = fit.conf_int().iloc[:k]
+    fixed = pd.DataFrame({"term": names, "estimate": fit.fe_params.to_numpy(), "se": np.asarray(fit.bse_fe),
+                          "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy(),
+                          "p": fit.pvalues.iloc[:k].to_numpy()})
+    return {"slopes": pd.DataFrame(slopes), "fixed": fixed,
+            "lrt": {"test": "years x baseline_dx", "statistic": float(lr), "df": dof,
+                    "p": float(stats.chi2.sf(lr, dof))},
+            "random_effects": re_used, "converged": bool(fit.converged), "n_subjects": int(d["subject"].nunique()),
+            "n_visits": int(len(d)), "formula": full}
+
+
+def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",
+                         covariates: Sequence[str] = ("age", "sex")) -> pd.DataFrame:
+    """Association of the marker with a clinical score, within vs between subjects.
+
+    ``score ~ marker_within + marker_between + years + covariates`` with a random
+    intercept per subject, where ``marker_between`` is the subject's mean marker and
+    ``marker_within`` the visit's deviation from it.
+
+    Returns
+    -------
+    DataFrame
+        Rows ``within`` and ``between``: estimate (score units per marker unit), ci_low,
+        ci_high, p.
+    """
+    if score not in df:
+        raise InputError(f"clinical score {score!r} is not in the table; available columns: {list(df.columns)}.")
+    d = prepare(df.dropna(subset=[score]), value)
+    d["marker_between"] = d.groupby("subject")[value].transform("mean")
+    d["marker_within"] = d[value] - d["marker_between"]
+    cov = _covariate_formula(d, covariates)
+    fit = _fit(f"{score} ~ marker_within + marker_between + years{cov}", d, None, reml=True)
+    ci = fit.conf_int()
+    rows = []
+    for part in ("within", "between"):
+        t = f"marker_{part}"
+        rows.append({"score": score, "part": part, "estimate": float(fit.params[t]), "se": float(fit.bse[t]),
+                     "ci_low": float(ci.loc[t].iloc[0]), "ci_high": float(ci.loc[t].iloc[1]), "p": float(fit.pvalues[t]),
+                     "n_subjects": int(d["subject"].nunique()), "n_visits": int(len(d))})
+    return pd.DataFrame(rows)
+
+
+def converter_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Sequence[str] = ("age", "sex")) -> dict[str, Any]:
+    """Marker slopes of stable vs converting MCI (baseline MCI subjects only).
+
+    Needs a ``converter`` column (1 when the subject converted to AD during follow-up).
+    """
+    if "converter" not in df:
+        raise InputError("stable vs converting MCI needs a 'converter' column (1 = converted to AD during follow-up).")
+    d = prepare(df, value)
+    d = d[d["baseline_dx"] == "MCI"].copy()
+    if d.empty or d["converter"].nunique() < 2:
+        raise InputError("stable vs converting MCI needs both stable and converting MCI subjects.")
+    d["converter"] = d["converter"].astype(int)
+    cov = _covariate_formula(d, covariates)
+    fit = _fit(f"{value} ~ years * converter{cov}", d, None, reml=True)
+    names = list(fit.fe_params.index)
+    out = []
+    for label, L in (("stable MCI", {"years": 1}), ("converting MCI", {"years": 1, "years:converter": 1})):
+        v = np.zeros(len(names))
+        for k, w in L.items():
+            v[names.index(k)] = w
+        tt = fit.t_test(v[None, :])
+        lo, hi = np.asarray(tt.conf_int()).ravel()
+        out.append({"group": label, "slope": float(np.ravel(tt.effect)[0]), "ci_low": float(lo), "ci_high": float(hi),
+                    "n_subjects": int(d.loc[d["converter"] == (label == "converting MCI"), "subject"].nunique())})
+    return {"slopes": pd.DataFrame(out), "difference": float(fit.params["years:converter"]),
+            "difference_p": float(fit.pvalues["years:converter"]),
+            "baseline_difference": float(fit.params["converter"]), "baseline_difference_p": float(fit.pvalues["converter"])}
+
+
+def compare_with_truth(slopes: pd.DataFrame, association: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:
+    """How the estimates compare with the generator: slope order and the CDR-SB association sign."""
+    s = slopes.set_index("group")["slope"]
+    order = truth["disease"]["slope_order"]
+    ok_order = all(s[a] > s[b] for a, b in zip(order, order[1:]) if a in s and b in s)
+    est_order = list(s.sort_values(ascending=False).index)
+    a = association[(association["score"] == "cdr_sb")]
+    sign = int(truth["disease"]["marker_cdr_sb_association_sign"])
+    signs = {r["part"]: int(np.sign(r["estimate"])) for _, r in a.iterrows()}
+    return {"true_slope_order": order, "estimated_slope_order": est_order, "slope_order_recovered": bool(ok_order),
+            "cdr_sb_sign_truth": sign, "cdr_sb_sign_between": signs.get("between"),
+            "cdr_sb_sign_within": signs.get("within"),
+            "cdr_sb_sign_recovered": bool(signs.get("between") == sign and signs.get("within") == sign)}

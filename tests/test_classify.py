@@ -1,0 +1,111 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bi_core.analysis.classify import (CVConfig, FeatureSet, as_series_array, confusion, make_folds, roc_curves,
+                                       run_classification, summary_marker, task_labels)
+from bi_core.errors import InputError
+
+
+def _cohort(rng, n_per=12, visits=2, signal=1.5):
+    rows, X, series = [], [], []
+    for g, dx in enumerate(("CN", "MCI", "AD")):
+        for i in range(n_per):
+            s = f"{dx}{i}"
+            for v in range(visits):
+                rows.append(dict(recording_id=f"{s}_v{v}", subject=s, diagnosis=dx, years_from_baseline=float(v)))
+                X.append(rng.normal(size=6) + signal * g * np.array([1, 0, 0, 0, 0, 0]))
+                z = rng.normal(size=(80, 4))
+                z[:, 1] += (0.3 + 0.6 * (g == 2)) * z[:, 0]  # AD: stronger ROI 0–1 coupling
+                series.append(z)
+    return pd.DataFrame(rows), np.array(X), as_series_array(series)
+
+
+def test_folds_are_subject_disjoint_and_shared(rng):
+    table, X, series = _cohort(rng)
+    cfg = CVConfig(n_splits=3, n_repeats=2, seed=1)
+    res = run_classification([FeatureSet("emb", X), FeatureSet("fc_tangent", series, "tangent")], table, "ad_cn", cfg)
+    folds = res["folds"]
+    folds.check_disjoint()
+    pred = res["predictions"]
+    for (r, f), g in pred.groupby(["repeat", "fold"]):
+        # identical test samples for every feature set
+        sets = [set(gg["sample"]) for _, gg in g.groupby("feature_set")]
+        assert all(s == sets[0] for s in sets)
+    for r, f, tr, te in folds.splits:
+        assert not set(folds.subjects[tr]) & set(folds.subjects[te])
+    # only baseline visits are classified
+    assert pred["recording_id"].str.endswith("_v0").all()
+    s = res["summary"].set_index("feature_set")
+    assert s.loc["emb", "auc"] > 0.8 and s.loc["fc_tangent", "auc"] > 0.7
+    assert s.loc["emb", "auc_ci_low"] <= s.loc["emb", "auc"] <= s.loc["emb", "auc_ci_high"]
+
+
+def test_tangent_reference_is_fit_on_training_subjects_only(rng, monkeypatch):
+    """The tangent reference must never see a test subject's series."""
+    from bi_core.analysis import classify as C
+
+    table, X, series = _cohort(rng, n_per=9)
+    seen: list[set] = []
+    orig = C.ConnectivityFeatures.fit
+
+    def spy(self, Xs, y=None):
+        seen.append({id(x) for x in Xs})
+        return orig(self, Xs, y)
+
+    monkeypatch.setattr(C.ConnectivityFeatures, "fit", spy)
+    cfg = CVConfig(n_splits=3, n_repeats=1, inner_splits=2, Cs=(1.0,))
+    res = run_classification([FeatureSet("fc_tangent", series, "tangent")], table, "ad_cn", cfg)
+    base_ids = {}
+    for i, rid in enumerate(table["recording_id"]):
+        base_ids[id(series[i])] = table["subject"].iloc[i]
+    test_subjects = [set(res["folds"].subjects[te]) for _, _, _, te in res["folds"].splits]
+    for fit_ids in seen:
+        subjects = {base_ids[i] for i in fit_ids}
+        # every fit happened inside one outer training set: it excludes that fold's test subjects
+        assert any(not (subjects & ts) for ts in test_subjects)
+
+
+def test_three_class_metrics_and_confusion(rng):
+    table, X, _ = _cohort(rng, n_per=15, signal=3.0)
+    res = run_classification({"emb": X}, table, "3class", CVConfig(n_splits=3, n_repeats=2))
+    s = res["summary"].iloc[0]
+    assert s["balanced_accuracy"] > 0.6 and s["auc"] > 0.8
+    M = confusion(res["predictions"], res["classes"], "emb")
+    assert M.shape == (3, 3) and np.allclose(M.to_numpy().sum(axis=1), 1)
+    assert M.loc["AD", "AD"] > M.loc["AD", "CN"]
+
+
+def test_roc_curves_monotone(rng):
+    table, X, _ = _cohort(rng)
+    res = run_classification({"emb": X}, table, "ad_cn", CVConfig(n_splits=3, n_repeats=2))
+    roc = roc_curves(res["predictions"])
+    assert roc["tpr"].is_monotonic_increasing and roc["tpr"].iloc[-1] == pytest.approx(1.0)
+
+
+def test_summary_marker_never_scores_itself(rng):
+    table, X, _ = _cohort(rng, visits=3)
+    mk = summary_marker(X, table, CVConfig(n_splits=3, n_repeats=2))
+    assert len(mk) == len(table) and (mk["n_models"] > 0).all()
+    merged = table.merge(mk, on=["recording_id", "subject"])
+    means = merged.groupby("diagnosis")["marker"].mean()
+    assert means["AD"] > means["MCI"] > means["CN"]
+    # MCI subjects are never trained on: scored by every model (repeats x folds)
+    assert merged.loc[merged["diagnosis"] == "MCI", "n_models"].eq(6).all()
+    assert merged.loc[merged["diagnosis"] != "MCI", "n_models"].eq(2).all()
+
+
+def test_bad_input_errors(rng):
+    table, X, _ = _cohort(rng, n_per=2)
+    with pytest.raises(InputError, match="too few subjects for 5-fold CV"):
+        run_classification({"emb": X}, table, "ad_cn", CVConfig(n_splits=5))
+    with pytest.raises(InputError, match="needs diagnoses"):
+        task_labels(table["diagnosis"].map(lambda _: np.nan), "ad_cn")
+    with pytest.raises(InputError, match="at least two diagnosis groups"):
+        task_labels(pd.Series(["CN", "CN", "MCI"]), "ad_cn")
+    with pytest.raises(InputError, match="needs CN, MCI and AD"):
+        task_labels(pd.Series(["CN", "AD", "AD"]), "3class")
+    with pytest.raises(InputError, match="unknown task"):
+        task_labels(table["diagnosis"], "adhd")
+    with pytest.raises(InputError, match="too few subjects"):
+        make_folds(np.array(["a", "b", "c", "d"]), np.array([0, 0, 1, 1]), CVConfig(n_splits=3))

@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bi_core.analysis.groundtruth import score_dmn_drop, score_interaction_changes
+from bi_core.analysis.groupstats import baseline_rows, check_groups, group_differences
+from bi_core.errors import InputError
+
+
+def _table(rng, effect=1.0, n=40):
+    rows = []
+    for i in range(n):
+        dx = ["CN", "MCI", "AD"][i % 3]
+        age = rng.uniform(60, 85)
+        for net in ("VIS", "DMN", "LIM"):
+            shift = {"CN": 0.0, "MCI": -0.5 * effect, "AD": -effect}[dx] if net == "DMN" else 0.0
+            rows.append(dict(subject=f"s{i}", diagnosis=dx, age=age, sex="MF"[i % 2], site="AB"[i % 2 if i < n // 2 else 0],
+                             network=net, r2=0.5 + shift + 0.01 * (age - 70) + rng.normal(0, 0.3)))
+    return pd.DataFrame(rows)
+
+
+def test_group_differences_finds_planted_effect(rng):
+    df = _table(rng, effect=1.0, n=60)
+    out = group_differences(df, "r2", ["network"])
+    ad = out[out["contrast"] == "AD-CN"].set_index("network")
+    assert ad.loc["DMN", "significant"] and ad.loc["DMN", "estimate"] < -0.6
+    assert not ad.loc["VIS", "significant"] and not ad.loc["LIM", "significant"]
+    assert ad.loc["DMN", "ci_low"] < ad.loc["DMN", "estimate"] < ad.loc["DMN", "ci_high"]
+    assert ad.loc["DMN", "cohens_d"] < -1.5
+    assert (out["q"] >= out["p"] - 1e-12).all()
+    assert score_dmn_drop(out)["found"]
+
+
+def test_group_differences_null_has_few_discoveries(rng):
+    df = _table(rng, effect=0.0, n=60)
+    out = group_differences(df, "r2", ["network"])
+    assert out["significant"].sum() == 0
+
+
+def test_single_group_and_missing_dx_errors(rng):
+    df = _table(rng)
+    with pytest.raises(InputError, match="only one group"):
+        group_differences(df[df["diagnosis"] == "CN"], "r2", ["network"])
+    with pytest.raises(InputError, match="needs diagnoses"):
+        group_differences(df.assign(diagnosis=np.nan), "r2", ["network"])
+    with pytest.raises(InputError, match="covariate 'handedness'"):
+        group_differences(df, "r2", ["network"], covariates=("handedness",))
+    with pytest.raises(InputError, match="too few subjects"):
+        check_groups(df[df["subject"].isin(["s0", "s1", "s2"])], min_per_group=2)
+
+
+def test_baseline_rows_one_per_subject():
+    t = pd.DataFrame({"subject": ["a", "a", "b", "c", "c"], "years_from_baseline": [1.0, 0.0, 0.0, 0.0, 0.0]})
+    m = baseline_rows(t)
+    assert list(m) == [False, True, True, True, False]
+
+
+def test_score_interaction_changes():
+    truth = {"disease": {"altered_pairs": [{"pair": ["DMN", "LIM"], "sign": -1}, {"pair": ["DAN", "VAN"], "sign": -1},
+                                           {"pair": ["FPN", "DMN"], "sign": 1}]}}
+    diff = pd.DataFrame([
+        dict(target="DMN", source="LIM", contrast="AD-CN", estimate=-0.1, q=0.001, significant=True),
+        dict(target="LIM", source="DMN", contrast="AD-CN", estimate=-0.1, q=0.01, significant=True),
+        dict(target="VAN", source="DAN", contrast="AD-CN", estimate=0.2, q=0.02, significant=True),   # wrong sign
+        dict(target="VIS", source="SMN", contrast="AD-CN", estimate=0.1, q=0.03, significant=True),   # false positive
+        dict(target="FPN", source="DMN", contrast="AD-CN", estimate=0.1, q=0.3, significant=False),   # missed
+    ])
+    s = score_interaction_changes(diff, truth)
+    assert s["precision"] == pytest.approx(2 / 3) and s["recall"] == pytest.approx(2 / 3)
+    assert s["sign_agreement"] == pytest.approx(0.5)
+    assert s["false_positives"] == ["SMN–VIS"] and s["missed"] == ["DMN–FPN"]

@@ -1,0 +1,65 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bi_core.analysis.longitudinal import (clinical_association, compare_with_truth, converter_trajectories,
+                                           marker_trajectories)
+from bi_core.errors import InputError
+
+
+def _long(rng, n=30):
+    rows = []
+    slopes = {"CN": 0.02, "MCI": 0.25, "AD": 0.6}
+    for dx in ("CN", "MCI", "AD"):
+        for i in range(n):
+            s = f"{dx}{i}"
+            b0 = rng.normal({"CN": -1, "MCI": 0, "AD": 1}[dx], 0.3)
+            sl = rng.normal(slopes[dx], 0.05)
+            conv = int(dx == "MCI" and i % 3 == 0)
+            sl += 0.3 * conv
+            age = rng.uniform(60, 85)
+            u = rng.normal(0, 0.5)  # subject-level CDR-SB offset
+            for v in range(int(rng.integers(2, 5))):
+                yrs = v + rng.normal(0, 0.05) if v else 0.0
+                m = b0 + sl * yrs + rng.normal(0, 0.1)
+                rows.append(dict(subject=s, baseline_dx=dx, diagnosis=dx, years_from_baseline=yrs, age=age + yrs,
+                                 sex="MF"[i % 2], site="A", marker=m, converter=conv,
+                                 cdr_sb=max(0.0, 2 + 1.5 * m + u + rng.normal(0, 0.3))))
+    return pd.DataFrame(rows)
+
+
+def test_slopes_recovered_and_lrt(rng):
+    res = marker_trajectories(_long(rng))
+    s = res["slopes"].set_index("group")
+    assert s.loc["AD", "slope"] > s.loc["MCI", "slope"] > s.loc["CN", "slope"]
+    assert s.loc["AD", "ci_low"] < 0.6 + 0.1 and s.loc["AD", "ci_high"] > 0.6 - 0.1
+    assert res["lrt"]["p"] < 1e-6 and res["lrt"]["df"] == 2
+    assert res["n_subjects"] == 90
+
+
+def test_clinical_association_within_between(rng):
+    a = clinical_association(_long(rng), "cdr_sb").set_index("part")
+    assert a.loc["within", "estimate"] == pytest.approx(1.5, abs=0.3)
+    assert a.loc["between", "estimate"] == pytest.approx(1.5, abs=0.3)
+    truth = {"disease": {"slope_order": ["AD", "MCI", "CN"], "marker_cdr_sb_association_sign": 1}}
+    cmp = compare_with_truth(marker_trajectories(_long(rng))["slopes"], a.reset_index(), truth)
+    assert cmp["slope_order_recovered"] and cmp["cdr_sb_sign_recovered"]
+
+
+def test_converters_steeper(rng):
+    res = converter_trajectories(_long(rng))
+    s = res["slopes"].set_index("group")
+    assert s.loc["converting MCI", "slope"] > s.loc["stable MCI", "slope"] + 0.15
+    assert res["difference_p"] < 0.01
+
+
+def test_missing_longitudinal_columns(rng):
+    df = _long(rng)
+    with pytest.raises(InputError, match="years_from_baseline"):
+        marker_trajectories(df.drop(columns=["years_from_baseline"]))
+    with pytest.raises(InputError, match="repeated visits"):
+        marker_trajectories(df.groupby("subject").head(1))
+    with pytest.raises(InputError, match="'converter' column"):
+        converter_trajectories(df.drop(columns=["converter"]))
+    with pytest.raises(InputError, match="clinical score 'adas'"):
+        clinical_association(df, "adas")
