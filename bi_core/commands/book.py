@@ -1,0 +1,34 @@
+"""``bi-core reproduce``: cohorts → pretraining → analyses → notebooks → HTML book."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 90
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="rebuild every artifact and the HTML book",
+                       description="Synthesize the cohorts, pretrain (skipped when a checkpoint with the same config "
+                                   "hash exists), compute the analysis tables, execute every notebook with papermill "
+                                   "and build the Jupyter Book. Finished steps are skipped on re-runs.")
+    p.add_argument("--preset", default="default", choices=("smoke", "default"),
+                   help="smoke: tiny cohorts, minutes; default: the published book [default: %(default)s]")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="artifact directory (cohorts, runs, tables, executed notebooks) [default: artifacts/PRESET]")
+    p.add_argument("--book-out", metavar="DIR", default=".",
+                   help="where _build/html is written [default: the current directory]")
+    p.add_argument("--seed", type=int, default=None, help="override the preset's seed")
+    p.add_argument("--no-build", action="store_true", help="stop after executing the notebooks")
+    p.add_argument("--notebook", action="append", metavar="NAME",
+                   help="execute only this notebook (repeatable; for development, implies --no-build)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars inside steps")
+    p.set_defaults(func=_reproduce)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ..reproduce import reproduce
+
+    reproduce(preset=args.preset, out=args.out, book_out=args.book_out, seed=args.seed, build=not args.no_build,
+              quiet=args.quiet, only_notebooks=args.notebook)
+    return 0

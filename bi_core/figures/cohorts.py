@@ -1,0 +1,84 @@
+"""Figures of the cohorts chapter."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..atlas import NetworkAtlas
+from . import DX_COLORS, DX_ORDER
+
+
+def example_series(x: np.ndarray, atlas: NetworkAtlas, tr: float, per_network: int = 2, seconds: float | None = 300,
+                   ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Stacked traces of a few ROIs per network, coloured by network.
+
+    Parameters
+    ----------
+    x
+        ``[n_frames, n_rois]`` z-scored series.
+    tr
+        Repetition time (s), for the time axis.
+    """
+    x = np.asarray(x)
+    n = x.shape[0] if seconds is None else min(x.shape[0], int(seconds / tr))
+    t = np.arange(n) * tr
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.32 * per_network * atlas.n_networks + 1.2))
+    k = 0
+    ticks, labels = [], []
+    for net in atlas.networks:
+        for r in atlas.rois_of(net)[:per_network]:
+            ax.plot(t, x[:n, r] * 0.35 - 1.2 * k, color=atlas.colors[net], lw=0.8)
+            ticks.append(-1.2 * k)
+            labels.append(f"{net} · {atlas.roi_names[r]}")
+            k += 1
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    ax.spines["left"].set_visible(False)
+    return ax
+
+
+def visit_structure(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Follow-up of the evaluation cohort: one line per subject, visits as dots coloured by diagnosis."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    t = table.copy()
+    base = t.sort_values("years_from_baseline").groupby("subject").first()["diagnosis"]
+    t["baseline_dx"] = t["subject"].map(base) if "baseline_dx" not in t else t["baseline_dx"]
+    order = t.groupby("subject")["years_from_baseline"].max().sort_values(kind="stable")
+    subjects = sorted(order.index, key=lambda s: (DX_ORDER.index(base[s]) if base[s] in DX_ORDER else 9, order[s]))
+    ypos = {s: i for i, s in enumerate(subjects)}
+    for s, g in t.groupby("subject"):
+        y = ypos[s]
+        ax.plot(g["years_from_baseline"], [y] * len(g), color="0.8", lw=0.6, zorder=1)
+        ax.scatter(g["years_from_baseline"], [y] * len(g), c=[DX_COLORS.get(d, "0.5") for d in g["diagnosis"]], s=6,
+                   zorder=2, linewidths=0)
+    for d in DX_ORDER:
+        ax.scatter([], [], c=DX_COLORS[d], s=20, label=d)
+    ax.legend(title="diagnosis at visit", frameon=False, loc="lower right")
+    ax.set_xlabel("years from baseline")
+    ax.set_ylabel("subjects (sorted by baseline diagnosis)")
+    ax.set_yticks([])
+    return ax
+
+
+def summary_comparison(df: pd.DataFrame, stats: tuple[str, ...] = ("within_fc", "between_fc", "fc_contrast",
+                                                                  "pc1_share", "lag1_autocorr", "lowfreq_power"),
+                       hue: str = "source") -> plt.Figure:
+    """Side-by-side distributions of per-recording summary statistics, one panel per statistic."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(stats), figsize=(2.1 * len(stats) + 1, 3.2))
+    for ax, s in zip(np.atleast_1d(axes), stats):
+        sns.boxplot(data=df, x=hue, y=s, ax=ax, hue=hue, legend=False, fliersize=0, width=0.6,
+                    palette="Set2")
+        sns.stripplot(data=df, x=hue, y=s, ax=ax, color="0.2", size=2.5, alpha=0.6)
+        ax.set_title(s.replace("_", " "), fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", rotation=30, labelsize=8)
+    fig.tight_layout()
+    return fig

