@@ -1,0 +1,157 @@
+"""Cross-network interactions: where the reconstruction of a masked network looks.
+
+For every recording, target network ``m`` (masked) and source network ``n`` (visible):
+
+- ``attention`` — the share of ``m``'s decoder queries' attention mass that lands on
+  ``n``'s tokens, averaged over decoder layers, heads, queries and windows (the shares of
+  all sources sum to one);
+- ``enrichment`` — ``attention`` divided by ``n``'s share of the context tokens (1 = as much
+  attention as its size predicts);
+- ``occlusion_delta_r2`` — R² of ``m`` with all context minus R² of ``m`` with ``n``
+  also hidden from the encoder: how much the reconstruction actually *depends* on ``n``.
+
+Attention says where the model looks; occlusion says what it needs. Because the decoder
+has no self-attention among queries, each reconstructed value depends on the context only
+through these attention weights — but large attention to an uninformative source is still
+possible, which is why both are reported and compared (:func:`agreement`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..cohort import Cohort
+from ..masking import network_mask
+from ..windows import TiledWindows
+from .predictability import _Sums, _window_values, recording_meta
+
+
+def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
+                 occlusion_windows: int | None = None, batch_size: int = 64, device: str | torch.device = "cpu",
+                 progress: bool = False) -> pd.DataFrame:
+    """Per (recording, target, source) attention, enrichment and occlusion ΔR².
+
+    Parameters
+    ----------
+    model, info
+        From :func:`bi_core.train.load_model`.
+    cohort
+        A cohort on the checkpoint's atlas.
+    occlusion
+        Also compute the occlusion dependency (K·(K−1) extra reconstructions per window).
+    occlusion_windows
+        Use only the first ``occlusion_windows`` windows of each recording for occlusion
+        (all by default); attention always uses every window.
+    batch_size
+        Windows per forward pass.
+
+    Returns
+    -------
+    DataFrame
+        ``recording_id, subject, session, target, source, attention, enrichment,
+        occlusion_delta_r2, n_windows``.
+    """
+    info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
+    layout = info.layout
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
+    K, R = layout.n_networks, layout.n_rois
+    rois = [layout.rois_of_networks([k]) for k in range(K)]
+    token_net = torch.as_tensor(layout.token_network)
+    n_rec = len(tiles.recordings_set)
+    att = np.zeros((n_rec, K, K))                 # summed per-window attention shares
+    share = np.zeros((K, K))                      # context-token share of each source for each target
+    counts = np.zeros(n_rec, dtype=int)
+    occ = _Sums.zeros((n_rec, K, K + 1, R))       # source index K = "nothing hidden"
+    occ_frames = np.zeros(n_rec)
+    rec_of_row = tiles.index["recording"].to_numpy()
+    win_of_row = tiles.index["window"].to_numpy()
+    it = tiles.batches(batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=-(-len(tiles) // batch_size), desc="interactions", unit="batch")
+    model.eval()
+    with torch.inference_mode():
+        for x, rows in it:
+            x = x.to(device)
+            rec = rec_of_row[rows]
+            np.add.at(counts, rec, 1)
+            do_occ = np.ones(len(rows), bool) if occlusion_windows is None else win_of_row[rows] < occlusion_windows
+            if occlusion:
+                np.add.at(occ_frames, rec[do_occ], info.window)
+            for m in range(K):
+                mask = network_mask(layout, m, batch_size=len(rows)).to(device)
+                out = model(x, mask, return_attention=True)
+                a = torch.stack(out.attention).float().mean(dim=(0, 2, 3))               # [B, Nv]
+                src = token_net[mask.visible[0].cpu()]                                  # [Nv] network of each key
+                onehot = torch.nn.functional.one_hot(src, K).float()                    # [Nv, K]
+                np.add.at(att, (rec, m), (a.cpu() @ onehot).numpy())
+                share[m] = onehot.mean(0).numpy()
+                if occlusion and do_occ.any():
+                    sel = np.flatnonzero(do_occ)
+                    xs = x[torch.as_tensor(sel)]
+                    y, p = _window_values(out.pred[torch.as_tensor(sel)], out.target[torch.as_tensor(sel)], len(rois[m]))
+                    occ.add(rec[sel], (m, K), rois[m], y, p)
+                    for n in range(K):
+                        if n == m:
+                            continue
+                        om = network_mask(layout, m, hidden=[n], batch_size=len(sel)).to(device)
+                        o = model(xs, om)
+                        y, p = _window_values(o.pred, o.target, len(rois[m]))
+                        occ.add(rec[sel], (m, n), rois[m], y, p)
+    table = recording_meta(tiles, cohort)
+    nets = info.atlas.networks
+    att_mean = att / np.maximum(counts, 1)[:, None, None]
+    r2_full = {m: occ.scores(occ_frames, (m, K), rois[m])[0] for m in range(K)} if occlusion else {}
+    rows_out = []
+    for m in range(K):
+        for n in range(K):
+            if n == m:
+                continue
+            dr2 = r2_full[m] - occ.scores(occ_frames, (m, n), rois[m])[0] if occlusion else np.full(n_rec, np.nan)
+            for i in np.flatnonzero(counts):
+                rows_out.append({"recording_id": table["recording_id"].iloc[i], "subject": table["subject"].iloc[i],
+                                 "session": table["session"].iloc[i], "target": nets[m], "source": nets[n],
+                                 "attention": float(att_mean[i, m, n]),
+                                 "enrichment": float(att_mean[i, m, n] / share[m, n]) if share[m, n] else np.nan,
+                                 "occlusion_delta_r2": float(dr2[i]), "n_windows": int(counts[i])})
+    out = pd.DataFrame(rows_out)
+    out.attrs["skipped"] = list(tiles.skipped)
+    return out
+
+
+def mean_matrix(table: pd.DataFrame, value: str, networks: tuple[str, ...] | list[str],
+                rows: pd.Series | np.ndarray | None = None) -> np.ndarray:
+    """Average a per-recording interaction table into a ``[K, K]`` target × source matrix (NaN diagonal)."""
+    t = table if rows is None else table[np.asarray(rows)]
+    piv = t.groupby(["target", "source"])[value].mean().unstack()
+    return piv.reindex(index=list(networks), columns=list(networks)).to_numpy(float)
+
+
+def agreement(table: pd.DataFrame, networks: tuple[str, ...] | list[str], attention: str = "enrichment") -> dict[str, Any]:
+    """How well attention and occlusion agree.
+
+    Returns the Spearman correlation between the group-mean attention (or enrichment)
+    and occlusion matrices over off-diagonal cells, the median of per-recording Spearman
+    correlations, and the share of targets whose most-attended source is also the one
+    whose occlusion hurts most.
+    """
+    from scipy.stats import spearmanr
+
+    A = mean_matrix(table, attention, networks)
+    O = mean_matrix(table, "occlusion_delta_r2", networks)
+    off = ~np.eye(len(networks), dtype=bool)
+    rho_group = float(spearmanr(A[off], O[off]).statistic)
+    per = []
+    for _, g in table.groupby("recording_id"):
+        if g["occlusion_delta_r2"].notna().all() and g[attention].nunique() > 1:
+            per.append(spearmanr(g[attention], g["occlusion_delta_r2"]).statistic)
+    top_match = float(np.mean([np.nanargmax(np.where(off[m], A[m], -np.inf)) == np.nanargmax(np.where(off[m], O[m], -np.inf))
+                               for m in range(len(networks))]))
+    return {"attention_measure": attention, "spearman_group_matrices": rho_group,
+            "spearman_per_recording_median": float(np.nanmedian(per)) if per else float("nan"),
+            "top_source_match": top_match, "n_recordings": len(per)}

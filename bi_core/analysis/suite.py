@@ -1,0 +1,227 @@
+"""The whole analysis suite on one run and one labelled cohort, written as tidy tables.
+
+``run_suite`` is what ``bi-core analyze`` and ``bi-core reproduce`` call; each chapter's
+notebook reads the tables it names. Output directory layout::
+
+    predictability.tsv            per (recording, network): r2, pearson_r
+    interactions.tsv              per (recording, target, source): attention, enrichment, occlusion_delta_r2
+    interactions_agreement.json   attention vs occlusion agreement
+    embeddings.tsv                per recording: pooled and per-network embeddings
+    groupdiff_predictability.tsv  AD−CN / MCI−CN per network (baseline visits, covariates, FDR)
+    groupdiff_interactions.tsv    the same per (target, source) and measure
+    classification_<task>_summary.tsv / _predictions.tsv   every feature set on the same folds
+    marker.tsv                    the out-of-fold summary marker of every visit
+    longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters
+    groundtruth.json              (synthetic cohorts) recovery of the generator's truth
+    timings.json                  seconds per stage
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._io import write_json, write_tsv
+from ..cohort import Cohort
+from ..errors import InputError
+from . import classify as C
+from . import groundtruth as GT
+from . import groupstats as G
+from . import longitudinal as L
+from .embeddings import embed, read_embeddings, write_embeddings
+from .interactions import agreement, interactions
+from .predictability import predictability, with_phenotypes
+
+INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2")
+
+
+def features_from_table(df: pd.DataFrame, value: str, cells: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+    """Pivot a tidy per-recording table into ``[len(ids), n_cells]`` features in ``ids`` order."""
+    piv = df.pivot_table(index="recording_id", columns=list(cells), values=value, aggfunc="mean")
+    missing = [i for i in ids if i not in piv.index]
+    if missing:
+        raise InputError(f"{len(missing)} recording(s) have no {value!r} values (e.g. {missing[:3]}).")
+    return piv.loc[list(ids)].to_numpy(float)
+
+
+def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
+                 alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """AD−CN and MCI−CN differences of predictability and interactions on baseline visits."""
+    base_ids = set(cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"])
+    p = with_phenotypes(pred[pred["recording_id"].isin(base_ids)], cohort)
+    gp = G.group_differences(p, "r2", ["network"], alpha=alpha)
+    gi = None
+    if inter is not None:
+        it = with_phenotypes(inter[inter["recording_id"].isin(base_ids)], cohort)
+        parts = []
+        for m in INTERACTION_MEASURES:
+            if it[m].notna().any():
+                parts.append(G.group_differences(it, m, ["target", "source"], alpha=alpha).assign(measure=m))
+        gi = pd.concat(parts, ignore_index=True)
+    return gp, gi
+
+
+def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
+              ground_truth: str | Path | None = None, occlusion_windows: int | None = 2, batch_size: int = 64,
+              device: str = "cpu", fc_baselines: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Compute and write every analysis table for ``run`` on the labelled cohort ``cohort_dir``.
+
+    Parameters
+    ----------
+    run
+        Run directory or checkpoint (``bi-core pretrain``).
+    cohort_dir
+        A cohort with diagnoses (and longitudinal visits for the marker models).
+    out
+        Output directory (created).
+    cv
+        Cross-validation settings for classification and the marker.
+    ground_truth
+        ``ground_truth.json`` of a synthetic cohort: adds the recovery scores.
+    occlusion_windows
+        Windows per recording used for the occlusion dependency (``None``: all).
+    fc_baselines
+        Score the FC correlation and tangent baselines next to the model's features.
+
+    Returns
+    -------
+    dict
+        The headline numbers (also written to ``summary.json``).
+    """
+    from ..train import load_model
+
+    cv = cv or C.CVConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cohort = Cohort.open(cohort_dir)
+    G.check_groups(cohort.table, what="the analysis suite")
+    model, info = load_model(run, cohort=cohort, device=device)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        timings[name] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        if progress:
+            print(f"  {name}: {timings[name]:.1f} s", flush=True)
+
+    pred = predictability(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
+    write_tsv(out / "predictability.tsv", pred)
+    lap("predictability")
+    inter = interactions(model, info, cohort, occlusion_windows=occlusion_windows, batch_size=batch_size,
+                         device=device, progress=progress)
+    write_tsv(out / "interactions.tsv", inter)
+    agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
+    write_json(out / "interactions_agreement.json", agree)
+    lap("interactions")
+    etab, pooled, per_net = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
+    write_embeddings(out / "embeddings.tsv", etab, pooled, per_net, info.atlas.networks)
+    lap("embeddings")
+    gp, gi = group_tables(pred, inter, cohort)
+    write_tsv(out / "groupdiff_predictability.tsv", gp)
+    write_tsv(out / "groupdiff_interactions.tsv", gi)
+    lap("group statistics")
+
+    # classification: recordings present in every table, in cohort order
+    ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
+    table = cohort.table.set_index("recording_id").loc[ids].reset_index()
+    emb = pd.DataFrame(pooled, index=etab["recording_id"]).loc[ids].to_numpy()
+    feats = [C.FeatureSet("BrainInterNet embedding", emb),
+             C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
+             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
+    if fc_baselines:
+        h = cohort.harmonized(info.target_tr)
+        series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
+        feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
+                  C.FeatureSet("FC tangent", series, connectivity="tangent")]
+    results: dict[str, Any] = {}
+    for task in C.TASKS:
+        try:
+            res = C.run_classification(feats, table, task, cv, progress=progress)
+        except InputError as exc:
+            results[task] = {"skipped": str(exc)}
+            continue
+        write_tsv(out / f"classification_{task}_summary.tsv", res["summary"])
+        write_tsv(out / f"classification_{task}_predictions.tsv", res["predictions"])
+        results[task] = res["summary"].set_index("feature_set")[["auc", "balanced_accuracy"]].to_dict("index")
+    lap("classification")
+
+    marker = C.summary_marker(emb, table, cv, progress=progress)
+    write_tsv(out / "marker.tsv", marker)
+    long_df = with_phenotypes(marker, cohort)
+    summary: dict[str, Any] = {"classification": results}
+    try:
+        traj = L.marker_trajectories(long_df)
+        write_tsv(out / "longitudinal_slopes.tsv", traj["slopes"])
+        write_tsv(out / "longitudinal_fixed.tsv", traj["fixed"])
+        assoc = pd.concat([L.clinical_association(long_df, s) for s in ("cdr_sb", "mmse") if s in long_df
+                           and long_df[s].notna().any()], ignore_index=True)
+        write_tsv(out / "longitudinal_association.tsv", assoc)
+        conv = None
+        if "converter" in long_df:
+            try:
+                conv = L.converter_trajectories(long_df)
+                write_tsv(out / "longitudinal_converters.tsv", conv["slopes"])
+            except InputError as exc:
+                conv = {"skipped": str(exc)}
+        write_json(out / "longitudinal.json", {"lrt": traj["lrt"], "random_effects": traj["random_effects"],
+                                               "converged": traj["converged"], "n_subjects": traj["n_subjects"],
+                                               "n_visits": traj["n_visits"], "formula": traj["formula"],
+                                               "converters": None if conv is None else
+                                               {k: v for k, v in conv.items() if k != "slopes"}})
+        summary["longitudinal"] = {"slopes": traj["slopes"].set_index("group")["slope"].to_dict(), "lrt_p": traj["lrt"]["p"]}
+    except InputError as exc:
+        summary["longitudinal"] = {"skipped": str(exc)}
+        assoc, traj = None, None
+    lap("marker and longitudinal")
+
+    if ground_truth is not None:
+        truth = GT.load_ground_truth(ground_truth)
+        gts: dict[str, Any] = {"dmn_drop": GT.score_dmn_drop(gp),
+                               "predictability_order": _order_check(pred, truth)}
+        for contrast in ("AD-CN", "MCI-CN"):
+            for m in INTERACTION_MEASURES:
+                gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
+        if traj is not None and assoc is not None:
+            gts["longitudinal"] = L.compare_with_truth(traj["slopes"], assoc, truth)
+        write_json(out / "groundtruth.json", gts)
+        summary["groundtruth"] = {k: ({kk: vv for kk, vv in v.items() if kk in ("precision", "recall", "sign_agreement",
+                                                                                  "found", "slope_order_recovered",
+                                                                                  "cdr_sb_sign_recovered", "most",
+                                                                                  "least", "vis_gt_sub")})
+                                  for k, v in gts.items()}
+        lap("ground truth")
+    summary["agreement"] = agree
+    summary["timings"] = timings
+    write_json(out / "timings.json", timings)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _order_check(pred: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:
+    """Most and least predictable networks versus the generator's expectation (VIS > SUB)."""
+    means = pred.groupby("network")["r2"].mean().sort_values(ascending=False)
+    exp = truth.get("expected_predictability", {"most": "VIS", "least": "SUB"})
+    out = {"most": str(means.index[0]), "least": str(means.index[-1]), "expected_most": exp["most"],
+           "expected_least": exp["least"], "mean_r2": {k: round(float(v), 4) for k, v in means.items()}}
+    if "VIS" in means and "SUB" in means:
+        out["vis_gt_sub"] = bool(means["VIS"] > means["SUB"])
+    return out
+
+
+def load_summary(out: str | Path) -> dict[str, Any]:
+    """Read ``summary.json`` of a suite directory."""
+    p = Path(out) / "summary.json"
+    if not p.is_file():
+        raise InputError(f"{p} not found; run `bi-core analyze` first.")
+    return json.loads(p.read_text())
+
+
+__all__ = ["run_suite", "group_tables", "features_from_table", "load_summary", "read_embeddings"]

@@ -1,0 +1,178 @@
+"""Analysis commands: per-recording tables, group statistics, classification, longitudinal models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+ORDER = 40
+
+
+def _run_cohort(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, metavar="RUN", help="run directory or checkpoint from `bi-core pretrain`")
+    p.add_argument("--cohort", required=True, metavar="DIR", help="cohort on the same atlas as the run")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass [default: %(default)s]")
+    p.add_argument("--device", default="cpu", help="torch device [default: %(default)s]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cv(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--folds", type=int, default=5, help="outer subject-grouped folds [default: %(default)s]")
+    p.add_argument("--repeats", type=int, default=5, help="repeats of the outer CV with new seeds [default: %(default)s]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first repeat's folds [default: %(default)s]")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predictability", help="per (recording, network) reconstruction R² and Pearson r",
+                       description="Mask each network in turn, reconstruct every window that tiles each recording, "
+                                   "and write one row per (recording, network): recording_id, subject, session, "
+                                   "network, r2, pearson_r, n_windows.")
+    _run_cohort(p)
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.set_defaults(func=_predictability)
+
+    p = sub.add_parser("interactions", help="per (recording, target, source) attention, enrichment and occlusion ΔR²",
+                       description="For each masked (target) network: the share of its decoder attention on each "
+                                   "source network, that share relative to the source's share of context tokens, and "
+                                   "the R² lost when the source is also hidden (occlusion). Also writes "
+                                   "FILE_agreement.json (how well attention and occlusion agree).")
+    _run_cohort(p)
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.add_argument("--no-occlusion", action="store_true", help="skip the occlusion dependency (attention only)")
+    p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
+                   help="use the first N windows of each recording for occlusion [default: all]")
+    p.set_defaults(func=_interactions)
+
+    p = sub.add_parser("embed", help="one embedding per recording (mean-pooled and per network)",
+                       description="Encoder on unmasked windows, averaged over each recording's windows; writes a TSV "
+                                   "with recording_id, subject, session, n_windows, emb_000.. and <NET>_000.. columns.")
+    _run_cohort(p)
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.set_defaults(func=_embed)
+
+    p = sub.add_parser("groupdiff", help="AD−CN and MCI−CN differences per cell (OLS with covariates, BH-FDR)",
+                       description="Baseline visits only; per cell OLS value ~ group + age + sex + site; "
+                                   "Benjamini–Hochberg FDR across cells per contrast; adjusted Cohen's d.")
+    p.add_argument("--table", required=True, metavar="FILE.tsv", help="a predictability or interactions table")
+    p.add_argument("--cohort", required=True, metavar="DIR", help="the labelled cohort the table was computed on")
+    p.add_argument("--value", default=None, help="column to compare [default: r2, or attention for interactions]")
+    p.add_argument("--covariates", default="age,sex,site", help="comma-separated covariates [default: %(default)s]")
+    p.add_argument("--alpha", type=float, default=0.05, help="FDR level [default: %(default)s]")
+    p.add_argument("--ground-truth", metavar="JSON", help="score against a synthetic cohort's ground_truth.json")
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.set_defaults(func=_groupdiff)
+
+    p = sub.add_parser("analyze", help="the whole analysis suite (all tables of the book's chapters)",
+                       description="Predictability, interactions, embeddings, group statistics, classification "
+                                   "against FC baselines on identical folds, the summary marker and its mixed models; "
+                                   "writes every table into OUT (see bi_core/analysis/suite.py).")
+    _run_cohort(p)
+    _cv(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--ground-truth", metavar="JSON", help="score recovery of a synthetic cohort's ground truth")
+    p.add_argument("--occlusion-windows", type=int, default=2, metavar="N",
+                   help="windows per recording for occlusion [default: %(default)s]")
+    p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
+    p.set_defaults(func=_analyze)
+
+
+def _load(args: argparse.Namespace):
+    from ..cohort import Cohort
+    from ..train import load_model
+
+    cohort = Cohort.open(args.cohort)
+    model, info = load_model(args.run, cohort=cohort, device=args.device)
+    return model, info, cohort
+
+
+def _predictability(args: argparse.Namespace) -> int:
+    from .._io import write_tsv
+    from ..analysis.predictability import predictability
+
+    model, info, cohort = _load(args)
+    df = predictability(model, info, cohort, batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    write_tsv(args.out, df)
+    means = df.groupby("network")["r2"].mean().reindex(info.atlas.networks)
+    print(f"wrote {args.out}: {df['recording_id'].nunique()} recordings x {len(means)} networks; mean R² "
+          + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    return 0
+
+
+def _interactions(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .._io import write_json, write_tsv
+    from ..analysis.interactions import agreement, interactions
+
+    model, info, cohort = _load(args)
+    df = interactions(model, info, cohort, occlusion=not args.no_occlusion, occlusion_windows=args.occlusion_windows,
+                      batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    write_tsv(args.out, df)
+    print(f"wrote {args.out}: {len(df)} rows")
+    if not args.no_occlusion:
+        agree = {m: agreement(df, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
+        out = Path(args.out)
+        write_json(out.with_name(out.stem + "_agreement.json"), agree)
+        a = agree["enrichment"]
+        print(f"attention vs occlusion: Spearman of group matrices {a['spearman_group_matrices']:.2f}, "
+              f"median per recording {a['spearman_per_recording_median']:.2f}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from ..analysis.embeddings import embed, write_embeddings
+
+    model, info, cohort = _load(args)
+    table, pooled, per = embed(model, info, cohort, batch_size=args.batch_size, device=args.device,
+                               progress=not args.quiet)
+    write_embeddings(args.out, table, pooled, per, info.atlas.networks)
+    print(f"wrote {args.out}: {len(table)} recordings x {pooled.shape[1]} dimensions (+ per network)")
+    return 0
+
+
+def _groupdiff(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .._io import write_tsv
+    from ..analysis import groundtruth as GT
+    from ..analysis.groupstats import baseline_rows, group_differences
+    from ..analysis.predictability import with_phenotypes
+    from ..cohort import Cohort
+    from ..errors import InputError
+
+    cohort = Cohort.open(args.cohort)
+    try:
+        df = pd.read_csv(args.table, sep="\t", dtype={"recording_id": str, "subject": str, "session": str})
+    except (OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"{args.table} could not be read as a TSV table: {exc}") from None
+    cells = ["network"] if "network" in df else ["target", "source"] if {"target", "source"} <= set(df) else None
+    if cells is None:
+        raise InputError(f"{args.table}: expected a 'network' column (predictability) or 'target' and 'source' "
+                         "columns (interactions).")
+    value = args.value or ("r2" if cells == ["network"] else "attention")
+    if value not in df:
+        raise InputError(f"{args.table} has no column {value!r}; columns: {list(df.columns)}.")
+    base = set(cohort.table.loc[baseline_rows(cohort.table), "recording_id"])
+    d = with_phenotypes(df[df["recording_id"].isin(base)], cohort)
+    out = group_differences(d, value, cells, covariates=[c for c in args.covariates.split(",") if c], alpha=args.alpha)
+    write_tsv(args.out, out)
+    sig = out[out["significant"]]
+    print(f"wrote {args.out}: {int(sig.shape[0])} significant cell(s) at FDR {args.alpha}")
+    if args.ground_truth:
+        truth = GT.load_ground_truth(args.ground_truth)
+        if cells == ["network"]:
+            print(json.dumps(GT.score_dmn_drop(out), indent=2))
+        else:
+            print(json.dumps(GT.score_interaction_changes(out, truth), indent=2))
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from ..analysis.classify import CVConfig
+    from ..analysis.suite import run_suite
+
+    s = run_suite(args.run, args.cohort, args.out, CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed),
+                  ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
+                  device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet)
+    print(f"wrote the analysis tables to {args.out}; timings (s): {s['timings']}")
+    return 0
