@@ -34,3 +34,13 @@ def small_atlas():
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model pretrained (seconds) on the smoke pretraining cohort."""
+    from bi_core.train import preset, pretrain
+
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    pretrain([smoke_dir / "pretrain"], preset("smoke"), out, device="cpu", progress=False)
+    return out

@@ -1,0 +1,157 @@
+"""Per-recording analysis tables: predictability, interactions, embeddings (and their CLI)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bi_core.analysis.embeddings import embed, read_embeddings, write_embeddings
+from bi_core.analysis.interactions import agreement, interactions, mean_matrix
+from bi_core.analysis.predictability import predictability
+from bi_core.cli import main
+from bi_core.cohort import Cohort
+from bi_core.masking import network_mask
+from bi_core.train import load_model
+from bi_core.windows import TiledWindows
+
+
+@pytest.fixture(scope="module")
+def loaded(smoke_dir, smoke_run):
+    cohort = Cohort.open(smoke_dir / "eval")
+    model, info = load_model(smoke_run, cohort=cohort)
+    return model, info, cohort.subset(np.arange(6))
+
+
+def _manual_r2(model, info, cohort, rid, net):
+    """R² of one recording and network, computed window by window the slow, obvious way."""
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=[rid])
+    rois = info.layout.rois_of_networks([info.atlas.networks.index(net)])
+    ys, ps = [], []
+    with torch.no_grad():
+        for i in range(len(tiles)):
+            x = torch.from_numpy(tiles[i][None])
+            out = model(x, network_mask(info.layout, net))
+            ys.append(out.target.reshape(len(rois), -1).numpy())
+            ps.append(out.pred.reshape(len(rois), -1).numpy())
+    y, p = np.concatenate(ys, 1).astype(float), np.concatenate(ps, 1).astype(float)
+    sst = ((y - y.mean(1, keepdims=True)) ** 2).sum()
+    r = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(y, p)])
+    return 1 - ((y - p) ** 2).sum() / sst, r
+
+
+def test_predictability_matches_window_by_window(loaded):
+    model, info, cohort = loaded
+    df = predictability(model, info, cohort, batch_size=5)
+    assert len(df) == len(cohort) * info.atlas.n_networks
+    assert list(df.columns) == ["recording_id", "subject", "session", "network", "r2", "pearson_r", "n_windows"]
+    rid = cohort.table["recording_id"].iloc[2]
+    for net in ("VIS", "DMN", "SUB"):
+        r2, r = _manual_r2(model, info, cohort, rid, net)
+        row = df[(df["recording_id"] == rid) & (df["network"] == net)].iloc[0]
+        assert row["r2"] == pytest.approx(r2, abs=1e-4) and row["pearson_r"] == pytest.approx(r, abs=1e-4)
+    # batching does not change the numbers
+    df2 = predictability(model, info, cohort, batch_size=64)
+    np.testing.assert_allclose(df["r2"], df2["r2"], atol=1e-6)
+
+
+def test_interactions_shares_enrichment_occlusion(loaded):
+    model, info, cohort = loaded
+    df = interactions(model, info, cohort, occlusion_windows=1, batch_size=4)
+    K = info.atlas.n_networks
+    assert len(df) == len(cohort) * K * (K - 1)
+    sums = df.groupby(["recording_id", "target"])["attention"].sum()
+    np.testing.assert_allclose(sums, 1.0, atol=1e-5)     # attention shares over sources sum to one
+    sizes = info.atlas.network_sizes()
+    row = df[(df["target"] == "DMN") & (df["source"] == "VIS")].iloc[0]
+    share = sizes["VIS"] / (info.atlas.n_rois - sizes["DMN"])
+    assert row["enrichment"] == pytest.approx(row["attention"] / share, rel=1e-5)
+    assert df["occlusion_delta_r2"].notna().all()
+    M = mean_matrix(df, "attention", info.atlas.networks)
+    assert np.isnan(np.diag(M)).all() and np.isfinite(M[~np.eye(K, dtype=bool)]).all()
+    a = agreement(df, info.atlas.networks)
+    assert -1 <= a["spearman_group_matrices"] <= 1 and 0 <= a["top_source_match"] <= 1
+
+
+def test_occlusion_delta_is_full_minus_hidden(loaded):
+    model, info, cohort = loaded
+    sub = cohort.subset([0])
+    df = interactions(model, info, sub, batch_size=8)
+    rid = sub.table["recording_id"].iloc[0]
+    full, _ = _manual_r2(model, info, sub, rid, "DMN")
+    tiles = TiledWindows(sub, info.window, target_tr=info.target_tr)
+    rois = info.layout.rois_of_networks([info.atlas.networks.index("DMN")])
+    ys, ps = [], []
+    with torch.no_grad():
+        for i in range(len(tiles)):
+            o = model(torch.from_numpy(tiles[i][None]), network_mask(info.layout, "DMN", hidden=["LIM"]))
+            ys.append(o.target.reshape(len(rois), -1).numpy())
+            ps.append(o.pred.reshape(len(rois), -1).numpy())
+    y, p = np.concatenate(ys, 1).astype(float), np.concatenate(ps, 1).astype(float)
+    hidden = 1 - ((y - p) ** 2).sum() / ((y - y.mean(1, keepdims=True)) ** 2).sum()
+    row = df[(df["target"] == "DMN") & (df["source"] == "LIM")].iloc[0]
+    assert row["occlusion_delta_r2"] == pytest.approx(full - hidden, abs=1e-4)
+
+
+def test_embeddings_roundtrip(loaded, tmp_path):
+    model, info, cohort = loaded
+    table, pooled, per = embed(model, info, cohort)
+    assert pooled.shape == (len(cohort), info.model_config.d_model)
+    assert per.shape == (len(cohort), info.atlas.n_networks, info.model_config.d_model)
+    write_embeddings(tmp_path / "e.tsv", table, pooled, per, info.atlas.networks)
+    meta, p2, per2 = read_embeddings(tmp_path / "e.tsv")
+    np.testing.assert_allclose(p2, pooled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(per2["DMN"], per[:, info.atlas.networks.index("DMN")], rtol=1e-5, atol=1e-6)
+    assert list(meta["recording_id"]) == list(table["recording_id"])
+
+
+def test_run_and_cohort_with_different_atlases(smoke_run, tmp_path, capsys):
+    from bi_core.synth import SynthConfig, PRESETS, generate
+
+    cfg = SynthConfig(**{**PRESETS["smoke"].__dict__, "n_cortical": 30})
+    other = generate(tmp_path / "o", cfg, seed=0, progress=False)
+    rc = main(["predictability", "--run", str(smoke_run), "--cohort", str(other / "eval"), "--out", str(tmp_path / "p.tsv"),
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "use different atlases" in err and "26 vs 32 ROIs" in err
+    assert not (tmp_path / "p.tsv").exists()
+
+
+def test_cli_tables_and_groupdiff(smoke_dir, smoke_run, tmp_path, capsys):
+    ev = str(smoke_dir / "eval")
+    assert main(["predictability", "--run", str(smoke_run), "--cohort", ev, "--out", str(tmp_path / "p.tsv"), "--quiet"]) == 0
+    assert main(["interactions", "--run", str(smoke_run), "--cohort", ev, "--out", str(tmp_path / "i.tsv"),
+                 "--occlusion-windows", "1", "--quiet"]) == 0
+    assert (tmp_path / "i_agreement.json").is_file()
+    assert main(["embed", "--run", str(smoke_run), "--cohort", ev, "--out", str(tmp_path / "e.tsv"), "--quiet"]) == 0
+    assert main(["groupdiff", "--table", str(tmp_path / "p.tsv"), "--cohort", ev, "--out", str(tmp_path / "g.tsv"),
+                 "--ground-truth", str(smoke_dir / "ground_truth.json")]) == 0
+    g = pd.read_csv(tmp_path / "g.tsv", sep="\t")
+    assert set(g["contrast"]) == {"AD-CN", "MCI-CN"} and len(g) == 2 * 8
+    out = capsys.readouterr().out
+    assert '"network": "DMN"' in out
+    # a cohort without diagnoses cannot be compared
+    assert main(["groupdiff", "--table", str(tmp_path / "p.tsv"), "--cohort", str(smoke_dir / "pretrain"),
+                 "--out", str(tmp_path / "g2.tsv")]) == 2
+    assert "needs diagnoses" in capsys.readouterr().err
+
+
+def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
+    out = tmp_path / "suite"
+    assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "eval"), "--out", str(out),
+                 "--folds", "3", "--repeats", "1", "--occlusion-windows", "1",
+                 "--ground-truth", str(smoke_dir / "ground_truth.json"), "--quiet"]) == 0
+    for f in ("predictability.tsv", "interactions.tsv", "embeddings.tsv", "groupdiff_predictability.tsv",
+              "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv", "classification_3class_summary.tsv",
+              "marker.tsv", "groundtruth.json", "summary.json"):
+        assert (out / f).is_file(), f
+    s = json.loads((out / "summary.json").read_text())
+    feats = set(s["classification"]["ad_cn"])
+    assert {"BrainInterNet embedding", "FC correlation", "FC tangent"} <= feats
+
+
+def test_suite_refuses_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):
+    assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "pretrain"), "--out",
+                 str(tmp_path / "s"), "--quiet"]) == 2
+    assert "needs diagnoses" in capsys.readouterr().err
