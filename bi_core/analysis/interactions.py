@@ -32,7 +32,7 @@ from .predictability import _Sums, _window_values, recording_meta
 
 def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
                  occlusion_windows: int | None = None, batch_size: int = 64, device: str | torch.device = "cpu",
-                 progress: bool = False) -> pd.DataFrame:
+                 progress: bool = False, recordings: list[str] | None = None) -> pd.DataFrame:
     """Per (recording, target, source) attention, enrichment and occlusion ΔR².
 
     Parameters
@@ -48,6 +48,8 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
         (all by default); attention always uses every window.
     batch_size
         Windows per forward pass.
+    recordings
+        Restrict to these recording ids (default: every recording of the cohort).
 
     Returns
     -------
@@ -57,7 +59,7 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     """
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
     K, R = layout.n_networks, layout.n_rois
     rois = [layout.rois_of_networks([k]) for k in range(K)]
     token_net = torch.as_tensor(layout.token_network)

@@ -128,16 +128,45 @@ def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Seq
         slopes.append({"group": g, "slope": float(np.ravel(tt.effect)[0]), "se": float(np.ravel(tt.sd)[0]),
                        "ci_low": float(lo), "ci_high": float(hi), "p": float(np.ravel(tt.pvalue)[0]),
                        "n_subjects": int(d.loc[d["baseline_dx"] == g, "subject"].nunique())})
+    lines = _group_lines(fit, d, present)
     k = len(names)
     ci = fit.conf_int().iloc[:k]
     fixed = pd.DataFrame({"term": names, "estimate": fit.fe_params.to_numpy(), "se": np.asarray(fit.bse_fe),
                           "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy(),
                           "p": fit.pvalues.iloc[:k].to_numpy()})
-    return {"slopes": pd.DataFrame(slopes), "fixed": fixed,
+    return {"slopes": pd.DataFrame(slopes), "fixed": fixed, "lines": lines,
             "lrt": {"test": "years x baseline_dx", "statistic": float(lr), "df": dof,
                     "p": float(stats.chi2.sf(lr, dof))},
             "random_effects": re_used, "converged": bool(fit.converged), "n_subjects": int(d["subject"].nunique()),
             "n_visits": int(len(d)), "formula": full}
+
+
+def _group_lines(fit: Any, d: pd.DataFrame, groups: Sequence[str], n: int = 25) -> pd.DataFrame:
+    """Fitted marker trajectory per group with 95 % bands (covariates at their mean / reference level)."""
+    names = list(fit.fe_params.index)
+    cov = np.asarray(fit.cov_params())[: len(names), : len(names)]
+    beta = fit.fe_params.to_numpy()
+    means = {c: float(d[c].mean()) for c in ("age_c",) if c in d}
+    yrs = np.linspace(0, float(d["years"].max()), n)
+    rows = []
+    for g in groups:
+        for t in yrs:
+            x = np.zeros(len(names))
+            for i, nm in enumerate(names):
+                if nm == "Intercept":
+                    x[i] = 1
+                elif nm == "years":
+                    x[i] = t
+                elif nm == f"C(baseline_dx, Treatment('CN'))[T.{g}]":
+                    x[i] = 1
+                elif nm == f"years:C(baseline_dx, Treatment('CN'))[T.{g}]":
+                    x[i] = t
+                elif nm in means:
+                    x[i] = means[nm]
+            est = float(x @ beta)
+            se = float(np.sqrt(max(x @ cov @ x, 0.0)))
+            rows.append({"group": g, "years": float(t), "fit": est, "ci_low": est - 1.96 * se, "ci_high": est + 1.96 * se})
+    return pd.DataFrame(rows)
 
 
 def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",

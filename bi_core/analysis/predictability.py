@@ -84,7 +84,8 @@ def _window_values(pred: torch.Tensor, target: torch.Tensor, n_rois: int) -> tup
 
 
 def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 64,
-                   device: str | torch.device = "cpu", progress: bool = False) -> pd.DataFrame:
+                   device: str | torch.device = "cpu", progress: bool = False,
+                   recordings: list[str] | None = None) -> pd.DataFrame:
     """Per (recording, network) reconstruction R² and Pearson r.
 
     Parameters
@@ -95,6 +96,8 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
         Any cohort on the checkpoint's atlas (resampled to the checkpoint's TR).
     batch_size
         Windows per forward pass.
+    recordings
+        Restrict to these recording ids (default: every recording of the cohort).
 
     Returns
     -------
@@ -104,7 +107,7 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
     """
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
     K = layout.n_networks
     rois = [layout.rois_of_networks([k]) for k in range(K)]
     n_rec = len(tiles.recordings_set)
@@ -150,3 +153,29 @@ def with_phenotypes(table: pd.DataFrame, cohort: Cohort, columns: tuple[str, ...
     """Join recording phenotypes (diagnosis, age, sex, site...) onto a per-recording table."""
     cols = ["recording_id"] + [c for c in columns if c in cohort.table and c not in table]
     return table.merge(cohort.table[cols], on="recording_id", how="left")
+
+
+def reconstruct_window(model: torch.nn.Module, info: Any, cohort: Cohort, recording_id: str, network: str,
+                       window: int = 0, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """True and reconstructed series of one masked network in one window (for figures).
+
+    Returns
+    -------
+    dict
+        ``true`` and ``pred`` ``[n_rois_in_network, T]``, ``roi_names``, ``tr`` (s),
+        ``r2`` of the window.
+    """
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=[recording_id])
+    if window >= len(tiles):
+        from ..errors import InputError
+
+        raise InputError(f"recording {recording_id} has {len(tiles)} window(s); window {window} does not exist.")
+    k = info.atlas.networks.index(network)
+    rois = info.layout.rois_of_networks([k])
+    with torch.inference_mode():
+        out = model(torch.from_numpy(tiles[window][None]).to(device), network_mask(info.layout, network).to(device))
+    y, p = _window_values(out.pred, out.target, len(rois))
+    sst = ((y[0] - y[0].mean(1, keepdims=True)) ** 2).sum()
+    return {"true": y[0], "pred": p[0], "roi_names": [info.atlas.roi_names[r] for r in rois],
+            "tr": info.target_tr or float(cohort.table.set_index("recording_id").loc[recording_id, "tr"]),
+            "r2": float(1 - ((y[0] - p[0]) ** 2).sum() / sst)}

@@ -3,8 +3,8 @@
 ``run_suite`` is what ``bi-core analyze`` and ``bi-core reproduce`` call; each chapter's
 notebook reads the tables it names. Output directory layout::
 
-    predictability.tsv            per (recording, network): r2, pearson_r
-    interactions.tsv              per (recording, target, source): attention, enrichment, occlusion_delta_r2
+    predictability.tsv            per (baseline recording, network): r2, pearson_r
+    interactions.tsv              per (baseline recording, target, source): attention, enrichment, occlusion_delta_r2
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
     groupdiff_predictability.tsv  AD−CN / MCI−CN per network (baseline visits, covariates, FDR)
@@ -112,11 +112,14 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         if progress:
             print(f"  {name}: {timings[name]:.1f} s", flush=True)
 
-    pred = predictability(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
+    # group statistics and classification use baseline visits: reconstruct those only
+    base_ids = cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"].tolist()
+    pred = predictability(model, info, cohort, batch_size=batch_size, device=device, progress=progress,
+                          recordings=base_ids)
     write_tsv(out / "predictability.tsv", pred)
     lap("predictability")
     inter = interactions(model, info, cohort, occlusion_windows=occlusion_windows, batch_size=batch_size,
-                         device=device, progress=progress)
+                         device=device, progress=progress, recordings=base_ids)
     write_tsv(out / "interactions.tsv", inter)
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
     write_json(out / "interactions_agreement.json", agree)
@@ -129,8 +132,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     write_tsv(out / "groupdiff_interactions.tsv", gi)
     lap("group statistics")
 
-    # classification: recordings present in every table, in cohort order
-    ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
+    # classification (baseline visits, in cohort order) and the marker (every visit)
+    have = set(etab["recording_id"]) & set(pred["recording_id"])
+    ids = [r for r in cohort.table["recording_id"] if r in have]
     table = cohort.table.set_index("recording_id").loc[ids].reset_index()
     emb = pd.DataFrame(pooled, index=etab["recording_id"]).loc[ids].to_numpy()
     feats = [C.FeatureSet("BrainInterNet embedding", emb),
@@ -153,7 +157,10 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         results[task] = res["summary"].set_index("feature_set")[["auc", "balanced_accuracy"]].to_dict("index")
     lap("classification")
 
-    marker = C.summary_marker(emb, table, cv, progress=progress)
+    all_ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
+    all_table = cohort.table.set_index("recording_id").loc[all_ids].reset_index()
+    all_emb = pd.DataFrame(pooled, index=etab["recording_id"]).loc[all_ids].to_numpy()
+    marker = C.summary_marker(all_emb, all_table, cv, progress=progress)
     write_tsv(out / "marker.tsv", marker)
     long_df = with_phenotypes(marker, cohort)
     summary: dict[str, Any] = {"classification": results}
@@ -161,6 +168,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         traj = L.marker_trajectories(long_df)
         write_tsv(out / "longitudinal_slopes.tsv", traj["slopes"])
         write_tsv(out / "longitudinal_fixed.tsv", traj["fixed"])
+        write_tsv(out / "longitudinal_lines.tsv", traj["lines"])
         assoc = pd.concat([L.clinical_association(long_df, s) for s in ("cdr_sb", "mmse") if s in long_df
                            and long_df[s].notna().any()], ignore_index=True)
         write_tsv(out / "longitudinal_association.tsv", assoc)

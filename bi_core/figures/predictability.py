@@ -1,0 +1,77 @@
+"""Figures of the network-predictability chapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import DX_COLORS, DX_ORDER
+
+
+def profile(df: pd.DataFrame, colors: Mapping[str, str], value: str = "r2", ax: plt.Axes | None = None,
+            order: Sequence[str] | None = None, title: str = "") -> plt.Axes:
+    """Per-network distribution of predictability over recordings, networks sorted by the mean.
+
+    Parameters
+    ----------
+    df
+        Predictability table (one row per recording × network).
+    """
+    import seaborn as sns
+
+    if order is None:
+        order = list(df.groupby("network")[value].mean().sort_values(ascending=False).index)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    sns.boxplot(data=df, x="network", y=value, order=order, hue="network", palette=dict(colors), legend=False,
+                fliersize=0, width=0.6, ax=ax, boxprops={"alpha": 0.85})
+    sns.stripplot(data=df, x="network", y=value, order=order, color="0.15", size=2, alpha=0.35, ax=ax)
+    ax.axhline(0, color="0.5", lw=0.8, ls=":")
+    ax.set_xlabel("")
+    ax.set_ylabel("R² of the masked network" if value == "r2" else value)
+    ax.set_title(title)
+    return ax
+
+
+def by_group(df: pd.DataFrame, networks: Sequence[str], value: str = "r2", ax: plt.Axes | None = None,
+             title: str = "") -> plt.Axes:
+    """Mean predictability per network and diagnosis group with 95 % bootstrap intervals."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.8))
+    d = df[df["diagnosis"].isin(DX_ORDER)]
+    sns.pointplot(data=d, x="network", y=value, hue="diagnosis", order=list(networks), hue_order=list(DX_ORDER),
+                  palette=DX_COLORS, dodge=0.45, linestyle="none", errorbar=("ci", 95), seed=0, markers="o",
+                  markersize=5, ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("R² of the masked network" if value == "r2" else value)
+    ax.legend(title="", frameon=False, ncols=3)
+    ax.set_title(title)
+    return ax
+
+
+def effect_sizes(diff: pd.DataFrame, networks: Sequence[str], ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Adjusted group differences (AD−CN, MCI−CN) per network with 95 % CIs; FDR-significant filled."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.6))
+    contrasts = [c for c in ("MCI-CN", "AD-CN") if c in set(diff["contrast"])]
+    offs = np.linspace(-0.15, 0.15, len(contrasts))
+    for off, c in zip(offs, contrasts):
+        d = diff[diff["contrast"] == c].set_index("network").reindex(list(networks))
+        x = np.arange(len(networks)) + off
+        col = DX_COLORS[c.split("-")[0]]
+        ax.errorbar(x, d["estimate"], yerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]], fmt="none",
+                    ecolor=col, lw=1.2)
+        sig = d["significant"].fillna(False).to_numpy(bool)
+        ax.scatter(x[sig], d["estimate"][sig], color=col, s=36, zorder=3, label=f"{c} (q < .05)")
+        ax.scatter(x[~sig], d["estimate"][~sig], facecolor="white", edgecolor=col, s=36, zorder=3, label=f"{c} (n.s.)")
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xticks(range(len(networks)), list(networks))
+    ax.set_ylabel("adjusted difference in R²")
+    ax.legend(frameon=False, fontsize=8, ncols=2)
+    ax.set_title(title)
+    return ax
