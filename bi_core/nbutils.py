@@ -61,3 +61,15 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     _glue(name, value, display=display)
     return value
+
+
+def optional_json(value: Any, parameter: str) -> dict | None:
+    """Read a JSON file named by an optional parameter (``""``/``"none"``/``None`` → ``None``)."""
+    import json
+
+    if value is None or str(value).strip().lower() in ("", "none", "null"):
+        return None
+    p = Path(str(value))
+    if not p.is_file():
+        raise InputError(f"parameter {parameter}={str(p)!r}: no such file (pass 'none' when there is no ground truth).")
+    return json.loads(p.read_text())

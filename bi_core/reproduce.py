@@ -203,6 +203,25 @@ def _step_analyses_real(ctx: Context) -> bool:
     return True
 
 
+def _step_jivnet(ctx: Context) -> bool:
+    from .jivnet import real_study, synthetic_study
+
+    ran = False
+    smoke = ctx.preset.name == "smoke"
+    jobs = {"synth": lambda: synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2),
+            # the smoke book uses the 5 gw subjects only (seconds); the default book all 12
+            "real": lambda: real_study(seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"), n_jobs=2)}
+    for name, make in jobs.items():
+        out = ctx.out / "jivnet" / name
+        want = {"preset": ctx.preset.name, "seed": ctx.seed, "code": _code_digest("jivnet.py", "connectome.py")}
+        if _stamp_ok(out / "stamp.json", want):
+            continue
+        make().write(out, overwrite=True)
+        write_json(out / "stamp.json", want)
+        ran = True
+    return ran
+
+
 STEPS: list[tuple[str, Callable[[Context], bool]]] = [
     ("synth", _step_synth),
     ("real", _step_real),
@@ -210,6 +229,7 @@ STEPS: list[tuple[str, Callable[[Context], bool]]] = [
     ("pretrain-real", _step_pretrain_real),
     ("analyses", _step_analyses),
     ("analyses-real", _step_analyses_real),
+    ("jivnet", _step_jivnet),
 ]
 
 def _analysis_params(c: Context) -> dict[str, Any]:
@@ -227,6 +247,11 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("04_interactions", lambda c: _analysis_params(c)),
     ("05_classification", lambda c: {k: v for k, v in _analysis_params(c).items() if k != "ground_truth"}),
     ("06_longitudinal", lambda c: _analysis_params(c)),
+    ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
+                                "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.out / "results-real"),
+                                "preset": c.preset.name, "seed": c.seed}),
+    ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
+                                   "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
 ]

@@ -82,3 +82,22 @@ def summary_comparison(df: pd.DataFrame, stats: tuple[str, ...] = ("within_fc", 
         ax.tick_params(axis="x", rotation=30, labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def atlas_purity(atlas, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """ROIs per network, each ROI a dot at its purity (share of its vertices/voxels in its network)."""
+    if atlas.purity is None:
+        raise ValueError(f"atlas {atlas.name!r} has no purity column.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.2))
+    rng = np.random.default_rng(0)
+    for k, net in enumerate(atlas.networks):
+        idx = atlas.rois_of(net)
+        ax.scatter(np.full(len(idx), k) + rng.uniform(-0.18, 0.18, len(idx)), atlas.purity[idx], color=atlas.colors[net],
+                   s=22, edgecolor="white", lw=0.4)
+        ax.text(k, 1.04, str(len(idx)), ha="center", fontsize=8)
+    ax.set_xticks(range(atlas.n_networks), atlas.networks)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("purity")
+    ax.set_title(title)
+    return ax
