@@ -1,0 +1,510 @@
+"""Which tokens the model sees and which it must reconstruct: four strategies, one interface.
+
+Token layout
+------------
+A window ``[n_rois, T]`` with ``T = n_patches * P`` is cut into ``L = n_rois * n_patches``
+tokens; token ``(r, p)`` holds frames ``p*P .. (p+1)*P - 1`` of ROI ``r`` and has id
+``r * n_patches + p`` (ROI-major: the ids of one ROI are contiguous, as
+``x.reshape(B, n_rois, n_patches, P)`` lays them out). :class:`TokenLayout` holds this
+mapping and the ROI → network / region assignment.
+
+Strategies (:class:`MaskConfig` ``strategy``)
+---------------------------------------------
+``network`` [paper]
+    1 whole network (or 2, with probability ``p_two``) at every time patch.
+``random``
+    random tokens at ``ratio`` (default: matched to the ``network`` strategy's expected
+    share of masked tokens, :func:`matched_ratio`) — the BrainLM-style baseline.
+``region``
+    1 (or 2) whole anatomical region groups from the atlas ``region`` column (seed 002).
+``temporal_block``
+    local temporal masking (seed 001, LMAE-style): contiguous blocks of
+    ``block_patches`` patches in randomly chosen ROIs, as many blocks as give ``ratio``.
+
+Batches without padding (design choice, measured in ``bench/README.md``)
+-----------------------------------------------------------------------
+Networks and regions differ in size, so per-sample draws give samples with different
+numbers of masked tokens, which must then be padded (with key-padding masks in
+attention). By default a ``network``/``region`` draw is **shared by the whole batch**:
+every sample masks the same network(s), all samples have the same token counts, no
+padding and no attention mask are needed (flash kernels on CUDA), and over an epoch every
+network is still masked equally often. Training can draw several masks per step without
+padding by splitting the batch into groups (``TrainConfig.mask_groups`` in
+:mod:`bi_core.train`). ``per_sample=True`` draws per sample and pads (slower per step
+and per second than groups, see ``bench/README.md``; used for the validation pass so the
+held-out loss covers every network). ``random`` and ``temporal_block`` draw per sample
+but always mask the same number of tokens, so they never need padding.
+
+Deterministic masks for the analyses: :func:`network_mask` ("mask network m", optionally
+"and hide network n from the context" for occlusion), :func:`region_mask` and the
+general :func:`rois_mask`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atlas import NetworkAtlas, canonical_network
+from .errors import ConfigError
+
+#: The masking strategies, in the order the docs list them.
+STRATEGIES: tuple[str, ...] = ("network", "random", "region", "temporal_block")
+
+
+# ---------------------------------------------------------------------- layout
+@dataclass(frozen=True)
+class TokenLayout:
+    """The token grid of a window: ROI × time patch, with network and region ids per ROI.
+
+    Parameters
+    ----------
+    roi_network
+        Network id of each ROI, ``[n_rois]`` (ids index ``network_names``).
+    n_patches
+        Time patches per window (``T / P``).
+    roi_region
+        Region id of each ROI (``-1``: no region), or ``None`` when the atlas has none.
+    network_names, region_names
+        Display names of the ids (optional).
+    """
+
+    roi_network: tuple[int, ...]
+    n_patches: int
+    roi_region: tuple[int, ...] | None = None
+    network_names: tuple[str, ...] = ()
+    region_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.roi_network) == 0:
+            raise ConfigError("a token layout needs at least one ROI.")
+        if self.n_patches <= 0:
+            raise ConfigError(f"n_patches={self.n_patches} must be positive.")
+        if self.roi_region is not None and len(self.roi_region) != len(self.roi_network):
+            raise ConfigError(f"{len(self.roi_region)} region ids for {len(self.roi_network)} ROIs.")
+
+    @classmethod
+    def from_atlas(cls, atlas: NetworkAtlas, n_patches: int) -> "TokenLayout":
+        """The layout of ``atlas`` with ``n_patches`` patches per window."""
+        regions = None if atlas.roi_regions is None else tuple(int(i) for i in atlas.region_index)
+        return cls(tuple(int(i) for i in atlas.network_index), int(n_patches), regions,
+                   tuple(atlas.networks), tuple(atlas.regions))
+
+    @property
+    def n_rois(self) -> int:
+        return len(self.roi_network)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_rois * self.n_patches
+
+    @property
+    def n_networks(self) -> int:
+        return max(len(self.network_names), max(self.roi_network) + 1)
+
+    @property
+    def n_regions(self) -> int:
+        if self.roi_region is None:
+            return 0
+        return max(len(self.region_names), max(self.roi_region) + 1)
+
+    @property
+    def token_roi(self) -> np.ndarray:
+        """ROI of each token, ``[L]``."""
+        return np.repeat(np.arange(self.n_rois), self.n_patches)
+
+    @property
+    def token_patch(self) -> np.ndarray:
+        """Time patch of each token, ``[L]``."""
+        return np.tile(np.arange(self.n_patches), self.n_rois)
+
+    @property
+    def token_network(self) -> np.ndarray:
+        """Network id of each token, ``[L]``."""
+        return np.asarray(self.roi_network)[self.token_roi]
+
+    def tokens_of_rois(self, rois: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Sorted ids of every token of ``rois`` (all patches)."""
+        rois = np.unique(np.asarray(rois, dtype=np.int64))
+        return (rois[:, None] * self.n_patches + np.arange(self.n_patches)[None, :]).ravel()
+
+    def rois_of_networks(self, networks: Sequence[int]) -> np.ndarray:
+        return np.flatnonzero(np.isin(np.asarray(self.roi_network), np.asarray(networks)))
+
+    def rois_of_regions(self, regions: Sequence[int]) -> np.ndarray:
+        if self.roi_region is None:
+            raise ConfigError("this atlas has no anatomical 'region' column; region masks need one "
+                              "(add a 'region' column to the atlas table).")
+        return np.flatnonzero(np.isin(np.asarray(self.roi_region), np.asarray(regions)))
+
+    def network_id(self, network: int | str) -> int:
+        """A network's id from its id or name (``"DMN"``, ``"Default"``...)."""
+        return _unit_id(network, self.network_names, self.n_networks, "network", "this model's networks")
+
+    def region_id(self, region: int | str) -> int:
+        """A region's id from its id or name."""
+        return _unit_id(region, self.region_names, self.n_regions, "region", "this atlas's regions")
+
+
+def _unit_id(value: int | str, names: tuple[str, ...], n: int, what: str, where: str) -> int:
+    if isinstance(value, str):
+        if value not in names and what == "network" and canonical_network(value) in names:
+            value = canonical_network(value)
+        if value not in names:
+            raise ConfigError(f"{what} {value!r} is not in {where} {list(names)}.")
+        return names.index(value)
+    if not 0 <= int(value) < n:
+        raise ConfigError(f"{what} id {value} is out of range 0..{n - 1}.")
+    return int(value)
+
+
+# ---------------------------------------------------------------------- masks
+@dataclass
+class Mask:
+    """Visible and masked token ids of a batch (see the module docstring for ids).
+
+    Attributes
+    ----------
+    visible : LongTensor ``[B, n_visible]``
+        Tokens the encoder sees, ascending in each row.
+    masked : LongTensor ``[B, n_masked]``
+        Tokens the decoder reconstructs, ascending in each row.
+    visible_pad, masked_pad : BoolTensor of the same shapes, or None
+        ``True`` marks padding slots (only for ``per_sample`` draws of different sizes;
+        padded ids point at token 0 and must be ignored).
+    units : LongTensor ``[B, k]``
+        What was masked: network ids (``network``), region ids (``region``), ROIs that
+        got a block (``temporal_block``), nothing (``random``: ``k = 0``); ``-1`` pads.
+    hidden : LongTensor ``[B, n_hidden]``
+        Tokens neither seen nor reconstructed (occlusion analyses); usually empty.
+    kind : str
+        The strategy (or ``"custom"``) that made the mask.
+    """
+
+    visible: torch.Tensor
+    masked: torch.Tensor
+    visible_pad: torch.Tensor | None = None
+    masked_pad: torch.Tensor | None = None
+    units: torch.Tensor = field(default_factory=lambda: torch.zeros(1, 0, dtype=torch.long))
+    hidden: torch.Tensor = field(default_factory=lambda: torch.zeros(1, 0, dtype=torch.long))
+    kind: str = "custom"
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.visible.shape[0])
+
+    @property
+    def padded(self) -> bool:
+        return self.visible_pad is not None or self.masked_pad is not None
+
+    def n_masked_tokens(self) -> int:
+        """Real (non-padding) masked tokens in the whole batch."""
+        if self.masked_pad is None:
+            return int(self.masked.numel())
+        return int((~self.masked_pad).sum())
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Mask":
+        def mv(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
+        return replace(self, visible=mv(self.visible), masked=mv(self.masked), visible_pad=mv(self.visible_pad),
+                       masked_pad=mv(self.masked_pad), units=mv(self.units), hidden=mv(self.hidden))
+
+    def rows(self, sl: slice | Sequence[int] | np.ndarray) -> "Mask":
+        """The mask of some samples (e.g. one DDP rank's shard of the global batch)."""
+        if isinstance(sl, np.ndarray) or isinstance(sl, (list, tuple)):
+            sl = torch.as_tensor(np.asarray(sl, dtype=np.int64))
+
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            if t is None:
+                return None
+            return t[sl] if t.shape[0] == self.batch_size else t
+
+        return replace(self, visible=pick(self.visible), masked=pick(self.masked), visible_pad=pick(self.visible_pad),
+                       masked_pad=pick(self.masked_pad), units=pick(self.units), hidden=pick(self.hidden))
+
+    def token_state(self, n_tokens: int) -> torch.Tensor:
+        """Per-token state ``[B, n_tokens]`` int8: 0 visible, 1 masked, 2 hidden, ignoring pads."""
+        B = self.batch_size
+        state = torch.full((B, n_tokens), 2, dtype=torch.int8)
+        vis = self.visible.cpu()
+        vmask = torch.ones_like(vis, dtype=torch.bool) if self.visible_pad is None else ~self.visible_pad.cpu()
+        msk = self.masked.cpu()
+        mmask = torch.ones_like(msk, dtype=torch.bool) if self.masked_pad is None else ~self.masked_pad.cpu()
+        for b in range(B):
+            state[b, vis[b][vmask[b]]] = 0
+            state[b, msk[b][mmask[b]]] = 1
+        return state
+
+
+def _rows_to_mask(masked_rows: list[np.ndarray], n_tokens: int, units: list[Sequence[int]], kind: str,
+                  hidden_rows: list[np.ndarray] | None = None) -> Mask:
+    """Build a :class:`Mask` from per-sample masked (and hidden) token ids, padding if sizes differ."""
+    B = len(masked_rows)
+    hidden_rows = hidden_rows or [np.zeros(0, np.int64)] * B
+    visible_rows = []
+    for m, h in zip(masked_rows, hidden_rows):
+        keep = np.ones(n_tokens, bool)
+        keep[m] = False
+        keep[h] = False
+        visible_rows.append(np.flatnonzero(keep))
+
+    def stack(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n = max(len(r) for r in rows)
+        if all(len(r) == n for r in rows):
+            return torch.from_numpy(np.stack(rows).astype(np.int64)), None
+        ids = np.zeros((B, n), np.int64)
+        pad = np.ones((B, n), bool)
+        for b, r in enumerate(rows):
+            ids[b, : len(r)] = r
+            pad[b, : len(r)] = False
+        return torch.from_numpy(ids), torch.from_numpy(pad)
+
+    vis, vpad = stack(visible_rows)
+    msk, mpad = stack([np.sort(np.asarray(m, np.int64)) for m in masked_rows])
+    hid, _ = stack([np.sort(np.asarray(h, np.int64)) for h in hidden_rows]) if any(len(h) for h in hidden_rows) \
+        else (torch.zeros(B, 0, dtype=torch.long), None)
+    k = max((len(u) for u in units), default=0)
+    u = np.full((B, k), -1, np.int64)
+    for b, uu in enumerate(units):
+        u[b, : len(uu)] = np.asarray(uu, np.int64)
+    return Mask(vis, msk, vpad, mpad, torch.from_numpy(u), hid, kind)
+
+
+def _shared(mask_tokens: np.ndarray, n_tokens: int, units: Sequence[int], kind: str, batch_size: int,
+            hidden_tokens: np.ndarray | None = None) -> Mask:
+    """One mask repeated over the batch (expanded views: no per-sample copies)."""
+    m = _rows_to_mask([mask_tokens], n_tokens, [units], kind, None if hidden_tokens is None else [hidden_tokens])
+
+    def ex(t: torch.Tensor) -> torch.Tensor:
+        return t.expand(batch_size, -1)
+
+    return Mask(ex(m.visible), ex(m.masked), None, None, ex(m.units), ex(m.hidden), kind)
+
+
+# ---------------------------------------------------------------------- config
+@dataclass
+class MaskConfig:
+    """Masking settings (the ``mask:`` section of a training config).
+
+    Parameters
+    ----------
+    strategy
+        One of :data:`STRATEGIES`.
+    p_two
+        ``network``/``region``: probability of masking two units instead of one.
+    ratio
+        ``random``/``temporal_block``: share of tokens masked, in (0, 1); ``None`` matches
+        the ``network`` strategy's expected share (:func:`matched_ratio`).
+    block_patches
+        ``temporal_block``: block length in patches (``None``: half the window, at least 1).
+    per_sample
+        ``network``/``region``: draw per sample and pad instead of one draw per batch.
+    """
+
+    strategy: str = "network"
+    p_two: float = 0.25
+    ratio: float | None = None
+    block_patches: int | None = None
+    per_sample: bool = False
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown masking strategy {self.strategy!r}; known strategies: {list(STRATEGIES)}.")
+        if not 0 <= float(self.p_two) <= 1:
+            raise ConfigError(f"mask.p_two={self.p_two} must be a probability in [0, 1].")
+        if self.ratio is not None and not 0 < float(self.ratio) < 1:
+            raise ConfigError(f"mask.ratio={self.ratio} must be in (0, 1) (a share of tokens), or null for the "
+                              "ratio matched to network masking.")
+        if self.block_patches is not None and int(self.block_patches) < 1:
+            raise ConfigError(f"mask.block_patches={self.block_patches} must be at least 1.")
+
+
+def matched_ratio(layout: TokenLayout, p_two: float = 0.25) -> float:
+    """Expected share of tokens masked by the ``network`` strategy.
+
+    With networks drawn uniformly: ``(1 - p_two) * mean_m s_m + p_two * mean_{m<n}(s_m + s_n)``
+    where ``s_m`` is network ``m``'s share of ROIs (= ``(1 + p_two) / K`` for ``K`` networks).
+    """
+    sizes = np.bincount(np.asarray(layout.roi_network), minlength=layout.n_networks) / layout.n_rois
+    sizes = sizes[sizes > 0]
+    single = sizes.mean()
+    pair = 2 * sizes.mean() if len(sizes) > 1 else single
+    return float((1 - p_two) * single + p_two * pair)
+
+
+class MaskSampler:
+    """Draws masks for training batches.
+
+    Parameters
+    ----------
+    layout
+        The token layout (:meth:`TokenLayout.from_atlas` or ``model.layout``).
+    cfg
+        The strategy and its settings.
+
+    Raises
+    ------
+    ConfigError
+        On a mask that would cover every token (e.g. ``network`` masking with one
+        network), a ratio or block size that cannot be met, or ``region`` masking on an
+        atlas without regions.
+    """
+
+    def __init__(self, layout: TokenLayout, cfg: MaskConfig | None = None) -> None:
+        self.layout = layout
+        self.cfg = cfg = cfg or MaskConfig()
+        L = layout.n_tokens
+        if cfg.strategy == "network":
+            present = np.unique(layout.roi_network)
+            self._units = present
+            self._check_units(len(present), "network", "networks")
+        elif cfg.strategy == "region":
+            if layout.roi_region is None:
+                raise ConfigError("region masking needs an atlas with an anatomical 'region' column, and this "
+                                  "atlas has none; add one to the atlas table or use another strategy "
+                                  f"({[s for s in STRATEGIES if s != 'region']}).")
+            present = np.unique([r for r in layout.roi_region if r >= 0])
+            self._units = present
+            if np.all(np.asarray(layout.roi_region) >= 0):
+                self._check_units(len(present), "region", "regions")
+            elif len(present) == 0:
+                raise ConfigError("no ROI of this atlas has a region label; region masking is impossible.")
+        else:
+            self.ratio = float(cfg.ratio) if cfg.ratio is not None else matched_ratio(layout, cfg.p_two)
+            if cfg.strategy == "random":
+                self.n_mask = int(round(self.ratio * L))
+                if not 1 <= self.n_mask <= L - 1:
+                    raise ConfigError(f"mask ratio {self.ratio:.3g} of {L} tokens masks {self.n_mask} tokens; "
+                                      "it must leave at least one token masked and one visible.")
+            else:
+                n_p = layout.n_patches
+                self.block = min(n_p, int(cfg.block_patches) if cfg.block_patches else max(1, n_p // 2))
+                if cfg.block_patches and int(cfg.block_patches) > n_p:
+                    raise ConfigError(f"mask.block_patches={cfg.block_patches} is longer than the window "
+                                      f"({n_p} patches).")
+                self.n_blocks = max(1, int(round(self.ratio * L / self.block)))
+                if self.n_blocks > layout.n_rois or (self.n_blocks == layout.n_rois and self.block == n_p):
+                    raise ConfigError(f"temporal_block masking at ratio {self.ratio:.3g} needs {self.n_blocks} blocks of "
+                                      f"{self.block} patches but there are {layout.n_rois} ROIs (one block each) and "
+                                      "the mask may not cover every token; lower mask.ratio or raise "
+                                      "mask.block_patches.")
+
+    def _check_units(self, n_units: int, unit: str, units: str) -> None:
+        if n_units < 2:
+            raise ConfigError(f"{unit} masking with {n_units} {unit} would mask every token; the atlas needs at "
+                              f"least 2 {units}.")
+        if n_units == 2 and self.cfg.p_two > 0:
+            raise ConfigError(f"with 2 {units}, masking a pair covers every token; set mask.p_two: 0.")
+
+    @property
+    def expected_ratio(self) -> float:
+        """Expected share of tokens masked per sample."""
+        lay = self.layout
+        if self.cfg.strategy == "random":
+            return self.n_mask / lay.n_tokens
+        if self.cfg.strategy == "temporal_block":
+            return self.n_blocks * self.block / lay.n_tokens
+        ids = np.asarray(lay.roi_network if self.cfg.strategy == "network" else lay.roi_region)
+        share = np.array([(ids == u).mean() for u in self._units])
+        return float((1 - self.cfg.p_two) * share.mean() + self.cfg.p_two * 2 * share.mean())
+
+    def _draw_units(self, rng: np.random.Generator) -> np.ndarray:
+        k = 2 if rng.random() < self.cfg.p_two else 1
+        return np.sort(rng.choice(self._units, size=k, replace=False))
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Mask:
+        """Draw the masks of one batch (CPU tensors; move them with :meth:`Mask.to`)."""
+        lay, cfg, B = self.layout, self.cfg, int(batch_size)
+        L = lay.n_tokens
+        if cfg.strategy in ("network", "region"):
+            rois_of = lay.rois_of_networks if cfg.strategy == "network" else lay.rois_of_regions
+            if not cfg.per_sample:
+                u = self._draw_units(rng)
+                return _shared(lay.tokens_of_rois(rois_of(u)), L, u.tolist(), cfg.strategy, B)
+            draws = [self._draw_units(rng) for _ in range(B)]
+            return _rows_to_mask([lay.tokens_of_rois(rois_of(u)) for u in draws], L, [u.tolist() for u in draws],
+                                 cfg.strategy)
+        if cfg.strategy == "random":
+            order = np.argsort(rng.random((B, L)), axis=1)
+            msk = np.sort(order[:, : self.n_mask], axis=1)
+            vis = np.sort(order[:, self.n_mask:], axis=1)
+            return Mask(torch.from_numpy(vis), torch.from_numpy(msk), units=torch.zeros(B, 0, dtype=torch.long),
+                        hidden=torch.zeros(B, 0, dtype=torch.long), kind="random")
+        # temporal_block: one contiguous block of `block` patches in each of n_blocks random ROIs
+        n_p = lay.n_patches
+        rows, units = [], []
+        for _ in range(B):
+            rois = np.sort(rng.choice(lay.n_rois, size=self.n_blocks, replace=False))
+            start = rng.integers(0, n_p - self.block + 1, size=self.n_blocks)
+            tok = (rois[:, None] * n_p + start[:, None] + np.arange(self.block)[None, :]).ravel()
+            rows.append(tok)
+            units.append(rois.tolist())
+        return _rows_to_mask(rows, L, units, "temporal_block")
+
+
+def make_sampler(layout: TokenLayout, cfg: MaskConfig | dict[str, Any] | None = None) -> MaskSampler:
+    """A :class:`MaskSampler` from a config object or a plain dict (YAML section)."""
+    if isinstance(cfg, dict):
+        from .config import config_from_dict
+
+        cfg = config_from_dict(MaskConfig, cfg, where="mask")
+    return MaskSampler(layout, cfg)
+
+
+# ---------------------------------------------------------------------- deterministic masks
+def rois_mask(layout: TokenLayout, masked_rois: Sequence[int] | np.ndarray, hidden_rois: Sequence[int] | np.ndarray = (),
+              batch_size: int = 1, kind: str = "custom", units: Sequence[int] = ()) -> Mask:
+    """Mask every patch of ``masked_rois`` and hide ``hidden_rois`` from the context.
+
+    Hidden tokens are neither visible to the encoder nor reconstructed (occlusion).
+    The same mask is repeated for ``batch_size`` samples (no padding).
+
+    Raises
+    ------
+    ConfigError
+        When nothing is masked, masked and hidden ROIs overlap, or no token is left visible.
+    """
+    m = np.unique(np.asarray(masked_rois, np.int64))
+    h = np.unique(np.asarray(hidden_rois, np.int64))
+    if m.size == 0:
+        raise ConfigError("the mask is empty: give at least one ROI to reconstruct.")
+    if ((m < 0) | (m >= layout.n_rois)).any() or ((h < 0) | (h >= layout.n_rois)).any():
+        raise ConfigError(f"ROI ids must be in 0..{layout.n_rois - 1}.")
+    if np.intersect1d(m, h).size:
+        raise ConfigError(f"ROIs {np.intersect1d(m, h)[:5].tolist()} are both masked and hidden; a token is either "
+                          "reconstructed or hidden.")
+    if m.size + h.size >= layout.n_rois:
+        raise ConfigError("this mask covers every token (masked + hidden = all ROIs); leave some context visible.")
+    return _shared(layout.tokens_of_rois(m), layout.n_tokens, list(units), kind, batch_size,
+                   layout.tokens_of_rois(h) if h.size else None)
+
+
+def network_mask(layout: TokenLayout, masked: int | str | Sequence[int | str], hidden: Sequence[int | str] = (),
+                 batch_size: int = 1) -> Mask:
+    """Mask whole network(s) ``masked`` (ids or names) at every patch; hide ``hidden`` networks.
+
+    Examples
+    --------
+    >>> m = network_mask(model.layout, "DMN", batch_size=32)                 # doctest: +SKIP
+    >>> occl = network_mask(model.layout, "DMN", hidden=["LIM"], batch_size=32)  # doctest: +SKIP
+    """
+    ms = [masked] if isinstance(masked, (int, str, np.integer)) else list(masked)
+    mi = sorted({layout.network_id(n) for n in ms})
+    hi = sorted({layout.network_id(n) for n in hidden})
+    return rois_mask(layout, layout.rois_of_networks(mi), layout.rois_of_networks(hi) if hi else [], batch_size,
+                     kind="network", units=mi)
+
+
+def region_mask(layout: TokenLayout, masked: int | str | Sequence[int | str], hidden: Sequence[int | str] = (),
+                batch_size: int = 1) -> Mask:
+    """Mask whole anatomical region(s) ``masked`` (ids or names); hide ``hidden`` regions."""
+    ms = [masked] if isinstance(masked, (int, str, np.integer)) else list(masked)
+    mi = sorted({layout.region_id(r) for r in ms})
+    hi = sorted({layout.region_id(r) for r in hidden})
+    return rois_mask(layout, layout.rois_of_regions(mi), layout.rois_of_regions(hi) if hi else [], batch_size,
+                     kind="region", units=mi)

@@ -1,0 +1,517 @@
+"""BrainInterNet: network-masked reconstruction with a cross-attention decoder.
+
+One class, :class:`BrainInterNet`, whose methods are the stages of the method
+(``DESIGN.md`` §3):
+
+``patchify``        window ``[B, n_rois, T]`` → tokens ``[B, L, P]``, ``L = n_rois * n_patches``,
+                    token id ``r * n_patches + p`` (see :mod:`bi_core.masking`)
+``forward_encoder`` visible tokens only (MAE-style gather): ``Linear(P, d)`` + ROI + network +
+                    sin-cos time embedding → pre-LN transformer (SDPA attention) → ``[B, Nv, d]``
+``forward_decoder`` one query per masked token (mask token + ROI + network + time embedding);
+                    layers of cross-attention to the projected encoder outputs + MLP, **no
+                    self-attention among queries** → ``Linear(d_dec, P)`` → ``[B, Nm, P]``
+``forward_loss``    MSE on the masked tokens
+``embed``           encoder on the unmasked window → mean-pooled ``[B, d]`` and per-network
+                    pooled ``[B, n_networks, d]``
+
+Because queries never attend to each other, each reconstruction depends on the context
+only through its own attention weights — what the interaction analyses read.
+``forward(..., return_attention=True)`` computes those weights explicitly
+(``[B, heads, n_query, n_key]`` per decoder layer, keys = ``mask.visible`` tokens); the
+training path uses :func:`torch.nn.functional.scaled_dot_product_attention` and never
+materializes them.
+
+Sizes are presets (:data:`SIZES`, factories :func:`tiny`, :func:`small`, :func:`base`,
+:func:`paper`); the atlas part of a :class:`ModelConfig` (ROI count, network of each
+ROI) comes from :meth:`ModelConfig.bind`. Nothing here hard-codes a ROI count, patch
+size, window length or network count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .atlas import NetworkAtlas
+from .errors import CompatibilityError, ConfigError
+from .masking import Mask, TokenLayout
+
+
+# ---------------------------------------------------------------------- config
+@dataclass
+class ModelConfig:
+    """Architecture of a :class:`BrainInterNet` (the ``model:`` section of a training config).
+
+    The atlas fields (``n_rois``, ``roi_networks``, ``network_names``) are empty in a size
+    preset and filled from the training cohort's atlas by :meth:`bind`.
+
+    Parameters
+    ----------
+    window
+        Window length ``T`` in frames (at the training target TR); a multiple of ``patch_size``.
+    patch_size
+        Frames per token ``P`` (16 frames = 24 s at TR 1.5 s).
+    d_model, depth, n_heads
+        Encoder width, layers and attention heads.
+    dec_dim, dec_depth, dec_heads
+        Decoder width, cross-attention layers and heads.
+    mlp_ratio
+        MLP hidden width / model width.
+    dropout
+        Dropout in attention and residual branches (0 keeps DDP runs equal to single-process runs).
+    n_rois, roi_networks, network_names
+        Atlas part: number of ROIs, network id of each ROI, network names.
+    """
+
+    window: int = 64
+    patch_size: int = 16
+    d_model: int = 64
+    depth: int = 3
+    n_heads: int = 4
+    dec_dim: int = 64
+    dec_depth: int = 2
+    dec_heads: int = 4
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    n_rois: int = 0
+    roi_networks: tuple[int, ...] = ()
+    network_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.roi_networks = tuple(int(i) for i in self.roi_networks)
+        self.network_names = tuple(str(n) for n in self.network_names)
+        for nm in ("window", "patch_size", "d_model", "depth", "n_heads", "dec_dim", "dec_depth", "dec_heads"):
+            if int(getattr(self, nm)) <= 0:
+                raise ConfigError(f"model.{nm}={getattr(self, nm)} must be a positive integer.")
+        if self.window % self.patch_size:
+            raise ConfigError(f"model.window={self.window} frames is not a multiple of model.patch_size="
+                              f"{self.patch_size}; use e.g. window={self.window // self.patch_size * self.patch_size or self.patch_size}.")
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}.")
+        if self.dec_dim % self.dec_heads:
+            raise ConfigError(f"model.dec_dim={self.dec_dim} is not divisible by model.dec_heads={self.dec_heads}.")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1).")
+        if self.mlp_ratio <= 0:
+            raise ConfigError(f"model.mlp_ratio={self.mlp_ratio} must be positive.")
+        if self.roi_networks and len(self.roi_networks) != self.n_rois:
+            raise ConfigError(f"model.roi_networks has {len(self.roi_networks)} entries for n_rois={self.n_rois}.")
+
+    @property
+    def n_patches(self) -> int:
+        return self.window // self.patch_size
+
+    @property
+    def n_networks(self) -> int:
+        return max(len(self.network_names), max(self.roi_networks, default=-1) + 1)
+
+    @property
+    def bound(self) -> bool:
+        """Whether the atlas part is filled in."""
+        return self.n_rois > 0 and len(self.roi_networks) == self.n_rois
+
+    def bind(self, atlas: NetworkAtlas) -> "ModelConfig":
+        """This config with the atlas part taken from ``atlas``.
+
+        Raises
+        ------
+        CompatibilityError
+            When the config is already bound to a different ROI/network assignment.
+        """
+        nets = tuple(int(i) for i in atlas.network_index)
+        if self.bound and (self.roi_networks != nets or self.network_names != tuple(atlas.networks)):
+            raise CompatibilityError(
+                f"the model config was made for {self.n_rois} ROIs in networks {list(self.network_names)}, but atlas "
+                f"{atlas.name!r} has {atlas.n_rois} ROIs in {list(atlas.networks)}; remove n_rois/roi_networks/"
+                "network_names from the config to bind it to this atlas.")
+        return replace(self, n_rois=atlas.n_rois, roi_networks=nets, network_names=tuple(atlas.networks))
+
+    @classmethod
+    def from_atlas(cls, atlas: NetworkAtlas, size: str = "small", **overrides: Any) -> "ModelConfig":
+        """A size preset (:data:`SIZES`) bound to ``atlas``, with field overrides."""
+        if size not in SIZES:
+            raise ConfigError(f"unknown model size {size!r}; choose one of {sorted(SIZES)}.")
+        return replace(SIZES[size](), **overrides).bind(atlas)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["roi_networks"] = list(self.roi_networks)
+        d["network_names"] = list(self.network_names)
+        return d
+
+
+def tiny(**kw: Any) -> ModelConfig:
+    """Tests and smoke runs: d=32, 2 encoder layers, 1 decoder layer (43 k parameters at 26 ROIs)."""
+    return ModelConfig(**{**dict(window=64, patch_size=16, d_model=32, depth=2, n_heads=2, dec_dim=32, dec_depth=1,
+                                 dec_heads=2), **kw})
+
+
+def small(**kw: Any) -> ModelConfig:
+    """The book's CPU model: d=64, 3 encoder layers, 2 decoder layers (0.26 M parameters at 54 ROIs),
+    64-frame windows (96 s at TR 1.5 s)."""
+    return ModelConfig(**{**dict(window=64, patch_size=16, d_model=64, depth=3, n_heads=4, dec_dim=64, dec_depth=2,
+                                 dec_heads=4), **kw})
+
+
+def base(**kw: Any) -> ModelConfig:
+    """One GPU, real cohorts: d=256, 8 encoder layers, 4 decoder layers (9.8 M parameters at 432 ROIs)."""
+    return ModelConfig(**{**dict(window=128, patch_size=16, d_model=256, depth=8, n_heads=8, dec_dim=256, dec_depth=4,
+                                 dec_heads=8), **kw})
+
+
+def paper(**kw: Any) -> ModelConfig:
+    """ViT-B-like encoder for Schaefer-400 + subcortical (design choice): d=768, 12 layers, 12 heads;
+    decoder d=512, 4 cross-attention layers, 16 heads (98.7 M parameters at 432 ROIs)."""
+    return ModelConfig(**{**dict(window=128, patch_size=16, d_model=768, depth=12, n_heads=12, dec_dim=512,
+                                 dec_depth=4, dec_heads=16), **kw})
+
+
+#: Model size presets by name.
+SIZES = {"tiny": tiny, "small": small, "base": base, "paper": paper}
+
+
+# ---------------------------------------------------------------------- layers
+def sincos_1d(n_pos: int, dim: int) -> torch.Tensor:
+    """Fixed sin-cos position embedding ``[n_pos, dim]`` (Vaswani et al.; MAE's 1D form)."""
+    pos = torch.arange(n_pos, dtype=torch.float64)[:, None]
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / max(1, dim // 2))
+    ang = pos * omega[None, :]                                            # [n_pos, dim/2]
+    emb = torch.cat([torch.sin(ang), torch.cos(ang)], dim=1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros(n_pos, 1, dtype=torch.float64)], dim=1)
+    return emb.float()
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, ratio: float, dropout: float) -> None:
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.fc = nn.Linear(dim, hidden)
+        self.proj = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention through SDPA; ``attn_mask`` ``[B, 1, 1, N]`` (True = attend) for padding."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads, self.dropout = n_heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)  # [B, H, N, hd]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.drop(self.proj(y.transpose(1, 2).reshape(B, N, C)))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer encoder block (nanoGPT / ViT)."""
+
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, n_heads, dropout)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio, dropout)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), attn_mask)
+        return x + self.mlp(self.ln2(x))
+
+
+class CrossAttention(nn.Module):
+    """Queries attend to a context; explicit weights on request, SDPA otherwise."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads, self.dropout = n_heads, dropout
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, Nq, C = x.shape
+        Nk, H = ctx.shape[1], self.n_heads
+        q = self.q(x).view(B, Nq, H, C // H).transpose(1, 2)                             # [B, H, Nq, hd]
+        k, v = self.kv(ctx).view(B, Nk, 2, H, C // H).permute(2, 0, 3, 1, 4)             # [B, H, Nk, hd]
+        att = None
+        if return_attention:
+            # analysis path: the same computation as SDPA, with the weights kept
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))               # [B, H, Nq, Nk]
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            att = scores.softmax(dim=-1)
+            y = F.dropout(att, self.dropout, self.training) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        return self.drop(self.proj(y.transpose(1, 2).reshape(B, Nq, C))), att
+
+
+class CrossBlock(nn.Module):
+    """Decoder block: pre-LN cross-attention (queries → context) + MLP; no query self-attention."""
+
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float, dropout: float) -> None:
+        super().__init__()
+        self.ln_q = nn.LayerNorm(dim)
+        self.ln_kv = nn.LayerNorm(dim)
+        self.attn = CrossAttention(dim, n_heads, dropout)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio, dropout)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y, att = self.attn(self.ln_q(x), self.ln_kv(ctx), attn_mask, return_attention)
+        x = x + y
+        return x + self.mlp(self.ln2(x)), att
+
+
+class Reconstruction(NamedTuple):
+    """What :meth:`BrainInterNet.forward` returns.
+
+    ``loss`` scalar MSE over real masked tokens; ``pred`` and ``target`` ``[B, Nm, P]``
+    (in ``mask.masked`` order); ``attention`` one ``[B, heads, Nm, Nv]`` tensor per
+    decoder layer when requested (keys in ``mask.visible`` order), else ``None``.
+    """
+
+    loss: torch.Tensor
+    pred: torch.Tensor
+    target: torch.Tensor
+    attention: list[torch.Tensor] | None
+
+
+class Embedding(NamedTuple):
+    """What :meth:`BrainInterNet.embed` returns: ``pooled`` ``[B, d]``, ``per_network`` ``[B, n_networks, d]``."""
+
+    pooled: torch.Tensor
+    per_network: torch.Tensor
+
+
+def _gather_tokens(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t[b, idx[b]]`` for ``t`` ``[B, L, C]`` and ``idx`` ``[B, N]`` → ``[B, N, C]``."""
+    return torch.gather(t, 1, idx.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
+
+
+# ---------------------------------------------------------------------- model
+class BrainInterNet(nn.Module):
+    """Masked network reconstruction with a cross-attention decoder (see the module docstring).
+
+    Parameters
+    ----------
+    cfg
+        A bound :class:`ModelConfig` (``ModelConfig.from_atlas(atlas, "small")``).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if not cfg.bound:
+            raise ConfigError("the model config has no atlas part (n_rois, roi_networks); build it with "
+                              "ModelConfig.from_atlas(atlas, size) or cfg.bind(atlas).")
+        self.cfg = cfg
+        d, dd, P, R, K = cfg.d_model, cfg.dec_dim, cfg.patch_size, cfg.n_rois, cfg.n_networks
+        self.layout = TokenLayout(cfg.roi_networks, cfg.n_patches, network_names=cfg.network_names)
+        self.register_buffer("roi_network", torch.tensor(cfg.roi_networks, dtype=torch.long), persistent=False)
+        # fixed sin-cos time embeddings of the patch index (encoder and decoder widths)
+        self.register_buffer("time_embed", sincos_1d(cfg.n_patches, d), persistent=False)
+        self.register_buffer("dec_time_embed", sincos_1d(cfg.n_patches, dd), persistent=False)
+        # --- encoder
+        self.patch_embed = nn.Linear(P, d)
+        self.roi_embed = nn.Embedding(R, d)
+        self.net_embed = nn.Embedding(K, d)
+        self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(d)
+        # --- decoder
+        self.decoder_embed = nn.Linear(d, dd)
+        self.mask_token = nn.Parameter(torch.zeros(dd))
+        self.dec_roi_embed = nn.Embedding(R, dd)
+        self.dec_net_embed = nn.Embedding(K, dd)
+        self.decoder_blocks = nn.ModuleList(CrossBlock(dd, cfg.dec_heads, cfg.mlp_ratio, cfg.dropout)
+                                            for _ in range(cfg.dec_depth))
+        self.decoder_norm = nn.LayerNorm(dd)
+        self.decoder_pred = nn.Linear(dd, P)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """nanoGPT init (N(0, 0.02), residual projections scaled by 1/sqrt(2 * layers), zero biases),
+        except the patch embedding (xavier, as MAE) and the ROI/network embeddings (N(0, 0.5))."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Embedding):
+                nn.init.normal_(m.weight, std=0.02)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.mask_token, std=0.02)
+        # MAE initializes the patch embedding like a linear layer (xavier): with N(0, 0.02) a
+        # 16-frame patch would be ~10x smaller than the sin-cos time embedding it is added to
+        nn.init.xavier_uniform_(self.patch_embed.weight)
+        # ROI and network identities start at a scale comparable to the patch and sin-cos terms;
+        # at N(0, 0.02) they are drowned by the time embedding and learning stalls (measured)
+        for e in (self.roi_embed, self.net_embed, self.dec_roi_embed, self.dec_net_embed):
+            nn.init.normal_(e.weight, std=0.5)
+        for blocks in (self.blocks, self.decoder_blocks):
+            for b in blocks:
+                for proj in (b.attn.proj, b.mlp.proj):
+                    nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * len(blocks)))
+
+    # ------------------------------------------------------------------ tokens
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, n_rois, T]`` → ``[B, n_rois * n_patches, P]`` (token id ``r * n_patches + p``)."""
+        B, R, T = x.shape
+        P = self.cfg.patch_size
+        if R != self.cfg.n_rois:
+            raise CompatibilityError(f"input has {R} ROIs but the model was built for {self.cfg.n_rois}.")
+        if T % P:
+            raise ConfigError(f"window of {T} frames is not a multiple of the patch size {P}.")
+        return x.reshape(B, R, T // P, P).reshape(B, R * (T // P), P)
+
+    def unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[B, n_rois * n_patches, P]`` → ``[B, n_rois, T]``."""
+        B, L, P = tokens.shape
+        return tokens.reshape(B, self.cfg.n_rois, (L // self.cfg.n_rois) * P)
+
+    def _pos(self, roi: nn.Embedding, net: nn.Embedding, time: torch.Tensor, n_patches: int) -> torch.Tensor:
+        """ROI + network + sin-cos time embedding of every token, ``[L, dim]``."""
+        dim = roi.weight.shape[1]
+        if n_patches != time.shape[0]:  # a window of another length (e.g. embedding whole recordings)
+            time = sincos_1d(n_patches, dim).to(roi.weight.device)
+        e = roi.weight + net(self.roi_network)                                           # [R, dim]
+        return (e[:, None, :] + time[None, :, :]).reshape(-1, dim)                       # [R * n_p, dim]
+
+    # ------------------------------------------------------------------ stages
+    def forward_encoder(self, x: torch.Tensor, mask: Mask) -> torch.Tensor:
+        """Encode the visible tokens of ``x`` ``[B, n_rois, T]``; returns ``[B, Nv, d]``."""
+        tokens = self.patchify(x)                                                        # [B, L, P]
+        n_p = tokens.shape[1] // self.cfg.n_rois
+        vis = _gather_tokens(tokens, mask.visible)                                       # [B, Nv, P]
+        pos = self._pos(self.roi_embed, self.net_embed, self.time_embed, n_p)           # [L, d]
+        h = self.patch_embed(vis) + pos[mask.visible]                                    # [B, Nv, d]
+        attn_mask = None if mask.visible_pad is None else ~mask.visible_pad[:, None, None, :]    # [B, 1, 1, Nv]
+        for blk in self.blocks:
+            h = blk(h, attn_mask)
+        return self.norm(h)
+
+    def forward_decoder(self, latent: torch.Tensor, mask: Mask, n_patches: int | None = None,
+                        return_attention: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Reconstruct the masked tokens from the encoded context.
+
+        Returns ``pred`` ``[B, Nm, P]`` and, if requested, the attention weights of each
+        layer ``[B, heads, Nm, Nv]``.
+        """
+        n_p = n_patches or self.cfg.n_patches
+        ctx = self.decoder_embed(latent)                                                 # [B, Nv, dd]
+        pos = self._pos(self.dec_roi_embed, self.dec_net_embed, self.dec_time_embed, n_p)  # [L, dd]
+        q = self.mask_token + pos[mask.masked]                                           # [B, Nm, dd]
+        attn_mask = None if mask.visible_pad is None else ~mask.visible_pad[:, None, None, :]    # [B, 1, 1, Nv]
+        attn = [] if return_attention else None
+        for blk in self.decoder_blocks:
+            q, a = blk(q, ctx, attn_mask, return_attention)
+            if attn is not None:
+                attn.append(a)
+        return self.decoder_pred(self.decoder_norm(q)), attn
+
+    def forward_target(self, x: torch.Tensor, mask: Mask) -> torch.Tensor:
+        """The true values of the masked tokens, ``[B, Nm, P]``."""
+        return _gather_tokens(self.patchify(x), mask.masked)
+
+    def forward_loss(self, x: torch.Tensor, pred: torch.Tensor, mask: Mask, reduction: str = "mean") -> torch.Tensor:
+        """MSE over the real (non-padding) masked tokens; ``reduction="sum"`` gives the sum of squares."""
+        err = (pred.float() - self.forward_target(x, mask).float()).pow(2)               # [B, Nm, P]
+        if mask.masked_pad is not None:
+            err = err * (~mask.masked_pad).unsqueeze(-1)
+        if reduction == "sum":
+            return err.sum()
+        return err.sum() / (mask.n_masked_tokens() * pred.shape[-1])
+
+    def forward(self, x: torch.Tensor, mask: Mask, return_attention: bool = False) -> Reconstruction:
+        """Encode the visible tokens, reconstruct the masked ones, score them.
+
+        Parameters
+        ----------
+        x
+            Windows ``[B, n_rois, T]`` (float32; z-scored series).
+        mask
+            From :class:`bi_core.masking.MaskSampler` or :func:`bi_core.masking.network_mask`,
+            on the same device as ``x``.
+        return_attention
+            Also return the decoder's cross-attention weights (analysis mode).
+        """
+        latent = self.forward_encoder(x, mask)
+        pred, attn = self.forward_decoder(latent, mask, x.shape[-1] // self.cfg.patch_size, return_attention)
+        target = self.forward_target(x, mask)
+        return Reconstruction(self.forward_loss(x, pred, mask), pred, target, attn)
+
+    def embed(self, x: torch.Tensor) -> Embedding:
+        """Encoder on the whole (unmasked) window ``[B, n_rois, T]``.
+
+        Returns
+        -------
+        Embedding
+            ``pooled`` mean over all tokens ``[B, d]``; ``per_network`` mean over each
+            network's tokens ``[B, n_networks, d]``.
+        """
+        B, L = x.shape[0], self.cfg.n_rois * (x.shape[-1] // self.cfg.patch_size)
+        all_tokens = torch.arange(L, device=x.device).expand(B, -1)
+        h = self.forward_encoder(x, Mask(all_tokens, all_tokens[:, :0]))                # [B, L, d]
+        n_p = L // self.cfg.n_rois
+        net = self.roi_network.repeat_interleave(n_p)                                    # [L]
+        onehot = F.one_hot(net, self.cfg.n_networks).to(h.dtype)                         # [L, K]
+        weights = onehot / onehot.sum(0, keepdim=True).clamp(min=1)
+        return Embedding(h.mean(1), torch.einsum("bld,lk->bkd", h, weights))
+
+    # ------------------------------------------------------------------ accounting
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_window(self, n_visible: int, n_masked: int) -> float:
+        """Training FLOPs (forward + backward ≈ 3 × forward) for one window, counted analytically.
+
+        Like nanoGPT's ``estimate_mfu``: 2 FLOPs per multiply-add of every matmul
+        (weights and attention scores/values); embeddings, norms and softmax are ignored.
+        """
+        c = self.cfg
+        d, dd, P, r = c.d_model, c.dec_dim, c.patch_size, c.mlp_ratio
+        nv, nm = n_visible, n_masked
+        enc = nv * P * d + c.depth * (nv * (4 + 2 * r) * d * d + 2 * nv * nv * d)
+        dec = nv * d * dd + c.dec_depth * (nm * (2 + 2 * r) * dd * dd + nv * 2 * dd * dd + 2 * nm * nv * dd) + nm * dd * P
+        return 3 * 2 * float(enc + dec)
+
+
+def build_model(cfg: ModelConfig, seed: int | None = None) -> BrainInterNet:
+    """A freshly initialized model; with ``seed`` the initial weights depend only on it."""
+    if seed is None:
+        return BrainInterNet(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return BrainInterNet(cfg)
+
+
+def layout_of(cfg: ModelConfig, atlas: NetworkAtlas | None = None) -> TokenLayout:
+    """The model's token layout, with region ids when ``atlas`` is given (for region masks)."""
+    if atlas is None:
+        return TokenLayout(cfg.roi_networks, cfg.n_patches, network_names=cfg.network_names)
+    lay = TokenLayout.from_atlas(atlas, cfg.n_patches)
+    if lay.roi_network != cfg.roi_networks:
+        raise CompatibilityError(f"atlas {atlas.name!r} does not match the model's ROI/network assignment.")
+    return lay
+
+
+__all__ = ["ModelConfig", "BrainInterNet", "Reconstruction", "Embedding", "SIZES", "tiny", "small", "base", "paper",
+           "build_model", "layout_of", "sincos_1d"]

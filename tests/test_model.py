@@ -1,0 +1,198 @@
+"""BrainInterNet: shapes, no leakage, attention, embeddings, overfitting, config errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from bi_core.atlas import NetworkAtlas
+from bi_core.config import dump_config, load_config
+from bi_core.errors import CompatibilityError, ConfigError
+from bi_core.masking import MaskConfig, MaskSampler, network_mask
+from bi_core.model import SIZES, BrainInterNet, ModelConfig, build_model, layout_of, tiny
+from bi_core.synth import synthetic_atlas
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny matmuls: one thread is as fast and immune to CPU contention on shared runners
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    return synthetic_atlas(24, 2)
+
+
+@pytest.fixture(scope="module")
+def model(atlas):
+    return build_model(ModelConfig.from_atlas(atlas, "tiny"), seed=0).eval()
+
+
+def _x(atlas, B=3, T=64, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal((B, atlas.n_rois, T)).astype(np.float32))
+
+
+@pytest.mark.parametrize("n_cort, n_sub, T, P", [(24, 2, 64, 16), (50, 4, 128, 16), (14, 0, 48, 8)])
+def test_shapes_across_atlases_and_windows(n_cort, n_sub, T, P):
+    a = synthetic_atlas(n_cort, n_sub)
+    cfg = ModelConfig.from_atlas(a, "tiny", window=T, patch_size=P)
+    m = BrainInterNet(cfg)
+    n_p = T // P
+    x = torch.randn(2, a.n_rois, T)
+    assert m.patchify(x).shape == (2, a.n_rois * n_p, P)
+    assert torch.equal(m.unpatchify(m.patchify(x)), x)
+    mask = MaskSampler(m.layout, MaskConfig("network", p_two=0)).sample(2, np.random.default_rng(0))
+    out = m(x, mask)
+    n_m = mask.masked.shape[1]
+    assert out.pred.shape == out.target.shape == (2, n_m, P) and out.loss.ndim == 0
+    assert m.forward_encoder(x, mask).shape == (2, a.n_rois * n_p - n_m, cfg.d_model)
+    e = m.embed(x)
+    assert e.pooled.shape == (2, cfg.d_model) and e.per_network.shape == (2, a.n_networks, cfg.d_model)
+    assert cfg.n_networks == a.n_networks and cfg.n_rois == a.n_rois
+
+
+def test_no_leakage_masked_values_do_not_change_reconstruction(atlas, model):
+    x = _x(atlas)
+    for strategy in ("network", "random", "temporal_block"):
+        mask = MaskSampler(model.layout, MaskConfig(strategy)).sample(3, np.random.default_rng(1))
+        with torch.no_grad():
+            a = model(x, mask)
+            x2 = model.patchify(x.clone())
+            noise = torch.randn(x2.shape[0], mask.masked.shape[1], x2.shape[2]) * 100
+            x2.scatter_(1, mask.masked.unsqueeze(-1).expand(-1, -1, x2.shape[2]), noise)
+            b = model(model.unpatchify(x2), mask)
+        assert torch.equal(a.pred, b.pred)
+        assert not torch.equal(a.target, b.target)
+        # while changing a visible token does change it
+        x3 = model.patchify(x.clone())
+        x3[:, mask.visible[0, 0]] += 5.0
+        with torch.no_grad():
+            c = model(model.unpatchify(x3), mask)
+        assert not torch.allclose(a.pred, c.pred)
+
+
+def test_queries_are_independent(atlas, model):
+    """No self-attention among queries: hiding other masked ROIs' queries changes nothing."""
+    x = _x(atlas)
+    lay = model.layout
+    both = network_mask(lay, [0, 1], batch_size=3)
+    with torch.no_grad():
+        latent = model.forward_encoder(x, both)
+        pred_both, _ = model.forward_decoder(latent, both)
+        only0 = network_mask(lay, [0, 1], batch_size=3)
+        keep = torch.isin(only0.masked[0], torch.from_numpy(lay.tokens_of_rois(lay.rois_of_networks([0]))))
+        only0.masked = only0.masked[:, keep]
+        pred0, _ = model.forward_decoder(latent, only0)
+    torch.testing.assert_close(pred0, pred_both[:, keep], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_sums_to_one_and_matches_sdpa_path(atlas, model):
+    x = _x(atlas)
+    for cfg in (MaskConfig("network", p_two=1.0), MaskConfig("network", per_sample=True)):
+        mask = MaskSampler(model.layout, cfg).sample(3, np.random.default_rng(5))
+        with torch.no_grad():
+            fast = model(x, mask)
+            slow = model(x, mask, return_attention=True)
+        assert fast.attention is None
+        torch.testing.assert_close(slow.pred, fast.pred, rtol=1e-5, atol=1e-5)
+        assert len(slow.attention) == model.cfg.dec_depth
+        for att in slow.attention:
+            assert att.shape == (3, model.cfg.dec_heads, mask.masked.shape[1], mask.visible.shape[1])
+            torch.testing.assert_close(att.sum(-1), torch.ones(att.shape[:-1]))
+            if mask.visible_pad is not None:  # padding keys get no attention
+                assert (att.masked_select(mask.visible_pad[:, None, None, :].expand_as(att)) == 0).all()
+
+
+def test_padding_does_not_change_results(atlas, model):
+    """A per-sample (padded) batch gives each sample what it gets alone, unpadded."""
+    x = _x(atlas, B=4)
+    mask = MaskSampler(model.layout, MaskConfig("network", p_two=0.5, per_sample=True)).sample(4, np.random.default_rng(3))
+    assert mask.padded
+    with torch.no_grad():
+        out = model(x, mask)
+        for b in range(4):
+            nets = [u for u in mask.units[b].tolist() if u >= 0]
+            alone = model(x[b:b + 1], network_mask(model.layout, nets))
+            n = alone.pred.shape[1]
+            torch.testing.assert_close(out.pred[b, :n], alone.pred[0], rtol=1e-4, atol=1e-5)
+            assert bool(mask.masked_pad[b, n:].all())
+    # the loss ignores padded slots
+    sse = model.forward_loss(x, out.pred, mask, reduction="sum")
+    real = ((out.pred - out.target) ** 2 * (~mask.masked_pad).unsqueeze(-1)).sum()
+    torch.testing.assert_close(sse, real)
+
+
+def test_embedding_per_network_pooling(atlas, model):
+    x = _x(atlas, B=2)
+    with torch.no_grad():
+        e = model.embed(x)
+        all_tok = torch.arange(model.layout.n_tokens).expand(2, -1)
+        from bi_core.masking import Mask
+
+        h = model.forward_encoder(x, Mask(all_tok, all_tok[:, :0]))
+    net = torch.from_numpy(model.layout.token_network)
+    torch.testing.assert_close(e.per_network[:, 3], h[:, net == 3].mean(1))
+    torch.testing.assert_close(e.pooled, h.mean(1))
+
+
+def test_tiny_model_overfits_a_tiny_batch(atlas):
+    torch.manual_seed(0)
+    m = BrainInterNet(ModelConfig.from_atlas(atlas, "tiny"))
+    x = _x(atlas, B=4, seed=1)
+    mask = network_mask(m.layout, "VIS", batch_size=4)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0)
+    first = None
+    for _ in range(150):
+        loss = m(x, mask).loss
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first
+
+
+def test_same_seed_same_weights(atlas):
+    cfg = ModelConfig.from_atlas(atlas, "tiny")
+    a, b, c = build_model(cfg, seed=1), build_model(cfg, seed=1), build_model(cfg, seed=2)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.patch_embed.weight, c.patch_embed.weight)
+
+
+def test_flops_and_sizes(atlas):
+    m = BrainInterNet(ModelConfig.from_atlas(atlas, "tiny"))
+    assert m.flops_per_window(80, 24) > m.flops_per_window(40, 24) > 0
+    paper = ModelConfig.from_atlas(synthetic_atlas(400, 32), "paper")
+    assert paper.d_model == 768 and paper.depth == 12 and paper.n_rois == 432
+    assert set(SIZES) >= {"tiny", "base", "paper"}
+
+
+def test_bad_model_configs(atlas):
+    with pytest.raises(ConfigError, match="window=100 frames is not a multiple of model.patch_size=16"):
+        tiny(window=100)
+    with pytest.raises(ConfigError, match="not divisible by model.n_heads"):
+        tiny(d_model=30, n_heads=4)
+    with pytest.raises(ConfigError, match="no atlas part"):
+        BrainInterNet(tiny())
+    with pytest.raises(ConfigError, match="unknown model size"):
+        ModelConfig.from_atlas(atlas, "huge")
+    other = NetworkAtlas("other", tuple(f"r{i}" for i in range(5)), ("VIS",) * 3 + ("DMN",) * 2)
+    with pytest.raises(CompatibilityError, match="remove n_rois/roi_networks"):
+        ModelConfig.from_atlas(atlas, "tiny").bind(other)
+    m = BrainInterNet(ModelConfig.from_atlas(atlas, "tiny"))
+    with pytest.raises(CompatibilityError, match="5 ROIs but the model was built for 26"):
+        m.patchify(torch.zeros(1, 5, 64))
+    with pytest.raises(CompatibilityError):
+        layout_of(m.cfg, other)
+
+
+def test_config_yaml_round_trip(tmp_path, atlas):
+    cfg = ModelConfig.from_atlas(atlas, "tiny", dropout=0.1)
+    dump_config(cfg, tmp_path / "m.yaml")
+    back = load_config(ModelConfig, tmp_path / "m.yaml")
+    assert back == cfg and back.roi_networks == cfg.roi_networks
+    (tmp_path / "bad.yaml").write_text("window: 60\npatch_size: 16\n")
+    with pytest.raises(ConfigError, match="not a multiple"):
+        load_config(ModelConfig, tmp_path / "bad.yaml")

@@ -1,0 +1,183 @@
+"""Pretraining: CLI outputs, checkpoints, load_model, exact resumption, config errors."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from bi_core.cli import main
+from bi_core.config import dump_config, load_config
+from bi_core.errors import CompatibilityError, ConfigError, InputError
+from bi_core.masking import MaskConfig
+from bi_core.train import (PRESETS, TrainConfig, load_model, lr_factor, micro_batches, preset, pretrain,
+                           run_config_hash, run_is_current)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """TR-resampling cache outside the shared smoke cohort (which must stay byte-identical)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return replace(preset("smoke"), batch_size=4, epochs=4)
+
+
+@pytest.fixture(scope="module")
+def cli_run(smoke_dir, cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "cli"
+    rc = main(["pretrain", "--cohort", str(smoke_dir / "pretrain"), "--preset", "smoke", "--out", str(out),
+               "--cache-dir", str(cache), "--quiet", "--seed", "1"])
+    assert rc == 0
+    return out
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_cli_writes_run_directory(cli_run, smoke_dir):
+    for f in ("config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"):
+        assert (cli_run / f).is_file(), f
+    s = json.loads((cli_run / "summary.json").read_text())
+    assert s["status"] == "finished" and s["epochs_run"] == 4 and s["world_size"] == 1
+    assert 0 < s["val_loss"] and 0 < s["val_zero_loss"] and s["wall_time_s"] > 0 and s["tokens_per_s"] > 0
+    assert s["n_val_subjects"] >= 1 and s["n_train_subjects"] + s["n_val_subjects"] == 16
+    lines = [json.loads(x) for x in (cli_run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2, 3, 4]
+    assert {"train_loss", "val_loss", "val_zero_loss", "lr", "tokens_per_s"} <= set(lines[0])
+    assert len({m["val_zero_loss"] for m in lines}) == 1  # the same held-out windows and masks every epoch
+    cfg = load_config(TrainConfig, cli_run / "config.yaml")
+    assert cfg.seed == 1 and cfg.model.n_rois == 26 and cfg.target_tr == 1.5
+    assert s["config_hash"] == run_config_hash([smoke_dir / "pretrain"], cfg)
+    assert run_config_hash([smoke_dir / "pretrain"], replace(cfg, seed=2)) != s["config_hash"]
+    assert run_is_current(cli_run, [smoke_dir / "pretrain"], cfg)
+    assert not run_is_current(cli_run, [smoke_dir / "pretrain"], replace(cfg, epochs=5))
+    assert not run_is_current(cli_run / "nothing", [smoke_dir / "pretrain"], cfg)
+
+
+def test_checkpoint_is_weights_only_and_self_describing(cli_run):
+    ck = torch.load(cli_run / "checkpoint.pt", weights_only=True)
+    assert ck["format"] == "bi_core-checkpoint" and ck["version"] == 1 and ck["kind"] == "training_state"
+    for key in ("model_config", "train_config", "atlas", "roi_names", "network_names", "preprocessing",
+                "preprocessing_hash", "config_hash", "optimizer", "scheduler", "epoch", "step", "rng", "history"):
+        assert key in ck, key
+    assert ck["preprocessing"]["target_tr"] == 1.5 and ck["preprocessing"]["zscore"] is True
+    assert len(ck["roi_names"]) == 26 and ck["network_names"][-1] == "SUB"
+    best = torch.load(cli_run / "best.pt", weights_only=True)
+    assert best["kind"] == "model" and "optimizer" not in best
+
+
+def test_load_model_and_atlas_check(cli_run, smoke_dir, tmp_path, small_atlas):
+    from bi_core.cohort import Cohort, CohortWriter
+
+    model, info = load_model(cli_run, cohort=Cohort.open(smoke_dir / "eval"))
+    assert not model.training and info.window == 64 and info.target_tr == 1.5 and info.patch_size == 16
+    assert info.train_config.seed == 1 and info.config_hash == json.loads((cli_run / "summary.json").read_text())["config_hash"]
+    assert info.atlas.n_rois == 26 and info.layout.n_regions > 0 and info.val_loss is not None
+    x = torch.zeros(2, 26, 64)
+    with torch.no_grad():
+        assert model.embed(x).pooled.shape == (2, model.cfg.d_model)
+    with CohortWriter(tmp_path / "other", small_atlas) as w:
+        w.add(np.random.default_rng(0).standard_normal((80, 8)), recording_id="r1", subject="1", tr=1.0)
+    with pytest.raises(CompatibilityError, match="different atlases"):
+        load_model(cli_run, cohort=Cohort.open(tmp_path / "other"))
+    with pytest.raises(CompatibilityError, match="different atlases"):
+        load_model(cli_run / "best.pt", atlas=small_atlas)
+    with pytest.raises(InputError, match="holds no checkpoint"):
+        load_model(tmp_path)
+
+
+def test_resume_equals_uninterrupted_run(smoke_dir, cache, cfg, tmp_path):
+    cohort = [smoke_dir / "pretrain"]
+    full = pretrain(cohort, cfg, tmp_path / "full", progress=False, cache_dir=cache)
+    part = pretrain(cohort, cfg, tmp_path / "part", progress=False, cache_dir=cache, stop_after_epochs=2)
+    assert part["status"] == "interrupted" and not (tmp_path / "part" / "summary.json").exists()
+    assert torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    with pytest.raises(InputError, match="already holds a run; pass --resume"):
+        pretrain(cohort, cfg, tmp_path / "part", progress=False, cache_dir=cache)
+    with pytest.raises(ConfigError, match="another config"):
+        pretrain(cohort, replace(cfg, lr=1e-4), tmp_path / "part", resume=True, progress=False, cache_dir=cache)
+    resumed = pretrain(cohort, None, tmp_path / "part", resume=True, progress=False, cache_dir=cache)
+    assert resumed["steps"] == full["steps"] == 4 * 3
+    a, b = _weights(tmp_path / "full" / "checkpoint.pt"), _weights(tmp_path / "part" / "checkpoint.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    fa = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    fb = [json.loads(x) for x in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["val_loss"] for m in fa] == [m["val_loss"] for m in fb]
+    assert resumed["val_loss"] == full["val_loss"] and resumed["config_hash"] == full["config_hash"]
+
+
+@pytest.mark.parametrize("strategy", ["random", "region", "temporal_block"])
+def test_every_strategy_trains(smoke_dir, cache, cfg, tmp_path, strategy):
+    c = replace(cfg, epochs=1, mask=MaskConfig(strategy))
+    s = pretrain([smoke_dir / "pretrain"], c, tmp_path / strategy, progress=False, cache_dir=cache)
+    assert s["status"] == "finished" and np.isfinite(s["val_loss"]) and s["mask"]["strategy"] == strategy
+
+
+def test_presets_and_schedule():
+    assert {"smoke", "default", "base", "paper"} <= set(PRESETS)
+    assert preset("paper").model.d_model == 768 and preset("smoke").model.d_model < preset("default").model.d_model
+    assert TrainConfig() == preset("default")
+    f = [lr_factor(s, 100, 10, 0.1) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_micro_batches_partition_the_global_batch():
+    for B, G, world in [(8, 1, 1), (8, 4, 1), (8, 1, 2), (12, 3, 2), (12, 6, 4), (16, 16, 2)]:
+        seen = []
+        for r in range(world):
+            for g, rows, mrows in micro_batches(B, G, r, world):
+                glob = list(range(B))[r * B // world:(r + 1) * B // world][rows]
+                assert glob == [g * (B // G) + i for i in range(B // G)][mrows]
+                seen += glob
+        assert sorted(seen) == list(range(B))
+    with pytest.raises(ConfigError, match="mask_groups=3 must be a positive divisor of batch_size=8"):
+        replace(preset("smoke"), mask_groups=3)
+
+
+def _cli_error(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bi-core: error:") and "Traceback" not in err and err.count("\n") == 1
+    return err
+
+
+def test_cli_config_errors(smoke_dir, tmp_path, capsys):
+    base = ["pretrain", "--cohort", str(smoke_dir / "pretrain"), "--out", str(tmp_path / "r"), "--quiet"]
+    assert "unknown training preset 'huge'" in _cli_error(base + ["--preset", "huge"], capsys)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"model": {"window": 60, "patch_size": 16}}))
+    assert "window=60 frames is not a multiple of model.patch_size=16" in _cli_error(base + ["--config", str(bad)], capsys)
+    bad.write_text(yaml.safe_dump({"mask": {"strategy": "blocks"}}))
+    err = _cli_error(base + ["--config", str(bad)], capsys)
+    assert "unknown masking strategy 'blocks'" in err and "temporal_block" in err
+    bad.write_text(yaml.safe_dump({"epochs": 3, "learning_rate": 1}))
+    assert "unknown key(s) ['learning_rate']" in _cli_error(base + ["--config", str(bad)], capsys)
+    assert "does not exist" in _cli_error(base + ["--resume"], capsys)
+    assert "give --preset NAME or --config" in _cli_error(base, capsys)
+    assert "no CUDA device" in _cli_error(base + ["--preset", "smoke", "--device", "cuda"], capsys) \
+        or torch.cuda.is_available()
+
+
+def test_dump_config_round_trips(capsys, tmp_path):
+    assert main(["pretrain", "--cohort", "x", "--out", "y", "--preset", "smoke", "--strategy", "region",
+                 "--dump-config"]) == 0
+    (tmp_path / "c.yaml").write_text(capsys.readouterr().out)
+    c = load_config(TrainConfig, tmp_path / "c.yaml")
+    assert c == replace(preset("smoke"), mask=MaskConfig("region"))
+    dump_config(c, tmp_path / "d.yaml")
+    assert load_config(TrainConfig, tmp_path / "d.yaml") == c
