@@ -37,7 +37,7 @@ two sites (TR 3.0 s and 0.607 s). ``DIR/ground_truth.json`` — the population m
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 

@@ -9,6 +9,18 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see bi_core.cli.main
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny matmuls: one thread is as fast and immune to CPU contention on shared runners."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

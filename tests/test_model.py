@@ -12,13 +12,7 @@ from bi_core.model import SIZES, BrainInterNet, ModelConfig, build_model, layout
 from bi_core.synth import synthetic_atlas
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matmuls: one thread is as fast and immune to CPU contention on shared runners
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,7 @@ from bi_core.train import (PRESETS, TrainConfig, load_model, lr_factor, micro_ba
                            run_config_hash, run_is_current)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 ORDER = 30
 
@@ -64,11 +63,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    # On shared CPUs, OpenMP workers that spin-wait burn the time slices their partner thread
-    # needs (we measured 30-100x slower steps on a busy 2-core runner); passive waiting costs
-    # little otherwise. Only effective before torch is first imported, and only if unset.
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from dataclasses import replace
 
     from ..config import config_to_dict, load_config

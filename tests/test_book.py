@@ -1,0 +1,152 @@
+"""End to end: `bi-core reproduce --preset smoke` builds the whole book, deterministically.
+
+The slowest test of the suite (a few minutes on 2 cores): it synthesizes the smoke
+cohorts, pretrains, runs every analysis and notebook, builds the HTML, then rebuilds the
+artifacts from scratch in a second directory and compares every glued number.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bi_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+GLUE_REF = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def _glued(nb_path: Path) -> dict[str, str]:
+    """name → text/plain of every glued value of an executed notebook."""
+    nb = json.loads(nb_path.read_text())
+    out = {}
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            meta = o.get("metadata", {}).get("scrapbook")
+            if meta:
+                data = o.get("data", {})
+                txt = data.get("application/papermill.record/text/plain")
+                if txt is not None:
+                    out[meta["name"]] = "".join(txt) if isinstance(txt, list) else txt
+    return out
+
+
+def _format(value: str, fmt: str | None) -> str:
+    try:
+        v = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        v = value
+    if isinstance(v, str):
+        return v
+    return format(v, fmt) if fmt else str(v)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out / "art"), "--book-out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_every_chapter_page_exists(built):
+    html_dir = built / "_build" / "html"
+    assert (html_dir / "index.html").is_file()
+    for f in _toc_files():
+        page = html_dir / f"{f}.html"
+        assert page.is_file() and page.stat().st_size > 1000, f
+
+
+@pytest.mark.slow
+def test_figures_present_and_nonempty(built):
+    html_dir = built / "_build" / "html"
+    n = 0
+    for f in _toc_files():
+        text = (html_dir / f"{f}.html").read_text()
+        for src in re.findall(r'<img[^>]+src="([^"]+)"', text):
+            if "_static" in src or src.startswith("http"):
+                continue
+            img = (html_dir / f).parent / src
+            assert img.is_file() and img.stat().st_size > 2000, f"{f}: {src}"
+            n += 1
+        for fig in re.findall(r'<figure[^>]*id="(fig-[^"]+)"', text):
+            block = text[text.index(f'id="{fig}"'):][:4000]
+            assert "<img" in block or "<object" in block, f"{f}: figure {fig} has no image"
+    assert n >= 25
+
+
+@pytest.mark.slow
+def test_no_errors_in_notebook_outputs(built):
+    for nb in (built / "art" / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            for o in cell.get("outputs", []):
+                assert o.get("output_type") != "error", nb.name
+                text = json.dumps(o.get("data", {})) + "".join(o.get("text", []))
+                assert "Traceback" not in text, nb.name
+
+
+@pytest.mark.slow
+def test_glued_numbers_appear_in_text(built):
+    html_dir = built / "_build" / "html"
+    checked = 0
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = html_dir / "notebooks" / f"{nb.stem}.html"
+        if not page.is_file():
+            continue
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        text = re.sub(r"\s+", " ", text)
+        values = _glued(built / "art" / "notebooks" / nb.name)
+        src = "".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
+        for name, fmt in GLUE_REF.findall(src):
+            assert name in values, f"{nb.stem}: {name} is referenced but never glued"
+            shown = re.sub(r"\s+", " ", _format(values[name], fmt or None)).strip()
+            if shown:
+                assert shown in text, f"{nb.stem}: glued {name}={shown!r} not in the page"
+                checked += 1
+    assert checked >= 60
+
+
+@pytest.mark.slow
+def test_same_seed_same_glued_numbers(built, tmp_path):
+    again = tmp_path / "again"
+    assert main(["reproduce", "--preset", "smoke", "--out", str(again), "--no-build", "--quiet"]) == 0
+    skip = {"build_total_min", "train_min", "tokens_per_s", "build_cpu"}  # wall times differ between runs
+    n = 0
+    for nb in (built / "art" / "notebooks").glob("*.ipynb"):
+        a, b = _glued(nb), _glued(again / "notebooks" / nb.name)
+        for k, v in a.items():
+            if k.startswith("fig_") or k in skip:
+                continue
+            assert b[k] == v, f"{nb.stem}: {k} differs between two runs with the same seed ({v} vs {b[k]})"
+            n += 1
+    assert n >= 60
+
+
+def test_notebooks_stored_without_outputs_and_parameterized():
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        assert not any(c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
+
+
+def test_failing_notebook_names_itself(tmp_path):
+    from bi_core.errors import BiCoreError
+    from bi_core.reproduce import run_notebook
+
+    with pytest.raises(BiCoreError, match=r"notebook 03_predictability failed in cell \d+ \(InputError: parameter suite_dir"):
+        run_notebook("03_predictability", {"suite_dir": str(tmp_path / "missing")}, tmp_path)
