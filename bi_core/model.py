@@ -296,10 +296,12 @@ class Reconstruction(NamedTuple):
 
 
 class Embedding(NamedTuple):
-    """What :meth:`BrainInterNet.embed` returns: ``pooled`` ``[B, d]``, ``per_network`` ``[B, n_networks, d]``."""
+    """What :meth:`BrainInterNet.embed` returns: ``pooled`` ``[B, d]``, ``per_network`` and
+    ``temporal_sd`` ``[B, n_networks, d]``."""
 
     pooled: torch.Tensor
     per_network: torch.Tensor
+    temporal_sd: torch.Tensor
 
 
 def _gather_tokens(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -465,16 +467,20 @@ class BrainInterNet(nn.Module):
         -------
         Embedding
             ``pooled`` mean over all tokens ``[B, d]``; ``per_network`` mean over each
-            network's tokens ``[B, n_networks, d]``.
+            network's tokens ``[B, n_networks, d]``; ``temporal_sd`` the standard deviation
+            over the window's time patches of each network's per-patch mean token
+            ``[B, n_networks, d]`` (second-order pooling: z-scored inputs make mean pooling
+            blind to how strongly ROIs and networks co-fluctuate).
         """
         B, L = x.shape[0], self.cfg.n_rois * (x.shape[-1] // self.cfg.patch_size)
         all_tokens = torch.arange(L, device=x.device).expand(B, -1)
         h = self.forward_encoder(x, Mask(all_tokens, all_tokens[:, :0]))                # [B, L, d]
         n_p = L // self.cfg.n_rois
-        net = self.roi_network.repeat_interleave(n_p)                                    # [L]
-        onehot = F.one_hot(net, self.cfg.n_networks).to(h.dtype)                         # [L, K]
+        onehot = F.one_hot(self.roi_network, self.cfg.n_networks).to(h.dtype)           # [R, K]
         weights = onehot / onehot.sum(0, keepdim=True).clamp(min=1)
-        return Embedding(h.mean(1), torch.einsum("bld,lk->bkd", h, weights))
+        g = torch.einsum("brpd,rk->bkpd", h.reshape(B, self.cfg.n_rois, n_p, -1), weights)  # [B, K, n_p, d]
+        sd = g.std(dim=2) if n_p > 1 else torch.zeros_like(g[:, :, 0])
+        return Embedding(h.mean(1), g.mean(2), sd)
 
     # ------------------------------------------------------------------ accounting
     def n_params(self) -> int:

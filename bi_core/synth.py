@@ -530,3 +530,58 @@ def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[s
         "sites": [asdict(s) for s in cfg.sites],
         "pretrain_datasets": [asdict(d) for d in cfg.pretrain],
     }
+
+
+# ---------------------------------------------------------------------- implied truth
+def implied_roi_correlation(atlas: NetworkAtlas, severity: float, age: float, noise_sd: float,
+                            cfg: SynthConfig | None = None) -> np.ndarray:
+    """Population correlation of the ROI signals ``[n_rois, n_rois]`` implied by the generator.
+
+    Instantaneous second-order structure of step 4 of the model (drift ignored), for a
+    subject with the population coupling at ``severity`` and ``age`` and scanner noise SD
+    ``noise_sd``: ``Σ = A C Aᵀ + diag(γ²) + noise_sd² I``, normalized to unit diagonal as
+    z-scoring does.
+    """
+    sim = _Simulator(atlas, cfg or PRESETS["default"])
+    C = subject_coupling(severity, age, np.zeros((sim.K, sim.K)), sim.nets)
+    R = atlas.n_rois
+    alpha = sim.alpha0 * np.where(sim.is_dmn, 1.0 + DMN_COHERENCE_CHANGE * severity, 1.0)
+    A = sim.beta.copy()
+    A[np.arange(R), sim.net_of_roi] += alpha
+    structured = np.einsum("rk,kl,rl->r", A, C, A)
+    gamma2 = np.clip(1.0 - structured, 0.05, None)
+    S = A @ C @ A.T + np.diag(gamma2 + noise_sd**2)
+    d = np.sqrt(np.diag(S))
+    return S / np.outer(d, d)
+
+
+def implied_dependency(atlas: NetworkAtlas, severity: float, age: float, noise_sd: float) -> dict[str, np.ndarray]:
+    """Linear-reconstruction analogues of predictability and occlusion implied by the generator.
+
+    For each target network m: ``r2_full[m]`` — R² of m's ROIs (pooled) from all other
+    ROIs by the best linear predictor; ``delta_r2[m, n]`` — the R² lost when network n's
+    ROIs are also removed; ``share[m, n]`` — that loss as a share of ``r2_full[m]``.
+    These are what an ideal (linear, instantaneous) reconstruction would measure.
+    """
+    S = implied_roi_correlation(atlas, severity, age, noise_sd)
+    nets = atlas.networks
+    idx = {n: atlas.rois_of(n) for n in nets}
+    K = len(nets)
+
+    def r2(target: np.ndarray, sources: np.ndarray) -> float:
+        Smm = S[np.ix_(target, target)]
+        Sms = S[np.ix_(target, sources)]
+        cond = Smm - Sms @ np.linalg.solve(S[np.ix_(sources, sources)], Sms.T)
+        return 1.0 - np.trace(cond) / np.trace(Smm)
+
+    full = np.zeros(K)
+    delta = np.full((K, K), np.nan)
+    for i, m in enumerate(nets):
+        others = np.setdiff1d(np.arange(atlas.n_rois), idx[m])
+        full[i] = r2(idx[m], others)
+        for j, n in enumerate(nets):
+            if j != i:
+                delta[i, j] = full[i] - r2(idx[m], np.setdiff1d(others, idx[n]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = delta / full[:, None]
+    return {"r2_full": full, "delta_r2": delta, "share": share}

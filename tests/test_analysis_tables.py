@@ -68,6 +68,9 @@ def test_interactions_shares_enrichment_occlusion(loaded):
     share = sizes["VIS"] / (info.atlas.n_rois - sizes["DMN"])
     assert row["enrichment"] == pytest.approx(row["attention"] / share, rel=1e-5)
     assert df["occlusion_delta_r2"].notna().all()
+    ok = df["occlusion_share"].notna()
+    full = df.loc[ok, "occlusion_delta_r2"] / df.loc[ok, "occlusion_share"]
+    assert np.allclose(full.groupby([df.loc[ok, "recording_id"], df.loc[ok, "target"]]).std().fillna(0), 0, atol=1e-6)
     M = mean_matrix(df, "attention", info.atlas.networks)
     assert np.isnan(np.diag(M)).all() and np.isfinite(M[~np.eye(K, dtype=bool)]).all()
     a = agreement(df, info.atlas.networks)
@@ -94,16 +97,37 @@ def test_occlusion_delta_is_full_minus_hidden(loaded):
     assert row["occlusion_delta_r2"] == pytest.approx(full - hidden, abs=1e-4)
 
 
-def test_embeddings_roundtrip(loaded, tmp_path):
+def test_embeddings_roundtrip_and_pooling(loaded, tmp_path):
     model, info, cohort = loaded
-    table, pooled, per = embed(model, info, cohort)
-    assert pooled.shape == (len(cohort), info.model_config.d_model)
-    assert per.shape == (len(cohort), info.atlas.n_networks, info.model_config.d_model)
-    write_embeddings(tmp_path / "e.tsv", table, pooled, per, info.atlas.networks)
-    meta, p2, per2 = read_embeddings(tmp_path / "e.tsv")
-    np.testing.assert_allclose(p2, pooled, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(per2["DMN"], per[:, info.atlas.networks.index("DMN")], rtol=1e-5, atol=1e-6)
-    assert list(meta["recording_id"]) == list(table["recording_id"])
+    emb = embed(model, info, cohort)
+    d, K = info.model_config.d_model, info.atlas.n_networks
+    assert emb.pooled.shape == (len(cohort), d)
+    assert emb.per_network.shape == emb.temporal_sd.shape == (len(cohort), K, d)
+    assert (emb.temporal_sd >= 0).all() and emb.features("mean_sd").shape == (len(cohort), 2 * K * d)
+    write_embeddings(tmp_path / "e.tsv", emb, info.atlas.networks)
+    back, nets = read_embeddings(tmp_path / "e.tsv")
+    assert nets == list(info.atlas.networks)
+    np.testing.assert_allclose(back.pooled, emb.pooled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(back.temporal_sd, emb.temporal_sd, rtol=1e-5, atol=1e-6)
+    assert list(back.table["recording_id"]) == list(emb.table["recording_id"])
+
+
+def test_temporal_sd_pooling_matches_definition(loaded):
+    """temporal_sd = SD over time patches of each network's mean token (one window)."""
+    from bi_core.masking import Mask
+
+    model, info, cohort = loaded
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
+    x = torch.from_numpy(tiles[0][None])
+    with torch.no_grad():
+        e = model.embed(x)
+        L = info.layout.n_tokens
+        h = model.forward_encoder(x, Mask(torch.arange(L)[None], torch.zeros(1, 0, dtype=torch.long)))
+    h = h.reshape(info.layout.n_rois, info.layout.n_patches, -1).numpy()
+    k = info.atlas.networks.index("DMN")
+    g = h[info.atlas.rois_of("DMN")].mean(0)                          # [n_patches, d]
+    np.testing.assert_allclose(e.temporal_sd[0, k].numpy(), g.std(0, ddof=1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(e.per_network[0, k].numpy(), g.mean(0), rtol=1e-4, atol=1e-6)
 
 
 def test_run_and_cohort_with_different_atlases(smoke_run, tmp_path, capsys):
@@ -148,7 +172,7 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
     feats = set(s["classification"]["ad_cn"])
-    assert {"BrainInterNet embedding", "FC correlation", "FC tangent"} <= feats
+    assert {"BrainInterNet embedding", "embedding (mean-pooled)", "FC correlation", "FC tangent"} <= feats
 
 
 def test_suite_refuses_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):

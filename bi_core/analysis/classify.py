@@ -36,7 +36,8 @@ class CVConfig:
     """Outer/inner cross-validation settings.
 
     ``n_splits`` outer folds repeated ``n_repeats`` times (seeds ``seed``, ``seed+1``…);
-    ``inner_splits`` folds to tune ``C`` over ``Cs``.
+    ``inner_splits`` folds to tune ``C`` over ``Cs``; ``n_jobs`` threads fit folds in
+    parallel.
     """
 
     n_splits: int = 5
@@ -44,6 +45,8 @@ class CVConfig:
     seed: int = 0
     inner_splits: int = 3
     Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
+    n_jobs: int | None = 1        # parallel folds (-1: all cores); results do not depend on it
+    backend: str = "threading"    # joblib backend: "threading" or processes ("loky")
 
 
 @dataclass
@@ -227,31 +230,41 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     """
     import tempfile
 
-    from joblib import Memory
+    from joblib import Memory, Parallel, delayed
+    from threadpoolctl import threadpool_limits
 
-    rows = []
-    it = [(fs, r, f, tr, te) for fs in features for (r, f, tr, te) in folds.splits]
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="classification folds", unit="fold")
-    cache = tempfile.TemporaryDirectory(prefix="bi_core-cv-")
-    memory = Memory(cache.name, verbose=0)
-    for fs, r, f, tr, te in it:
+    tasks = [(fs, r, f, tr, te) for fs in features for (r, f, tr, te) in folds.splits]
+    for fs in features:
         if len(fs.X) != len(y):
             raise InputError(f"feature set {fs.name!r} has {len(fs.X)} samples but there are {len(y)} labels.")
-        model = clone(make_classifier(cfg, fs.connectivity, len(classes), memory=memory))
-        model.fit(fs.X[tr], y[tr], groups=subjects[tr])
-        proba = model.predict_proba(fs.X[te])
+    cache = tempfile.TemporaryDirectory(prefix="bi_core-cv-")
+    memory = Memory(cache.name, verbose=0)
+
+    def one(fs: FeatureSet, r: int, f: int, tr: np.ndarray, te: np.ndarray) -> list[dict[str, Any]]:
+        with threadpool_limits(1):  # one BLAS thread per worker: the workers already fill the cores
+            model = clone(make_classifier(cfg, fs.connectivity, len(classes), memory=memory))
+            model.fit(fs.X[tr], y[tr], groups=subjects[tr])
+            proba = model.predict_proba(fs.X[te])
+            score = model.decision_function(fs.X[te]) if len(classes) == 2 else np.full(len(te), np.nan)
         pred = model.classes_[np.argmax(proba, 1)]
-        score = model.decision_function(fs.X[te]) if len(classes) == 2 else np.full(len(te), np.nan)
+        out = []
         for k, i in enumerate(te):
             row = {"feature_set": fs.name, "repeat": r, "fold": f, "sample": int(i), "subject": subjects[i],
                    "y_true": int(y[i]), "y_pred": int(pred[k]), "score": float(np.ravel(score)[k]),
                    "C": float(model.best_params_["clf__C"])}
             for c_i, c in enumerate(classes):
                 row[f"p_{c}"] = float(proba[k, list(model.classes_).index(c_i)]) if c_i in model.classes_ else 0.0
-            rows.append(row)
+            out.append(row)
+        return out
+
+    # nilearn's tangent space is Python-bound (threads do not help); every fit is independent
+    # and seeded, so results do not depend on n_jobs or the backend
+    it = Parallel(n_jobs=cfg.n_jobs, backend=cfg.backend, return_as="generator")(delayed(one)(*t) for t in tasks)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=len(tasks), desc="classification folds", unit="fold")
+    rows = [row for part in it for row in part]
     cache.cleanup()
     return pd.DataFrame(rows)
 

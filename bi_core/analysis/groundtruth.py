@@ -81,3 +81,48 @@ def score_dmn_drop(diff: pd.DataFrame, contrast: str = "AD-CN", network: str = "
     r = row.iloc[0]
     return {"contrast": contrast, "network": network, "estimate": float(r["estimate"]), "q": float(r["q"]),
             "cohens_d": float(r["cohens_d"]), "found": bool(r["significant"] and r["estimate"] < 0)}
+
+
+def implied_changes(synth_dir: str | Path, atlas: Any, contrast: str = "AD-CN") -> dict[str, np.ndarray]:
+    """Generator-implied change of linear predictability and occlusion between two groups.
+
+    Uses each group's mean baseline severity and age and the mean scanner noise of the
+    cohort (``ground_truth_recordings.tsv`` and the recordings table of ``synth_dir/eval``),
+    and :func:`bi_core.synth.implied_dependency`. Returns ``[K, K]`` matrices
+    ``delta_r2`` and ``share`` (group − reference) and ``[K]`` ``r2_full``.
+    """
+    from ..cohort import Cohort
+    from ..synth import implied_dependency
+    from .groupstats import baseline_rows
+
+    synth_dir = Path(synth_dir)
+    truth = load_ground_truth(synth_dir)
+    rec = pd.read_csv(synth_dir / "ground_truth_recordings.tsv", sep="\t")
+    ev = Cohort.open(synth_dir / "eval").table
+    ev = ev[baseline_rows(ev)].merge(rec[["recording_id", "severity"]], on="recording_id")
+    noise = {s["name"]: s["noise_sd"] for s in truth["sites"]}
+    ev["noise_sd"] = ev["site"].map(noise)
+    grp, ref = contrast.split("-")
+    out = {}
+    res = {}
+    for g in (grp, ref):
+        d = ev[ev["diagnosis"] == g]
+        if d.empty:
+            raise InputError(f"no baseline {g} recordings in {synth_dir / 'eval'}.")
+        res[g] = implied_dependency(atlas, float(d["severity"].mean()), float(d["age"].mean()),
+                                    float(d["noise_sd"].mean()))
+    for k in ("delta_r2", "share", "r2_full"):
+        out[k] = res[grp][k] - res[ref][k]
+    return out
+
+
+def agreement_with_implied(diff: pd.DataFrame, implied: np.ndarray, networks: Any, contrast: str, measure: str,
+                           value: str = "estimate") -> float:
+    """Spearman correlation, over target × source cells, of observed and generator-implied changes."""
+    from scipy.stats import spearmanr
+
+    d = diff[(diff["contrast"] == contrast) & (diff["measure"] == measure)]
+    M = d.pivot_table(index="target", columns="source", values=value).reindex(index=list(networks),
+                                                                             columns=list(networks)).to_numpy(float)
+    ok = np.isfinite(M) & np.isfinite(implied)
+    return float(spearmanr(M[ok], implied[ok]).statistic) if ok.sum() > 3 else float("nan")

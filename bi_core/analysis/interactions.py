@@ -8,7 +8,15 @@ For every recording, target network ``m`` (masked) and source network ``n`` (vis
 - ``enrichment`` — ``attention`` divided by ``n``'s share of the context tokens (1 = as much
   attention as its size predicts);
 - ``occlusion_delta_r2`` — R² of ``m`` with all context minus R² of ``m`` with ``n``
-  also hidden from the encoder: how much the reconstruction actually *depends* on ``n``.
+  also hidden from the encoder: how much the reconstruction actually *depends* on ``n``;
+- ``occlusion_share`` — that loss as a share of ``m``'s R² with all context (NaN when the
+  full R² is below 0.02): the part of ``m``'s predictability owed to ``n``, which does not
+  scale with how predictable ``m`` is overall.
+
+Attention cannot measure a subject's coupling between the masked network and a source:
+the masked network's signal is not in the model's input, so its attention weights can only
+depend on the context (and on what the model learned across subjects). Occlusion compares
+reconstructions with the held-out truth and can.
 
 Attention says where the model looks; occlusion says what it needs. Because the decoder
 has no self-attention among queries, each reconstructed value depends on the context only
@@ -55,7 +63,7 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     -------
     DataFrame
         ``recording_id, subject, session, target, source, attention, enrichment,
-        occlusion_delta_r2, n_windows``.
+        occlusion_delta_r2, occlusion_share, n_windows``.
     """
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
@@ -115,12 +123,15 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
             if n == m:
                 continue
             dr2 = r2_full[m] - occ.scores(occ_frames, (m, n), rois[m])[0] if occlusion else np.full(n_rec, np.nan)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share_lost = np.where(r2_full[m] >= 0.02, dr2 / r2_full[m], np.nan) if occlusion else dr2
             for i in np.flatnonzero(counts):
                 rows_out.append({"recording_id": table["recording_id"].iloc[i], "subject": table["subject"].iloc[i],
                                  "session": table["session"].iloc[i], "target": nets[m], "source": nets[n],
                                  "attention": float(att_mean[i, m, n]),
                                  "enrichment": float(att_mean[i, m, n] / share[m, n]) if share[m, n] else np.nan,
-                                 "occlusion_delta_r2": float(dr2[i]), "n_windows": int(counts[i])})
+                                 "occlusion_delta_r2": float(dr2[i]), "occlusion_share": float(share_lost[i]),
+                                 "n_windows": int(counts[i])})
     out = pd.DataFrame(rows_out)
     out.attrs["skipped"] = list(tiles.skipped)
     return out

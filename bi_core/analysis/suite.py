@@ -38,7 +38,9 @@ from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import agreement, interactions
 from .predictability import predictability, with_phenotypes
 
-INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2")
+INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share")
+#: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
+EMBEDDING_KIND = "temporal_sd"
 
 
 def features_from_table(df: pd.DataFrame, value: str, cells: Sequence[str], ids: Sequence[str]) -> np.ndarray:
@@ -68,7 +70,7 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
 
 
 def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
-              ground_truth: str | Path | None = None, occlusion_windows: int | None = 2, batch_size: int = 64,
+              ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
               device: str = "cpu", fc_baselines: bool = True, progress: bool = False) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the labelled cohort ``cohort_dir``.
 
@@ -124,8 +126,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
     write_json(out / "interactions_agreement.json", agree)
     lap("interactions")
-    etab, pooled, per_net = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
-    write_embeddings(out / "embeddings.tsv", etab, pooled, per_net, info.atlas.networks)
+    emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
+    write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
+    etab = emb_all.table
     lap("embeddings")
     gp, gi = group_tables(pred, inter, cohort)
     write_tsv(out / "groupdiff_predictability.tsv", gp)
@@ -136,8 +139,11 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     have = set(etab["recording_id"]) & set(pred["recording_id"])
     ids = [r for r in cohort.table["recording_id"] if r in have]
     table = cohort.table.set_index("recording_id").loc[ids].reset_index()
-    emb = pd.DataFrame(pooled, index=etab["recording_id"]).loc[ids].to_numpy()
-    feats = [C.FeatureSet("BrainInterNet embedding", emb),
+    def emb_rows(kind: str, rows: list[str]) -> np.ndarray:
+        return pd.DataFrame(emb_all.features(kind), index=etab["recording_id"]).loc[rows].to_numpy()
+
+    feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
+             C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
              C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
              C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
     if fc_baselines:
@@ -159,8 +165,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
 
     all_ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
     all_table = cohort.table.set_index("recording_id").loc[all_ids].reset_index()
-    all_emb = pd.DataFrame(pooled, index=etab["recording_id"]).loc[all_ids].to_numpy()
-    marker = C.summary_marker(all_emb, all_table, cv, progress=progress)
+    marker = C.summary_marker(emb_rows(EMBEDDING_KIND, all_ids), all_table, cv, progress=progress)
     write_tsv(out / "marker.tsv", marker)
     long_df = with_phenotypes(marker, cohort)
     summary: dict[str, Any] = {"classification": results}
@@ -199,11 +204,22 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                 gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
         if traj is not None and assoc is not None:
             gts["longitudinal"] = L.compare_with_truth(traj["slopes"], assoc, truth)
+        # what an ideal linear reconstruction would show (threshold-free check)
+        synth_dir = Path(ground_truth).parent if Path(ground_truth).is_file() else Path(ground_truth)
+        if (synth_dir / "ground_truth_recordings.tsv").is_file():
+            from scipy.stats import spearmanr
+
+            imp = GT.implied_changes(synth_dir, cohort.atlas, "AD-CN")
+            ad = gp[gp["contrast"] == "AD-CN"].set_index("network")["estimate"].reindex(cohort.atlas.networks)
+            gts["implied_AD-CN"] = {
+                "predictability_spearman": float(spearmanr(ad, imp["r2_full"]).statistic),
+                **{f"{m}_spearman": GT.agreement_with_implied(gi, imp[k], cohort.atlas.networks, "AD-CN", m)
+                   for m, k in (("occlusion_delta_r2", "delta_r2"), ("occlusion_share", "share"),
+                                ("attention", "delta_r2"), ("enrichment", "delta_r2"))}}
         write_json(out / "groundtruth.json", gts)
-        summary["groundtruth"] = {k: ({kk: vv for kk, vv in v.items() if kk in ("precision", "recall", "sign_agreement",
-                                                                                  "found", "slope_order_recovered",
-                                                                                  "cdr_sb_sign_recovered", "most",
-                                                                                  "least", "vis_gt_sub")})
+        keep = {"precision", "recall", "sign_agreement", "found", "slope_order_recovered", "cdr_sb_sign_recovered",
+                "most", "least", "vis_gt_sub"}
+        summary["groundtruth"] = {k: (v if k.startswith("implied") else {kk: vv for kk, vv in v.items() if kk in keep})
                                   for k, v in gts.items()}
         lap("ground truth")
     summary["agreement"] = agree

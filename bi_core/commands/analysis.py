@@ -45,7 +45,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("embed", help="one embedding per recording (mean-pooled and per network)",
                        description="Encoder on unmasked windows, averaged over each recording's windows; writes a TSV "
-                                   "with recording_id, subject, session, n_windows, emb_000.. and <NET>_000.. columns.")
+                                   "with recording_id, subject, session, n_windows, emb_000.. (mean over tokens), "
+                                   "<NET>_000.. (mean per network) and <NET>_sd_000.. (per-network temporal SD) columns.")
     _run_cohort(p)
     p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
     p.set_defaults(func=_embed)
@@ -70,8 +71,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _cv(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--ground-truth", metavar="JSON", help="score recovery of a synthetic cohort's ground truth")
-    p.add_argument("--occlusion-windows", type=int, default=2, metavar="N",
-                   help="windows per recording for occlusion [default: %(default)s]")
+    p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
+                   help="use the first N windows of each recording for occlusion [default: all]")
     p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
     p.set_defaults(func=_analyze)
 
@@ -123,10 +124,10 @@ def _embed(args: argparse.Namespace) -> int:
     from ..analysis.embeddings import embed, write_embeddings
 
     model, info, cohort = _load(args)
-    table, pooled, per = embed(model, info, cohort, batch_size=args.batch_size, device=args.device,
-                               progress=not args.quiet)
-    write_embeddings(args.out, table, pooled, per, info.atlas.networks)
-    print(f"wrote {args.out}: {len(table)} recordings x {pooled.shape[1]} dimensions (+ per network)")
+    emb = embed(model, info, cohort, batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    write_embeddings(args.out, emb, info.atlas.networks)
+    print(f"wrote {args.out}: {len(emb.table)} recordings x {emb.pooled.shape[1]} dimensions "
+          "(pooled, per network, per-network temporal SD)")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-FEATURE_COLORS = {"BrainInterNet embedding": "#CD3E4E", "predictability profile": "#E69422",
+FEATURE_COLORS = {"BrainInterNet embedding": "#CD3E4E", "embedding (mean-pooled)": "#F4A3A8", "predictability profile": "#E69422",
                   "interaction matrix": "#781286", "FC correlation": "#4682B4", "FC tangent": "#00760E"}
 
 
