@@ -1,0 +1,132 @@
+"""Figure functions draw what their tables say (checked on the artists, not by eye)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from bi_core.figures import matrix_from_table, network_matrix  # noqa: E402
+from bi_core.figures import classification as FCL  # noqa: E402
+from bi_core.figures import cohorts as FC  # noqa: E402
+from bi_core.figures import interactions as FI  # noqa: E402
+from bi_core.figures import longitudinal as FL  # noqa: E402
+from bi_core.figures import predictability as FP  # noqa: E402
+from bi_core.figures import pretraining as FT  # noqa: E402
+from bi_core.synth import synthetic_atlas  # noqa: E402
+
+NETS = ["VIS", "SMN", "DMN"]
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_network_matrix_marks_and_symmetric_limits():
+    M = np.array([[np.nan, 0.5, -0.2], [0.1, np.nan, 0.3], [-0.4, 0.2, np.nan]])
+    marks = np.zeros((3, 3), bool)
+    marks[0, 1] = True
+    ax = network_matrix(M, NETS, marks=marks)
+    im = ax.get_images()[0]
+    assert im.get_clim() == (-0.5, 0.5)
+    texts = [t.get_text() for t in ax.texts]
+    assert "0.50*" in texts and "-0.40" in texts
+    assert len(ax.patches) == 1  # one boxed (significant) cell
+
+
+def test_matrix_from_table_orders_cells():
+    df = pd.DataFrame({"target": ["DMN", "VIS"], "source": ["VIS", "DMN"], "v": [1.0, 2.0]})
+    M = matrix_from_table(df, "target", "source", "v", NETS)
+    assert M[2, 0] == 1.0 and M[0, 2] == 2.0 and np.isnan(M[1, 1])
+
+
+def test_example_series_and_purity():
+    atlas = synthetic_atlas(24, 2)
+    x = np.random.default_rng(0).normal(size=(200, atlas.n_rois))
+    ax = FC.example_series(x, atlas, tr=1.5, per_network=1)
+    assert len(ax.lines) == atlas.n_networks
+    assert ax.lines[0].get_xdata()[-1] == pytest.approx(199 * 1.5)
+    with pytest.raises(ValueError, match="no purity"):
+        FC.atlas_purity(atlas)
+
+
+def test_visit_structure_one_row_per_subject():
+    t = pd.DataFrame({"subject": ["a", "a", "b"], "years_from_baseline": [0, 1, 0], "diagnosis": ["MCI", "AD", "CN"]})
+    ax = FC.visit_structure(t)
+    assert len(ax.lines) == 2
+
+
+def test_loss_curves_and_reconstruction():
+    m = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.8, 0.7], "val_loss": [1.0, 0.9, 0.85],
+                      "val_zero_loss": [1.0] * 3})
+    ax = FT.loss_curves(m)
+    assert len(ax.lines) == 3 and ax.lines[2].get_ydata()[0] == 1.0
+    y = np.sin(np.linspace(0, 6, 64))[None].repeat(3, 0)
+    fig = FT.reconstruction(y, y * 0.5, ["a", "b", "c"], tr=1.5, n_rois=2)
+    assert len(fig.axes) == 2 and "r = 1.00" in [t.get_text() for t in fig.axes[0].texts]
+    cfg = FT.config_table({"a": 1, "b": {"c": [1] * 20, "d": "x"}})
+    assert list(cfg["setting"]) == ["a", "b.c", "b.d"] and cfg["value"].iloc[1] == "[20 values]"
+
+
+def test_predictability_figures():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"network": n, "r2": v + rng.normal(0, 0.05), "diagnosis": d}
+                       for n, v in zip(NETS, (0.6, 0.4, 0.3)) for d in ("CN", "MCI", "AD") for _ in range(5)])
+    ax = FP.profile(df, {"VIS": "r", "SMN": "g", "DMN": "b"})
+    assert [t.get_text() for t in ax.get_xticklabels()] == NETS  # sorted by mean R²
+    diff = pd.DataFrame([{"network": n, "contrast": c, "estimate": -0.1, "ci_low": -0.2, "ci_high": 0.0,
+                          "significant": n == "DMN"} for n in NETS for c in ("AD-CN", "MCI-CN")])
+    ax = FP.effect_sizes(diff, NETS)
+    filled = [c for c in ax.collections if c.get_label().endswith("(q < .05)")]
+    assert sum(len(c.get_offsets()) for c in filled) == 2  # DMN in both contrasts
+
+
+def test_interaction_figures():
+    rows = []
+    for c in ("AD-CN", "MCI-CN"):
+        for t in NETS:
+            for s in NETS:
+                if t != s:
+                    rows.append({"target": t, "source": s, "contrast": c, "measure": "occlusion_share",
+                                 "cohens_d": -1.0 if {t, s} == {"VIS", "DMN"} else 0.1, "estimate": 0.0,
+                                 "q": 0.01 if {t, s} == {"VIS", "DMN"} else 0.5,
+                                 "significant": {t, s} == {"VIS", "DMN"}})
+    diff = pd.DataFrame(rows)
+    colors = {"VIS": "#111111", "SMN": "#222222", "DMN": "#333333"}
+    fig = FI.difference_maps(diff, NETS, colors, "occlusion_share")
+    assert len(fig.axes) == 4  # two maps + two colour bars
+    ax = FI.network_graph(diff, NETS, colors, "occlusion_share", truth_pairs=[("VIS", "DMN")])
+    blue = [ln for ln in ax.lines if ln.get_color() == "#2471a3" and len(ln.get_xdata()) == 2]
+    assert len(blue) == 1  # one significant pair, a decrease
+    A = np.array([[np.nan, 1, 2], [3, np.nan, 4], [5, 6, np.nan]], float)
+    ax = FI.attention_vs_occlusion(A, A, NETS, colors)
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 6  # one point per off-diagonal cell
+
+
+def test_classification_figures():
+    roc = pd.DataFrame({"feature_set": ["x"] * 3, "fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "tpr_sd": [0, 0.1, 0]})
+    s = pd.DataFrame({"feature_set": ["x"], "auc": [0.8], "auc_ci_low": [0.7], "auc_ci_high": [0.9]})
+    ax = FCL.roc(roc, s)
+    assert "AUC 0.80" in ax.get_legend().get_texts()[0].get_text()
+    ax = FCL.metric_bars(s, "auc")
+    assert ax.patches[0].get_width() == pytest.approx(0.8)
+
+
+def test_longitudinal_figures():
+    df = pd.DataFrame({"subject": ["a", "a", "b", "b"], "baseline_dx": ["CN", "CN", "AD", "AD"],
+                       "diagnosis": ["CN", "CN", "AD", "AD"], "years_from_baseline": [0, 1, 0, 1],
+                       "marker": [0, 0.1, 1, 1.5], "cdr_sb": [0, 0.5, 4, 6]})
+    lines = pd.DataFrame({"group": ["CN", "CN", "AD", "AD"], "years": [0, 1, 0, 1], "fit": [0, 0.1, 1, 1.5],
+                          "ci_low": [-0.1, 0, 0.9, 1.3], "ci_high": [0.1, 0.2, 1.1, 1.7]})
+    ax = FL.trajectories(df, lines)
+    assert len(ax.get_legend().get_texts()) == 2
+    ax = FL.marker_vs_score(df, "cdr_sb")
+    assert ax.get_ylabel() == "CDR-SB"
+    sl = pd.DataFrame({"group": ["CN", "AD"], "slope": [0.1, 0.5], "ci_low": [0, 0.3], "ci_high": [0.2, 0.7]})
+    ax = FL.slopes(sl)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CN", "AD"]
