@@ -230,7 +230,16 @@ STEPS: list[tuple[str, Callable[[Context], bool]]] = [
     ("analyses", _step_analyses),
     ("analyses-real", _step_analyses_real),
     ("jivnet", _step_jivnet),
+    ("masking-study", lambda c: _related("masking_study").reproduce_step_masking_study(c)),
+    ("lmae-age", lambda c: _related("rwmoe_ssm").reproduce_step_lmae(c)),
 ]
+
+
+def _related(name: str) -> Any:
+    """Import a :mod:`bi_core.related` module lazily (it pulls in torch modules of its own)."""
+    import importlib
+
+    return importlib.import_module(f"bi_core.related.{name}")
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -250,6 +259,10 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
                                 "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.out / "results-real"),
                                 "preset": c.preset.name, "seed": c.seed}),
+    ("08_masking_study", lambda c: {"study_dir": str(_related("masking_study").study_dir(c)),
+                                    "preset": c.preset.name, "seed": c.seed}),
+    ("09_lmae_rwmoe_ssm", lambda c: {"lmae_dir": str(_related("rwmoe_ssm").lmae_dir(c)),
+                                     "synth_dir": str(c.synth_dir), "preset": c.preset.name, "seed": c.seed}),
     ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
                                    "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,

@@ -69,3 +69,14 @@ def test_score_interaction_changes():
     assert s["precision"] == pytest.approx(2 / 3) and s["recall"] == pytest.approx(2 / 3)
     assert s["sign_agreement"] == pytest.approx(0.5)
     assert s["false_positives"] == ["SMN–VIS"] and s["missed"] == ["DMN–FPN"]
+
+
+def test_score_interaction_changes_unestimable_measure_and_unknown_contrast():
+    truth = {"disease": {"altered_pairs": [{"pair": ["DMN", "LIM"], "sign": -1}]}}
+    diff = pd.DataFrame([dict(target="DMN", source="LIM", contrast="AD-CN", measure="attention", estimate=-0.1,
+                              q=0.001, significant=True)])
+    s = score_interaction_changes(diff, truth, "AD-CN", "occlusion_share")  # measure with no estimable cell
+    assert not s["estimable"] and s["n_found"] == 0 and s["recall"] == 0 and np.isnan(s["precision"])
+    assert score_interaction_changes(diff, truth, "AD-CN", "attention")["estimable"]
+    with pytest.raises(InputError, match="MCI-CN.*contrasts present"):
+        score_interaction_changes(diff, truth, "MCI-CN", "attention")

@@ -51,14 +51,19 @@ def score_interaction_changes(diff: pd.DataFrame, truth: dict[str, Any], contras
         matches), ``found`` / ``true`` / ``true_positives`` (pair lists) and counts.
     """
     d = diff[diff["contrast"] == contrast]
+    if d.empty:
+        raise InputError(f"no rows for contrast {contrast!r} in the group differences (contrasts present: "
+                         f"{sorted(diff['contrast'].unique()) if 'contrast' in diff else []}).")
     if measure is not None and "measure" in d:
         d = d[d["measure"] == measure]
-    if d.empty:
-        raise InputError(f"no rows for contrast {contrast!r}" + (f" and measure {measure!r}" if measure else "") + ".")
+    # a measure with no estimable cell (e.g. occlusion_share when every target's R² is
+    # below its floor on a barely trained model) finds nothing: recall 0, precision NaN
+    estimable = not d.empty
     truth_pairs = true_altered_pairs(truth)
     sig = d[d["significant"].fillna(False).astype(bool)]
     found: dict[frozenset[str], int] = {}
-    for pair, g in sig.groupby(sig.apply(lambda r: frozenset((r["target"], r["source"])), axis=1)):
+    for pair, g in (sig.groupby(sig.apply(lambda r: frozenset((r["target"], r["source"])), axis=1))
+                    if not sig.empty else ()):
         best = g.loc[g["q"].idxmin()]
         found[pair] = int(np.sign(best["estimate"]))
     tp = [p for p in found if p in truth_pairs]
@@ -67,7 +72,7 @@ def score_interaction_changes(diff: pd.DataFrame, truth: dict[str, Any], contras
     sign = float(np.mean([found[p] == truth_pairs[p] for p in tp])) if tp else float("nan")
     fmt = lambda ps: sorted("–".join(sorted(p)) for p in ps)  # noqa: E731
     return {"contrast": contrast, "measure": measure, "precision": precision, "recall": recall,
-            "sign_agreement": sign, "n_found": len(found), "n_true": len(truth_pairs), "n_true_positives": len(tp),
+            "sign_agreement": sign, "estimable": estimable, "n_found": len(found), "n_true": len(truth_pairs), "n_true_positives": len(tp),
             "found": fmt(found), "true": fmt(truth_pairs), "true_positives": fmt(tp),
             "false_positives": fmt(p for p in found if p not in truth_pairs),
             "missed": fmt(p for p in truth_pairs if p not in found)}

@@ -1,0 +1,239 @@
+"""Seed 001's LMAE → RWMOE → SSM: scan vs recurrence, router, regression, determinism, errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bi_core.errors import ConfigError, InputError
+from bi_core.related.rwmoe_ssm import (
+    REFERENCE_DATASET,
+    RWMOE_METHOD,
+    DiagonalSSM,
+    LMAEConfig,
+    RandomWalkMoE,
+    RegressorConfig,
+    RWMoESSMRegressor,
+    group_fc_graph,
+    load_lmae,
+    parallel_scan,
+    random_walk_features,
+    regression_metrics,
+    rw_clusters,
+    subject_folds,
+    transition_matrix,
+)
+
+
+def _graph(R: int = 10, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((200, 3))
+    x = latent[:, np.arange(R) % 3] + 0.5 * rng.standard_normal((200, R))  # three communities
+    return transition_matrix(group_fc_graph([x[:100], x[100:]], k_neighbors=3))
+
+
+def _planted(n: int = 160, R: int = 10, T: int = 8, d: int = 6, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, R, T, d)).astype(np.float32)
+    y = X.mean(axis=(1, 2)) @ rng.standard_normal(d)
+    return X, y
+
+
+# ---------------------------------------------------------------------- SSM
+@pytest.mark.parametrize("mode", ["conv", "scan"])
+def test_ssm_parallel_forms_equal_the_recurrence(mode):
+    torch.manual_seed(0)
+    ssm = DiagonalSSM(5, 4).double()
+    with torch.no_grad():  # move away from the initial values so every parameter matters
+        for p in ssm.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    u = torch.randn(3, 19, 5, dtype=torch.float64)
+    ref = ssm(u, "recurrence")
+    assert torch.allclose(ssm(u, mode), ref, atol=1e-10, rtol=1e-9)
+    # and the reference is what its docstring says: s_t = a s_{t-1} + b u_t, y_t = sum c s_t + d u_t
+    a, b = ssm.discretize()
+    s = torch.zeros(3, 5, 4, dtype=torch.float64)
+    s = a * s + b * u[:, 0, :, None]
+    s = a * s + b * u[:, 1, :, None]
+    assert torch.allclose(ref[:, 1], (ssm.C * s).sum(-1) + ssm.D * u[:, 1])
+
+
+def test_ssm_is_causal_and_stable():
+    ssm = DiagonalSSM(4, 3).double()
+    u = torch.zeros(1, 12, 4, dtype=torch.float64)
+    u[0, 6] = 1.0
+    y = ssm(u)
+    assert float(y[0, :6].detach().abs().max()) < 1e-12                # nothing before the impulse (FFT round-off only)
+    a, _ = ssm.discretize()
+    assert bool(((a > 0) & (a < 1)).all())
+
+
+def test_parallel_scan_with_time_varying_decay():
+    rng = torch.Generator().manual_seed(1)
+    a = torch.rand(2, 13, 3, generator=rng, dtype=torch.float64)
+    x = torch.randn(2, 13, 3, generator=rng, dtype=torch.float64)
+    s, ref = torch.zeros(2, 3, dtype=torch.float64), []
+    for t in range(13):
+        s = a[:, t] * s + x[:, t]
+        ref.append(s)
+    assert torch.allclose(parallel_scan(a, x, dim=1), torch.stack(ref, 1))
+
+
+def test_ssm_bad_input():
+    ssm = DiagonalSSM(4, 2)
+    with pytest.raises(InputError, match="batch, time, 4"):
+        ssm(torch.zeros(2, 5, 3))
+    with pytest.raises(ConfigError, match="unknown SSM mode"):
+        ssm(torch.zeros(2, 5, 4), mode="fft")
+
+
+# ---------------------------------------------------------------------- graph and router
+def test_graph_and_random_walk_features():
+    P = _graph()
+    assert np.allclose(P.sum(1), 1.0) and (P >= 0).all() and np.allclose(np.diag(P), 0)
+    f = random_walk_features(P, 3)
+    assert f.shape == (10, 30)
+    assert np.allclose(f[:, 10:20], (P @ P))
+    # the walk's clusters recover the planted communities (ROI r is in community r % 3)
+    lab = rw_clusters(f, 3)
+    truth = np.arange(10) % 3
+    assert len({(a, b) for a, b in zip(lab, truth)}) == 3
+    # an isolated ROI stays put
+    A = np.ones((3, 3)) - np.eye(3)
+    A[2, :] = A[:, 2] = 0
+    assert np.allclose(transition_matrix(A)[2], [0, 0, 1])
+
+
+def test_router_weights_sum_to_one_and_per_roi_weights():
+    torch.manual_seed(0)
+    moe = RandomWalkMoE(6, 4, 3, _graph(), rw_steps=2)
+    with torch.no_grad():
+        moe.route_tok.weight.normal_()  # token-dependent routing: weights change over time
+    x = torch.randn(2, 10, 7, 6)
+    g = moe.gates(moe.diffuse(x))
+    assert g.shape == (2, 10, 7, 3)
+    assert torch.allclose(g.sum(-1), torch.ones(2, 10, 7), atol=1e-6) and bool((g >= 0).all())
+    assert not torch.allclose(g[:, :, 0], g[:, :, 1])
+    z, _ = moe(x)
+    assert z.shape == (2, 7, moe.out_dim) and moe.out_dim == 3 * 4 + 6
+    X, y = _planted(40, R=10, T=7)
+    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=2, n_experts=3), seed=0).fit(X, y, _graph())
+    W = reg.expert_weights(X)
+    assert W.shape == (10, 3) and np.allclose(W.sum(1), 1.0, atol=1e-5)
+
+
+def test_graph_errors():
+    with pytest.raises(InputError, match="at least one recording"):
+        group_fc_graph([])
+    with pytest.raises(InputError, match="recording 1"):
+        group_fc_graph([np.zeros((20, 4)), np.zeros((20, 5))])
+    with pytest.raises(InputError, match="non-negative"):
+        transition_matrix(-np.ones((3, 3)))
+    with pytest.raises(InputError, match="square"):
+        transition_matrix(np.ones((3, 4)))
+
+
+# ---------------------------------------------------------------------- regression
+def test_planted_linear_signal_is_recovered():
+    X, y = _planted()
+    reg = RWMoESSMRegressor(RegressorConfig(), seed=0).fit(X[:120], y[:120], _graph())
+    r = np.corrcoef(reg.predict(X[120:]), y[120:])[0, 1]
+    assert r > 0.95
+
+
+def test_same_seed_same_numbers_and_untrained_option():
+    X, y = _planted(60)
+    P = _graph()
+    cfg = RegressorConfig(max_epochs=5)
+    a = RWMoESSMRegressor(cfg, seed=3).fit(X, y, P).predict(X)
+    b = RWMoESSMRegressor(cfg, seed=3).fit(X, y, P).predict(X)
+    c = RWMoESSMRegressor(cfg, seed=4).fit(X, y, P).predict(X)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert RWMoESSMRegressor(RegressorConfig(max_epochs=0), seed=0).fit(X, y, P).epochs_ == 0
+
+
+def test_regressor_input_errors():
+    X, y = _planted(30)
+    P = _graph()
+    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=1))
+    with pytest.raises(InputError, match="n_samples, n_rois"):
+        reg.fit(X[:, :, :, 0], y, P)
+    y_nan = y.copy()
+    y_nan[3] = np.nan
+    with pytest.raises(InputError, match="missing or non-finite"):
+        reg.fit(X, y_nan, P)
+    with pytest.raises(InputError, match="one value per sample"):
+        reg.fit(X, y[:-1], P)
+    with pytest.raises(InputError, match="constant"):
+        reg.fit(X, np.ones(len(y)), P)
+    with pytest.raises(InputError, match="ROIs"):
+        reg.fit(X, y, P[:5, :5])
+    with pytest.raises(InputError, match="too few"):
+        reg.fit(X[:3], y[:3], P)
+    for bad in ({"n_experts": 0}, {"dropout": 1.5}, {"readout": "mlp"}, {"max_epochs": -1}):
+        with pytest.raises(ConfigError):
+            RegressorConfig(**bad)
+    with pytest.raises(ConfigError):
+        LMAEConfig(targets=())
+
+
+def test_metrics_and_folds():
+    y = np.arange(20.0)
+    m = regression_metrics(y, y, n_boot=50)
+    assert m["mae"] == 0 and m["r"] == pytest.approx(1.0)
+    noisy = y + np.random.default_rng(0).normal(0, 3, 20)
+    m = regression_metrics(y, noisy, n_boot=200, seed=1)
+    assert m["mae_ci_low"] <= m["mae"] <= m["mae_ci_high"] and m["r_ci_low"] <= m["r"] <= m["r_ci_high"]
+    assert m == regression_metrics(y, noisy, n_boot=200, seed=1)
+    subjects = np.repeat([f"s{i}" for i in range(10)], 2)
+    folds = subject_folds(subjects, 5, seed=0)
+    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(20))
+    for tr, te in folds:
+        assert not set(subjects[tr]) & set(subjects[te])
+    with pytest.raises(InputError, match="folds"):
+        subject_folds(subjects, 11)
+    with pytest.raises(InputError, match="matching"):
+        regression_metrics(y, y[:-1])
+
+
+# ---------------------------------------------------------------------- pipeline (smoke)
+def test_lmae_age_smoke(smoke_dir, tmp_path):
+    from bi_core.related.rwmoe_ssm import lmae_preset, run_lmae_age
+
+    cfg = lmae_preset("smoke", jobs=1, n_boot=50, regressor=RegressorConfig(max_epochs=3, patience=2))
+    s = run_lmae_age(smoke_dir, tmp_path / "lmae", cfg, progress=False)
+    res = load_lmae(tmp_path / "lmae")
+    r = res["results"]
+    ref = r[r["dataset"] == REFERENCE_DATASET].set_index("target")
+    assert ref.loc["age", "mae"] == pytest.approx(5.343) and ref.loc["fluid", "r"] == pytest.approx(0.887)
+    ours = r[r["dataset"] != REFERENCE_DATASET]
+    assert set(ours["method"]) >= {RWMOE_METHOD, "FC correlation + ridge"} and ours["mae"].notna().all()
+    # every method is scored on the same subjects
+    p = res["predictions"]
+    assert p.groupby(["target", "method"])["recording_id"].apply(frozenset).nunique() == 1
+    w = res["expert_weights"]
+    assert np.allclose(w.groupby(["target", "roi"])["weight"].sum(), 1.0, atol=1e-5)
+    assert json.loads((tmp_path / "lmae" / "summary.json").read_text())["n_windows"] == s["n_windows"] >= 1
+    assert (tmp_path / "lmae" / "runs" / "temporal_block-s0" / "best.pt").is_file()
+
+
+def test_lmae_age_bad_synth(tmp_path):
+    from bi_core.related.rwmoe_ssm import run_lmae_age
+
+    with pytest.raises(InputError, match="bi-core synth"):
+        run_lmae_age(tmp_path, tmp_path / "out", progress=False)
+
+
+def test_expert_figure_matrix():
+    from bi_core.figures.related import expert_heatmap, expert_network_matrix
+
+    w = pd.DataFrame({"target": "age", "roi": np.repeat(["a", "b", "c"], 2), "network": np.repeat(["V", "V", "D"], 2),
+                      "expert": [0, 1] * 3, "weight": [0.9, 0.1, 0.7, 0.3, 0.2, 0.8]})
+    M = expert_network_matrix(w, "age", ["V", "D"])
+    assert np.allclose(M.sum(axis=1), 1) and M.loc["V", 0] == pytest.approx(0.8)
+    ax = expert_heatmap(w, "age", ["V", "D"])
+    assert ax.get_title().startswith("age")
+    with pytest.raises(ValueError):
+        expert_network_matrix(w, "fluid", ["V"])
