@@ -49,13 +49,15 @@ class BookPreset:
     seed: int = 0
     cv_repeats: int = 5
     cv_folds: int = 5
+    occlusion_windows: int | None = None   # windows per recording used for occlusion (None: all)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 BOOK_PRESETS: dict[str, BookPreset] = {
     "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", cv_repeats=2, cv_folds=3),
-    "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", cv_repeats=5,
-                          cv_folds=5),
+    # sized so that the whole book builds in about 10 minutes on 2 CPU cores (bench/README.md)
+    "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", cv_repeats=3,
+                          cv_folds=5, occlusion_windows=3),
 }
 
 
@@ -170,13 +172,18 @@ def _step_analyses(ctx: Context) -> bool:
     run = ctx.runs / "pretrain"
     want = {"run": json.loads((run / "summary.json").read_text())["config_hash"],
             "cohort": Cohort.open(ctx.synth_dir / "eval").content_digest(), "seed": ctx.seed,
-            "folds": ctx.preset.cv_folds, "repeats": ctx.preset.cv_repeats, "code": _code_digest("analysis")}
+            "folds": ctx.preset.cv_folds, "repeats": ctx.preset.cv_repeats,
+            "occlusion_windows": ctx.preset.occlusion_windows, "code": _code_digest("analysis")}
     stamp = ctx.results / "stamp.json"
     if _stamp_ok(stamp, want):
         return False
     run_suite(run, ctx.synth_dir / "eval", ctx.results,
-              CVConfig(n_splits=ctx.preset.cv_folds, n_repeats=ctx.preset.cv_repeats, seed=ctx.seed),
-              ground_truth=ctx.synth_dir / "ground_truth.json", progress=not ctx.quiet)
+              # the analyses end the longest chain of steps and often run alone: two worker
+              # processes for the folds (results do not depend on it; tests/test_classify.py)
+              CVConfig(n_splits=ctx.preset.cv_folds, n_repeats=ctx.preset.cv_repeats, seed=ctx.seed, n_jobs=2,
+                       backend="loky"),
+              ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=ctx.preset.occlusion_windows,
+              progress=not ctx.quiet)
     write_json(stamp, want)
     return True
 
@@ -204,16 +211,21 @@ def _step_analyses_real(ctx: Context) -> bool:
 
 
 def _step_jivnet(ctx: Context) -> bool:
-    from .jivnet import real_study, synthetic_study
+    from dataclasses import replace
+
+    from .jivnet import JIVNET_PRESETS, real_study, synthetic_study
 
     ran = False
     smoke = ctx.preset.name == "smoke"
+    # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
+    real_cfg = replace(JIVNET_PRESETS["real"], epochs=30) if smoke else None
     jobs = {"synth": lambda: synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2),
-            # the smoke book uses the 5 gw subjects only (seconds); the default book all 12
-            "real": lambda: real_study(seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"), n_jobs=2)}
+            "real": lambda: real_study(real_cfg, seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
+                                       n_jobs=2)}
     for name, make in jobs.items():
         out = ctx.out / "jivnet" / name
-        want = {"preset": ctx.preset.name, "seed": ctx.seed, "code": _code_digest("jivnet.py", "connectome.py")}
+        want = {"preset": ctx.preset.name, "seed": ctx.seed, "code": _code_digest("jivnet.py", "connectome.py"),
+                "config": repr(real_cfg) if name == "real" else None}
         if _stamp_ok(out / "stamp.json", want):
             continue
         make().write(out, overwrite=True)
@@ -240,6 +252,19 @@ def _related(name: str) -> Any:
     import importlib
 
     return importlib.import_module(f"bi_core.related.{name}")
+
+
+#: What each step reads from earlier steps (the scheduler runs a step once these are done).
+STEP_DEPS: dict[str, tuple[str, ...]] = {
+    "synth": (), "real": (), "pretrain": ("synth",), "pretrain-real": ("real",), "analyses": ("pretrain",),
+    "analyses-real": ("pretrain-real",), "jivnet": (), "masking-study": ("synth",), "lmae-age": ("masking-study",),
+}
+#: Torch threads of a step's process (default 1). The analyses (inference only) end the
+#: longest chain and usually run alone, so they get two.
+STEP_THREADS: dict[str, int] = {"analyses": 2}
+#: Launch order among ready steps: the longest chains first, so both workers stay busy.
+STEP_PRIORITY: tuple[str, ...] = ("synth", "real", "pretrain", "masking-study", "analyses", "pretrain-real",
+                                  "jivnet", "analyses-real", "lmae-age")
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -367,7 +392,7 @@ def _cpu_model() -> str:
 
 def reproduce(preset: str = "default", out: str | Path | None = None, book_out: str | Path = ".",
               seed: int | None = None, build: bool = True, quiet: bool = False,
-              only_notebooks: list[str] | None = None) -> Path:
+              only_notebooks: list[str] | None = None, jobs: int = 2) -> Path:
     """Run every step of the book for ``preset``; returns the HTML directory (or the stage dir).
 
     Parameters
@@ -385,7 +410,13 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         Run ``jupyter-book build`` at the end.
     only_notebooks
         Execute only these notebooks (for development); the book is not built then.
+    jobs
+        Steps (and notebooks) run at once. Every step runs in a fresh process with one
+        thread per process, so the numbers do not depend on ``jobs`` or the machine's core
+        count; with ``jobs > 1`` step output goes to ``OUT/logs/<step>.log``.
     """
+    if jobs < 1:
+        raise ConfigError(f"jobs={jobs} must be at least 1.")
     if preset not in BOOK_PRESETS:
         raise ConfigError(f"unknown book preset {preset!r}; choose one of {sorted(BOOK_PRESETS)}.")
     p = BOOK_PRESETS[preset]
@@ -394,37 +425,45 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     ctx.out.mkdir(parents=True, exist_ok=True)
     notebooks = [(n, f) for n, f in NOTEBOOKS if only_notebooks is None or n in only_notebooks]
     total = len(STEPS) + len(notebooks) + (1 if build and only_notebooks is None else 0)
-    k = 0
+    index: dict[str, int] = {}
     t_all = time.perf_counter()
 
-    def announce(name: str) -> None:
-        print(f"[{k}/{total}] {name} ...", flush=True)
+    def started(name: str) -> None:
+        index[name] = len(index) + 1
+        print(f"[{index[name]}/{total}] {name} ...", flush=True)
 
     def record(name: str, t0: float, ran: bool) -> None:
         dt = time.perf_counter() - t0
         ctx.timings[name] = round(dt, 2)
         ctx.skipped[name] = not ran
-        print(f"[{k}/{total}] {name} {'done' if ran else 'up to date, skipped'} ({dt:.1f} s)", flush=True)
+        print(f"[{index[name]}/{total}] {name} {'done' if ran else 'up to date, skipped'} ({dt:.1f} s)", flush=True)
         _write_timings(ctx, time.perf_counter() - t_all)
 
-    for name, fn in STEPS:
-        k += 1
-        announce(name)
-        t0 = time.perf_counter()
-        ran = fn(ctx)
-        record(name, t0, ran)
+    _run_steps(ctx, jobs, started, record)
     executed: dict[str, Path] = {}
     nb_dir = ctx.out / "notebooks"
-    for name, params in notebooks:
-        k += 1
-        announce(f"notebook {name}")
+    # chapters are independent (each reads artifacts only) and their kernels are separate
+    # processes, so a thread pool overlaps them; the reproducibility page reads
+    # timings.json and runs last
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str, params: Callable[[Context], dict[str, Any]]) -> tuple[Path, float]:
         t0 = time.perf_counter()
-        executed[name] = run_notebook(name, params(ctx), nb_dir)
-        record(f"notebook {name}", t0, True)
+        return run_notebook(name, params(ctx), nb_dir), t0
+
+    for batch in ([nb for nb in notebooks if nb[0] != "reproducibility"],
+                  [nb for nb in notebooks if nb[0] == "reproducibility"]):
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {}
+            for name, params in batch:
+                started(f"notebook {name}")
+                futures[name] = pool.submit(one, name, params)
+            for name, fut in futures.items():
+                executed[name], t0 = fut.result()
+                record(f"notebook {name}", t0, True)
     if not build or only_notebooks is not None:
         return nb_dir
-    k += 1
-    announce("book")
+    started("book")
     t0 = time.perf_counter()
     html = build_book(stage_book(ctx, executed), ctx.book_out)
     record("book", t0, True)
@@ -432,7 +471,92 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     return html
 
 
+def _run_steps(ctx: Context, jobs: int, started: Callable[[str], None],
+               record: Callable[[str, float, bool], None]) -> None:
+    """Run :data:`STEPS` in fresh processes, ``jobs`` at a time, respecting :data:`STEP_DEPS`.
+
+    Each step process gets a fixed number of torch threads (:data:`STEP_THREADS`, mostly
+    one) and one BLAS/OpenMP thread: on a 2-core machine two one-thread steps finish sooner
+    than one two-thread step (small models do not scale across threads), and a fixed
+    thread count makes the numbers independent of the machine's core count.
+    """
+    fns = dict(STEPS)
+    order = [n for n in STEP_PRIORITY if n in fns] + [n for n in fns if n not in STEP_PRIORITY]
+    logs = ctx.out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    spec = {"preset": ctx.preset.name, "out": str(ctx.out), "book_out": str(ctx.book_out), "seed": ctx.seed,
+            "quiet": ctx.quiet or jobs > 1}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
+    pending, done = list(order), set()
+    running: dict[str, tuple[subprocess.Popen, float, Any]] = {}
+    try:
+        while pending or running:
+            for name in list(pending):
+                if len(running) >= jobs:
+                    break
+                if all(d in done for d in STEP_DEPS.get(name, ())):
+                    pending.remove(name)
+                    (logs / f"{name}.json").unlink(missing_ok=True)
+                    sink = open(logs / f"{name}.log", "w") if jobs > 1 else None
+                    cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
+                    started(name)
+                    running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
+                                                      else None), time.perf_counter(), sink)
+            if not running and pending:
+                raise BiCoreError(f"steps {pending} wait for steps that never ran (STEP_DEPS).")
+            time.sleep(0.2)
+            for name, (proc, t0, sink) in list(running.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                del running[name]
+                if sink is not None:
+                    sink.close()
+                result = logs / f"{name}.json"
+                if rc != 0 or not result.is_file():
+                    tail = (logs / f"{name}.log").read_text()[-3000:] if jobs > 1 else "(see the output above)"
+                    raise BiCoreError(f"step {name} failed (exit {rc}); last lines of {logs / (name + '.log')}:\n"
+                                      f"{tail}")
+                done.add(name)
+                record(name, t0, bool(json.loads(result.read_text())["ran"]))
+    finally:
+        for proc, _, sink in running.values():
+            proc.kill()
+            if sink is not None:
+                sink.close()
+
+
+def _step_main(argv: list[str] | None = None) -> int:
+    """``python -m bi_core.reproduce --step NAME --spec JSON``: one step in this process."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bi_core.reproduce",
+                                 description="Run one step of `bi-core reproduce` (used internally by it).")
+    ap.add_argument("--step", required=True, choices=[n for n, _ in STEPS])
+    ap.add_argument("--spec", required=True, help="JSON: preset, out, book_out, seed, quiet")
+    a = ap.parse_args(argv)
+    spec = json.loads(a.spec)
+    import torch
+
+    # fixed per step, never from the core count, so the numbers are the same on every machine
+    torch.set_num_threads(STEP_THREADS.get(a.step, 1))
+    ctx = Context(preset=BOOK_PRESETS[spec["preset"]], out=Path(spec["out"]), book_out=Path(spec["book_out"]),
+                  seed=int(spec["seed"]), quiet=bool(spec["quiet"]))
+    try:
+        ran = dict(STEPS)[a.step](ctx)
+    except BiCoreError as exc:
+        print(f"bi-core: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    write_json(ctx.out / "logs" / f"{a.step}.json", {"ran": bool(ran)})
+    return 0
+
+
 def _write_timings(ctx: Context, total: float) -> None:
     write_json(ctx.out / "timings.json", {"preset": ctx.preset.name, "seed": ctx.seed, "steps": ctx.timings,
                                           "skipped": ctx.skipped, "total_seconds": round(total, 2),
                                           "environment": environment_info()})
+
+
+if __name__ == "__main__":
+    raise SystemExit(_step_main())

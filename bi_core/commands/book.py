@@ -11,7 +11,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="rebuild every artifact and the HTML book",
                        description="Synthesize the cohorts, pretrain (skipped when a checkpoint with the same config "
                                    "hash exists), compute the analysis tables, execute every notebook with papermill "
-                                   "and build the Jupyter Book. Finished steps are skipped on re-runs.")
+                                   "and build the Jupyter Book. Finished steps are skipped on re-runs; independent steps run "
+                                   "in parallel (--jobs).")
     p.add_argument("--preset", default="default", choices=("smoke", "default"),
                    help="smoke: tiny cohorts, minutes; default: the published book [default: %(default)s]")
     p.add_argument("--out", metavar="DIR", default=None,
@@ -22,6 +23,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-build", action="store_true", help="stop after executing the notebooks")
     p.add_argument("--notebook", action="append", metavar="NAME",
                    help="execute only this notebook (repeatable; for development, implies --no-build)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="steps and notebooks run at once; each step is a fresh one-thread process, so the numbers "
+                        "do not depend on N (with N > 1, step output goes to OUT/logs/STEP.log) [default: %(default)s]")
     p.add_argument("--quiet", action="store_true", help="no progress bars inside steps")
     p.set_defaults(func=_reproduce)
 
@@ -30,5 +34,5 @@ def _reproduce(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
 
     reproduce(preset=args.preset, out=args.out, book_out=args.book_out, seed=args.seed, build=not args.no_build,
-              quiet=args.quiet, only_notebooks=args.notebook)
+              quiet=args.quiet, only_notebooks=args.notebook, jobs=args.jobs)
     return 0

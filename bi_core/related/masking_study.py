@@ -38,9 +38,10 @@ Spread
 
 Presets (:data:`STUDY_PRESETS`)
 -------------------------------
-``smoke`` (seconds, tests), ``default`` (the book: ``tiny`` model, ~490 steps of 8
-windows, 25 held-out subjects per group, occlusion on one window per recording, one CV
-repeat; about two minutes on a 2-core CPU — a **reduced-compute** study) and ``full``
+``smoke`` (seconds, tests), ``default`` (the book: ``tiny`` model, 4 epochs of ~55 steps
+of 8 windows, 15 held-out subjects per group, occlusion on one window per recording, one
+CV repeat; about five minutes on a 2-core CPU next to the book's other steps — a
+**reduced-compute** study) and ``full``
 (the book's ``small`` model and training schedule, 5 seeds, all held-out subjects,
 occlusion on two windows, 5 CV repeats: ``bi-core related masking-study --preset full``;
 about an hour on a 2-core CPU).
@@ -198,7 +199,7 @@ class StudyConfig:
 STUDY_PRESETS: dict[str, StudyConfig] = {
     "smoke": StudyConfig(name="smoke", epochs=2, batch_size=8, mask_groups=2, occlusion=False, cv_folds=3,
                          cv_repeats=1, cv_inner_splits=2, cv_Cs=(0.01, 1.0), fc_reference=False, fraction_draws=300),
-    "default": StudyConfig(name="default", epochs=8, eval_subjects_per_group=25, cv_repeats=1),
+    "default": StudyConfig(name="default", epochs=4, eval_subjects_per_group=15, cv_repeats=1),
     "full": StudyConfig(name="full", model_size="small", n_seeds=5, epochs=40, batch_size=16, mask_groups=4,
                         lr=2e-3, occlusion_windows=2, cv_folds=5, cv_repeats=5),
 }
