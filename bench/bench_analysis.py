@@ -26,7 +26,10 @@ from pathlib import Path  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default="artifacts/default", help="bi-core reproduce artifact directory")
-    ap.add_argument("--repeats", type=int, default=5, help="CV repeats (the book's default: 5)")
+    ap.add_argument("--repeats", type=int, default=3, help="CV repeats (the book's default: 3)")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes for the CV folds (the book's: 2)")
+    ap.add_argument("--occlusion-windows", type=int, default=3,
+                    help="windows per recording for occlusion (the book's: 3; 0 = all)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--json", help="also write the timings here")
     args = ap.parse_args()
@@ -49,8 +52,9 @@ def main() -> None:
         pretrain([synth / "pretrain"], preset("default"), run, device="cpu")
     out = Path(tempfile.mkdtemp(prefix="bench-analysis-"))
     t0 = time.perf_counter()
-    summary = run_suite(run, synth / "eval", out, CVConfig(n_splits=args.folds, n_repeats=args.repeats),
-                        ground_truth=synth / "ground_truth.json")
+    cv = CVConfig(n_splits=args.folds, n_repeats=args.repeats, n_jobs=args.jobs, backend="loky")
+    summary = run_suite(run, synth / "eval", out, cv, ground_truth=synth / "ground_truth.json",
+                        occlusion_windows=args.occlusion_windows or None)
     total = time.perf_counter() - t0
     env = environment_info()
     print(f"machine: {env['processor']} ({env['cpu_count']} logical CPUs), torch {torch.__version__}, "

@@ -108,7 +108,8 @@ def test_glued_numbers_appear_in_text(built):
         if not page.is_file():
             continue
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
-        text = re.sub(r"\s+", " ", text)
+        # Sphinx turns straight quotes into typographic ones
+        text = re.sub(r"\s+", " ", text).translate(str.maketrans("‘’“”", "''\"\""))
         values = _glued(built / "art" / "notebooks" / nb.name)
         src = "".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
         for name, fmt in GLUE_REF.findall(src):
