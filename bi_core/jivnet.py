@@ -150,8 +150,8 @@ class JIVNetConfig:
 #: Model presets: ``smoke`` (tests, a second), ``default`` (synthetic study), ``real`` (12-subject LOSO).
 JIVNET_PRESETS: dict[str, JIVNetConfig] = {
     "smoke": JIVNetConfig(d_joint=2, d_individual=2, token_hidden=16, hidden=16, epochs=30, batch_size=16),
-    "default": JIVNetConfig(epochs=40),   # the book: 10 minutes for everything on 2 CPU cores
-    "real": JIVNetConfig(d_joint=2, d_individual=2, epochs=100, batch_size=16),
+    "default": JIVNetConfig(epochs=30),   # the book: 10 minutes for everything on 2 CPU cores
+    "real": JIVNetConfig(d_joint=2, d_individual=2, epochs=60, batch_size=16),
 }
 
 

@@ -12,8 +12,9 @@ in a fresh process with a fixed thread count, and independent steps run side by 
 4. analysis tables (predictability, interactions, embeddings, ...), ``jivnet`` (the
    SC–FC chapter), ``masking-study`` and ``lmae-age`` (the related-methods chapters);
 5. ``notebooks`` — every chapter notebook executed with papermill with the preset's
-   parameters (a failing notebook stops the build with its name and the failing cell's
-   error);
+   parameters, each as soon as the steps it reads are done (:data:`NOTEBOOK_DEPS`), beside
+   the steps still running; the reproducibility page last (a failing notebook stops the
+   build with its name and the failing cell's error);
 6. ``book`` — the executed notebooks staged with ``book/``, ``_config.yml``, ``_toc.yml``
    and built with ``jupyter-book build`` (no re-execution).
 
@@ -53,11 +54,15 @@ class BookPreset:
     cv_repeats: int = 5
     cv_folds: int = 5
     occlusion_windows: int | None = None   # windows per recording used for occlusion (None: all)
+    cv_Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)   # logistic-regression penalties tuned by inner CV
+    cv_inner_splits: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 BOOK_PRESETS: dict[str, BookPreset] = {
-    "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", cv_repeats=2, cv_folds=3),
+    # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
+    "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", cv_repeats=2, cv_folds=3,
+                        cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2),
     # sized so that the whole book builds in about 10 minutes on 2 CPU cores (bench/README.md)
     "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", cv_repeats=3,
                           cv_folds=5, occlusion_windows=3),
@@ -176,15 +181,16 @@ def _step_analyses(ctx: Context) -> bool:
     want = {"run": json.loads((run / "summary.json").read_text())["config_hash"],
             "cohort": Cohort.open(ctx.synth_dir / "eval").content_digest(), "seed": ctx.seed,
             "folds": ctx.preset.cv_folds, "repeats": ctx.preset.cv_repeats,
-            "occlusion_windows": ctx.preset.occlusion_windows, "code": _code_digest("analysis")}
+            "occlusion_windows": ctx.preset.occlusion_windows, "Cs": list(ctx.preset.cv_Cs),
+            "inner_splits": ctx.preset.cv_inner_splits, "code": _code_digest("analysis")}
     stamp = ctx.results / "stamp.json"
     if _stamp_ok(stamp, want):
         return False
     run_suite(run, ctx.synth_dir / "eval", ctx.results,
               # the analyses end the longest chain of steps and often run alone: two worker
               # processes for the folds (results do not depend on it; tests/test_classify.py)
-              CVConfig(n_splits=ctx.preset.cv_folds, n_repeats=ctx.preset.cv_repeats, seed=ctx.seed, n_jobs=2,
-                       backend="loky"),
+              CVConfig(n_splits=ctx.preset.cv_folds, n_repeats=ctx.preset.cv_repeats, seed=ctx.seed,
+                       inner_splits=ctx.preset.cv_inner_splits, Cs=ctx.preset.cv_Cs, n_jobs=2, backend="loky"),
               ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=ctx.preset.occlusion_windows,
               progress=not ctx.quiet)
     write_json(stamp, want)
@@ -193,8 +199,7 @@ def _step_analyses(ctx: Context) -> bool:
 
 def _step_analyses_real(ctx: Context) -> bool:
     from ._io import write_tsv
-    from .analysis.interactions import interactions
-    from .analysis.predictability import predictability
+    from .analysis.interactions import predictability_and_interactions
     from .cohort import Cohort
     from .train import load_model
 
@@ -207,8 +212,9 @@ def _step_analyses_real(ctx: Context) -> bool:
     for name, d in (("hcp", ctx.real_dir), ("gw", ctx.real_gw_dir)):
         cohort = Cohort.open(d)
         model, info = load_model(run, cohort=cohort)
-        write_tsv(out / f"predictability_{name}.tsv", predictability(model, info, cohort, progress=not ctx.quiet))
-        write_tsv(out / f"interactions_{name}.tsv", interactions(model, info, cohort, progress=not ctx.quiet))
+        pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
+        write_tsv(out / f"predictability_{name}.tsv", pred)
+        write_tsv(out / f"interactions_{name}.tsv", inter)
     write_json(out / "stamp.json", want)
     return True
 
@@ -297,6 +303,14 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
 ]
+#: The steps each chapter reads from: a notebook runs as soon as these are done, beside
+#: the steps still running. The reproducibility page reads every timing and runs last.
+NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
+    "01_cohorts": ("synth", "real"), "02_pretraining": ("pretrain",), "03_predictability": ("analyses",),
+    "04_interactions": ("analyses",), "05_classification": ("analyses",), "06_longitudinal": ("analyses",),
+    "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
+    "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
+}
 
 
 # ---------------------------------------------------------------------- notebooks and book
@@ -444,28 +458,8 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         print(f"[{index[name]}/{total}] {name} {'done' if ran else 'up to date, skipped'} ({dt:.1f} s)", flush=True)
         _write_timings(ctx, time.perf_counter() - t_all)
 
-    _run_steps(ctx, jobs, started, record)
-    executed: dict[str, Path] = {}
     nb_dir = ctx.out / "notebooks"
-    # chapters are independent (each reads artifacts only) and their kernels are separate
-    # processes, so a thread pool overlaps them; the reproducibility page reads
-    # timings.json and runs last
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(name: str, params: Callable[[Context], dict[str, Any]]) -> tuple[Path, float]:
-        t0 = time.perf_counter()
-        return run_notebook(name, params(ctx), nb_dir), t0
-
-    for batch in ([nb for nb in notebooks if nb[0] != "reproducibility"],
-                  [nb for nb in notebooks if nb[0] == "reproducibility"]):
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {}
-            for name, params in batch:
-                started(f"notebook {name}")
-                futures[name] = pool.submit(one, name, params)
-            for name, fut in futures.items():
-                executed[name], t0 = fut.result()
-                record(f"notebook {name}", t0, True)
+    executed = _run_graph(ctx, jobs, started, record, notebooks, nb_dir)
     if not build or only_notebooks is not None:
         return nb_dir
     started("book")
@@ -476,43 +470,81 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     return html
 
 
-def _run_steps(ctx: Context, jobs: int, started: Callable[[str], None],
-               record: Callable[[str, float, bool], None]) -> None:
-    """Run :data:`STEPS` in fresh processes, ``jobs`` at a time, respecting :data:`STEP_DEPS`.
+def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: Callable[[str, float, bool], None],
+               notebooks: list[tuple[str, Callable[[Context], dict[str, Any]]]], nb_dir: Path) -> dict[str, Path]:
+    """Run :data:`STEPS` and ``notebooks``, ``jobs`` at a time, each as soon as its inputs exist.
 
-    Each step process gets a fixed number of torch threads (:data:`STEP_THREADS`, mostly
-    one) and one BLAS/OpenMP thread: on a 2-core machine two one-thread steps finish sooner
-    than one two-thread step (small models do not scale across threads), and a fixed
-    thread count makes the numbers independent of the machine's core count.
+    Steps run in fresh processes (``python -m bi_core.reproduce --step``) with a fixed
+    number of torch threads (:data:`STEP_THREADS`, mostly one) and one BLAS/OpenMP thread:
+    on a 2-core machine two one-thread steps finish sooner than one two-thread step (small
+    models do not scale across threads), and a fixed thread count makes the numbers
+    independent of the machine's core count. Notebooks (papermill, a kernel process each)
+    start once the steps they read (:data:`NOTEBOOK_DEPS`) are done, so they fill the gaps
+    while longer steps still run; the reproducibility page runs last.
+
+    Returns
+    -------
+    dict
+        Executed notebook paths by name.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     fns = dict(STEPS)
     order = [n for n in STEP_PRIORITY if n in fns] + [n for n in fns if n not in STEP_PRIORITY]
+    nb_params = dict(notebooks)
+    nb_names = [n for n, _ in notebooks]
+    # what each task waits for; a notebook's name is "notebook <name>"
+    deps: dict[str, tuple[str, ...]] = {n: STEP_DEPS.get(n, ()) for n in order}
+    for n in nb_names:
+        deps[f"notebook {n}"] = (tuple(fns) + tuple(f"notebook {m}" for m in nb_names if m != n)
+                                 if n == "reproducibility" else NOTEBOOK_DEPS.get(n, tuple(fns)))
+    # launch order among ready tasks: the longest chains first (the analyses' chapters right
+    # after the analyses), the other chapters as fillers
+    crit = [f"notebook {n}" for n in nb_names if "analyses" in NOTEBOOK_DEPS.get(n, ())]
+    cut = order.index("analyses") + 1 if "analyses" in order else len(order)
+    pending = order[:cut] + crit + order[cut:] + [f"notebook {n}" for n in nb_names if f"notebook {n}" not in crit]
     logs = ctx.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     spec = {"preset": ctx.preset.name, "out": str(ctx.out), "book_out": str(ctx.book_out), "seed": ctx.seed,
             "quiet": ctx.quiet or jobs > 1}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
-    pending, done = list(order), set()
-    running: dict[str, tuple[subprocess.Popen, float, Any]] = {}
+    done: set[str] = set()
+    executed: dict[str, Path] = {}
+    running: dict[str, tuple[Any, float, Any]] = {}   # name → (Popen or Future, start, log file)
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
             for name in list(pending):
                 if len(running) >= jobs:
                     break
-                if all(d in done for d in STEP_DEPS.get(name, ())):
-                    pending.remove(name)
-                    (logs / f"{name}.json").unlink(missing_ok=True)
-                    sink = open(logs / f"{name}.log", "w") if jobs > 1 else None
-                    cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
-                    started(name)
-                    running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
-                                                      else None), time.perf_counter(), sink)
+                if not all(d in done for d in deps[name]):
+                    continue
+                pending.remove(name)
+                started(name)
+                if name.startswith("notebook "):
+                    nb = name.removeprefix("notebook ")
+                    running[name] = (pool.submit(run_notebook, nb, nb_params[nb](ctx), nb_dir), time.perf_counter(),
+                                     None)
+                    continue
+                (logs / f"{name}.json").unlink(missing_ok=True)
+                sink = open(logs / f"{name}.log", "w") if jobs > 1 else None
+                cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
+                running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
+                                                  else None), time.perf_counter(), sink)
             if not running and pending:
-                raise BiCoreError(f"steps {pending} wait for steps that never ran (STEP_DEPS).")
+                raise BiCoreError(f"{pending} wait for steps that never ran (STEP_DEPS / NOTEBOOK_DEPS).")
             time.sleep(0.2)
-            for name, (proc, t0, sink) in list(running.items()):
-                rc = proc.poll()
+            for name, (task, t0, sink) in list(running.items()):
+                if isinstance(task, Future):
+                    if not task.done():
+                        continue
+                    del running[name]
+                    executed[name.removeprefix("notebook ")] = task.result()   # re-raises a failed notebook
+                    done.add(name)
+                    record(name, t0, True)
+                    continue
+                rc = task.poll()
                 if rc is None:
                     continue
                 del running[name]
@@ -526,10 +558,15 @@ def _run_steps(ctx: Context, jobs: int, started: Callable[[str], None],
                 done.add(name)
                 record(name, t0, bool(json.loads(result.read_text())["ran"]))
     finally:
-        for proc, _, sink in running.values():
-            proc.kill()
+        for task, _, sink in running.values():
+            if isinstance(task, Future):
+                task.cancel()
+            else:
+                task.kill()
             if sink is not None:
                 sink.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return {n: executed[n] for n in nb_names if n in executed}
 
 
 def _step_main(argv: list[str] | None = None) -> int:

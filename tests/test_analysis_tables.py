@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bi_core.analysis.embeddings import embed, read_embeddings, write_embeddings
-from bi_core.analysis.interactions import agreement, interactions, mean_matrix
+from bi_core.analysis.interactions import agreement, interactions, mean_matrix, predictability_and_interactions
 from bi_core.analysis.predictability import predictability
 from bi_core.cli import main
 from bi_core.cohort import Cohort
@@ -77,24 +77,36 @@ def test_interactions_shares_enrichment_occlusion(loaded):
     assert -1 <= a["spearman_group_matrices"] <= 1 and 0 <= a["top_source_match"] <= 1
 
 
-def test_occlusion_delta_is_full_minus_hidden(loaded):
+@pytest.mark.parametrize("target,source", [("DMN", "LIM"), ("LIM", "DMN"), ("VIS", "SUB")])
+def test_occlusion_delta_is_full_minus_hidden(loaded, target, source):
+    """The pair pass ({m, n} both masked) equals hiding the source from the target's context."""
     model, info, cohort = loaded
     sub = cohort.subset([0])
     df = interactions(model, info, sub, batch_size=8)
     rid = sub.table["recording_id"].iloc[0]
-    full, _ = _manual_r2(model, info, sub, rid, "DMN")
+    full, _ = _manual_r2(model, info, sub, rid, target)
     tiles = TiledWindows(sub, info.window, target_tr=info.target_tr)
-    rois = info.layout.rois_of_networks([info.atlas.networks.index("DMN")])
+    rois = info.layout.rois_of_networks([info.atlas.networks.index(target)])
     ys, ps = [], []
     with torch.no_grad():
         for i in range(len(tiles)):
-            o = model(torch.from_numpy(tiles[i][None]), network_mask(info.layout, "DMN", hidden=["LIM"]))
+            o = model(torch.from_numpy(tiles[i][None]), network_mask(info.layout, target, hidden=[source]))
             ys.append(o.target.reshape(len(rois), -1).numpy())
             ps.append(o.pred.reshape(len(rois), -1).numpy())
     y, p = np.concatenate(ys, 1).astype(float), np.concatenate(ps, 1).astype(float)
     hidden = 1 - ((y - p) ** 2).sum() / ((y - y.mean(1, keepdims=True)) ** 2).sum()
-    row = df[(df["target"] == "DMN") & (df["source"] == "LIM")].iloc[0]
+    row = df[(df["target"] == target) & (df["source"] == source)].iloc[0]
     assert row["occlusion_delta_r2"] == pytest.approx(full - hidden, abs=1e-4)
+
+
+def test_fused_pass_equals_separate_tables(loaded):
+    model, info, cohort = loaded
+    pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=1, batch_size=5)
+    alone = predictability(model, info, cohort, batch_size=5)
+    assert list(pred.columns) == list(alone.columns) and len(pred) == len(alone)
+    np.testing.assert_allclose(pred["r2"], alone["r2"], atol=1e-5)
+    np.testing.assert_allclose(pred["pearson_r"], alone["pearson_r"], atol=1e-5)
+    pd.testing.assert_frame_equal(inter, interactions(model, info, cohort, occlusion_windows=1, batch_size=5))
 
 
 def test_embeddings_roundtrip_and_pooling(loaded, tmp_path):
@@ -179,3 +191,14 @@ def test_suite_refuses_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys)
     assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "pretrain"), "--out",
                  str(tmp_path / "s"), "--quiet"]) == 2
     assert "needs diagnoses" in capsys.readouterr().err
+
+
+def test_table_helpers_load_without_torch():
+    """Notebooks import the table helpers only; torch loads when a model is run."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom bi_core.analysis.predictability import with_phenotypes\n"
+            "from bi_core.analysis.interactions import mean_matrix\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

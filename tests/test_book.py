@@ -11,6 +11,7 @@ import ast
 import html
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -179,7 +180,7 @@ def test_failed_step_names_itself_and_its_log(tmp_path, monkeypatch):
     ctx = R.Context(preset=R.BOOK_PRESETS["smoke"], out=tmp_path, book_out=tmp_path, seed=0, quiet=True)
     seen = []
     with pytest.raises(BiCoreError, match=r"(?s)step analyses failed \(exit 1\); last lines of .*analyses\.log.*summary\.json"):
-        R._run_steps(ctx, 2, seen.append, lambda *a: None)
+        R._run_graph(ctx, 2, seen.append, lambda *a: None, [], tmp_path)
     assert seen == ["analyses"]
 
 
@@ -190,3 +191,37 @@ def test_steps_wait_for_their_dependencies():
     assert set(R.STEP_DEPS) == set(names) and set(R.STEP_PRIORITY) == set(names)
     for n, deps in R.STEP_DEPS.items():
         assert all(d in names for d in deps), n
+    chapters = [n for n, _ in R.NOTEBOOKS if n != "reproducibility"]
+    assert set(R.NOTEBOOK_DEPS) == set(chapters)
+    for n, deps in R.NOTEBOOK_DEPS.items():
+        assert deps and all(d in names for d in deps), n
+
+
+def test_notebooks_start_when_ready_and_reproducibility_runs_last(tmp_path, monkeypatch):
+    """Chapters run beside each other; the reproducibility page waits for every other task."""
+    import threading
+
+    import bi_core.reproduce as R
+
+    monkeypatch.setattr(R, "STEPS", [])
+    monkeypatch.setattr(R, "STEP_DEPS", {})
+    monkeypatch.setattr(R, "NOTEBOOK_DEPS", {"a": (), "b": ()})
+    log, lock = [], threading.Lock()
+
+    def fake(name, params, out_dir, cwd=None):
+        with lock:
+            log.append(("start", name))
+        time.sleep(0.3)
+        with lock:
+            log.append(("end", name))
+        return out_dir / f"{name}.ipynb"
+
+    monkeypatch.setattr(R, "run_notebook", fake)
+    ctx = R.Context(preset=R.BOOK_PRESETS["smoke"], out=tmp_path, book_out=tmp_path, seed=0, quiet=True)
+    nbs = [(n, lambda c: {}) for n in ("a", "b", "reproducibility")]
+    done = []
+    executed = R._run_graph(ctx, 2, lambda n: None, lambda n, t0, ran: done.append(n), nbs, tmp_path)
+    assert list(executed) == ["a", "b", "reproducibility"]
+    assert log[:2] == [("start", "a"), ("start", "b")]           # side by side
+    assert log[-2:] == [("start", "reproducibility"), ("end", "reproducibility")]
+    assert done[-1] == "notebook reproducibility"

@@ -31,6 +31,24 @@ def test_group_differences_finds_planted_effect(rng):
     assert score_dmn_drop(out)["found"]
 
 
+def test_group_differences_equal_one_formula_fit_per_cell(rng):
+    """Shared design matrices give the numbers of fitting each cell's formula on its own."""
+    import statsmodels.formula.api as smf
+
+    df = _table(rng, effect=1.0, n=45)
+    df.loc[(df["network"] == "LIM") & (df["subject"] == "s3"), "r2"] = np.nan   # a cell with its own row set
+    out = group_differences(df, "r2", ["network"]).set_index(["network", "contrast"])
+    for net in ("DMN", "LIM"):
+        for grp in ("AD", "MCI"):
+            sub = df[(df["network"] == net) & df["diagnosis"].isin([grp, "CN"])].dropna(subset=["r2"]).copy()
+            sub["_grp"] = (sub["diagnosis"] == grp).astype(float)
+            fit = smf.ols("r2 ~ _grp + age + C(sex) + C(site)", data=sub).fit()
+            row = out.loc[(net, f"{grp}-CN")]
+            assert row["estimate"] == pytest.approx(fit.params["_grp"], rel=1e-9)
+            assert row["p"] == pytest.approx(fit.pvalues["_grp"], rel=1e-9)
+            assert row["n_group"] + row["n_ref"] == len(sub)
+
+
 def test_group_differences_null_has_few_discoveries(rng):
     df = _table(rng, effect=0.0, n=60)
     out = group_differences(df, "r2", ["network"])

@@ -5,8 +5,12 @@ matrices, and the functional-connectivity baselines (correlation and tangent spa
 nilearn's ``ConnectivityMeasure``) — is scored with the same pipeline
 (standardize → logistic regression with ``C`` tuned by an inner subject-grouped CV) on
 the **same** outer folds: ``StratifiedGroupKFold`` over subjects, repeated with several
-seeds. Connectivity features are computed inside the pipeline, so the tangent-space
-reference is fitted on training subjects only.
+seeds. Connectivity features are computed inside each outer fold, so the tangent-space
+reference is fitted on that fold's training subjects only and never sees a test subject.
+It is fitted once per outer fold and ``C`` is tuned on the resulting features: the inner
+validation subjects then take part in the (label-free) reference while ``C`` is chosen —
+the usual shortcut, four times cheaper than refitting the reference for every inner
+split, and it cannot reach the outer test scores.
 
 Metrics are computed per repeat on the pooled out-of-fold predictions; intervals are
 mean ± t·SD/√R over the R repeats. Repeats share data, so these intervals describe the
@@ -228,24 +232,26 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
         ``y_true``, ``y_pred``, ``score`` (decision value for 2 classes) and ``p_<class>``
         probabilities.
     """
-    import tempfile
-
-    from joblib import Memory, Parallel, delayed
+    from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
 
     tasks = [(fs, r, f, tr, te) for fs in features for (r, f, tr, te) in folds.splits]
     for fs in features:
         if len(fs.X) != len(y):
             raise InputError(f"feature set {fs.name!r} has {len(fs.X)} samples but there are {len(y)} labels.")
-    cache = tempfile.TemporaryDirectory(prefix="bi_core-cv-")
-    memory = Memory(cache.name, verbose=0)
 
     def one(fs: FeatureSet, r: int, f: int, tr: np.ndarray, te: np.ndarray) -> list[dict[str, Any]]:
         with threadpool_limits(1):  # one BLAS thread per worker: the workers already fill the cores
-            model = clone(make_classifier(cfg, fs.connectivity, len(classes), memory=memory))
-            model.fit(fs.X[tr], y[tr], groups=subjects[tr])
-            proba = model.predict_proba(fs.X[te])
-            score = model.decision_function(fs.X[te]) if len(classes) == 2 else np.full(len(te), np.nan)
+            Xtr, Xte = fs.X[tr], fs.X[te]
+            if fs.connectivity is not None:
+                # connectivity (for tangent: the group reference) fitted on this fold's
+                # training subjects, once; C is then tuned on those features
+                fc = ConnectivityFeatures(kind=fs.connectivity).fit(Xtr)
+                Xtr, Xte = fc.transform(Xtr), fc.transform(Xte)
+            model = clone(make_classifier(cfg, None, len(classes)))
+            model.fit(Xtr, y[tr], groups=subjects[tr])
+            proba = model.predict_proba(Xte)
+            score = model.decision_function(Xte) if len(classes) == 2 else np.full(len(te), np.nan)
         pred = model.classes_[np.argmax(proba, 1)]
         out = []
         for k, i in enumerate(te):
@@ -265,7 +271,6 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
 
         it = tqdm(it, total=len(tasks), desc="classification folds", unit="fold")
     rows = [row for part in it for row in part]
-    cache.cleanup()
     return pd.DataFrame(rows)
 
 

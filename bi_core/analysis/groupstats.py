@@ -11,6 +11,7 @@ effect size is the adjusted difference divided by the residual standard deviatio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,13 +93,17 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
         ``p``, ``ci_low``/``ci_high`` (95 %), ``cohens_d``, ``mean_group``, ``mean_ref``,
         ``n_group``, ``n_ref``, ``q`` (BH-FDR within the contrast) and ``significant``.
     """
-    import statsmodels.formula.api as smf
+    import patsy
+    import statsmodels.api as sm
     from statsmodels.stats.multitest import multipletests
 
     refs = sorted({r for _, r in contrasts})
     check_groups(df, need=refs, what=f"group comparison of {value!r}")
     terms = _covariate_terms(df, covariates)
     rows = []
+    # cells usually share their recordings: the design matrix of a row set is built once
+    # (covariates are per recording, so the same rows give the same design)
+    designs: dict[tuple[str, tuple[Any, ...]], pd.DataFrame] = {}
     for key, g in df.groupby(list(cells), sort=False):
         key = key if isinstance(key, tuple) else (key,)
         g = g.dropna(subset=[value, "diagnosis"])
@@ -112,10 +117,14 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
                 rows.append({**base, "estimate": np.nan, "se": np.nan, "t": np.nan, "p": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "cohens_d": np.nan})
                 continue
-            sub["_y"] = sub[value].astype(float)
             sub["_grp"] = (sub["diagnosis"] == grp).astype(float)
-            use = [t for t in terms if sub[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
-            fit = smf.ols("_y ~ _grp" + "".join(f" + {t}" for t in use), data=sub).fit()
+            ids = tuple(sub["recording_id"]) if "recording_id" in sub else tuple(sub.index)
+            X = designs.get((grp, ids))
+            if X is None:
+                use = [t for t in terms if sub[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
+                X = designs[grp, ids] = patsy.dmatrix("_grp" + "".join(f" + {t}" for t in use), sub,
+                                                      return_type="dataframe")
+            fit = sm.OLS(sub[value].astype(float).to_numpy(), X).fit()
             est, se = float(fit.params["_grp"]), float(fit.bse["_grp"])
             lo, hi = fit.conf_int().loc["_grp"].astype(float)
             sd = float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan

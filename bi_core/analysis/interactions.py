@@ -26,16 +26,18 @@ possible, which is why both are reported and compared (:func:`agreement`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..cohort import Cohort
-from ..masking import network_mask
 from ..windows import TiledWindows
-from .predictability import _Sums, _window_values, recording_meta
+
+from .predictability import _predictability_table, _Sums, _window_values, recording_meta
+
+if TYPE_CHECKING:  # torch loads inside the functions that run the model (cheap imports for notebooks)
+    import torch
 
 
 def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
@@ -50,7 +52,8 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     cohort
         A cohort on the checkpoint's atlas.
     occlusion
-        Also compute the occlusion dependency (K·(K−1) extra reconstructions per window).
+        Also compute the occlusion dependency (K·(K−1)/2 extra reconstructions per window:
+        hiding the pair {m, n} gives both "m without n" and "n without m" in one pass).
     occlusion_windows
         Use only the first ``occlusion_windows`` windows of each recording for occlusion
         (all by default); attention always uses every window.
@@ -65,6 +68,34 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
         ``recording_id, subject, session, target, source, attention, enrichment,
         occlusion_delta_r2, occlusion_share, n_windows``.
     """
+    return predictability_and_interactions(model, info, cohort, occlusion=occlusion,
+                                           occlusion_windows=occlusion_windows, batch_size=batch_size, device=device,
+                                           progress=progress, recordings=recordings)[1]
+
+
+def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
+                                    occlusion_windows: int | None = None, batch_size: int = 64,
+                                    device: str | torch.device = "cpu", progress: bool = False,
+                                    recordings: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`~bi_core.analysis.predictability.predictability` and :func:`interactions` in one pass.
+
+    The attention pass masks each network in every window — exactly the reconstructions
+    predictability scores — so the suite reads them once. Occlusion runs one pass per
+    unordered pair {m, n} with both networks masked: the decoder has no self-attention
+    among queries, so the reconstruction of ``m``'s tokens there is the reconstruction of
+    ``m`` with ``n`` hidden from the context (and vice versa); this halves the cost of
+    hiding each source separately and gives the same numbers (tested).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The predictability table (as :func:`~bi_core.analysis.predictability.predictability`)
+        and the interactions table (as :func:`interactions`).
+    """
+    import torch
+
+    from ..masking import network_mask
+
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
     tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
@@ -75,24 +106,34 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     att = np.zeros((n_rec, K, K))                 # summed per-window attention shares
     share = np.zeros((K, K))                      # context-token share of each source for each target
     counts = np.zeros(n_rec, dtype=int)
+    pred_sums = _Sums.zeros((n_rec, K, R))        # every window, each network masked (predictability)
+    frames = np.zeros(n_rec)
     occ = _Sums.zeros((n_rec, K, K + 1, R))       # source index K = "nothing hidden"
     occ_frames = np.zeros(n_rec)
     rec_of_row = tiles.index["recording"].to_numpy()
     win_of_row = tiles.index["window"].to_numpy()
+    # positions of m's and n's ROIs among the ROIs masked by the pair {m, n} (ascending ids)
+    pair_pos = {}
+    for m in range(K):
+        for n in range(m + 1, K):
+            union = layout.rois_of_networks([m, n])
+            pair_pos[m, n] = (np.searchsorted(union, rois[m]), np.searchsorted(union, rois[n]), len(union))
     it = tiles.batches(batch_size)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, total=-(-len(tiles) // batch_size), desc="interactions", unit="batch")
+        it = tqdm(it, total=-(-len(tiles) // batch_size), desc="predictability + interactions", unit="batch")
     model.eval()
     with torch.inference_mode():
         for x, rows in it:
             x = x.to(device)
             rec = rec_of_row[rows]
             np.add.at(counts, rec, 1)
+            np.add.at(frames, rec, info.window)
             do_occ = np.ones(len(rows), bool) if occlusion_windows is None else win_of_row[rows] < occlusion_windows
+            sel = np.flatnonzero(do_occ)
             if occlusion:
-                np.add.at(occ_frames, rec[do_occ], info.window)
+                np.add.at(occ_frames, rec[sel], info.window)
             for m in range(K):
                 mask = network_mask(layout, m, batch_size=len(rows)).to(device)
                 out = model(x, mask, return_attention=True)
@@ -101,20 +142,21 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
                 onehot = torch.nn.functional.one_hot(src, K).float()                    # [Nv, K]
                 np.add.at(att, (rec, m), (a.cpu() @ onehot).numpy())
                 share[m] = onehot.mean(0).numpy()
-                if occlusion and do_occ.any():
-                    sel = np.flatnonzero(do_occ)
-                    xs = x[torch.as_tensor(sel)]
-                    y, p = _window_values(out.pred[torch.as_tensor(sel)], out.target[torch.as_tensor(sel)], len(rois[m]))
-                    occ.add(rec[sel], (m, K), rois[m], y, p)
-                    for n in range(K):
-                        if n == m:
-                            continue
-                        om = network_mask(layout, m, hidden=[n], batch_size=len(sel)).to(device)
-                        o = model(xs, om)
-                        y, p = _window_values(o.pred, o.target, len(rois[m]))
-                        occ.add(rec[sel], (m, n), rois[m], y, p)
+                y, p = _window_values(out.pred, out.target, len(rois[m]))
+                pred_sums.add(rec, (m,), rois[m], y, p)
+                if occlusion and sel.size:
+                    occ.add(rec[sel], (m, K), rois[m], y[sel], p[sel])
+            if occlusion and sel.size:
+                xs = x[torch.as_tensor(sel)]
+                for (m, n), (pos_m, pos_n, n_union) in pair_pos.items():
+                    o = model(xs, network_mask(layout, [m, n], batch_size=len(sel)).to(device))
+                    y, p = _window_values(o.pred, o.target, n_union)
+                    occ.add(rec[sel], (m, n), rois[m], y[:, pos_m], p[:, pos_m])
+                    occ.add(rec[sel], (n, m), rois[n], y[:, pos_n], p[:, pos_n])
     table = recording_meta(tiles, cohort)
     nets = info.atlas.networks
+    pred_table = _predictability_table(pred_sums, frames, counts, rois, table, nets)
+    pred_table.attrs["skipped"] = list(tiles.skipped)
     att_mean = att / np.maximum(counts, 1)[:, None, None]
     r2_full = {m: occ.scores(occ_frames, (m, K), rois[m])[0] for m in range(K)} if occlusion else {}
     rows_out = []
@@ -134,7 +176,7 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
                                  "n_windows": int(counts[i])})
     out = pd.DataFrame(rows_out)
     out.attrs["skipped"] = list(tiles.skipped)
-    return out
+    return pred_table, out
 
 
 def mean_matrix(table: pd.DataFrame, value: str, networks: tuple[str, ...] | list[str],

@@ -16,15 +16,16 @@ network mask (masks are shared by the batch, so there is no padding).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..cohort import Cohort
-from ..masking import network_mask
 from ..windows import TiledWindows
+
+if TYPE_CHECKING:  # torch loads inside the functions that run the model: the table
+    import torch      # helpers (e.g. with_phenotypes in a notebook) do not pay for it
 
 META_COLUMNS = ("recording_id", "subject", "session")
 
@@ -105,6 +106,10 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
         ``recording_id, subject, session, network, r2, pearson_r, n_windows``; recordings
         shorter than one window are left out (listed in ``df.attrs["skipped"]``).
     """
+    import torch
+
+    from ..masking import network_mask
+
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
     tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
@@ -132,17 +137,24 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
                 out = model(x, mask)
                 y, p = _window_values(out.pred, out.target, len(rois[k]))
                 sums.add(rec, (k,), rois[k], y, p)
-    table = recording_meta(tiles, cohort)
+    out = _predictability_table(sums, frames, counts, rois, recording_meta(tiles, cohort), info.atlas.networks)
+    out.attrs["skipped"] = list(tiles.skipped)
+    return out
+
+
+def _predictability_table(sums: _Sums, frames: np.ndarray, counts: np.ndarray, rois: list[np.ndarray],
+                          table: pd.DataFrame, networks: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Tidy per (recording, network) table from the running sums (recordings with windows only)."""
     rows_out = []
-    for k, net in enumerate(info.atlas.networks):
+    for k, net in enumerate(networks):
         r2, r = sums.scores(frames, (k,), rois[k])
         for i in np.flatnonzero(counts):
             rows_out.append({"recording_id": table["recording_id"].iloc[i], "subject": table["subject"].iloc[i],
                              "session": table["session"].iloc[i], "network": net, "r2": float(r2[i]),
                              "pearson_r": float(r[i]), "n_windows": int(counts[i])})
-    out = pd.DataFrame(rows_out)
-    out.attrs["skipped"] = list(tiles.skipped)
-    order = {n: i for i, n in enumerate(info.atlas.networks)}
+    out = pd.DataFrame(rows_out, columns=["recording_id", "subject", "session", "network", "r2", "pearson_r",
+                                          "n_windows"])
+    order = {n: i for i, n in enumerate(networks)}
     return out.sort_values(["recording_id", "network"], key=lambda s: s.map(order) if s.name == "network" else s,
                            kind="stable").reset_index(drop=True)
 
@@ -165,6 +177,10 @@ def reconstruct_window(model: torch.nn.Module, info: Any, cohort: Cohort, record
         ``true`` and ``pred`` ``[n_rois_in_network, T]``, ``roi_names``, ``tr`` (s),
         ``r2`` of the window.
     """
+    import torch
+
+    from ..masking import network_mask
+
     tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=[recording_id])
     if window >= len(tiles):
         from ..errors import InputError

@@ -35,8 +35,8 @@ from . import groundtruth as GT
 from . import groupstats as G
 from . import longitudinal as L
 from .embeddings import embed, read_embeddings, write_embeddings
-from .interactions import agreement, interactions
-from .predictability import predictability, with_phenotypes
+from .interactions import agreement, predictability_and_interactions
+from .predictability import with_phenotypes
 
 INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share")
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
@@ -116,16 +116,16 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
 
     # group statistics and classification use baseline visits: reconstruct those only
     base_ids = cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"].tolist()
-    pred = predictability(model, info, cohort, batch_size=batch_size, device=device, progress=progress,
-                          recordings=base_ids)
+    # one pass: the attention pass masks every network in every window, which is exactly
+    # what predictability scores (timed together as "predictability + interactions")
+    pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=occlusion_windows,
+                                                  batch_size=batch_size, device=device, progress=progress,
+                                                  recordings=base_ids)
     write_tsv(out / "predictability.tsv", pred)
-    lap("predictability")
-    inter = interactions(model, info, cohort, occlusion_windows=occlusion_windows, batch_size=batch_size,
-                         device=device, progress=progress, recordings=base_ids)
     write_tsv(out / "interactions.tsv", inter)
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
     write_json(out / "interactions_agreement.json", agree)
-    lap("interactions")
+    lap("predictability + interactions")
     emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     etab = emb_all.table

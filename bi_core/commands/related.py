@@ -38,8 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "reconstruction error under each strategy's masking and under network masking, "
                                     "AD vs CN AUC and CN/MCI/AD balanced accuracy from embeddings (identical folds), "
                                     "and recovery of the generator's truth by predictability and attention maps. "
-                                    "Presets: smoke (seconds), default (the book: a reduced-compute study, about five "
-                                    "minutes on 2 CPU cores), full (the book's model size and schedule, 5 seeds, "
+                                    "Presets: smoke (seconds), default (the book: a reduced-compute study, a few "
+                                    "minutes on 2 CPU cores), full (the book's model size, 40 epochs, 5 seeds, "
                                     "occlusion; about an hour on 2 CPU cores). " + _STUDY_OUT)
     s.add_argument("--cohorts", required=True, metavar="DIR",
                    help="synthetic root from `bi-core synth --out DIR` (with pretrain/, eval/, ground_truth.json)")
