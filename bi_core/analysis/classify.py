@@ -189,24 +189,21 @@ def as_series_array(series: list[np.ndarray]) -> np.ndarray:
     return arr
 
 
-def make_classifier(cfg: CVConfig, connectivity: str | None = None, n_classes: int = 2, memory: Any = None) -> Any:
-    """Standardize → logistic regression (C tuned by inner grouped CV), optionally after FC features.
+def make_classifier(cfg: CVConfig, n_classes: int = 2) -> Any:
+    """Standardize → logistic regression, ``C`` tuned by an inner subject-grouped CV.
 
-    ``memory`` (a joblib ``Memory`` or path) caches the fitted connectivity step, so the
-    inner grid search fits it once per training split instead of once per ``C``.
+    Connectivity features are computed before it, inside each outer fold
+    (:func:`cross_validate`).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    steps: list[tuple[str, Any]] = []
-    if connectivity is not None:
-        steps.append(("fc", ConnectivityFeatures(kind=connectivity)))
     # newton-cg: an order of magnitude faster than lbfgs when features outnumber subjects (FC edges)
-    steps += [("scale", StandardScaler()), ("clf", LogisticRegression(solver="newton-cg", max_iter=5000))]
+    steps = [("scale", StandardScaler()), ("clf", LogisticRegression(solver="newton-cg", max_iter=5000))]
     scoring = "roc_auc" if n_classes == 2 else "balanced_accuracy"
-    return GridSearchCV(Pipeline(steps, memory=memory if connectivity else None), {"clf__C": list(cfg.Cs)},
+    return GridSearchCV(Pipeline(steps), {"clf__C": list(cfg.Cs)},
                         scoring=scoring,
                         cv=StratifiedGroupKFold(n_splits=cfg.inner_splits, shuffle=True, random_state=cfg.seed),
                         n_jobs=None, error_score="raise")
@@ -248,7 +245,7 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
                 # training subjects, once; C is then tuned on those features
                 fc = ConnectivityFeatures(kind=fs.connectivity).fit(Xtr)
                 Xtr, Xte = fc.transform(Xtr), fc.transform(Xte)
-            model = clone(make_classifier(cfg, None, len(classes)))
+            model = clone(make_classifier(cfg, len(classes)))
             model.fit(Xtr, y[tr], groups=subjects[tr])
             proba = model.predict_proba(Xte)
             score = model.decision_function(Xte) if len(classes) == 2 else np.full(len(te), np.nan)
@@ -382,7 +379,7 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
 
         it = tqdm(it, desc="summary marker folds", unit="fold")
     for r, f, tr, te in it:
-        model = clone(make_classifier(cfg, None, 2))
+        model = clone(make_classifier(cfg, 2))
         model.fit(X[train_pool[tr]], y[tr], groups=subj_pool[tr])
         held = set(subj_pool[te])
         score_rows = np.flatnonzero([s in held or s not in pool_subjects for s in all_subj])
