@@ -78,6 +78,8 @@ class Context:
     book_out: Path
     seed: int
     quiet: bool = False
+    #: preset of the related-methods studies (masking study, lmae-age); ``None``: the book preset's own
+    related: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, bool] = field(default_factory=dict)
 
@@ -410,7 +412,7 @@ def _cpu_model() -> str:
 
 def reproduce(preset: str = "default", out: str | Path | None = None, book_out: str | Path = ".",
               seed: int | None = None, build: bool = True, quiet: bool = False,
-              only_notebooks: list[str] | None = None, jobs: int = 2) -> Path:
+              only_notebooks: list[str] | None = None, jobs: int = 2, related: str | None = None) -> Path:
     """Run every step of the book for ``preset``; returns the HTML directory (or the stage dir).
 
     Parameters
@@ -433,14 +435,25 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         thread count (:data:`STEP_THREADS`), so the numbers do not depend on ``jobs`` or
         the machine's core count; with ``jobs > 1`` step output goes to
         ``OUT/logs/<step>.log``.
+    related
+        Preset of the related-methods chapters' studies (``smoke``, ``default`` or
+        ``full``; :data:`bi_core.related.masking_study.STUDY_PRESETS`); ``None`` uses the
+        book preset's own. ``full`` runs the full masking study and lmae-age regressors
+        (hours on a 2-core CPU) and keeps them in ``OUT/related/*-full``, beside the book's.
     """
     if jobs < 1:
         raise ConfigError(f"jobs={jobs} must be at least 1.")
     if preset not in BOOK_PRESETS:
         raise ConfigError(f"unknown book preset {preset!r}; choose one of {sorted(BOOK_PRESETS)}.")
     p = BOOK_PRESETS[preset]
+    if related is not None:
+        from .related.masking_study import STUDY_PRESETS
+
+        if related not in STUDY_PRESETS:
+            raise ConfigError(f"unknown related-methods preset {related!r}; choose one of {sorted(STUDY_PRESETS)}.")
     ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
-                  book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet)
+                  book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet,
+                  related=related)
     ctx.out.mkdir(parents=True, exist_ok=True)
     notebooks = [(n, f) for n, f in NOTEBOOKS if only_notebooks is None or n in only_notebooks]
     total = len(STEPS) + len(notebooks) + (1 if build and only_notebooks is None else 0)
@@ -506,6 +519,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     logs = ctx.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     spec = {"preset": ctx.preset.name, "out": str(ctx.out), "book_out": str(ctx.book_out), "seed": ctx.seed,
+            "related": ctx.related,
             "quiet": ctx.quiet or jobs > 1}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
@@ -576,7 +590,7 @@ def _step_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bi_core.reproduce",
                                  description="Run one step of `bi-core reproduce` (used internally by it).")
     ap.add_argument("--step", required=True, choices=[n for n, _ in STEPS])
-    ap.add_argument("--spec", required=True, help="JSON: preset, out, book_out, seed, quiet")
+    ap.add_argument("--spec", required=True, help="JSON: preset, out, book_out, seed, quiet, related")
     a = ap.parse_args(argv)
     spec = json.loads(a.spec)
     import torch
@@ -584,7 +598,7 @@ def _step_main(argv: list[str] | None = None) -> int:
     # fixed per step, never from the core count, so the numbers are the same on every machine
     torch.set_num_threads(STEP_THREADS.get(a.step, 1))
     ctx = Context(preset=BOOK_PRESETS[spec["preset"]], out=Path(spec["out"]), book_out=Path(spec["book_out"]),
-                  seed=int(spec["seed"]), quiet=bool(spec["quiet"]))
+                  seed=int(spec["seed"]), quiet=bool(spec["quiet"]), related=spec.get("related"))
     try:
         ran = dict(STEPS)[a.step](ctx)
     except BiCoreError as exc:
@@ -595,7 +609,8 @@ def _step_main(argv: list[str] | None = None) -> int:
 
 
 def _write_timings(ctx: Context, total: float) -> None:
-    write_json(ctx.out / "timings.json", {"preset": ctx.preset.name, "seed": ctx.seed, "steps": ctx.timings,
+    write_json(ctx.out / "timings.json", {"preset": ctx.preset.name, "seed": ctx.seed, "related_preset": ctx.related,
+                                          "steps": ctx.timings,
                                           "skipped": ctx.skipped, "total_seconds": round(total, 2),
                                           "environment": environment_info()})
 

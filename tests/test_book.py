@@ -225,3 +225,59 @@ def test_notebooks_start_when_ready_and_reproducibility_runs_last(tmp_path, monk
     assert log[:2] == [("start", "a"), ("start", "b")]           # side by side
     assert log[-2:] == [("start", "reproducibility"), ("end", "reproducibility")]
     assert done[-1] == "notebook reproducibility"
+
+
+def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path, monkeypatch):
+    """`--related-preset full` runs the full masking study and lmae-age beside the book's own."""
+    import bi_core.reproduce as R
+    from bi_core.errors import ConfigError
+    from bi_core.related import masking_study as MS
+    from bi_core.related import rwmoe_ssm as RW
+
+    book = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0)
+    full = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0, related="full")
+    same = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0, related="default")
+    assert MS.book_study_preset(book) == MS.book_study_preset(same) == "default"
+    assert MS.book_study_preset(full) == "full"
+    assert MS.study_dir(book) == MS.study_dir(same) == tmp_path / "related" / "masking"
+    assert MS.study_dir(full) == tmp_path / "related" / "masking-full"
+    assert RW.lmae_dir(full) == tmp_path / "related" / "lmae-full" != RW.lmae_dir(book)
+    params = dict(R.NOTEBOOKS)
+    assert params["08_masking_study"](full)["study_dir"] == str(MS.study_dir(full))
+    assert params["09_lmae_rwmoe_ssm"](full)["lmae_dir"] == str(RW.lmae_dir(full))
+    # lmae-age reuses the study's runs, so it must train with the same study preset
+    for name in MS.STUDY_PRESETS:
+        assert RW.lmae_preset(name).study == name
+
+    # the steps run what the context asks for
+    class FakeCohort:
+        @staticmethod
+        def open(path):
+            return FakeCohort()
+
+        def content_digest(self):
+            return "digest"
+
+    import bi_core.cohort
+
+    monkeypatch.setattr(bi_core.cohort, "Cohort", FakeCohort)
+    ran = {}
+    monkeypatch.setattr(MS, "run_study", lambda synth, out, cfg, progress: ran.update(study=(out, cfg.name)) or
+                        (Path(out).mkdir(parents=True, exist_ok=True), (Path(out) / "summary.json").write_text("{}")))
+    monkeypatch.setattr(RW, "run_lmae_age", lambda synth, out, cfg, study_dir, progress:
+                        ran.update(lmae=(out, cfg.study, study_dir)) or Path(out).mkdir(parents=True, exist_ok=True)
+                        or (Path(out) / "summary.json").write_text("{}"))
+    assert MS.reproduce_step_masking_study(full) and RW.reproduce_step_lmae(full)
+    assert ran["study"] == (MS.study_dir(full), "full")
+    assert ran["lmae"] == (RW.lmae_dir(full), "full", MS.study_dir(full))
+    assert not MS.reproduce_step_masking_study(full)    # stamped: not re-run
+
+    # worker processes get the setting through the step spec
+    seen = []
+    monkeypatch.setattr(R, "STEPS", [("probe", lambda c: seen.append(c.related) or False)])
+    spec = {"preset": "smoke", "out": str(tmp_path), "book_out": str(tmp_path), "seed": 0, "quiet": True,
+            "related": "full"}
+    assert R._step_main(["--step", "probe", "--spec", json.dumps(spec)]) == 0
+    assert seen == ["full"]
+    with pytest.raises(ConfigError, match="related-methods preset 'huge'"):
+        R.reproduce("smoke", out=tmp_path, related="huge")

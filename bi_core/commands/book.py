@@ -27,6 +27,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="steps and notebooks run at once; each step is a fresh one-thread process, so the numbers "
                         "do not depend on N (with N > 1, step output goes to OUT/logs/STEP.log) [default: %(default)s]")
     p.add_argument("--quiet", action="store_true", help="no progress bars inside steps")
+    p.add_argument("--related-preset", choices=("smoke", "default", "full"), default=None,
+                   help="size of the related-methods chapters' studies (masking study, LMAE -> RWMOE -> SSM): "
+                        "'full' trains the small model for 40 epochs with every strategy and 5 seeds, about two "
+                        "hours on a 2-core CPU, kept in OUT/related/*-full [default: the book preset's own]")
     p.set_defaults(func=_reproduce)
 
 
@@ -34,5 +38,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
 
     reproduce(preset=args.preset, out=args.out, book_out=args.book_out, seed=args.seed, build=not args.no_build,
-              quiet=args.quiet, only_notebooks=args.notebook, jobs=args.jobs)
+              quiet=args.quiet, only_notebooks=args.notebook, jobs=args.jobs,
+              related=args.related_preset)
     return 0

@@ -837,9 +837,21 @@ def load_study(out: str | Path) -> dict[str, Any]:
 BOOK_PRESET_MAP: dict[str, str] = {"smoke": "smoke", "default": "default"}
 
 
+def book_study_preset(ctx: Any) -> str:
+    """The study preset a book build runs: ``ctx.related`` when given, else the book preset's own."""
+    return getattr(ctx, "related", None) or BOOK_PRESET_MAP.get(ctx.preset.name, "default")
+
+
+def _related_suffix(ctx: Any) -> str:
+    # a study preset other than the book's own lives beside it, so switching back and
+    # forth reuses both instead of retraining one over the other
+    name = book_study_preset(ctx)
+    return "" if name == BOOK_PRESET_MAP.get(ctx.preset.name, "default") else f"-{name}"
+
+
 def study_dir(ctx: Any) -> Path:
-    """Where the book keeps the masking study (``OUT/related/masking``)."""
-    return Path(ctx.out) / "related" / "masking"
+    """Where the book keeps the masking study (``OUT/related/masking``; ``masking-full`` for ``--related-preset full``)."""
+    return Path(ctx.out) / "related" / f"masking{_related_suffix(ctx)}"
 
 
 def reproduce_step_masking_study(ctx: Any) -> bool:
@@ -849,7 +861,7 @@ def reproduce_step_masking_study(ctx: Any) -> bool:
     """
     from ..cohort import Cohort
 
-    cfg = study_preset(BOOK_PRESET_MAP.get(ctx.preset.name, "default"), first_seed=int(ctx.seed))
+    cfg = study_preset(book_study_preset(ctx), first_seed=int(ctx.seed))
     out = study_dir(ctx)
     want = {"config": cfg.to_dict(), "pretrain": Cohort.open(ctx.synth_dir / "pretrain").content_digest(),
             "eval": Cohort.open(ctx.synth_dir / "eval").content_digest(), "code": _code_digest()}
@@ -888,6 +900,7 @@ __all__ = [
     "reconstruction_errors",
     "reproduce_step_masking_study",
     "run_study",
+    "book_study_preset",
     "study_preset",
     "summarize",
     "train_config",

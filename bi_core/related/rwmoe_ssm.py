@@ -917,16 +917,19 @@ def load_lmae(out: str | Path) -> dict[str, Any]:
 
 
 def lmae_dir(ctx: Any) -> Path:
-    """Where the book keeps the lmae-age outputs (``OUT/related/lmae``)."""
-    return Path(ctx.out) / "related" / "lmae"
+    """Where the book keeps the lmae-age outputs (``OUT/related/lmae``; ``lmae-full`` for ``--related-preset full``)."""
+    from .masking_study import _related_suffix
+
+    return Path(ctx.out) / "related" / f"lmae{_related_suffix(ctx)}"
 
 
 def reproduce_step_lmae(ctx: Any) -> bool:
     """``bi-core reproduce`` step (after the masking study, whose runs it reuses)."""
     from ..cohort import Cohort
-    from .masking_study import _code_digest, study_dir
+    from .masking_study import _code_digest, book_study_preset, study_dir
 
-    cfg = lmae_preset("smoke" if ctx.preset.name == "smoke" else "default", seed=int(ctx.seed))
+    # the same preset as the masking study, whose runs it reuses
+    cfg = lmae_preset(book_study_preset(ctx), seed=int(ctx.seed))
     out = lmae_dir(ctx)
     want = {"config": cfg.to_dict(), "pretrain": Cohort.open(ctx.synth_dir / "pretrain").content_digest(),
             "code": _code_digest()}
