@@ -9,6 +9,7 @@ import torch
 
 from bi_core.errors import ConfigError, InputError
 from bi_core.related.rwmoe_ssm import (
+    PROFILE_METHOD,
     REFERENCE_DATASET,
     RWMOE_METHOD,
     DiagonalSSM,
@@ -209,7 +210,7 @@ def test_lmae_age_smoke(smoke_dir, tmp_path):
     ref = r[r["dataset"] == REFERENCE_DATASET].set_index("target")
     assert ref.loc["age", "mae"] == pytest.approx(5.343) and ref.loc["fluid", "r"] == pytest.approx(0.887)
     ours = r[r["dataset"] != REFERENCE_DATASET]
-    assert set(ours["method"]) >= {RWMOE_METHOD, "FC correlation + ridge"} and ours["mae"].notna().all()
+    assert set(ours["method"]) >= {RWMOE_METHOD, PROFILE_METHOD, "FC correlation + ridge"} and ours["mae"].notna().all()
     # every method is scored on the same subjects
     p = res["predictions"]
     assert p.groupby(["target", "method"])["recording_id"].apply(frozenset).nunique() == 1

@@ -63,7 +63,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "with temporal-block masking (LMAE-style) gives one token per ROI and time patch; "
                                     "a random-walk mixture of experts over a group-FC graph and a diagonal state-space "
                                     "model predict age and fluid. Compared on the same subject folds with ridge on "
-                                    "BrainInterNet (network-masked) embeddings, ridge on the LMAE embeddings and "
+                                    "BrainInterNet (network-masked) embeddings and on its predictability profile (one R² per "
+                                    "network), ridge on the LMAE embeddings and "
                                     "ridge on FC correlations. " + _LMAE_OUT)
     m.add_argument("--synth", required=True, metavar="DIR", help="synthetic root from `bi-core synth --out DIR`")
     m.add_argument("--out", required=True, metavar="DIR", help="output directory")

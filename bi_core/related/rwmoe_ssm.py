@@ -34,7 +34,8 @@ SSM (:class:`DiagonalSSM`)
     (:func:`ssm_recurrence`). Pre-LayerNorm residual block, mean over time, linear read-out.
 
 Baselines on the same subject folds (:func:`run_lmae_age`): ridge on BrainInterNet
-(network-masked) embeddings, ridge on the LMAE's pooled embeddings, ridge on FC
+(network-masked) embeddings, ridge on the same model's predictability profile (one R² per
+network, the paper's read-out), ridge on the LMAE's pooled embeddings, ridge on FC
 (nilearn correlation). Metrics: MAE and Pearson r of out-of-fold predictions with
 bootstrap 95 % intervals over subjects.
 """
@@ -688,6 +689,7 @@ def lmae_preset(name: str, **overrides: Any) -> LMAEConfig:
 
 RWMOE_METHOD = "LMAE tokens → RWMOE → SSM"
 RWMOE_UNTRAINED = "LMAE tokens → RWMOE → SSM, untrained (ablation)"
+PROFILE_METHOD = "BrainInterNet predictability profile (network masking) + ridge"
 
 
 def _fit_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -728,6 +730,7 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     """
     from ..analysis.classify import connectivity_features
     from ..analysis.embeddings import embed
+    from ..analysis.predictability import predictability
     from ..analysis.suite import EMBEDDING_KIND
     from ..cohort import Cohort
     from ..train import load_model
@@ -772,6 +775,11 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
         e = embed(m, inf, cohort, recordings=ids)
         # the classification chapter's embedding (bi_core.analysis.suite.EMBEDDING_KIND)
         feats[name] = e.features(EMBEDDING_KIND)[pd.Index(e.table["recording_id"]).get_indexer(ids)]
+        if run == net_run:
+            # the paper's own read-out: one R² per network with that network masked
+            pr = predictability(m, inf, cohort, recordings=ids)
+            feats[PROFILE_METHOD] = pr.pivot(index="recording_id", columns="network", values="r2") \
+                .reindex(index=ids, columns=list(cohort.atlas.networks)).to_numpy()
     series = [np.asarray(h.series(h.index_of(r))) for r in ids]
     feats["FC correlation + ridge"] = connectivity_features(series, "correlation")
     timings["features_s"] = round(time.perf_counter() - t0, 2)
@@ -943,6 +951,7 @@ def reproduce_step_lmae(ctx: Any) -> bool:
 
 __all__ = [
     "LMAE_PRESETS",
+    "PROFILE_METHOD",
     "SEED001_REPORTED",
     "DiagonalSSM",
     "LMAEConfig",
