@@ -689,6 +689,7 @@ def lmae_preset(name: str, **overrides: Any) -> LMAEConfig:
 
 RWMOE_METHOD = "LMAE tokens → RWMOE → SSM"
 RWMOE_UNTRAINED = "LMAE tokens → RWMOE → SSM, untrained (ablation)"
+EMBEDDING_METHOD = "BrainInterNet embedding (network masking) + ridge"
 PROFILE_METHOD = "BrainInterNet predictability profile (network masking) + ridge"
 
 
@@ -769,7 +770,7 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
                          f"{info.target_tr} s.")
     tokens = encoder_tokens(lmae, info, cohort, ids, n_windows)
     feats: dict[str, np.ndarray] = {}
-    for name, run in (("BrainInterNet embedding (network masking) + ridge", net_run),
+    for name, run in ((EMBEDDING_METHOD, net_run),
                       ("LMAE embedding (temporal-block masking) + ridge", lmae_run)):
         m, inf = load_model(run, cohort=cohort)
         e = embed(m, inf, cohort, recordings=ids)
@@ -950,6 +951,7 @@ def reproduce_step_lmae(ctx: Any) -> bool:
 
 
 __all__ = [
+    "EMBEDDING_METHOD",
     "LMAE_PRESETS",
     "PROFILE_METHOD",
     "SEED001_REPORTED",
