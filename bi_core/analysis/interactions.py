@@ -33,7 +33,6 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..windows import TiledWindows
-
 from .predictability import _predictability_table, _Sums, _window_values, recording_meta
 
 if TYPE_CHECKING:  # torch loads inside the functions that run the model (cheap imports for notebooks)
