@@ -99,6 +99,58 @@ def test_occlusion_delta_is_full_minus_hidden(loaded, target, source):
     assert row["occlusion_delta_r2"] == pytest.approx(full - hidden, abs=1e-4)
 
 
+def test_source_only_r_is_the_target_reconstructed_from_that_source_alone(loaded):
+    """source_only_r = mean Pearson r of the target's ROIs with only the source visible."""
+    model, info, cohort = loaded
+    sub = cohort.subset([1])
+    df = interactions(model, info, sub, occlusion_windows=1, batch_size=8)   # source-only uses every window
+    assert df["source_only_r"].between(-1, 1).all()
+    rid = sub.table["recording_id"].iloc[0]
+    tiles = TiledWindows(sub, info.window, target_tr=info.target_tr)
+    nets = list(info.atlas.networks)
+    for target, source in (("DMN", "LIM"), ("VIS", "SUB")):
+        rois = info.layout.rois_of_networks([nets.index(target)])
+        others = [n for n in nets if n != source]
+        union = info.layout.rois_of_networks([nets.index(n) for n in others])
+        pos = np.searchsorted(union, rois)
+        ys, ps = [], []
+        with torch.no_grad():
+            for i in range(len(tiles)):
+                o = model(torch.from_numpy(tiles[i][None]), network_mask(info.layout, others))
+                ys.append(o.target.reshape(len(union), -1).numpy()[pos])
+                ps.append(o.pred.reshape(len(union), -1).numpy()[pos])
+        y, p = np.concatenate(ys, 1).astype(float), np.concatenate(ps, 1).astype(float)
+        r = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(y, p)])
+        row = df[(df["target"] == target) & (df["source"] == source)].iloc[0]
+        assert row["source_only_r"] == pytest.approx(r, abs=1e-4)
+    # each measure can be switched off on its own; what is not computed is NaN, not zero
+    att = interactions(model, info, sub, occlusion=False, batch_size=8)
+    np.testing.assert_allclose(att["source_only_r"], df["source_only_r"], atol=1e-6)
+    assert att["occlusion_delta_r2"].isna().all()
+    assert interactions(model, info, sub, source_only=False, batch_size=8)["source_only_r"].isna().all()
+
+
+def test_network_fc_baseline_is_the_correlation_of_network_means(loaded):
+    from bi_core.analysis.interactions import add_network_fc
+    from bi_core.errors import InputError
+
+    model, info, cohort = loaded
+    df = add_network_fc(interactions(model, info, cohort.subset([0, 1]), occlusion=False, batch_size=8),
+                        cohort.subset([0, 1]))
+    rid = df["recording_id"].iloc[0]
+    x = np.asarray(cohort.series(rid), float)
+    z = (x - x.mean(0)) / x.std(0)
+    nets = list(info.atlas.networks)
+    means = {n: z[:, info.atlas.network_index == i].mean(1) for i, n in enumerate(nets)}
+    row = df[(df["recording_id"] == rid) & (df["target"] == "DMN") & (df["source"] == "LIM")].iloc[0]
+    assert row["fc_correlation"] == pytest.approx(np.arctanh(np.corrcoef(means["DMN"], means["LIM"])[0, 1]), abs=1e-6)
+    back = df.set_index(["recording_id", "source", "target"])["fc_correlation"]   # symmetric
+    np.testing.assert_allclose(df.set_index(["recording_id", "target", "source"])["fc_correlation"].sort_index(),
+                               back.rename_axis(["recording_id", "target", "source"]).sort_index(), atol=1e-12)
+    with pytest.raises(InputError, match="not in cohort"):
+        add_network_fc(df.assign(recording_id="nope"), cohort)
+
+
 def test_fused_pass_equals_separate_tables(loaded):
     model, info, cohort = loaded
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=1, batch_size=5)
@@ -185,6 +237,12 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
     s = json.loads((out / "summary.json").read_text())
     feats = set(s["classification"]["ad_cn"])
     assert {"BrainInterNet embedding", "embedding (mean-pooled)", "FC correlation", "FC tangent"} <= feats
+    # every interaction measure, the pairwise ones and their FC baseline included, is tested and scored
+    gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
+    gt = json.loads((out / "groundtruth.json").read_text())
+    for m in ("occlusion_delta_r2", "source_only_r", "fc_correlation"):
+        assert (gi["measure"] == m).sum() == 2 * 8 * 7, m
+        assert 0 <= gt[f"interactions_AD-CN_{m}"]["recall"] <= 1
 
 
 def test_suite_refuses_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):

@@ -11,7 +11,20 @@ For every recording, target network ``m`` (masked) and source network ``n`` (vis
   also hidden from the encoder: how much the reconstruction actually *depends* on ``n``;
 - ``occlusion_share`` — that loss as a share of ``m``'s R² with all context (NaN when the
   full R² is below 0.02): the part of ``m``'s predictability owed to ``n``, which does not
-  scale with how predictable ``m`` is overall.
+  scale with how predictable ``m`` is overall;
+- ``source_only_r`` — mean Pearson r (over ``m``'s ROIs) between ``m``'s true series and
+  its reconstruction from ``n`` *alone* (every other network hidden): what one source by
+  itself tells about the target, the model's analogue of pairwise functional connectivity;
+- ``fc_correlation`` (added by :func:`add_network_fc`, no model) — Fisher-z correlation of
+  the two networks' mean series: the baseline for the pairwise measures.
+
+Occlusion is *conditional*: it measures what ``n`` adds to all other sources, so a change in
+one coupling (or in one network's coherence) also moves the unique contributions of the
+sources correlated with it. ``source_only_r`` is *pairwise*. It is a correlation rather than
+an R² because with all but one network hidden the model is far from the masks it was
+trained on: its amplitudes are off (R² is mostly negative) and R² would mix a change in a
+network's amplitude or coherence with a change in coupling; the correlation does not depend
+on the scale of the reconstruction.
 
 Attention cannot measure a subject's coupling between the masked network and a source:
 the masked network's signal is not in the model's input, so its attention weights can only
@@ -32,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
+from ..errors import InputError
 from ..windows import TiledWindows
 from .predictability import _predictability_table, _Sums, _window_values, recording_meta
 
@@ -41,7 +55,8 @@ if TYPE_CHECKING:  # torch loads inside the functions that run the model (cheap 
 
 def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
                  occlusion_windows: int | None = None, batch_size: int = 64, device: str | torch.device = "cpu",
-                 progress: bool = False, recordings: list[str] | None = None) -> pd.DataFrame:
+                 progress: bool = False, recordings: list[str] | None = None,
+                 source_only: bool = True) -> pd.DataFrame:
     """Per (recording, target, source) attention, enrichment and occlusion ΔR².
 
     Parameters
@@ -55,7 +70,11 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
         hiding the pair {m, n} gives both "m without n" and "n without m" in one pass).
     occlusion_windows
         Use only the first ``occlusion_windows`` windows of each recording for occlusion
-        (all by default); attention always uses every window.
+        (all by default); attention and source-only reconstruction use every window.
+    source_only
+        Also compute the source-only reconstruction (K extra reconstructions per window: with
+        only ``n`` visible, every other network is reconstructed from it in one pass; the
+        encoder sees one network's tokens, so a pass costs less than an occlusion pass).
     batch_size
         Windows per forward pass.
     recordings
@@ -65,17 +84,19 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     -------
     DataFrame
         ``recording_id, subject, session, target, source, attention, enrichment,
-        occlusion_delta_r2, occlusion_share, n_windows``.
+        occlusion_delta_r2, occlusion_share, source_only_r, n_windows`` (NaN where the
+        measure was not asked for).
     """
     return predictability_and_interactions(model, info, cohort, occlusion=occlusion,
                                            occlusion_windows=occlusion_windows, batch_size=batch_size, device=device,
-                                           progress=progress, recordings=recordings)[1]
+                                           progress=progress, recordings=recordings, source_only=source_only)[1]
 
 
 def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
                                     occlusion_windows: int | None = None, batch_size: int = 64,
                                     device: str | torch.device = "cpu", progress: bool = False,
-                                    recordings: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                                    recordings: list[str] | None = None,
+                                    source_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`~bi_core.analysis.predictability.predictability` and :func:`interactions` in one pass.
 
     The attention pass masks each network in every window — exactly the reconstructions
@@ -83,7 +104,8 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     unordered pair {m, n} with both networks masked: the decoder has no self-attention
     among queries, so the reconstruction of ``m``'s tokens there is the reconstruction of
     ``m`` with ``n`` hidden from the context (and vice versa); this halves the cost of
-    hiding each source separately and gives the same numbers (tested).
+    hiding each source separately and gives the same numbers (tested). The source-only
+    pass likewise masks every network but ``n`` once and scores every target from it.
 
     Returns
     -------
@@ -109,6 +131,7 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     frames = np.zeros(n_rec)
     occ = _Sums.zeros((n_rec, K, K + 1, R))       # source index K = "nothing hidden"
     occ_frames = np.zeros(n_rec)
+    solo = _Sums.zeros((n_rec, K, K, R))          # [rec, target, source]: target from that source alone
     rec_of_row = tiles.index["recording"].to_numpy()
     win_of_row = tiles.index["window"].to_numpy()
     # positions of m's and n's ROIs among the ROIs masked by the pair {m, n} (ascending ids)
@@ -117,6 +140,12 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
         for n in range(m + 1, K):
             union = layout.rois_of_networks([m, n])
             pair_pos[m, n] = (np.searchsorted(union, rois[m]), np.searchsorted(union, rois[n]), len(union))
+    # source-only pass of source n: every other network masked; positions of each target's ROIs
+    solo_pos = {}
+    for n in range(K):
+        others = [m for m in range(K) if m != n]
+        union = layout.rois_of_networks(others)
+        solo_pos[n] = (others, {m: np.searchsorted(union, rois[m]) for m in others}, len(union))
     it = tiles.batches(batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -152,6 +181,12 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
                     y, p = _window_values(o.pred, o.target, n_union)
                     occ.add(rec[sel], (m, n), rois[m], y[:, pos_m], p[:, pos_m])
                     occ.add(rec[sel], (n, m), rois[n], y[:, pos_n], p[:, pos_n])
+            if source_only:
+                for n, (others, pos, n_union) in solo_pos.items():
+                    o = model(x, network_mask(layout, others, batch_size=len(rows)).to(device))
+                    y, p = _window_values(o.pred, o.target, n_union)
+                    for m in others:
+                        solo.add(rec, (m, n), rois[m], y[:, pos[m]], p[:, pos[m]])
     table = recording_meta(tiles, cohort)
     nets = info.atlas.networks
     pred_table = _predictability_table(pred_sums, frames, counts, rois, table, nets)
@@ -166,12 +201,14 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
             dr2 = r2_full[m] - occ.scores(occ_frames, (m, n), rois[m])[0] if occlusion else np.full(n_rec, np.nan)
             with np.errstate(invalid="ignore", divide="ignore"):
                 share_lost = np.where(r2_full[m] >= 0.02, dr2 / r2_full[m], np.nan) if occlusion else dr2
+            solo_r = solo.scores(frames, (m, n), rois[m])[1] if source_only else np.full(n_rec, np.nan)
             for i in np.flatnonzero(counts):
                 rows_out.append({"recording_id": table["recording_id"].iloc[i], "subject": table["subject"].iloc[i],
                                  "session": table["session"].iloc[i], "target": nets[m], "source": nets[n],
                                  "attention": float(att_mean[i, m, n]),
                                  "enrichment": float(att_mean[i, m, n] / share[m, n]) if share[m, n] else np.nan,
                                  "occlusion_delta_r2": float(dr2[i]), "occlusion_share": float(share_lost[i]),
+                                 "source_only_r": float(solo_r[i]),
                                  "n_windows": int(counts[i])})
     out = pd.DataFrame(rows_out)
     out.attrs["skipped"] = list(tiles.skipped)
@@ -209,3 +246,48 @@ def agreement(table: pd.DataFrame, networks: tuple[str, ...] | list[str], attent
     return {"attention_measure": attention, "spearman_group_matrices": rho_group,
             "spearman_per_recording_median": float(np.nanmedian(per)) if per else float("nan"),
             "top_source_match": top_match, "n_recordings": len(per)}
+
+
+def add_network_fc(table: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
+    """Add ``fc_correlation``: the Fisher-z correlation of the target's and source's mean series.
+
+    The model-free baseline for the pairwise interaction measures. Each network's signal is
+    the mean of its ROIs' z-scored series at the cohort's own TR
+    (:func:`bi_core.descriptives.network_signals`); the correlation is nilearn's
+    ``ConnectivityMeasure`` (:func:`bi_core.connectome.fc_from_bold`). Symmetric: both
+    directed cells of a pair carry the same value.
+
+    Parameters
+    ----------
+    table
+        An interactions table (``recording_id, target, source`` at least).
+    cohort
+        The cohort the table was computed on.
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with an ``fc_correlation`` column (a copy).
+    """
+    from ..connectome import fc_from_bold
+    from ..descriptives import network_signals
+
+    nets = list(cohort.atlas.networks)
+    ids = list(dict.fromkeys(table["recording_id"]))
+    unknown = [r for r in ids if r not in set(cohort.table["recording_id"])]
+    if unknown:
+        raise InputError(f"{len(unknown)} recording(s) of the interactions table are not in cohort {cohort.path} "
+                         f"(e.g. {unknown[:3]}).")
+    signals = []
+    for rid in ids:
+        x = cohort.series(rid)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (x - x.mean(0)) / x.std(0)
+        signals.append(network_signals(np.nan_to_num(z), cohort.atlas.network_index, len(nets)))
+    fc = fc_from_bold(signals, names=[f"recording {r} of {cohort.path}" for r in ids])
+    pos = {r: i for i, r in enumerate(ids)}
+    t_idx = table["target"].map({n: i for i, n in enumerate(nets)}).to_numpy()
+    s_idx = table["source"].map({n: i for i, n in enumerate(nets)}).to_numpy()
+    out = table.copy()
+    out["fc_correlation"] = fc[table["recording_id"].map(pos).to_numpy(), t_idx, s_idx]
+    return out

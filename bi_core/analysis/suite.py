@@ -4,7 +4,8 @@
 notebook reads the tables it names. Output directory layout::
 
     predictability.tsv            per (baseline recording, network): r2, pearson_r
-    interactions.tsv              per (baseline recording, target, source): attention, enrichment, occlusion_delta_r2
+    interactions.tsv              per (baseline recording, target, source): attention, enrichment, occlusion_delta_r2,
+                                  occlusion_share, source_only_r, fc_correlation (model-free baseline)
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
     groupdiff_predictability.tsv  AD−CN / MCI−CN per network (baseline visits, covariates, FDR)
@@ -35,10 +36,13 @@ from . import groundtruth as GT
 from . import groupstats as G
 from . import longitudinal as L
 from .embeddings import embed, read_embeddings, write_embeddings
-from .interactions import agreement, predictability_and_interactions
+from .interactions import add_network_fc, agreement, predictability_and_interactions
 from .predictability import with_phenotypes
 
-INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share")
+#: Columns of the interactions table compared between groups and scored against the truth
+#: (``fc_correlation`` is the model-free baseline, see bi_core.analysis.interactions).
+INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
+                        "fc_correlation")
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
 EMBEDDING_KIND = "temporal_sd"
 
@@ -121,6 +125,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=occlusion_windows,
                                                   batch_size=batch_size, device=device, progress=progress,
                                                   recordings=base_ids)
+    inter = add_network_fc(inter, cohort)
     write_tsv(out / "predictability.tsv", pred)
     write_tsv(out / "interactions.tsv", inter)
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}

@@ -34,11 +34,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("interactions", help="per (recording, target, source) attention, enrichment and occlusion ΔR²",
                        description="For each masked (target) network: the share of its decoder attention on each "
                                    "source network, that share relative to the source's share of context tokens, and "
-                                   "the R² lost when the source is also hidden (occlusion). Also writes "
-                                   "FILE_agreement.json (how well attention and occlusion agree).")
+                                   "the R² lost when the source is also hidden (occlusion), the correlation of the "
+                                   "target's reconstruction from the source alone with the truth (source_only_r) "
+                                   "and, as a model-free baseline, the correlation of the two networks' mean "
+                                   "series (fc_correlation). Also writes FILE_agreement.json (how well attention "
+                                   "and occlusion agree).")
     _run_cohort(p)
     p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
-    p.add_argument("--no-occlusion", action="store_true", help="skip the occlusion dependency (attention only)")
+    p.add_argument("--no-occlusion", action="store_true", help="skip the occlusion dependency")
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
     p.set_defaults(func=_interactions)
@@ -103,11 +106,12 @@ def _interactions(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .._io import write_json, write_tsv
-    from ..analysis.interactions import agreement, interactions
+    from ..analysis.interactions import add_network_fc, agreement, interactions
 
     model, info, cohort = _load(args)
     df = interactions(model, info, cohort, occlusion=not args.no_occlusion, occlusion_windows=args.occlusion_windows,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    df = add_network_fc(df, cohort)
     write_tsv(args.out, df)
     print(f"wrote {args.out}: {len(df)} rows")
     if not args.no_occlusion:

@@ -445,7 +445,8 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
         .mean().reset_index()
     headline = "occlusion_delta_r2" if cfg.occlusion else "attention"
     # enrichment is attention divided by a per-cell constant: identical group statistics, so not re-tested
-    measures = ["attention"] + (["occlusion_delta_r2"] if cfg.occlusion else [])
+    # source-only r (pairwise) is scored beside the headline, see bi_core.analysis.interactions
+    measures = ["attention"] + (["occlusion_delta_r2", "source_only_r"] if cfg.occlusion else [])
     scores: dict[str, float] = {}
     own = recon.set_index("eval_mask")["nmse"]
     scores["r2_network"] = float(pred["r2"].mean())
