@@ -201,13 +201,15 @@ def _step_analyses(ctx: Context) -> bool:
 
 def _step_analyses_real(ctx: Context) -> bool:
     from ._io import write_tsv
-    from .analysis.interactions import predictability_and_interactions
+    from .analysis.interactions import add_network_fc, predictability_and_interactions
     from .cohort import Cohort
     from .train import load_model
 
     run = ctx.runs / "real-hcp"
     out = ctx.out / "results-real"
-    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"], "code": _code_digest("analysis")}
+    # the network-FC column reads connectome.py and descriptives.py
+    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"],
+            "code": _code_digest("analysis", "connectome.py", "descriptives.py")}
     if _stamp_ok(out / "stamp.json", want):
         return False
     out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +217,7 @@ def _step_analyses_real(ctx: Context) -> bool:
         cohort = Cohort.open(d)
         model, info = load_model(run, cohort=cohort)
         pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
+        inter = add_network_fc(inter, cohort)
         write_tsv(out / f"predictability_{name}.tsv", pred)
         write_tsv(out / f"interactions_{name}.tsv", inter)
     write_json(out / "stamp.json", want)

@@ -425,7 +425,8 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
     t0 = time.perf_counter()
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion=cfg.occlusion,
                                                   occlusion_windows=cfg.occlusion_windows,
-                                                  batch_size=cfg.eval_batch_size, recordings=recordings)
+                                                  batch_size=cfg.eval_batch_size, recordings=recordings,
+                                                  source_only=False)   # the study scores occlusion
     t["predictability + interactions"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     emb_all = embed(model, info, cohort, batch_size=cfg.eval_batch_size, recordings=recordings)
@@ -445,8 +446,7 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
         .mean().reset_index()
     headline = "occlusion_delta_r2" if cfg.occlusion else "attention"
     # enrichment is attention divided by a per-cell constant: identical group statistics, so not re-tested
-    # source-only r (pairwise) is scored beside the headline, see bi_core.analysis.interactions
-    measures = ["attention"] + (["occlusion_delta_r2", "source_only_r"] if cfg.occlusion else [])
+    measures = ["attention"] + (["occlusion_delta_r2"] if cfg.occlusion else [])
     scores: dict[str, float] = {}
     own = recon.set_index("eval_mask")["nmse"]
     scores["r2_network"] = float(pred["r2"].mean())
