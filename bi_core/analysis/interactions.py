@@ -57,7 +57,7 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
                  occlusion_windows: int | None = None, batch_size: int = 64, device: str | torch.device = "cpu",
                  progress: bool = False, recordings: list[str] | None = None,
                  source_only: bool = True) -> pd.DataFrame:
-    """Per (recording, target, source) attention, enrichment and occlusion ΔR².
+    """Per (recording, target, source) attention, enrichment, occlusion ΔR² and source-only r.
 
     Parameters
     ----------
@@ -71,14 +71,14 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     occlusion_windows
         Use only the first ``occlusion_windows`` windows of each recording for occlusion
         (all by default); attention and source-only reconstruction use every window.
-    source_only
-        Also compute the source-only reconstruction (K extra reconstructions per window: with
-        only ``n`` visible, every other network is reconstructed from it in one pass; the
-        encoder sees one network's tokens, so a pass costs less than an occlusion pass).
     batch_size
         Windows per forward pass.
     recordings
         Restrict to these recording ids (default: every recording of the cohort).
+    source_only
+        Also compute the source-only reconstruction (K extra reconstructions per window: with
+        only ``n`` visible, every other network is reconstructed from it in one pass; the
+        encoder sees one network's tokens, so a pass costs less than an occlusion pass).
 
     Returns
     -------

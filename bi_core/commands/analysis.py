@@ -31,9 +31,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
     p.set_defaults(func=_predictability)
 
-    p = sub.add_parser("interactions", help="per (recording, target, source) attention, enrichment and occlusion ΔR²",
+    p = sub.add_parser("interactions", help="per (recording, target, source) attention, enrichment, occlusion ΔR², "
+                                            "source-only r, network FC",
                        description="For each masked (target) network: the share of its decoder attention on each "
-                                   "source network, that share relative to the source's share of context tokens, and "
+                                   "source network, that share relative to the source's share of context tokens, "
                                    "the R² lost when the source is also hidden (occlusion), the correlation of the "
                                    "target's reconstruction from the source alone with the truth (source_only_r) "
                                    "and, as a model-free baseline, the correlation of the two networks' mean "
