@@ -170,6 +170,10 @@ def _code_digest(*modules: str) -> str:
     return h.hexdigest()[:12]
 
 
+#: Code the analysis steps' tables depend on (the network-FC column reads connectome.py and descriptives.py).
+ANALYSIS_CODE = ("analysis", "connectome.py", "descriptives.py")
+
+
 def _stamp_ok(stamp: Path, want: dict[str, Any]) -> bool:
     return stamp.is_file() and json.loads(stamp.read_text()) == want
 
@@ -184,7 +188,7 @@ def _step_analyses(ctx: Context) -> bool:
             "cohort": Cohort.open(ctx.synth_dir / "eval").content_digest(), "seed": ctx.seed,
             "folds": ctx.preset.cv_folds, "repeats": ctx.preset.cv_repeats,
             "occlusion_windows": ctx.preset.occlusion_windows, "Cs": list(ctx.preset.cv_Cs),
-            "inner_splits": ctx.preset.cv_inner_splits, "code": _code_digest("analysis")}
+            "inner_splits": ctx.preset.cv_inner_splits, "code": _code_digest(*ANALYSIS_CODE)}
     stamp = ctx.results / "stamp.json"
     if _stamp_ok(stamp, want):
         return False
@@ -207,9 +211,7 @@ def _step_analyses_real(ctx: Context) -> bool:
 
     run = ctx.runs / "real-hcp"
     out = ctx.out / "results-real"
-    # the network-FC column reads connectome.py and descriptives.py
-    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"],
-            "code": _code_digest("analysis", "connectome.py", "descriptives.py")}
+    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"], "code": _code_digest(*ANALYSIS_CODE)}
     if _stamp_ok(out / "stamp.json", want):
         return False
     out.mkdir(parents=True, exist_ok=True)
