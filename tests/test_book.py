@@ -170,31 +170,38 @@ def test_failing_notebook_names_itself(tmp_path):
         run_notebook("03_predictability", {"suite_dir": str(tmp_path / "missing")}, tmp_path)
 
 
-def test_failed_step_names_itself_and_its_log(tmp_path, monkeypatch):
+def test_failed_step_names_itself_and_its_log(tmp_path):
     """Steps run in worker processes; a failure names the step and shows its log's tail."""
     import bi_core.reproduce as R
     from bi_core.errors import BiCoreError
 
-    monkeypatch.setattr(R, "STEPS", [("analyses", R._step_analyses)])
-    monkeypatch.setattr(R, "STEP_DEPS", {"analyses": ()})
     ctx = R.Context(preset=R.BOOK_PRESETS["smoke"], out=tmp_path, book_out=tmp_path, seed=0, quiet=True)
     seen = []
-    with pytest.raises(BiCoreError, match=r"(?s)step analyses failed \(exit 1\); last lines of .*analyses\.log.*summary\.json"):
-        R._run_graph(ctx, 2, seen.append, lambda *a: None, [], tmp_path)
+    with pytest.raises(BiCoreError, match=r"(?s)step analyses failed \(exit 2\); last lines of .*analyses\.log.*"
+                                          r"not a bi_core cohort"):
+        R._run_graph(ctx, 2, seen.append, lambda *a: None, [], tmp_path, step_names=["analyses"])
     assert seen == ["analyses"]
+    assert not (ctx.results / "step-stamp.json").exists()      # a failed step leaves no stamp
 
 
 def test_steps_wait_for_their_dependencies():
     import bi_core.reproduce as R
+    from bi_core.steps import with_dependencies
 
-    names = [n for n, _ in R.STEPS]
-    assert set(R.STEP_DEPS) == set(names) and set(R.STEP_PRIORITY) == set(names)
-    for n, deps in R.STEP_DEPS.items():
-        assert all(d in names for d in deps), n
+    names = list(R.STEPS)
+    for n, step in R.STEPS.items():
+        assert step.name == n and all(names.index(d) < names.index(n) for d in step.deps), n
     chapters = [n for n, _ in R.NOTEBOOKS if n != "reproducibility"]
     assert set(R.NOTEBOOK_DEPS) == set(chapters)
     for n, deps in R.NOTEBOOK_DEPS.items():
         assert deps and all(d in names for d in deps), n
+    assert with_dependencies(["analyses"]) == ["synth", "pretrain", "analyses"]
+    assert with_dependencies(["lmae-age"]) == ["synth", "masking-study", "lmae-age"]
+    # two steps never share a home (each keeps its own stamp there)
+    ctx = R.Context(preset=R.BOOK_PRESETS["default"], out=Path("/x"), book_out=Path("/x"), seed=0)
+    homes = [s.home(ctx) for s in R.STEPS.values()]
+    assert len(set(homes)) == len(homes)
+    assert all(not a.is_relative_to(b) for a in homes for b in homes if a != b)
 
 
 def test_notebooks_start_when_ready_and_reproducibility_runs_last(tmp_path, monkeypatch):
@@ -203,8 +210,7 @@ def test_notebooks_start_when_ready_and_reproducibility_runs_last(tmp_path, monk
 
     import bi_core.reproduce as R
 
-    monkeypatch.setattr(R, "STEPS", [])
-    monkeypatch.setattr(R, "STEP_DEPS", {})
+    monkeypatch.setattr(R, "STEPS", {})
     monkeypatch.setattr(R, "NOTEBOOK_DEPS", {"a": (), "b": ()})
     log, lock = [], threading.Lock()
 
@@ -237,47 +243,43 @@ def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path
     book = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0)
     full = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0, related="full")
     same = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0, related="default")
-    assert MS.book_study_preset(book) == MS.book_study_preset(same) == "default"
-    assert MS.book_study_preset(full) == "full"
-    assert MS.study_dir(book) == MS.study_dir(same) == tmp_path / "related" / "masking"
-    assert MS.study_dir(full) == tmp_path / "related" / "masking-full"
-    assert RW.lmae_dir(full) == tmp_path / "related" / "lmae-full" != RW.lmae_dir(book)
+    assert book.study_preset == same.study_preset == "default"
+    assert full.study_preset == "full"
+    assert book.study_dir == same.study_dir == tmp_path / "related" / "masking"
+    assert full.study_dir == tmp_path / "related" / "masking-full"
+    assert full.lmae_dir == tmp_path / "related" / "lmae-full" != book.lmae_dir
     params = dict(R.NOTEBOOKS)
-    assert params["08_masking_study"](full)["study_dir"] == str(MS.study_dir(full))
-    assert params["09_lmae_rwmoe_ssm"](full)["lmae_dir"] == str(RW.lmae_dir(full))
+    assert params["08_masking_study"](full)["study_dir"] == str(full.study_dir)
+    assert params["09_lmae_rwmoe_ssm"](full)["lmae_dir"] == str(full.lmae_dir)
     # lmae-age reuses the study's runs, so it must train with the same study preset
     for name in MS.STUDY_PRESETS:
         assert RW.lmae_preset(name).study == name
+    for p in R.BOOK_PRESETS.values():
+        assert p.related in MS.STUDY_PRESETS
+    # the study preset is part of both steps' keys; the two builds keep separate stamps
+    for name in ("masking-study", "lmae-age"):
+        assert R.STEPS[name].key(full) != R.STEPS[name].key(book)
+        assert R.STEPS[name].stamp_file(full) != R.STEPS[name].stamp_file(book)
 
     # the steps run what the context asks for
-    class FakeCohort:
-        @staticmethod
-        def open(path):
-            return FakeCohort()
-
-        def content_digest(self):
-            return "digest"
-
-    import bi_core.cohort
-
-    monkeypatch.setattr(bi_core.cohort, "Cohort", FakeCohort)
     ran = {}
-    monkeypatch.setattr(MS, "run_study", lambda synth, out, cfg, progress: ran.update(study=(out, cfg.name)) or
-                        (Path(out).mkdir(parents=True, exist_ok=True), (Path(out) / "summary.json").write_text("{}")))
+    monkeypatch.setattr(MS, "run_study", lambda synth, out, cfg, progress: ran.update(study=(out, cfg.name)))
     monkeypatch.setattr(RW, "run_lmae_age", lambda synth, out, cfg, study_dir, progress:
-                        ran.update(lmae=(out, cfg.study, study_dir)) or Path(out).mkdir(parents=True, exist_ok=True)
-                        or (Path(out) / "summary.json").write_text("{}"))
-    assert MS.reproduce_step_masking_study(full) and RW.reproduce_step_lmae(full)
-    assert ran["study"] == (MS.study_dir(full), "full")
-    assert ran["lmae"] == (RW.lmae_dir(full), "full", MS.study_dir(full))
-    assert not MS.reproduce_step_masking_study(full)    # stamped: not re-run
+                        ran.update(lmae=(out, cfg.study, study_dir)))
+    R.STEPS["masking-study"].run(full)
+    R.STEPS["lmae-age"].run(full)
+    assert ran["study"] == (full.study_dir, "full")
+    assert ran["lmae"] == (full.lmae_dir, "full", full.study_dir)
 
     # worker processes get the setting through the step spec
+    from bi_core.steps import Step
+
     seen = []
-    monkeypatch.setattr(R, "STEPS", [("probe", lambda c: seen.append(c.related) or False)])
+    monkeypatch.setitem(R.STEPS, "probe", Step("probe", lambda c: seen.append(c.related), lambda c: c.out))
     spec = {"preset": "smoke", "out": str(tmp_path), "book_out": str(tmp_path), "seed": 0, "quiet": True,
             "related": "full"}
     assert R._step_main(["--step", "probe", "--spec", json.dumps(spec)]) == 0
     assert seen == ["full"]
+    assert "steps.py" in json.loads((tmp_path / "logs" / "probe.json").read_text())["code"]
     with pytest.raises(ConfigError, match="related-methods preset 'huge'"):
         R.reproduce("smoke", out=tmp_path, related="huge")

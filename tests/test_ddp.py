@@ -11,7 +11,8 @@ import torch
 
 from bi_core.config import dump_config
 from bi_core.masking import MaskConfig
-from bi_core.train import preset, pretrain
+from bi_core.runs import preset
+from bi_core.train import pretrain
 
 
 @pytest.mark.slow

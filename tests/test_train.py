@@ -12,8 +12,8 @@ from bi_core.cli import main
 from bi_core.config import dump_config, load_config
 from bi_core.errors import CompatibilityError, ConfigError, InputError
 from bi_core.masking import MaskConfig
-from bi_core.train import (PRESETS, TrainConfig, load_model, lr_factor, micro_batches, preset, pretrain,
-                           run_config_hash, run_is_current)
+from bi_core.runs import PRESETS, TrainConfig, load_model, preset, run_config_hash, run_is_current
+from bi_core.train import lr_factor, micro_batches, pretrain
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

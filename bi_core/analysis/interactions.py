@@ -62,7 +62,7 @@ def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: b
     Parameters
     ----------
     model, info
-        From :func:`bi_core.train.load_model`.
+        From :func:`bi_core.runs.load_model`.
     cohort
         A cohort on the checkpoint's atlas.
     occlusion

@@ -92,7 +92,7 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
     Parameters
     ----------
     model, info
-        From :func:`bi_core.train.load_model` (checked against the cohort's atlas there).
+        From :func:`bi_core.runs.load_model` (checked against the cohort's atlas there).
     cohort
         Any cohort on the checkpoint's atlas (resampled to the checkpoint's TR).
     batch_size

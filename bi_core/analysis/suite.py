@@ -100,7 +100,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     dict
         The headline numbers (also written to ``summary.json``).
     """
-    from ..train import load_model
+    from ..runs import load_model
 
     cv = cv or C.CVConfig()
     out = Path(out)

@@ -83,7 +83,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace):
     from ..cohort import Cohort
-    from ..train import load_model
+    from ..runs import load_model
 
     cohort = Cohort.open(args.cohort)
     model, info = load_model(args.run, cohort=cohort, device=args.device)

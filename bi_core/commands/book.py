@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from ..steps import STEPS   # light: no torch
+
 ORDER = 90
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="rebuild every artifact and the HTML book",
-                       description="Synthesize the cohorts, pretrain (skipped when a checkpoint with the same config "
-                                   "hash exists), compute the analysis tables, execute every notebook with papermill "
-                                   "and build the Jupyter Book. Finished steps are skipped on re-runs; independent steps run "
-                                   "in parallel (--jobs).")
+                       description="Synthesize the cohorts, pretrain, compute the analysis tables, execute every "
+                                   "notebook with papermill and build the Jupyter Book. A step is skipped on a re-run "
+                                   "only when its settings, its inputs and every bi_core source file its process "
+                                   "loaded are unchanged (the stamp OUT/.../step-stamp.json), so the book never shows "
+                                   "numbers from old code; independent steps run in parallel (--jobs).")
     p.add_argument("--preset", default="default", choices=("smoke", "default"),
                    help="smoke: tiny cohorts, minutes; default: the published book [default: %(default)s]")
     p.add_argument("--out", metavar="DIR", default=None,
@@ -27,6 +30,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="steps and notebooks run at once; each step is a fresh one-thread process, so the numbers "
                         "do not depend on N (with N > 1, step output goes to OUT/logs/STEP.log) [default: %(default)s]")
     p.add_argument("--quiet", action="store_true", help="no progress bars inside steps")
+    p.add_argument("--steps", nargs="+", metavar="STEP", choices=list(STEPS), default=None,
+                   help="run only these steps and the steps they read from, then stop (no notebooks, no book); "
+                        f"steps: {', '.join(STEPS)}")
     p.add_argument("--related-preset", choices=("smoke", "default", "full"), default=None,
                    help="size of the related-methods chapters' studies (masking study, LMAE -> RWMOE -> SSM): "
                         "'full' trains the small model for 40 epochs with every strategy and 5 seeds, about two "
@@ -39,5 +45,5 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     reproduce(preset=args.preset, out=args.out, book_out=args.book_out, seed=args.seed, build=not args.no_build,
               quiet=args.quiet, only_notebooks=args.notebook, jobs=args.jobs,
-              related=args.related_preset)
+              related=args.related_preset, steps=args.steps)
     return 0

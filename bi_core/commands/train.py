@@ -68,7 +68,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     from ..config import config_to_dict, load_config
     from ..errors import ConfigError
     from ..masking import MaskConfig
-    from ..train import TrainConfig, pretrain, preset
+    from ..runs import TrainConfig, preset
+    from ..train import pretrain
 
     if args.config:
         cfg = load_config(TrainConfig, args.config)

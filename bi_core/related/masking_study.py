@@ -110,7 +110,7 @@ class StudyConfig:
     n_seeds, first_seed
         Seeds ``first_seed .. first_seed + n_seeds - 1`` (weights, crops, masks); ≥ 3 for a spread.
     epochs, batch_size, mask_groups, lr, warmup_frac
-        The shared training schedule (:class:`bi_core.train.TrainConfig` fields).
+        The shared training schedule (:class:`bi_core.runs.TrainConfig` fields).
     p_two
         ``network``: probability of masking two networks; sets the matched share.
     eval_subjects_per_group
@@ -284,9 +284,9 @@ def mask_fractions(layout: TokenLayout, configs: dict[str, MaskConfig], n_draws:
 
 # ---------------------------------------------------------------------- training
 def train_config(cfg: StudyConfig, strategy: str, seed: int, layout: TokenLayout) -> Any:
-    """The :class:`~bi_core.train.TrainConfig` of one study run (shared schedule, strategy's mask)."""
+    """The :class:`~bi_core.runs.TrainConfig` of one study run (shared schedule, strategy's mask)."""
     from ..model import SIZES
-    from ..train import TrainConfig
+    from ..runs import TrainConfig
 
     mask = matched_mask_configs(layout, cfg.p_two, [strategy])[strategy]
     return TrainConfig(model=SIZES[cfg.model_size](), mask=mask, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -306,7 +306,8 @@ def ensure_run(pretrain_dir: str | Path, cfg: StudyConfig, strategy: str, seed: 
     depend on whether a GPU is present.
     """
     from ..cohort import Cohort
-    from ..train import pretrain, run_is_current
+    from ..runs import run_is_current
+    from ..train import pretrain
 
     c = Cohort.open(pretrain_dir)
     layout = TokenLayout.from_atlas(c.atlas, _n_patches(cfg))
@@ -410,7 +411,7 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
     from ..analysis.predictability import with_phenotypes
     from ..analysis.suite import EMBEDDING_KIND
     from ..cohort import Cohort
-    from ..train import load_model
+    from ..runs import load_model
     from ..windows import TiledWindows
 
     t = {}
@@ -834,63 +835,10 @@ def load_study(out: str | Path) -> dict[str, Any]:
     return res
 
 
-# ---------------------------------------------------------------------- book step
-BOOK_PRESET_MAP: dict[str, str] = {"smoke": "smoke", "default": "default"}
-
-
-def book_study_preset(ctx: Any) -> str:
-    """The study preset a book build runs: ``ctx.related`` when given, else the book preset's own."""
-    return getattr(ctx, "related", None) or BOOK_PRESET_MAP.get(ctx.preset.name, "default")
-
-
-def _related_suffix(ctx: Any) -> str:
-    # a study preset other than the book's own lives beside it, so switching back and
-    # forth reuses both instead of retraining one over the other
-    name = book_study_preset(ctx)
-    return "" if name == BOOK_PRESET_MAP.get(ctx.preset.name, "default") else f"-{name}"
-
-
-def study_dir(ctx: Any) -> Path:
-    """Where the book keeps the masking study (``OUT/related/masking``; ``masking-full`` for ``--related-preset full``)."""
-    return Path(ctx.out) / "related" / f"masking{_related_suffix(ctx)}"
-
-
-def reproduce_step_masking_study(ctx: Any) -> bool:
-    """``bi-core reproduce`` step: run the study for the book preset unless an identical one exists.
-
-    ``ctx`` is a :class:`bi_core.reproduce.Context`. Returns whether anything ran.
-    """
-    from ..cohort import Cohort
-
-    cfg = study_preset(book_study_preset(ctx), first_seed=int(ctx.seed))
-    out = study_dir(ctx)
-    want = {"config": cfg.to_dict(), "pretrain": Cohort.open(ctx.synth_dir / "pretrain").content_digest(),
-            "eval": Cohort.open(ctx.synth_dir / "eval").content_digest(), "code": _code_digest()}
-    stamp = out / "stamp.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == want and (out / "summary.json").is_file():
-        return False
-    run_study(ctx.synth_dir, out, cfg, progress=not ctx.quiet)
-    write_json(stamp, want)
-    return True
-
-
-def _code_digest() -> str:
-    """Hash of the code the study's numbers depend on (so an edit re-runs the book step)."""
-    import hashlib
-
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for f in [*sorted((root / "related").glob("*.py")), *sorted((root / "analysis").glob("*.py")),
-              root / "masking.py", root / "model.py", root / "train.py", root / "windows.py"]:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
 __all__ = [
     "METRICS",
     "STUDY_PRESETS",
     "StudyConfig",
-    "book_study_preset",
     "conclusions",
     "ensure_run",
     "eval_recordings",
@@ -900,7 +848,6 @@ __all__ = [
     "paired_differences",
     "probe_run",
     "reconstruction_errors",
-    "reproduce_step_masking_study",
     "run_study",
     "study_preset",
     "summarize",

