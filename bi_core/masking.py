@@ -10,16 +10,14 @@ mapping and the ROI → network / region assignment.
 
 Strategies (:class:`MaskConfig` ``strategy``)
 ---------------------------------------------
-``network`` [paper]
-    1 whole network (or 2, with probability ``p_two``) at every time patch.
-``random``
-    random tokens at ``ratio`` (default: matched to the ``network`` strategy's expected
-    share of masked tokens, :func:`matched_ratio`) — the BrainLM-style baseline.
-``region``
-    1 (or 2) whole anatomical region groups from the atlas ``region`` column (seed 002).
-``temporal_block``
-    local temporal masking (seed 001, LMAE-style): contiguous blocks of
-    ``block_patches`` patches in randomly chosen ROIs, as many blocks as give ``ratio``.
+The registry :data:`STRATEGIES` (name → strategy, one module each in
+:mod:`bi_core.mask_strategies`): ``network`` [paper] masks 1 whole network (or 2, with
+probability ``p_two``) at every time patch; ``random`` masks random tokens at ``ratio``
+(default: matched to the ``network`` strategy's expected share, :func:`matched_ratio`),
+the BrainLM-style baseline; ``region`` masks 1 (or 2) whole anatomical region groups from
+the atlas ``region`` column (seed 002); ``temporal_block`` masks contiguous blocks of
+``block_patches`` patches in randomly chosen ROIs, as many blocks as give ``ratio``
+(seed 001, LMAE-style). :class:`MaskSampler` hands the draws to the strategy.
 
 Batches without padding (design choice, measured in ``bench/README.md``)
 -----------------------------------------------------------------------
@@ -51,9 +49,9 @@ import torch
 
 from .atlas import NetworkAtlas, canonical_network
 from .errors import ConfigError
-
-#: The masking strategies, in the order the docs list them.
-STRATEGIES: tuple[str, ...] = ("network", "random", "region", "temporal_block")
+# the registry and its helpers are part of this module's API (``from bi_core.masking import STRATEGIES``)
+from .mask_strategies import (DEFAULT_P_TWO, STRATEGIES, MaskPlan, MaskStrategy, get_strategy, matched_ratio,  # noqa: F401
+                              register)
 
 
 # ---------------------------------------------------------------------- layout
@@ -241,9 +239,13 @@ class Mask:
         return state
 
 
-def _rows_to_mask(masked_rows: list[np.ndarray], n_tokens: int, units: list[Sequence[int]], kind: str,
-                  hidden_rows: list[np.ndarray] | None = None) -> Mask:
-    """Build a :class:`Mask` from per-sample masked (and hidden) token ids, padding if sizes differ."""
+def rows_to_mask(masked_rows: list[np.ndarray], n_tokens: int, units: list[Sequence[int]], kind: str,
+                 hidden_rows: list[np.ndarray] | None = None) -> Mask:
+    """Build a :class:`Mask` from per-sample masked (and hidden) token ids, padding if sizes differ.
+
+    ``masked_rows[b]`` and ``hidden_rows[b]`` are token ids of sample ``b``; every other
+    token is visible. ``units[b]`` lists what was masked (:attr:`Mask.units`).
+    """
     B = len(masked_rows)
     hidden_rows = hidden_rows or [np.zeros(0, np.int64)] * B
     visible_rows = []
@@ -275,10 +277,10 @@ def _rows_to_mask(masked_rows: list[np.ndarray], n_tokens: int, units: list[Sequ
     return Mask(vis, msk, vpad, mpad, torch.from_numpy(u), hid, kind)
 
 
-def _shared(mask_tokens: np.ndarray, n_tokens: int, units: Sequence[int], kind: str, batch_size: int,
-            hidden_tokens: np.ndarray | None = None) -> Mask:
-    """One mask repeated over the batch (expanded views: no per-sample copies)."""
-    m = _rows_to_mask([mask_tokens], n_tokens, [units], kind, None if hidden_tokens is None else [hidden_tokens])
+def shared_mask(mask_tokens: np.ndarray, n_tokens: int, units: Sequence[int], kind: str, batch_size: int,
+                hidden_tokens: np.ndarray | None = None) -> Mask:
+    """One mask (token ids ``mask_tokens``) repeated over the batch (expanded views: no per-sample copies)."""
+    m = rows_to_mask([mask_tokens], n_tokens, [units], kind, None if hidden_tokens is None else [hidden_tokens])
 
     def ex(t: torch.Tensor) -> torch.Tensor:
         return t.expand(batch_size, -1)
@@ -294,7 +296,7 @@ class MaskConfig:
     Parameters
     ----------
     strategy
-        One of :data:`STRATEGIES`.
+        A name in :data:`STRATEGIES`.
     p_two
         ``network``/``region``: probability of masking two units instead of one.
     ratio
@@ -307,14 +309,13 @@ class MaskConfig:
     """
 
     strategy: str = "network"
-    p_two: float = 0.25
+    p_two: float = DEFAULT_P_TWO
     ratio: float | None = None
     block_patches: int | None = None
     per_sample: bool = False
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown masking strategy {self.strategy!r}; known strategies: {list(STRATEGIES)}.")
+        get_strategy(self.strategy)  # ConfigError naming the known strategies
         if not 0 <= float(self.p_two) <= 1:
             raise ConfigError(f"mask.p_two={self.p_two} must be a probability in [0, 1].")
         if self.ratio is not None and not 0 < float(self.ratio) < 1:
@@ -322,19 +323,6 @@ class MaskConfig:
                               "ratio matched to network masking.")
         if self.block_patches is not None and int(self.block_patches) < 1:
             raise ConfigError(f"mask.block_patches={self.block_patches} must be at least 1.")
-
-
-def matched_ratio(layout: TokenLayout, p_two: float = 0.25) -> float:
-    """Expected share of tokens masked by the ``network`` strategy.
-
-    With networks drawn uniformly: ``(1 - p_two) * mean_m s_m + p_two * mean_{m<n}(s_m + s_n)``
-    where ``s_m`` is network ``m``'s share of ROIs (= ``(1 + p_two) / K`` for ``K`` networks).
-    """
-    sizes = np.bincount(np.asarray(layout.roi_network), minlength=layout.n_networks) / layout.n_rois
-    sizes = sizes[sizes > 0]
-    single = sizes.mean()
-    pair = 2 * sizes.mean() if len(sizes) > 1 else single
-    return float((1 - p_two) * single + p_two * pair)
 
 
 class MaskSampler:
@@ -347,104 +335,40 @@ class MaskSampler:
     cfg
         The strategy and its settings.
 
+    Attributes
+    ----------
+    strategy : MaskStrategy
+        ``STRATEGIES[cfg.strategy]``, which checks the settings and draws the masks.
+    plan : MaskPlan
+        What the strategy computed once for ``layout`` and ``cfg`` (units, sizes).
+
     Raises
     ------
     ConfigError
-        On a mask that would cover every token (e.g. ``network`` masking with one
-        network), a ratio or block size that cannot be met, or ``region`` masking on an
-        atlas without regions.
+        On an unknown strategy, a mask that would cover every token (e.g. ``network``
+        masking with one network), a ratio or block size that cannot be met, or ``region``
+        masking on an atlas without regions.
     """
 
     def __init__(self, layout: TokenLayout, cfg: MaskConfig | None = None) -> None:
         self.layout = layout
         self.cfg = cfg = cfg or MaskConfig()
-        L = layout.n_tokens
-        if cfg.strategy == "network":
-            present = np.unique(layout.roi_network)
-            self._units = present
-            self._check_units(len(present), "network", "networks")
-        elif cfg.strategy == "region":
-            if layout.roi_region is None:
-                raise ConfigError("region masking needs an atlas with an anatomical 'region' column, and this "
-                                  "atlas has none; add one to the atlas table or use another strategy "
-                                  f"({[s for s in STRATEGIES if s != 'region']}).")
-            present = np.unique([r for r in layout.roi_region if r >= 0])
-            self._units = present
-            if np.all(np.asarray(layout.roi_region) >= 0):
-                self._check_units(len(present), "region", "regions")
-            elif len(present) == 0:
-                raise ConfigError("no ROI of this atlas has a region label; region masking is impossible.")
-        else:
-            self.ratio = float(cfg.ratio) if cfg.ratio is not None else matched_ratio(layout, cfg.p_two)
-            if cfg.strategy == "random":
-                self.n_mask = int(round(self.ratio * L))
-                if not 1 <= self.n_mask <= L - 1:
-                    raise ConfigError(f"mask ratio {self.ratio:.3g} of {L} tokens masks {self.n_mask} tokens; "
-                                      "it must leave at least one token masked and one visible.")
-            else:
-                n_p = layout.n_patches
-                self.block = min(n_p, int(cfg.block_patches) if cfg.block_patches else max(1, n_p // 2))
-                if cfg.block_patches and int(cfg.block_patches) > n_p:
-                    raise ConfigError(f"mask.block_patches={cfg.block_patches} is longer than the window "
-                                      f"({n_p} patches).")
-                self.n_blocks = max(1, int(round(self.ratio * L / self.block)))
-                if self.n_blocks > layout.n_rois or (self.n_blocks == layout.n_rois and self.block == n_p):
-                    raise ConfigError(f"temporal_block masking at ratio {self.ratio:.3g} needs {self.n_blocks} blocks of "
-                                      f"{self.block} patches but there are {layout.n_rois} ROIs (one block each) and "
-                                      "the mask may not cover every token; lower mask.ratio or raise "
-                                      "mask.block_patches.")
-
-    def _check_units(self, n_units: int, unit: str, units: str) -> None:
-        if n_units < 2:
-            raise ConfigError(f"{unit} masking with {n_units} {unit} would mask every token; the atlas needs at "
-                              f"least 2 {units}.")
-        if n_units == 2 and self.cfg.p_two > 0:
-            raise ConfigError(f"with 2 {units}, masking a pair covers every token; set mask.p_two: 0.")
+        self.strategy: MaskStrategy[Any] = get_strategy(cfg.strategy)
+        self.plan: MaskPlan = self.strategy.prepare(layout, cfg)
 
     @property
     def expected_ratio(self) -> float:
         """Expected share of tokens masked per sample."""
-        lay = self.layout
-        if self.cfg.strategy == "random":
-            return self.n_mask / lay.n_tokens
-        if self.cfg.strategy == "temporal_block":
-            return self.n_blocks * self.block / lay.n_tokens
-        ids = np.asarray(lay.roi_network if self.cfg.strategy == "network" else lay.roi_region)
-        share = np.array([(ids == u).mean() for u in self._units])
-        return float((1 - self.cfg.p_two) * share.mean() + self.cfg.p_two * 2 * share.mean())
+        return self.strategy.expected_share(self.layout, self.cfg)
 
-    def _draw_units(self, rng: np.random.Generator) -> np.ndarray:
-        k = 2 if rng.random() < self.cfg.p_two else 1
-        return np.sort(rng.choice(self._units, size=k, replace=False))
+    @property
+    def setting(self) -> str:
+        """The setting that sets the masked share, as text (e.g. ``"p_two=0.25"``, ``"ratio=0.156"``)."""
+        return self.strategy.setting(self.plan)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Mask:
         """Draw the masks of one batch (CPU tensors; move them with :meth:`Mask.to`)."""
-        lay, cfg, B = self.layout, self.cfg, int(batch_size)
-        L = lay.n_tokens
-        if cfg.strategy in ("network", "region"):
-            rois_of = lay.rois_of_networks if cfg.strategy == "network" else lay.rois_of_regions
-            if not cfg.per_sample:
-                u = self._draw_units(rng)
-                return _shared(lay.tokens_of_rois(rois_of(u)), L, u.tolist(), cfg.strategy, B)
-            draws = [self._draw_units(rng) for _ in range(B)]
-            return _rows_to_mask([lay.tokens_of_rois(rois_of(u)) for u in draws], L, [u.tolist() for u in draws],
-                                 cfg.strategy)
-        if cfg.strategy == "random":
-            order = np.argsort(rng.random((B, L)), axis=1)
-            msk = np.sort(order[:, : self.n_mask], axis=1)
-            vis = np.sort(order[:, self.n_mask:], axis=1)
-            return Mask(torch.from_numpy(vis), torch.from_numpy(msk), units=torch.zeros(B, 0, dtype=torch.long),
-                        hidden=torch.zeros(B, 0, dtype=torch.long), kind="random")
-        # temporal_block: one contiguous block of `block` patches in each of n_blocks random ROIs
-        n_p = lay.n_patches
-        rows, units = [], []
-        for _ in range(B):
-            rois = np.sort(rng.choice(lay.n_rois, size=self.n_blocks, replace=False))
-            start = rng.integers(0, n_p - self.block + 1, size=self.n_blocks)
-            tok = (rois[:, None] * n_p + start[:, None] + np.arange(self.block)[None, :]).ravel()
-            rows.append(tok)
-            units.append(rois.tolist())
-        return _rows_to_mask(rows, L, units, "temporal_block")
+        return self.strategy.sample(self.plan, int(batch_size), rng)
 
 
 def make_sampler(layout: TokenLayout, cfg: MaskConfig | dict[str, Any] | None = None) -> MaskSampler:
@@ -480,7 +404,7 @@ def rois_mask(layout: TokenLayout, masked_rois: Sequence[int] | np.ndarray, hidd
                           "reconstructed or hidden.")
     if m.size + h.size >= layout.n_rois:
         raise ConfigError("this mask covers every token (masked + hidden = all ROIs); leave some context visible.")
-    return _shared(layout.tokens_of_rois(m), layout.n_tokens, list(units), kind, batch_size,
+    return shared_mask(layout.tokens_of_rois(m), layout.n_tokens, list(units), kind, batch_size,
                    layout.tokens_of_rois(h) if h.size else None)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..mask_strategies import STRATEGIES  # names only: no torch
+
 ORDER = 70
 
 _STUDY_OUT = ("Writes tidy tables into OUT: mask_fractions.tsv (expected and realized masked share per strategy), "
@@ -23,7 +25,7 @@ _LMAE_OUT = ("Writes OUT/results.tsv (MAE and Pearson r with bootstrap 95 % CIs 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("related", help="related systems of the seed papers: masking study, LMAE -> RWMOE -> SSM",
                        description="Reproductions of the other seed papers' ideas on this project's data and folds: "
-                                   "'masking-study' compares network, random, region and temporal-block masking "
+                                   f"'masking-study' compares the masking strategies ({', '.join(STRATEGIES)}) "
                                    "(seed 002 and the paper's claim); 'lmae-age' predicts age and fluid intelligence "
                                    "with local-masking pretraining, a random-walk mixture of experts and a "
                                    "state-space predictor (seed 001).")
@@ -32,8 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     s = rsub.add_parser("masking-study", help="pretrain one model per masking strategy and seed; compare on identical "
                                               "held-out data and folds",
-                        description="Pretrain the same model size with each masking strategy (network, random, region, "
-                                    "temporal_block) at matched compute and matched masked fraction over several "
+                        description=f"Pretrain the same model size with each masking strategy ({', '.join(STRATEGIES)}) "
+                                    "at matched compute and matched masked fraction over several "
                                     "seeds, then score every model on the ADNI-like cohort's baseline visits: "
                                     "reconstruction error under each strategy's masking and under network masking, "
                                     "AD vs CN AUC and CN/MCI/AD balanced accuracy from embeddings (identical folds), "
@@ -50,8 +52,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="number of seeds per strategy (at least 3 for a spread) [default: the preset's]")
     s.add_argument("--first-seed", type=int, default=None, metavar="S", help="first seed [default: 0]")
     s.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
-                   choices=("network", "random", "region", "temporal_block"),
-                   help="strategies to compare; must include network [default: all four]")
+                   choices=tuple(STRATEGIES),
+                   help=f"strategies to compare; must include network [default: all: {' '.join(STRATEGIES)}]")
     s.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="runs trained and probed in parallel processes, one torch thread each; results do not "
                         "depend on it [default: 2]")

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from ..mask_strategies import STRATEGIES  # names and descriptions only: no torch
+
 ORDER = 30
 
 _PRESET_HELP = ("smoke (seconds; tests), default (the book: 2-core CPU, < 4 min on the default synthetic cohort), "
@@ -47,8 +49,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="override the maximum number of epochs")
     p.add_argument("--batch-size", type=int, help="override the global batch size (windows per step)")
     p.add_argument("--lr", type=float, help="override the peak learning rate")
-    p.add_argument("--strategy", choices=("network", "random", "region", "temporal_block"),
-                   help="override the masking strategy")
+    p.add_argument("--strategy", choices=tuple(STRATEGIES),
+                   help="override the masking strategy: "
+                        + "; ".join(f"{name}: {s.description}" for name, s in STRATEGIES.items()))
     p.add_argument("--target-tr", type=_tr, metavar="SECONDS", default=argparse.SUPPRESS,
                    help="override the TR (s) recordings are resampled to; 'none' keeps native TRs")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (useful on CUDA)")

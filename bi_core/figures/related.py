@@ -12,11 +12,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..masking import STRATEGIES
+from ..mask_strategies import STRATEGIES
 
-STRATEGY_COLORS: dict[str, str] = {"network": "#264653", "random": "#e76f51", "region": "#2a9d8f",
-                                   "temporal_block": "#e9c46a"}
 REFERENCE_COLOR = "0.45"
+
+
+def strategy_color(strategy: str, default: str | None = None) -> str | None:
+    """A masking strategy's display colour (its ``color`` in :data:`~bi_core.masking.STRATEGIES`), else ``default``."""
+    s = STRATEGIES.get(strategy)
+    return (s.color if s is not None else None) or default
 
 
 def _strategies(df: pd.DataFrame) -> list[str]:
@@ -34,7 +38,7 @@ def mask_fractions(fractions: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
     x = np.arange(len(strat))
     ax.vlines(x, f["realized_min"], f["realized_max"], color="0.6", lw=1)
     ax.errorbar(x, f["realized_mean"], yerr=f["realized_sd"], fmt="none", ecolor="black", capsize=4, lw=1.4)
-    ax.scatter(x, f["realized_mean"], c=[STRATEGY_COLORS.get(s, "C0") for s in strat], s=60, zorder=3,
+    ax.scatter(x, f["realized_mean"], c=[strategy_color(s, "C0") for s in strat], s=60, zorder=3,
                label="realized (mean ± SD)")
     ax.scatter(x, f["expected"], marker="_", s=300, color="black", zorder=4, label="expected")
     ax.axhline(float(f["target"].iloc[0]), color="0.3", ls=":", lw=1, label="target (network share)")
@@ -74,7 +78,7 @@ def strategy_panels(metrics: pd.DataFrame, names: Sequence[str], labels: Mapping
         for i, s in enumerate(strat):
             v = g.loc[g["strategy"] == s, "value"].astype(float).to_numpy()
             v = v[np.isfinite(v)]
-            col = STRATEGY_COLORS.get(s, f"C{i}")
+            col = strategy_color(s, f"C{i}")
             if len(v):
                 ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, color=col, s=16, alpha=0.7, zorder=2)
                 ax.errorbar(i + 0.25, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="o", color=col,
@@ -129,7 +133,7 @@ def predictability_by_strategy(pred: pd.DataFrame, networks: Sequence[str], ax: 
         g = pred[pred["strategy"] == s].groupby("network")["r2"]
         mean, sd = g.mean().reindex(list(networks)), g.std(ddof=1).reindex(list(networks))
         ax.errorbar(np.arange(len(networks)) + off, mean, yerr=sd, fmt="o", ms=4, capsize=2,
-                    color=STRATEGY_COLORS.get(s), label=s)
+                    color=strategy_color(s), label=s)
     ax.axhline(0, color="0.5", lw=0.8, ls=":")
     ax.set_xticks(range(len(networks)), list(networks))
     ax.set_ylabel("R² of the masked network")

@@ -13,10 +13,11 @@ Matched compute
     strategy; every pretraining subject is used for training (``val_fraction=0``) and
     the final weights are scored (no early stopping, so no strategy trains longer).
 Matched masked fraction
-    ``network`` masks 1 network (2 with probability ``p_two``); ``random`` and
-    ``temporal_block`` mask the ``network`` strategy's expected share
-    (:func:`bi_core.masking.matched_ratio`); ``region`` gets the ``p_two`` that gives the
-    same expected share with the atlas's region sizes (:func:`matched_mask_configs`).
+    ``network`` masks 1 network (2 with probability ``p_two``); every other strategy
+    gets the setting that gives the ``network`` strategy's expected share
+    (:func:`bi_core.masking.matched_ratio`): ``random`` and ``temporal_block`` a ratio,
+    ``region`` the ``p_two`` for the atlas's region sizes (:func:`matched_mask_configs`,
+    which asks each strategy of :data:`bi_core.masking.STRATEGIES`).
     Realized fractions are measured on draws of the training samplers
     (:func:`mask_fractions`) and reported.
 Held-out data
@@ -76,7 +77,7 @@ import pandas as pd
 
 from .._io import write_json, write_tsv
 from ..errors import ConfigError, InputError
-from ..masking import STRATEGIES, MaskConfig, MaskSampler, TokenLayout, matched_ratio
+from ..masking import DEFAULT_P_TWO, STRATEGIES, MaskConfig, MaskSampler, TokenLayout, get_strategy, matched_ratio
 
 REFERENCE = "network"
 
@@ -133,7 +134,7 @@ class StudyConfig:
 
     name: str = "default"
     model_size: str = "tiny"
-    strategies: tuple[str, ...] = STRATEGIES
+    strategies: tuple[str, ...] = tuple(STRATEGIES)
     n_seeds: int = 3
     first_seed: int = 0
     epochs: int = 8
@@ -141,7 +142,7 @@ class StudyConfig:
     mask_groups: int = 2
     lr: float = 3e-3
     warmup_frac: float = 0.05
-    p_two: float = 0.25
+    p_two: float = DEFAULT_P_TWO
     eval_subjects_per_group: int | None = None
     eval_batch_size: int = 64
     occlusion: bool = True
@@ -216,42 +217,25 @@ def study_preset(name: str, **overrides: Any) -> StudyConfig:
 
 
 # ---------------------------------------------------------------------- masks
-def matched_mask_configs(layout: TokenLayout, p_two: float = 0.25,
+def matched_mask_configs(layout: TokenLayout, p_two: float = DEFAULT_P_TWO,
                          strategies: Sequence[str] = STRATEGIES) -> dict[str, MaskConfig]:
     """One :class:`~bi_core.masking.MaskConfig` per strategy with the masked share matched to ``network``.
 
     The target share is the ``network`` strategy's expected share (``(1 + p_two)`` times the
-    mean network share). ``random`` and ``temporal_block`` mask it exactly (up to
-    rounding to whole tokens or blocks); ``region`` masks 1 or 2 whole regions, with the
-    probability of two chosen so that the expected share matches (clipped to [0, 1] when
-    regions are too small or too large to match).
+    mean network share); each strategy picks its setting for it
+    (:meth:`~bi_core.mask_strategies.MaskStrategy.matched_settings`). ``random`` and
+    ``temporal_block`` mask it exactly (up to rounding to whole tokens or blocks);
+    ``region`` masks 1 or 2 whole regions, with the probability of two chosen so that the
+    expected share matches (clipped to [0, 1] when regions are too small or too large to
+    match).
 
     Raises
     ------
     ConfigError
-        ``region`` requested on an atlas without regions.
+        An unknown strategy, or ``region`` requested on an atlas without regions.
     """
     target = matched_ratio(layout, p_two)
-    out: dict[str, MaskConfig] = {}
-    for s in strategies:
-        if s == "network":
-            out[s] = MaskConfig("network", p_two=p_two)
-        elif s in ("random", "temporal_block"):
-            out[s] = MaskConfig(s, ratio=target)
-        elif s == "region":
-            if layout.roi_region is None:
-                raise ConfigError("the region strategy needs an atlas with a 'region' column; this atlas has none "
-                                  "(drop 'region' from the strategies or add regions to the atlas table).")
-            ids = np.asarray(layout.roi_region)
-            units = np.unique(ids[ids >= 0])
-            mean_share = float(np.mean([(ids == u).mean() for u in units]))
-            p = float(np.clip(target / mean_share - 1.0, 0.0, 1.0))
-            if len(units) <= 2 and np.all(ids >= 0):
-                p = 0.0  # two regions: a pair would mask everything
-            out[s] = MaskConfig("region", p_two=round(p, 4))
-        else:  # pragma: no cover - StudyConfig validates strategies
-            raise ConfigError(f"unknown strategy {s!r}.")
-    return out
+    return {s: MaskConfig(s, **get_strategy(s).matched_settings(layout, target, p_two)) for s in strategies}
 
 
 def mask_fractions(layout: TokenLayout, configs: dict[str, MaskConfig], n_draws: int = 2000,
@@ -266,19 +250,16 @@ def mask_fractions(layout: TokenLayout, configs: dict[str, MaskConfig], n_draws:
         ``strategy, expected, realized_mean, realized_sd, realized_min, realized_max,
         target, n_draws, setting`` (``setting``: the strategy's ``p_two`` or ``ratio``).
     """
-    target = matched_ratio(layout, configs[REFERENCE].p_two if REFERENCE in configs else 0.25)
+    target = matched_ratio(layout, configs[REFERENCE].p_two if REFERENCE in configs else DEFAULT_P_TWO)
     rows = []
     for k, (s, mc) in enumerate(configs.items()):
         sampler = MaskSampler(layout, mc)
         rng = np.random.default_rng([int(seed), k])
         share = np.array([sampler.sample(1, rng).n_masked_tokens() for _ in range(int(n_draws))]) / layout.n_tokens
-        setting = (f"p_two={mc.p_two:g}" if s in ("network", "region")
-                   else f"ratio={sampler.ratio:.4g}"
-                   + (f", block={sampler.block} patches" if s == "temporal_block" else ""))
         rows.append({"strategy": s, "expected": sampler.expected_ratio, "realized_mean": float(share.mean()),
                      "realized_sd": float(share.std(ddof=1)) if len(share) > 1 else 0.0,
                      "realized_min": float(share.min()), "realized_max": float(share.max()), "target": target,
-                     "n_draws": int(n_draws), "setting": setting})
+                     "n_draws": int(n_draws), "setting": sampler.setting})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,41 @@
+"""The masking strategies: one module each, collected in the registry :data:`STRATEGIES`.
+
+=================== ============================================================
+``network`` [paper] :mod:`~bi_core.mask_strategies.network`
+``random``          :mod:`~bi_core.mask_strategies.random_tokens`
+``region``          :mod:`~bi_core.mask_strategies.region`
+``temporal_block``  :mod:`~bi_core.mask_strategies.temporal_block`
+=================== ============================================================
+
+Each strategy is a :class:`MaskStrategy` subclass with a ``name``, a one-line
+``description``, how it draws the masks of a batch, its expected masked share and the
+setting that matches a target share; :func:`register` puts an instance into
+:data:`STRATEGIES`, which :class:`~bi_core.masking.MaskConfig` validation,
+:class:`~bi_core.masking.MaskSampler`, the CLI, the masking study and the figures read.
+To add a strategy, add a module here and import it below (see ``CONTRIBUTING.md``,
+"Adding a masking strategy"); append new strategies after the existing ones, since the
+order seeds the masking study's held-out mask draws.
+
+Importing this package does not import torch (the CLI reads the names from it); the
+strategies build their :class:`~bi_core.masking.Mask` tensors in ``sample``.
+"""
+
+from .base import DEFAULT_P_TWO, STRATEGIES, MaskPlan, MaskStrategy, get_strategy, register
+from .fixed_ratio import FixedRatioStrategy
+from .network import matched_ratio
+from .whole_units import WholeUnitStrategy
+
+# the strategies register themselves on import, in this order
+from . import network, random_tokens, region, temporal_block  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "DEFAULT_P_TWO",
+    "STRATEGIES",
+    "FixedRatioStrategy",
+    "MaskPlan",
+    "MaskStrategy",
+    "WholeUnitStrategy",
+    "get_strategy",
+    "matched_ratio",
+    "register",
+]

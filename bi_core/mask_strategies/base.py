@@ -1,0 +1,142 @@
+"""The interface every masking strategy implements, and the registry that lists them.
+
+This module (like the whole :mod:`bi_core.mask_strategies` package) imports neither torch
+nor :mod:`bi_core.masking` at import time, so the CLI can offer the strategy names
+without loading torch; a strategy imports :mod:`bi_core.masking` inside
+:meth:`MaskStrategy.sample`, where it builds the :class:`~bi_core.masking.Mask` tensors.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..masking import Mask, MaskConfig, TokenLayout
+
+#: Default probability that a whole-unit strategy (``network``, ``region``) masks two units
+#: instead of one (:attr:`bi_core.masking.MaskConfig.p_two`).
+DEFAULT_P_TWO: float = 0.25
+
+
+@dataclass(frozen=True, eq=False)
+class MaskPlan:
+    """What a :class:`~bi_core.masking.MaskSampler` keeps between draws.
+
+    A strategy's :meth:`MaskStrategy.prepare` returns a subclass that adds the sizes it
+    computed once (units present, tokens or blocks per sample...).
+
+    Attributes
+    ----------
+    layout : TokenLayout
+        The token grid masks are drawn on.
+    cfg : MaskConfig
+        The validated masking settings.
+    """
+
+    layout: TokenLayout
+    cfg: MaskConfig
+
+
+PlanT = TypeVar("PlanT", bound=MaskPlan)
+
+
+class MaskStrategy(ABC, Generic[PlanT]):
+    """One masking strategy: how it draws masks, its expected masked share, how to match a share.
+
+    Subclasses set :attr:`name` and :attr:`description`, implement the abstract methods and
+    are added to :data:`STRATEGIES` with the :func:`register` class decorator.
+    Instances hold no state: the per-sampler state is the :class:`MaskPlan` of
+    :meth:`prepare`.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``mask.strategy`` (:class:`~bi_core.masking.MaskConfig`) and of the
+        CLI's ``--strategy``; also :attr:`bi_core.masking.Mask.kind` of its masks.
+    description : str
+        One line for ``--help`` and the docs.
+    color : str or None
+        Display colour in the figures (``None``: the next colour of matplotlib's cycle).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    color: ClassVar[str | None] = None
+
+    @abstractmethod
+    def prepare(self, layout: TokenLayout, cfg: MaskConfig) -> PlanT:
+        """Check ``cfg`` against ``layout`` and precompute what every draw needs.
+
+        Raises
+        ------
+        ConfigError
+            When this strategy cannot mask ``layout`` with ``cfg`` (e.g. the mask would
+            cover every token), with the setting to change.
+        """
+
+    @abstractmethod
+    def sample(self, plan: PlanT, batch_size: int, rng: np.random.Generator) -> Mask:
+        """Draw the masks of one batch of ``batch_size`` windows (CPU tensors)."""
+
+    @abstractmethod
+    def expected_share(self, layout: TokenLayout, cfg: MaskConfig) -> float:
+        """Expected share of the ``layout.n_tokens`` tokens masked per sample, in (0, 1)."""
+
+    @abstractmethod
+    def matched_settings(self, layout: TokenLayout, target: float, p_two: float) -> dict[str, Any]:
+        """:class:`~bi_core.masking.MaskConfig` fields that make the expected share ``target``.
+
+        ``target`` is the ``network`` strategy's expected share with ``p_two``
+        (:func:`~bi_core.masking.matched_ratio`); the masking study trains every strategy
+        at it (:func:`bi_core.related.masking_study.matched_mask_configs`).
+        """
+
+    @abstractmethod
+    def setting(self, plan: PlanT) -> str:
+        """The setting that sets the masked share, as text for tables (e.g. ``"p_two=0.25"``)."""
+
+
+#: The masking strategies by name, in registration order (the order of the docs, the CLI,
+#: the tables and the figures). Filled by :func:`register`.
+STRATEGIES: dict[str, MaskStrategy[Any]] = {}
+
+S = TypeVar("S", bound=type[MaskStrategy[Any]])
+
+
+def register(cls: S) -> S:
+    """Class decorator: add an instance of the strategy ``cls`` to :data:`STRATEGIES`.
+
+    Raises
+    ------
+    ConfigError
+        When ``cls`` has no ``name`` or another strategy already has its name.
+    """
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"masking strategy class {cls.__qualname__} needs a non-empty string attribute 'name'.")
+    old = STRATEGIES.get(name)
+    if old is not None and (type(old).__module__, type(old).__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ConfigError(f"masking strategy name {name!r} of {cls.__module__}.{cls.__qualname__} is already taken "
+                          f"by {type(old).__module__}.{type(old).__qualname__}; choose another name.")
+    STRATEGIES[name] = cls()
+    return cls
+
+
+def get_strategy(name: str) -> MaskStrategy[Any]:
+    """The registered strategy called ``name``.
+
+    Raises
+    ------
+    ConfigError
+        When no strategy has that name (the message lists the known ones).
+    """
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(f"unknown masking strategy {name!r}; known strategies: {list(STRATEGIES)}.") from None
