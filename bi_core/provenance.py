@@ -31,12 +31,27 @@ def file_digest(path: Path) -> str | None:
         return None
 
 
-def loaded_sources() -> dict[str, str]:
+def snapshot() -> dict[str, str]:
+    """Digests of every source and data file of the package now (call it before a step runs)."""
+    out = {}
+    for f in PACKAGE_ROOT.rglob("*"):
+        if f.is_file() and (f.suffix == ".py" or f.parent.name == DATA_DIR) and "__pycache__" not in f.parts:
+            d = file_digest(f)
+            if d is not None:
+                out[f.relative_to(PACKAGE_ROOT).as_posix()] = d
+    return out
+
+
+def loaded_sources(before: dict[str, str] | None = None) -> dict[str, str]:
     """``{path relative to the package: digest}`` of every ``bi_core`` module this process imported.
 
     Modules run as ``__main__`` (``python -m bi_core.reproduce``, the scheduler) are not
     listed: only what was imported under a ``bi_core.`` name. The package's data files
-    are always listed.
+    are always listed. ``before`` (a :func:`snapshot` taken when the work started) gives
+    the digests to record: a file edited while the step ran is then recorded as it was
+    before, so the next build sees the edit and re-runs the step. Modules imported only
+    in worker processes that a step starts are not seen (the steps' workers run
+    functions of modules the step itself imported).
     """
     files: set[Path] = set()
     for name, mod in list(sys.modules.items()):
@@ -52,7 +67,7 @@ def loaded_sources() -> dict[str, str]:
             rel = f.relative_to(PACKAGE_ROOT).as_posix()
         except ValueError:      # a module of another checkout: cannot be re-checked here
             continue
-        d = file_digest(f)
+        d = (before or {}).get(rel) or file_digest(f)
         if d is not None:
             out[rel] = d
     return dict(sorted(out.items()))

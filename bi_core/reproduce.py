@@ -389,8 +389,9 @@ def _step_main(argv: list[str] | None = None) -> int:
     spec = json.loads(a.spec)
     import torch
 
-    from .provenance import loaded_sources
+    from .provenance import loaded_sources, snapshot
 
+    before = snapshot()     # the sources as they are now: what this process runs
     # fixed per step, never from the core count, so the numbers are the same on every machine
     torch.set_num_threads(STEPS[a.step].threads)
     ctx = Context(preset=BOOK_PRESETS[spec["preset"]], out=Path(spec["out"]), book_out=Path(spec["book_out"]),
@@ -400,7 +401,7 @@ def _step_main(argv: list[str] | None = None) -> int:
     except BiCoreError as exc:
         print(f"bi-core: error: {exc}", file=sys.stderr, flush=True)
         return 2
-    write_json(ctx.out / "logs" / f"{a.step}.json", {"code": loaded_sources()})
+    write_json(ctx.out / "logs" / f"{a.step}.json", {"code": loaded_sources(before)})
     return 0
 
 

@@ -51,7 +51,7 @@ from .errors import ConfigError, InputError
 from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
-from .provenance import loaded_sources
+from .provenance import loaded_sources, snapshot
 from .runs import FORMAT, VERSION, TrainConfig, _training_spec, config_hash
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
@@ -329,6 +329,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         The summary (also written to ``out/summary.json`` when the run finishes).
     """
     t_start = time.perf_counter()
+    sources = snapshot()     # the code as it is when training starts (recorded in summary.json)
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     ck: dict[str, Any] | None = None
@@ -497,7 +498,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         steps_done = len(history) * spe
         summary = {
             "status": "finished" if finished else "interrupted",
-            "code": loaded_sources(),    # the bi_core sources this run ran (run_is_current checks them)
+            "code": loaded_sources(sources),    # the bi_core sources this run ran (run_is_current checks them)
             "config_hash": chash,
             "preprocessing_hash": data.preprocessing.digest(),
             "epochs_run": epoch, "max_epochs": cfg.epochs, "stopped_early": bool(stopped_early),

@@ -77,6 +77,14 @@ def test_stamp_keys_settings_inputs_and_code(tmp_path, monkeypatch):
     (pkg / "a.py").write_text("x = 2\n")
     assert not stamp_is_current(step, ctx)
     assert P.changed_sources({"a.py": "0"}) == ["a.py"]
+    # a file edited while a step ran is recorded as it was when the step started: the next
+    # build sees the edit
+    (pkg / "data").mkdir()
+    (pkg / "data" / "t.tsv").write_text("a\n")
+    before = P.snapshot()
+    (pkg / "data" / "t.tsv").write_text("b\n")
+    rec = P.loaded_sources(before)
+    assert rec["data/t.tsv"] == before["data/t.tsv"] and not P.sources_current(rec)
     # a reader of synth is keyed on synth's stamp: a re-run synth with other code changes it
     pre = STEPS["pretrain"]
     k1 = pre.key(ctx)
