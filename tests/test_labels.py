@@ -18,8 +18,8 @@ TR = 1.5
 FRAMES = 140  # two 64-frame windows of the smoke model at its 1.5 s TR
 
 
-def _write_bids(root: Path, atlas, seed: int = 0, labels: tuple[str, str] = ("control", "ADHD")) -> Path:
-    """A BIDS-derivatives tree: 2 groups x N_PER_GROUP subjects, two sessions each.
+def _write_bids(root: Path, atlas, seed: int = 0, labels: tuple[str, str] | None = ("control", "ADHD")) -> Path:
+    """A BIDS-derivatives tree: 2 groups x N_PER_GROUP subjects, two sessions each (no diagnosis if ``labels`` is None).
 
     Each subject has a stable network profile (its 'trait') that both sessions share, so
     the sessions agree more with each other than with other subjects.
@@ -32,9 +32,9 @@ def _write_bids(root: Path, atlas, seed: int = 0, labels: tuple[str, str] = ("co
     rows = []
     for i in range(2 * N_PER_GROUP):
         sub = f"{i + 1:02d}"
-        group = labels[i % 2]
+        group = f"{labels[i % 2]}\t" if labels else ""
         loading = rng.uniform(0.3, 0.9, atlas.n_networks)  # the subject's trait
-        rows.append(f"sub-{sub}\t{group}\t{rng.uniform(8, 12):.1f}\t{'MF'[i % 3 % 2]}\t{rng.integers(1, 4)}\t"
+        rows.append(f"sub-{sub}\t{group}{rng.uniform(8, 12):.1f}\t{'MF'[i % 3 % 2]}\t{rng.integers(1, 4)}\t"
                     f"{'right' if i % 4 else 'left'}")
         for ses in ("1", "2"):
             z = rng.standard_normal((FRAMES, atlas.n_networks))
@@ -44,19 +44,34 @@ def _write_bids(root: Path, atlas, seed: int = 0, labels: tuple[str, str] = ("co
                 f"sub-{sub}_ses-{ses}_task-rest_atlas-{atlas.name}_timeseries.tsv")
             path.parent.mkdir(parents=True)
             pd.DataFrame(x, columns=list(atlas.roi_names)).to_csv(path, sep="\t", index=False)
-    (root / "participants.tsv").write_text("participant_id\tdiagnosis\tage\tsex\tscanner_code\thandedness\n"
-                                           + "\n".join(rows) + "\n")
+    (root / "participants.tsv").write_text(f"participant_id\t{'diagnosis' + chr(9) if labels else ''}age\tsex\t"
+                                           "scanner_code\thandedness\n" + "\n".join(rows) + "\n")
     return root
+
+
+def _ingest(tmp_path_factory, smoke_dir, name: str, **kw) -> Path:
+    atlas = Cohort.open(smoke_dir / "eval").atlas  # the smoke synthetic atlas, so the smoke run reads the cohort
+    root = _write_bids(tmp_path_factory.mktemp("bids") / name, atlas, **kw)
+    out = root.parent / "cohort"
+    ingest_bids(root, atlas.name, out, progress=False)
+    return out
 
 
 @pytest.fixture(scope="module")
 def adhd_cohort(tmp_path_factory, smoke_dir) -> Path:
-    """The ADHD/control cohort on the smoke synthetic atlas (so the smoke run reads it)."""
-    atlas = Cohort.open(smoke_dir / "eval").atlas
-    root = _write_bids(tmp_path_factory.mktemp("bids") / "adhd", atlas)
-    out = root.parent / "cohort"
-    ingest_bids(root, atlas.name, out, progress=False)
-    return out
+    """ADHD/control subjects, two sessions each."""
+    return _ingest(tmp_path_factory, smoke_dir, "adhd")
+
+
+@pytest.fixture(scope="module")
+def unlabelled_cohort(tmp_path_factory, smoke_dir) -> Path:
+    """The same design without a diagnosis column."""
+    return _ingest(tmp_path_factory, smoke_dir, "unlabelled", labels=None)
+
+
+def _analyze(run: Path, cohort: Path, out: Path, *extra: str) -> int:
+    return main(["analyze", "--run", str(run), "--cohort", str(cohort), "--out", str(out), "--folds", "2",
+                 "--repeats", "1", "--quiet", *extra])
 
 
 # ---------------------------------------------------------------------- 1. phenotypes as data
@@ -87,3 +102,58 @@ def test_adni_spellings_are_normalised_only_when_all_are_adni(tmp_path, small_at
     assert list(c.table["diagnosis"]) == ["control", "SMC", "control"]
     assert list(c.table["code"].fillna("n/a")) == ["007", "012", "n/a"]  # a declared categorical keeps its codes
     assert c.phenotype_columns()["code"]["levels"] == {"007": 1, "012": 1}
+
+
+# ---------------------------------------------------------------------- 2. any group column
+def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, capsys):
+    out = tmp_path / "suite"
+    assert _analyze(smoke_run, adhd_cohort, out, "--group-column", "diagnosis", "--reference", "control") == 0
+    printed = capsys.readouterr().out
+    assert "groups: diagnosis, control < ADHD, reference control" in printed
+    gp = pd.read_csv(out / "groupdiff_predictability.tsv", sep="\t")
+    assert set(gp["contrast"]) == {"ADHD-control"} and gp["n_group"].eq(N_PER_GROUP).all()
+    gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
+    assert set(gi["contrast"]) == {"ADHD-control"}
+    s = pd.read_csv(out / "classification_adhd_control_summary.tsv", sep="\t")
+    assert {"BrainInterNet embedding", "FC correlation", "FC tangent"} <= set(s["feature_set"])
+    pred = pd.read_csv(out / "classification_adhd_control_predictions.tsv", sep="\t")
+    folds = pred.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
+    assert folds.nunique() == 1, "every feature set must use the same folds"
+    assert {"p_control", "p_ADHD"} <= set(pred.columns)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["groups"] == {"column": "diagnosis", "reference": "control", "order": ["control", "ADHD"],
+                                 "contrasts": ["ADHD-control"]}
+    assert "longitudinal models" in summary["skipped"]  # two sessions on one day are no follow-up
+    assert (out / "marker.tsv").is_file()
+
+
+def test_groups_resolve_from_the_cohort_levels():
+    from bi_core.analysis.groupstats import Groups, resolve_groups
+
+    t = pd.DataFrame({"subject": list("abcdef"), "diagnosis": ["AD", "CN", "MCI", "CN", "AD", np.nan],
+                      "arm": ["drug", "placebo", "drug", "placebo", "x", "x"], "age": np.arange(6.0)})
+    assert resolve_groups(t) == Groups()  # CN < MCI < AD, reference CN
+    assert resolve_groups(t).contrasts == (("AD", "CN"), ("MCI", "CN"))
+    g = resolve_groups(t, "arm", "placebo")
+    assert g.order == ("placebo", "drug", "x") and g.contrasts == (("x", "placebo"), ("drug", "placebo"))
+    assert resolve_groups(t, "arm", order=["placebo", "drug"]).reference == "placebo"
+    assert resolve_groups(t.drop(columns="diagnosis")) is None
+
+
+def test_figures_use_the_cohorts_own_levels():
+    import matplotlib.pyplot as plt
+
+    from bi_core.figures import group_colors
+    from bi_core.figures import predictability as FP
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"network": n, "r2": rng.normal(), "group": g} for n in ("VIS", "DMN")
+                       for g in ("control", "ADHD") for _ in range(4)])
+    ax = FP.by_group(df, ["VIS", "DMN"], column="group", order=["control", "ADHD"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["control", "ADHD"]
+    diff = pd.DataFrame([{"network": n, "contrast": "ADHD-control", "estimate": 0.1, "ci_low": 0.0, "ci_high": 0.2,
+                          "significant": n == "DMN"} for n in ("VIS", "DMN")])
+    ax = FP.effect_sizes(diff, ["VIS", "DMN"])
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"ADHD-control (q < .05)", "ADHD-control (n.s.)"}
+    assert group_colors(["CN", "ADHD", "AD"])["CN"] == "#2a9d8f" and len(set(group_colors(list("abc")).values())) == 3
+    plt.close("all")
