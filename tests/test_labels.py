@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,44 @@ def test_figures_use_the_cohorts_own_levels():
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"ADHD-control (q < .05)", "ADHD-control (n.s.)"}
     assert group_colors(["CN", "ADHD", "AD"])["CN"] == "#2a9d8f" and len(set(group_colors(list("abc")).values())) == 3
     plt.close("all")
+
+
+# ---------------------------------------------------------------------- 3. unlabelled cohorts
+def test_unlabelled_cohort_gets_the_tables_that_need_no_groups(unlabelled_cohort, smoke_run, tmp_path, capsys):
+    out = tmp_path / "suite"
+    assert _analyze(smoke_run, unlabelled_cohort, out) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    skipped = [line for line in printed if line.startswith("skipped")]
+    assert len(skipped) == 1 and "has no diagnoses" in skipped[0] and "--group-column" in skipped[0]
+    for name in ("predictability.tsv", "interactions.tsv", "embeddings.tsv"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("groupdiff_*")) and not list(out.glob("classification_*"))
+
+
+# ---------------------------------------------------------------------- 4. bad input
+@pytest.mark.parametrize("extra, message", [
+    (["--group-column", "dx"], r"--group-column 'dx' is not a column of cohort .*categorical columns are "
+                               r"\[.*'diagnosis'.*'handedness'.*\]"),
+    (["--reference", "CN"], r"--reference 'CN' is not a level of column 'diagnosis' .*levels are \['ADHD', 'control'\]"),
+    ([], r"column 'diagnosis' of cohort .* has levels \['ADHD', 'control'\]; say which one is the reference with "
+         r"--reference LEVEL"),
+    (["--order", "control,ADHD,autism"], r"--order control,ADHD,autism: level\(s\) \['autism'\] not in column"),
+    (["--group-column", "age"], r"--group-column 'age' is numeric with \d+ distinct values .*analyse it with --target"),
+])
+def test_bad_group_options_are_one_line_errors(adhd_cohort, smoke_run, tmp_path, capsys, extra, message):
+    out = tmp_path / "suite"
+    assert _analyze(smoke_run, adhd_cohort, out, *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bi-core: error:") and err.count("\n") == 1, err
+    assert re.search(message, err), err
+    assert not out.exists(), "a refused analysis writes nothing"
+
+
+def test_a_group_smaller_than_the_folds_skips_its_classification(adhd_cohort, smoke_run, tmp_path, capsys):
+    out = tmp_path / "suite"
+    assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--no-fc") == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"skipped classification adhd_control \(control vs ADHD\): too few subjects for 7-fold CV: the "
+                     r"smallest class has 6 subjects \(\{'control': 6, 'ADHD': 6\}\); lower n_splits \(--folds\)",
+                     printed), printed
+    assert (out / "groupdiff_predictability.tsv").is_file() and not list(out.glob("classification_*"))

@@ -25,7 +25,7 @@ from ..errors import InputError
 
 #: Covariates adjusted for when the cohort has them (complete and not constant).
 COVARIATES: tuple[str, ...] = ("age", "sex", "site")
-#: A numeric column with more distinct values than this is a continuous phenotype, not groups.
+#: A numeric column with more distinct values than this (or a fraction) is a continuous phenotype, not groups.
 MAX_NUMERIC_LEVELS = 10
 
 
@@ -103,7 +103,7 @@ def resolve_groups(table: pd.DataFrame, column: str | None = None, reference: st
         if "diagnosis" not in table or table["diagnosis"].notna().sum() == 0:
             return None
         column = "diagnosis"
-    categorical = [c for c in table.columns if table[c].dtype == object and c not in
+    categorical = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c]) and c not in
                    ("recording_id", "subject", "session", "run", "dataset")]
     if column not in table:
         raise InputError(f"--group-column {column!r} is not a column of {where}; its categorical columns are "
@@ -112,7 +112,8 @@ def resolve_groups(table: pd.DataFrame, column: str | None = None, reference: st
     if col.notna().sum() == 0:
         raise InputError(f"--group-column {column!r} has no values in {where}; fill it in participants.tsv / "
                          "sessions.tsv or choose another column.")
-    if pd.api.types.is_numeric_dtype(col) and col.nunique() > MAX_NUMERIC_LEVELS:
+    if pd.api.types.is_numeric_dtype(col) and (col.nunique() > MAX_NUMERIC_LEVELS
+                                               or not np.allclose(col.dropna() % 1, 0)):
         raise InputError(f"--group-column {column!r} is numeric with {col.nunique()} distinct values in {where}: "
                          "a continuous phenotype, not groups; analyse it with --target instead.")
     present = default_level_order(as_labels(col).dropna())
