@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.signal import lfilter
 
 from bi_core.cli import main
 from bi_core.cohort import Cohort
@@ -34,13 +35,13 @@ def _write_bids(root: Path, atlas, seed: int = 0, labels: tuple[str, str] | None
     for i in range(2 * N_PER_GROUP):
         sub = f"{i + 1:02d}"
         group = f"{labels[i % 2]}\t" if labels else ""
-        loading = rng.uniform(0.3, 0.9, atlas.n_networks)  # the subject's trait
+        loading = rng.uniform(0.2, 1.2, atlas.n_networks)  # the subject's traits: network coherence
+        glob = rng.uniform(0.0, 0.8)                        # and global-signal strength
         rows.append(f"sub-{sub}\t{group}{rng.uniform(8, 12):.1f}\t{'MF'[i % 3 % 2]}\t{rng.integers(1, 4)}\t"
                     f"{'right' if i % 4 else 'left'}")
         for ses in ("1", "2"):
-            z = rng.standard_normal((FRAMES, atlas.n_networks))
-            z = np.cumsum(z, 0) * 0.3 + z  # slow network signals
-            x = z[:, ni] * loading[ni] + rng.standard_normal((FRAMES, atlas.n_rois))
+            z = lfilter([0.6], [1, -0.8], rng.standard_normal((FRAMES, atlas.n_networks + 1)), axis=0)  # AR(1)
+            x = z[:, ni] * loading[ni] + glob * z[:, -1:] + rng.standard_normal((FRAMES, atlas.n_rois))
             path = root / f"sub-{sub}" / f"ses-{ses}" / "func" / (
                 f"sub-{sub}_ses-{ses}_task-rest_atlas-{atlas.name}_timeseries.tsv")
             path.parent.mkdir(parents=True)
@@ -126,6 +127,16 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
                                  "contrasts": ["ADHD-control"]}
     assert "longitudinal models" in summary["skipped"]  # two sessions on one day are no follow-up
     assert (out / "marker.tsv").is_file()
+    # two sessions per subject: a reliability table, ICC(3,1) per network, interaction cell and FC edge
+    rel = pd.read_csv(out / "reliability.tsv", sep="\t")
+    assert rel["icc_type"].eq("ICC(3,1)").all() and rel["n_subjects"].max() == 2 * N_PER_GROUP
+    n_rois = Cohort.open(adhd_cohort).atlas.n_rois
+    assert (rel["family"] == "fc").sum() == n_rois * (n_rois - 1) // 2
+    nets = rel[rel["family"] == "predictability"]
+    assert len(nets) == 8 and nets["icc"].between(-1, 1).all()
+    # the planted subject traits make FC more alike within subjects than between them
+    assert rel.loc[rel["family"] == "fc", "icc"].median() > 0.3
+    assert summary["reliability"]["median"]["fc_edge_z"]["median"] > 0.3
 
 
 def test_groups_resolve_from_the_cohort_levels():
@@ -170,6 +181,10 @@ def test_unlabelled_cohort_gets_the_tables_that_need_no_groups(unlabelled_cohort
     for name in ("predictability.tsv", "interactions.tsv", "embeddings.tsv"):
         assert (out / name).is_file(), name
     assert not list(out.glob("groupdiff_*")) and not list(out.glob("classification_*"))
+    # every session is reconstructed (for reliability), not only the baseline
+    assert pd.read_csv(out / "predictability.tsv", sep="\t")["recording_id"].nunique() == 4 * N_PER_GROUP
+    rel = pd.read_csv(out / "reliability.tsv", sep="\t")
+    assert set(rel["family"]) == {"predictability", "interactions", "fc"} and rel["n_sessions"].eq(2).all()
 
 
 # ---------------------------------------------------------------------- 4. bad input
@@ -199,3 +214,75 @@ def test_a_group_smaller_than_the_folds_skips_its_classification(adhd_cohort, sm
                      r"smallest class has 6 subjects \(\{'control': 6, 'ADHD': 6\}\); lower n_splits \(--folds\)",
                      printed), printed
     assert (out / "groupdiff_predictability.tsv").is_file() and not list(out.glob("classification_*"))
+
+
+# ---------------------------------------------------------------------- 5. test-retest reliability
+def test_icc_matches_shrout_and_fleiss_1979():
+    """The 6 targets x 4 judges example of Shrout & Fleiss (1979), Table 2 (values to their 2 decimals)."""
+    from scipy import stats
+
+    from bi_core.analysis.reliability import icc
+
+    Y = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
+    # their ANOVA: BMS 11.24, WMS 6.26, JMS 32.49, EMS 1.02 (n = 6, k = 4)
+    bms, wms, jms, ems, n, k = 11.24, 6.26, 32.49, 1.02, 6, 4
+    r1, r2, r3 = (icc(Y, kind).iloc[0] for kind in ("1,1", "2,1", "3,1"))
+    assert round(r1["icc"], 2) == 0.17 == round((bms - wms) / (bms + (k - 1) * wms), 2)
+    assert round(r2["icc"], 2) == 0.29 == round((bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n), 2)
+    assert round(r3["icc"], 2) == 0.71 == round((bms - ems) / (bms + (k - 1) * ems), 2)
+    assert r3["f"] == pytest.approx(bms / ems, rel=0.01) and (r3["df1"], r3["df2"]) == (5, 15)
+    # the interval of their case 3, by hand from the rounded mean squares
+    f = bms / ems
+    fl, fu = f / stats.f.ppf(0.975, 5, 15), f * stats.f.ppf(0.975, 15, 5)
+    assert r3["ci_low"] == pytest.approx((fl - 1) / (fl + k - 1), abs=0.01)
+    assert r3["ci_high"] == pytest.approx((fu - 1) / (fu + k - 1), abs=0.01)
+    assert (round(r3["ci_low"], 2), round(r3["ci_high"], 2)) == (0.34, 0.95)
+    # vectorized over cells: the same numbers per cell; a session shift leaves ICC(3,1) unchanged
+    both = icc(np.stack([Y, Y + np.array([0, 5, 0, 0])]))
+    assert both["icc"].to_numpy() == pytest.approx([r3["icc"]] * 2)
+
+
+def test_retest_sets_take_the_first_time_point():
+    from bi_core.analysis.reliability import retest_sets
+
+    t = pd.DataFrame({"recording_id": [f"r{i}" for i in range(8)], "subject": list("aaabbbcd"),
+                      "years_from_baseline": [0, 0.02, 1.0, 0, 0.01, 0.03, 0, np.nan]})
+    s = retest_sets(t)
+    # a: 2 repeats (the 1-year visit is follow-up); b: 3, cut to the common 2; c, d: one recording each
+    assert list(s["recording_id"]) == ["r0", "r1", "r3", "r4"] and list(s["repeat"]) == [0, 1, 0, 1]
+    assert retest_sets(t, max_years=2.0).groupby("subject").size().to_dict() == {"a": 3, "b": 3}
+    assert retest_sets(t[t["subject"].isin(["c", "d"])]).empty
+
+
+def test_icc_recovers_the_planted_retest_stability(tmp_path):
+    """Synthetic test-retest runs: the ICC ordering of networks follows the generator's planted stability."""
+    from scipy.stats import spearmanr
+
+    from bi_core.analysis.reliability import icc, reliability, retest_sets
+    from bi_core.connectome import fc_from_bold
+    from bi_core.synth import RETEST_STABILITY, DatasetSpec, SiteSpec, SynthConfig, generate
+
+    cfg = SynthConfig(name="retest", n_cortical=24, n_subcortical=2, pretrain=(DatasetSpec("P", 2, (20, 30), 1.5, 100),),
+                      n_cn=40, n_mci=0, n_ad=0, sites=(SiteSpec("S", 1.5, (300, 300), 0.3, 1.0),), max_visits=1,
+                      retest_sessions=2)
+    out = generate(tmp_path / "synth", cfg, seed=0, progress=False)
+    c = Cohort.open(out / "eval")
+    sets = retest_sets(c.table)
+    assert len(sets) == 80 and set(c.table["run"]) == {"1", "2"}
+    truth = json.loads((out / "ground_truth.json").read_text())["retest"]
+    nets = list(dict.fromkeys(c.atlas.roi_networks))
+    planted = [truth["stability"][n] for n in nets]
+    assert planted == [RETEST_STABILITY[n] for n in nets]
+    # the true coherence scales of the runs have (about) the planted ICC
+    scales = pd.read_csv(out / "ground_truth_recordings.tsv", sep="\t").set_index("recording_id")
+    ids = sets.sort_values(["subject", "repeat"])["recording_id"]
+    Y = scales.loc[ids, [f"coherence_scale_{n}" for n in nets]].to_numpy().reshape(40, 2, len(nets))
+    assert spearmanr(icc(np.moveaxis(Y, 2, 0))["icc"], planted).statistic > 0.8
+    # estimated from the data: the ICC of each network's within-network FC edges
+    fc = fc_from_bold([np.asarray(c.series(r)) for r in sets["recording_id"]])
+    rel = reliability(sets, fc=fc, roi_names=c.atlas.roi_names, roi_networks=c.atlas.roi_networks,
+                      fc_ids=list(sets["recording_id"]))
+    within = rel[rel["target_network"] == rel["source_network"]].groupby("target_network")["icc"].median()[nets]
+    assert spearmanr(within, planted).statistic > 0.7, within.round(2).to_dict()
+    order = sorted(nets, key=lambda n: -truth["stability"][n])
+    assert within[order[:3]].mean() > within[order[-3:]].mean() + 0.3

@@ -7,11 +7,13 @@ as the reference and CN < MCI < AD by default; contrasts and tasks below are nam
 after the cohort's own levels); a cohort without one gets the tables that need no
 groups, and ``summary.json`` says what was skipped and why. Output directory layout::
 
-    predictability.tsv            per (baseline recording, network): r2, pearson_r
-    interactions.tsv              per (baseline recording, target, source): attention, enrichment, occlusion_delta_r2,
+    predictability.tsv            per (baseline or retest recording, network): r2, pearson_r
+    interactions.tsv              per (baseline or retest recording, target, source): attention, enrichment, occlusion_delta_r2,
                                   occlusion_share, source_only_r, fc_correlation (model-free baseline)
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
+    reliability.tsv               (subjects with ≥ 2 sessions/runs at their first time point) test–retest ICC(3,1)
+                                  per network (predictability), per cell (interactions) and per FC edge (reference)
     groupdiff_predictability.tsv  each level − the reference per network (AD−CN, MCI−CN; baseline visits,
                                   covariates, FDR)
     groupdiff_interactions.tsv    the same per (target, source) and measure
@@ -42,6 +44,7 @@ from . import classify as C
 from . import groundtruth as GT
 from . import groupstats as G
 from . import longitudinal as L
+from . import reliability as R
 from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import add_network_fc, agreement, predictability_and_interactions
 from .predictability import PHENOTYPES, with_phenotypes
@@ -93,7 +96,8 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
 def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
               ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
               device: str = "cpu", fc_baselines: bool = True, progress: bool = False, group_column: str | None = None,
-              reference: str | None = None, order: Sequence[str] | None = None) -> dict[str, Any]:
+              reference: str | None = None, order: Sequence[str] | None = None,
+              retest_years: float = R.RETEST_YEARS) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
@@ -120,6 +124,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         The reference level and the compared levels in order (defaults: CN and
         CN < MCI < AD for ADNI diagnoses; see
         :func:`~bi_core.analysis.groupstats.resolve_groups`).
+    retest_years
+        Recordings of a subject at most this long after its first one are test–retest
+        repeats (see :mod:`bi_core.analysis.reliability`).
 
     Returns
     -------
@@ -152,13 +159,16 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         if progress:
             print(f"  {name}: {timings[name]:.1f} s", flush=True)
 
-    # group statistics and classification use baseline visits: reconstruct those only
-    base_ids = cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"].tolist()
+    # group statistics and classification use baseline visits, reliability the repeats at the
+    # first time point: reconstruct those only
+    base_ids = set(cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"])
+    retest = R.retest_sets(cohort.table, retest_years)
+    rec_ids = [r for r in cohort.table["recording_id"] if r in base_ids or r in set(retest["recording_id"])]
     # one pass: the attention pass masks every network in every window, which is exactly
     # what predictability scores (timed together as "predictability + interactions")
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=occlusion_windows,
                                                   batch_size=batch_size, device=device, progress=progress,
-                                                  recordings=base_ids)
+                                                  recordings=rec_ids)
     inter = add_network_fc(inter, cohort)
     write_tsv(out / "predictability.tsv", pred)
     write_tsv(out / "interactions.tsv", inter)
@@ -169,8 +179,22 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     etab = emb_all.table
     lap("embeddings")
+    if retest.empty:
+        skipped["reliability"] = (f"no subject has two sessions or runs within {retest_years:g} years of its first "
+                                  "recording (follow-up visits are not test-retest; see --retest-years)")
+    else:
+        from ..connectome import fc_from_bold
 
-    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows}
+        fc_ids = list(retest["recording_id"])
+        fc = fc_from_bold([np.asarray(cohort.series(r)) for r in fc_ids], names=fc_ids)
+        rel = R.reliability(retest, pred, inter, INTERACTION_MEASURES, fc, cohort.atlas.roi_names,
+                            cohort.atlas.roi_networks, fc_ids)
+        write_tsv(out / "reliability.tsv", rel)
+        summary_rel = R.summarize(rel)
+        lap("reliability")
+
+    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows,
+                               "reliability": None if retest.empty else summary_rel}
     gp = gi = traj = assoc = None
     if groups is not None:
         summary["groups"] = {"column": groups.column, "reference": groups.reference, "order": list(groups.order),

@@ -104,6 +104,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
     p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
+    from ..analysis.reliability import RETEST_YEARS
+
+    p.add_argument("--retest-years", type=float, default=RETEST_YEARS, metavar="YEARS",
+                   help="sessions/runs of a subject at most this long after its first recording (or without "
+                        "years_from_baseline) are test-retest repeats: reliability.tsv gives their ICC(3,1) "
+                        "[default: %(default)s]")
     p.set_defaults(func=_analyze)
 
 
@@ -213,7 +219,7 @@ def _analyze(args: argparse.Namespace) -> int:
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
                   device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
                   group_column=args.group_column, reference=args.reference,
-                  order=args.order.split(",") if args.order else None)
+                  order=args.order.split(",") if args.order else None, retest_years=args.retest_years)
     g = s["groups"]
     print(f"wrote the analysis tables to {args.out}"
           + (f" (groups: {g['column']}, {' < '.join(g['order'])}, reference {g['reference']})" if g else "")
