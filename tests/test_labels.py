@@ -195,6 +195,10 @@ def test_unlabelled_cohort_gets_the_tables_that_need_no_groups(unlabelled_cohort
     ([], r"column 'diagnosis' of cohort .* has levels \['ADHD', 'control'\]; say which one is the reference with "
          r"--reference LEVEL"),
     (["--order", "control,ADHD,autism"], r"--order control,ADHD,autism: level\(s\) \['autism'\] not in column"),
+    (["--reference", "control", "--target", "handedness"], r"--target 'handedness' is not numeric in cohort .*\(values "
+                                                           r"like \['left', 'right'\]\); .*choose a numeric column: "
+                                                           r"\[.*'age'.*\]"),
+    (["--reference", "control", "--target", "iq"], r"--target 'iq' is not a column of cohort"),
     (["--group-column", "age"], r"--group-column 'age' is numeric with \d+ distinct values .*analyse it with --target"),
 ])
 def test_bad_group_options_are_one_line_errors(adhd_cohort, smoke_run, tmp_path, capsys, extra, message):
@@ -286,3 +290,47 @@ def test_icc_recovers_the_planted_retest_stability(tmp_path):
     assert spearmanr(within, planted).statistic > 0.7, within.round(2).to_dict()
     order = sorted(nets, key=lambda n: -truth["stability"][n])
     assert within[order[:3]].mean() > within[order[-3:]].mean() + 0.3
+
+
+# ---------------------------------------------------------------------- 6. continuous phenotypes
+def test_target_association_and_prediction(unlabelled_cohort, smoke_run, tmp_path, capsys):
+    out = tmp_path / "suite"
+    assert _analyze(smoke_run, unlabelled_cohort, out, "--target", "age", "--no-fc") == 0
+    assoc = pd.read_csv(out / "target_age_association.tsv", sep="\t")
+    assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].between(0, 1).all()
+    pred = pd.read_csv(out / "target_age_prediction.tsv", sep="\t")
+    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 4
+    oof = pd.read_csv(out / "target_age_predictions.tsv", sep="\t")
+    folds = oof.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
+    assert folds.nunique() == 1 and oof.groupby("feature_set").size().eq(2 * N_PER_GROUP).all()
+
+
+def test_target_association_recovers_a_planted_slope():
+    from bi_core.analysis.target import target_association
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        age, sex = rng.uniform(20, 80), "MF"[i % 2]
+        for net, slope in (("DMN", -0.004), ("VIS", 0.0)):
+            rows.append({"recording_id": f"r{i}", "subject": f"s{i}", "network": net, "age": age, "sex": sex,
+                         "r2": 0.5 + slope * age + 0.02 * (sex == "F") + rng.normal(0, 0.02)})
+    out = target_association(pd.DataFrame(rows), "r2", ["network"], "age").set_index("network")
+    assert out.loc["DMN", "ci_low"] < -0.004 < out.loc["DMN", "ci_high"] and out.loc["DMN", "significant"]
+    assert not out.loc["VIS", "significant"] and out.loc["DMN", "std_beta"] < -0.5
+
+
+def test_ridge_prediction_uses_shared_subject_folds():
+    from bi_core.analysis.classify import CVConfig, FeatureSet
+    from bi_core.analysis.target import predict_target
+
+    rng = np.random.default_rng(0)
+    y = rng.uniform(20, 80, 30)
+    signal = np.c_[y + rng.normal(0, 5, 30), rng.normal(size=(30, 5))]
+    res = predict_target([FeatureSet("signal", signal), FeatureSet("noise", rng.normal(size=(30, 6)))], y,
+                         np.array([f"s{i}" for i in range(30)]), CVConfig(n_splits=5, n_repeats=3))
+    s = res["summary"].set_index("feature_set")
+    assert s.loc["signal", "r"] > 0.9 and s.loc["signal", "mae"] < 8 and s.loc["noise", "r"] < 0.5
+    assert s.loc["signal", "r_ci_low"] <= s.loc["signal", "r"] <= s.loc["signal", "r_ci_high"]
+    p = res["predictions"]
+    assert (p[p["feature_set"] == "signal"]["fold"].to_numpy() == p[p["feature_set"] == "noise"]["fold"].to_numpy()).all()

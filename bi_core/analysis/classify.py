@@ -322,7 +322,8 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     return pd.DataFrame(rows)
 
 
-def _t_interval(v: np.ndarray) -> tuple[float, float, float]:
+def t_interval(v: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % t interval (mean ± t·SD/√n) of per-repeat metrics ``v``."""
     from scipy import stats
 
     v = np.asarray(v, float)
@@ -356,7 +357,7 @@ def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFr
     for fs, g in per.groupby("feature_set", sort=False):
         row: dict[str, Any] = {"feature_set": fs, "n_repeats": len(g)}
         for m in ("auc", "balanced_accuracy"):
-            mean, lo, hi = _t_interval(g[m].to_numpy())
+            mean, lo, hi = t_interval(g[m].to_numpy())
             row.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -79,8 +79,8 @@ def resolve_groups(table: pd.DataFrame, column: str | None = None, reference: st
     table
         The recordings table.
     column
-        The group column; ``None`` takes ``diagnosis`` when the cohort has diagnoses and
-        returns ``None`` (no groups: an unlabelled cohort) otherwise.
+        The group column; ``None`` takes ``diagnosis`` when the cohort has two or more
+        diagnoses and returns ``None`` (no groups: an unlabelled cohort) otherwise.
     reference
         The reference level (default: the first of ``order``; CN for ADNI diagnoses).
     order
@@ -100,7 +100,7 @@ def resolve_groups(table: pd.DataFrame, column: str | None = None, reference: st
         two levels, or no reference where none can be inferred.
     """
     if column is None:
-        if "diagnosis" not in table or table["diagnosis"].notna().sum() == 0:
+        if "diagnosis" not in table or table["diagnosis"].nunique() < 2:
             return None
         column = "diagnosis"
     categorical = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c]) and c not in
@@ -187,7 +187,7 @@ def check_groups(table: pd.DataFrame, need: Sequence[str] = ("CN",), min_per_gro
     return counts
 
 
-def _covariate_terms(df: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
+def covariate_terms(df: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
     terms = []
     for c in covariates:
         if c not in df:
@@ -232,12 +232,10 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
         ``n_group``, ``n_ref``, ``q`` (BH-FDR within the contrast) and ``significant``.
     """
     import patsy
-    import statsmodels.api as sm
-    from statsmodels.stats.multitest import multipletests
 
     refs = sorted({r for _, r in contrasts})
     check_groups(df, need=refs, what=f"group comparison of {value!r}", column=column)
-    terms = _covariate_terms(df, covariates)
+    terms = covariate_terms(df, covariates)
     rows = []
     # cells usually share their recordings: the design matrix of a row set is built once
     # (covariates are per recording, so the same rows give the same design)
@@ -262,16 +260,29 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
                 use = [t for t in terms if sub[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
                 X = designs[grp, ids] = patsy.dmatrix("_grp" + "".join(f" + {t}" for t in use), sub,
                                                       return_type="dataframe")
-            fit = sm.OLS(sub[value].astype(float).to_numpy(), X).fit()
-            est, se = float(fit.params["_grp"]), float(fit.bse["_grp"])
-            lo, hi = fit.conf_int().loc["_grp"].astype(float)
-            sd = float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan
-            rows.append({**base, "estimate": est, "se": se, "t": float(fit.tvalues["_grp"]),
-                         "p": float(fit.pvalues["_grp"]), "ci_low": float(lo), "ci_high": float(hi),
-                         "cohens_d": est / sd if sd else np.nan})
-    out = pd.DataFrame(rows)
+            fit = ols_effect(sub[value], X, "_grp")
+            sd = fit.pop("residual_sd")
+            rows.append({**base, **fit, "cohens_d": fit["estimate"] / sd if sd else np.nan})
+    return fdr(pd.DataFrame(rows), "contrast", alpha)
+
+
+def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
+    """OLS of ``y`` on the design ``X`` (statsmodels): ``term``'s estimate, se, t, p, 95 % CI and the residual SD."""
+    import statsmodels.api as sm
+
+    fit = sm.OLS(y.astype(float).to_numpy(), X).fit()
+    lo, hi = fit.conf_int().loc[term].astype(float)
+    return {"estimate": float(fit.params[term]), "se": float(fit.bse[term]), "t": float(fit.tvalues[term]),
+            "p": float(fit.pvalues[term]), "ci_low": float(lo), "ci_high": float(hi),
+            "residual_sd": float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan}
+
+
+def fdr(out: pd.DataFrame, by: str | None, alpha: float = 0.05) -> pd.DataFrame:
+    """Add Benjamini–Hochberg ``q`` (statsmodels; within each ``by`` group) and ``significant`` (q < alpha)."""
+    from statsmodels.stats.multitest import multipletests
+
     out["q"] = np.nan
-    for c, g in out.groupby("contrast"):
+    for _, g in (out.groupby(by) if by else [(None, out)]):
         ok = g["p"].notna()
         if ok.any():
             out.loc[g.index[ok], "q"] = multipletests(g.loc[ok, "p"], alpha=alpha, method="fdr_bh")[1]

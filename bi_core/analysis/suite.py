@@ -19,6 +19,9 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
     groupdiff_interactions.tsv    the same per (target, source) and measure
     classification_<task>_summary.tsv / _predictions.tsv   every feature set on the same folds; tasks are the
                                   reference vs each level (ad_cn, mci_cn) and all levels (3class)
+    target_<col>_association.tsv  (--target) OLS of each network's predictability on a numeric column, covariates, FDR
+    target_<col>_prediction.tsv / _predictions.tsv   ridge prediction of it from every feature set on the
+                                  same subject-grouped folds: r and MAE with intervals / out-of-fold predictions
     marker.tsv                    the out-of-fold summary marker of every visit (last level vs the reference)
     longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters
     groundtruth.json              (synthetic cohorts) recovery of the generator's truth
@@ -45,6 +48,7 @@ from . import groundtruth as GT
 from . import groupstats as G
 from . import longitudinal as L
 from . import reliability as R
+from . import target as T
 from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import add_network_fc, agreement, predictability_and_interactions
 from .predictability import PHENOTYPES, with_phenotypes
@@ -97,7 +101,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
               ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
               device: str = "cpu", fc_baselines: bool = True, progress: bool = False, group_column: str | None = None,
               reference: str | None = None, order: Sequence[str] | None = None,
-              retest_years: float = R.RETEST_YEARS) -> dict[str, Any]:
+              retest_years: float = R.RETEST_YEARS, target: str | None = None) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
@@ -127,6 +131,10 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     retest_years
         Recordings of a subject at most this long after its first one are test–retest
         repeats (see :mod:`bi_core.analysis.reliability`).
+    target
+        A numeric column (e.g. ``age``): its association with each network's
+        predictability and its prediction from every feature set
+        (:mod:`bi_core.analysis.target`).
 
     Returns
     -------
@@ -140,11 +148,13 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     out = Path(out)
     cohort = Cohort.open(cohort_dir)
     groups = G.resolve_groups(cohort.table, group_column, reference, order, where=f"cohort {cohort.path}")
+    if target is not None:
+        T.check_target(cohort.table, target, where=f"cohort {cohort.path}")
     skipped: dict[str, str] = {}
     if groups is None:
         skipped["group analyses"] = ("group differences, classification, the summary marker and the longitudinal "
-                                     "models need groups, and the cohort has no diagnoses; choose a categorical "
-                                     "column with --group-column (see `bi-core info --json`)")
+                                     "models need groups, and the cohort has no diagnoses (or a single one); choose "
+                                     "a categorical column with --group-column (see `bi-core info --json`)")
     else:
         cohort.table[groups.column] = G.as_labels(cohort.table[groups.column])
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +189,10 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     etab = emb_all.table
     lap("embeddings")
+
+    def emb_rows(kind: str, rows: list[str]) -> np.ndarray:
+        return pd.DataFrame(emb_all.features(kind), index=etab["recording_id"]).loc[rows].to_numpy()
+
     if retest.empty:
         skipped["reliability"] = (f"no subject has two sessions or runs within {retest_years:g} years of its first "
                                   "recording (follow-up visits are not test-retest; see --retest-years)")
@@ -206,16 +220,16 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         except InputError as exc:
             skipped["group differences"] = str(exc)
         lap("group statistics")
-
-        def emb_rows(kind: str, rows: list[str]) -> np.ndarray:
-            return pd.DataFrame(emb_all.features(kind), index=etab["recording_id"]).loc[rows].to_numpy()
-
         summary["classification"] = _classification(cohort, groups, pred, inter, emb_rows, etab, info, cv,
                                                     fc_baselines, out, skipped, progress)
         lap("classification")
         summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
                                                                         skipped, progress)
         lap("marker and longitudinal")
+    if target is not None:
+        summary["target"] = _target(cohort, target, pred, inter, emb_rows, etab, info, cv, fc_baselines, out, skipped,
+                                    progress)
+        lap("target")
 
     if ground_truth is not None:
         truth = GT.load_ground_truth(ground_truth)
@@ -265,15 +279,7 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     have = set(etab["recording_id"]) & set(pred["recording_id"])
     ids = [r for r in cohort.table["recording_id"] if r in have]
     table = cohort.table.set_index("recording_id").loc[ids].reset_index()
-    feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
-             C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
-             C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
-             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
-    if fc_baselines:
-        h = cohort.harmonized(info.target_tr)
-        series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
-        feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
-                  C.FeatureSet("FC tangent", series, connectivity="tangent")]
+    feats = _feature_sets(cohort, pred, inter, emb_rows, ids, info, fc_baselines)
     results: dict[str, Any] = {}
     for task in C.tasks_for(groups):
         try:
@@ -286,6 +292,53 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
         write_tsv(out / f"classification_{task.name}_predictions.tsv", res["predictions"])
         results[task.name] = res["summary"].set_index("feature_set")[["auc", "balanced_accuracy"]].to_dict("index")
     return results
+
+
+def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame,
+                  emb_rows: Callable[[str, list[str]], np.ndarray], ids: list[str], info: Any,
+                  fc_baselines: bool) -> list[C.FeatureSet]:
+    """The model's features and the FC baselines of the recordings ``ids`` (in that order)."""
+    feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
+             C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
+             C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
+             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
+    if fc_baselines:
+        h = cohort.harmonized(info.target_tr)
+        series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
+        feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
+                  C.FeatureSet("FC tangent", series, connectivity="tangent")]
+    return feats
+
+
+def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame,
+            emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame, info: Any, cv: C.CVConfig,
+            fc_baselines: bool, out: Path, skipped: dict[str, str], progress: bool) -> dict[str, Any]:
+    """Association of the numeric ``target`` with each network's predictability, and its prediction.
+
+    Baseline visits with a value of the target; the prediction is skipped (and named in
+    ``skipped``) when there are fewer subjects than folds.
+    """
+    t = cohort.table
+    base = t.loc[G.baseline_rows(t) & t[target].notna().to_numpy()]
+    have = set(etab["recording_id"]) & set(pred["recording_id"])
+    ids = [r for r in base["recording_id"] if r in have]
+    name = G.slug(target)
+    p = with_phenotypes(pred[pred["recording_id"].isin(ids)], cohort, (*PHENOTYPES, target))
+    assoc = T.target_association(p, "r2", ["network"], target)
+    write_tsv(out / f"target_{name}_association.tsv", assoc)
+    res: dict[str, Any] = {"column": target, "n_subjects": len(ids),
+                           "association_significant": assoc.loc[assoc["significant"], "network"].tolist()}
+    rows = base.set_index("recording_id").loc[ids]
+    try:
+        pr = T.predict_target(_feature_sets(cohort, pred, inter, emb_rows, ids, info, fc_baselines),
+                              rows[target].to_numpy(float), rows["subject"].to_numpy(), cv, progress=progress)
+    except InputError as exc:
+        skipped[f"prediction of {target}"] = str(exc)
+        return res
+    write_tsv(out / f"target_{name}_prediction.tsv", pr["summary"])
+    write_tsv(out / f"target_{name}_predictions.tsv", pr["predictions"])
+    res["prediction"] = pr["summary"].set_index("feature_set")[["r", "mae"]].to_dict("index")
+    return res
 
 
 def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callable[[str, list[str]], np.ndarray],

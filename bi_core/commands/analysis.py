@@ -104,6 +104,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
     p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
+    p.add_argument("--target", default=None, metavar="COL",
+                   help="a numeric column (e.g. age): OLS association of each network's predictability with it "
+                        "(covariates among age/sex/site, FDR) and its ridge prediction from every feature set on "
+                        "the same subject-grouped folds (r, MAE with intervals); tables target_COL_*.tsv")
     from ..analysis.reliability import RETEST_YEARS
 
     p.add_argument("--retest-years", type=float, default=RETEST_YEARS, metavar="YEARS",
@@ -192,7 +196,8 @@ def _groupdiff(args: argparse.Namespace) -> int:
         raise InputError(f"{args.table} has no column {value!r}; columns: {list(df.columns)}.")
     groups = _resolve_groups(args, cohort.table, f"cohort {cohort.path}")
     if groups is None:
-        raise InputError(f"cohort {cohort.path} has no diagnoses; choose the group column with --group-column COL.")
+        raise InputError(f"groupdiff needs diagnoses, but cohort {cohort.path} has none; choose the group column "
+                         "with --group-column COL.")
     cohort.table[groups.column] = as_labels(cohort.table[groups.column])
     base = set(cohort.table.loc[baseline_rows(cohort.table), "recording_id"])
     d = with_phenotypes(df[df["recording_id"].isin(base)], cohort, (*PHENOTYPES, groups.column))
@@ -219,7 +224,8 @@ def _analyze(args: argparse.Namespace) -> int:
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
                   device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
                   group_column=args.group_column, reference=args.reference,
-                  order=args.order.split(",") if args.order else None, retest_years=args.retest_years)
+                  order=args.order.split(",") if args.order else None, retest_years=args.retest_years,
+                  target=args.target)
     g = s["groups"]
     print(f"wrote the analysis tables to {args.out}"
           + (f" (groups: {g['column']}, {' < '.join(g['order'])}, reference {g['reference']})" if g else "")
