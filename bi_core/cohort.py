@@ -18,9 +18,16 @@ parsing. Writers build the directory in a temporary sibling and rename it into p
 so a failed ingest leaves nothing behind.
 
 ``recordings.tsv`` columns: ``recording_id, subject, session, run, dataset, site, tr,
-n_frames, offset`` (required) and the phenotypes ``diagnosis`` (CN/MCI/AD),
-``age`` (years), ``sex`` (M/F), ``years_from_baseline``, ``mmse``, ``cdr_sb`` where
-known (``n/a`` otherwise); any extra columns are kept.
+n_frames, offset`` (required) and the phenotypes ``diagnosis``, ``age`` (years), ``sex``
+(M/F), ``years_from_baseline``, ``mmse``, ``cdr_sb`` where known (``n/a`` otherwise);
+any extra phenotype columns are kept. Every phenotype column is typed when the cohort is
+written — ``numeric`` when every known value is a number, ``categorical`` otherwise,
+``n/a`` when no value is known — and the types are stored in ``cohort.json``
+(``phenotypes``) so that a categorical column of numeric-looking codes stays categorical.
+
+Diagnoses are labels like any other: a ``diagnosis`` column whose every label is an
+ADNI spelling (CN/NC/HC/control, MCI/EMCI/LMCI, AD/dementia...) is normalised to
+:data:`DIAGNOSIS_LEVELS`; any other label set (``ADHD``/``control``) is kept as given.
 """
 
 from __future__ import annotations
@@ -45,10 +52,18 @@ from .preprocess import PreprocSpec, check_series, preprocess
 FORMAT = "bi_core-cohort"
 VERSION = 1
 SERIES_FILE = "timeseries.f32"
-DIAGNOSES: tuple[str, ...] = ("CN", "MCI", "AD")
+#: The ADNI diagnosis levels in disease order — the one definition of the default group
+#: column's levels: its reference (the first), contrasts, classes and figure legends.
+DIAGNOSIS_LEVELS: tuple[str, ...] = ("CN", "MCI", "AD")
 REQUIRED_COLUMNS = ("recording_id", "subject", "session", "run", "dataset", "site", "tr", "n_frames", "offset")
 PHENOTYPE_COLUMNS = ("diagnosis", "age", "sex", "years_from_baseline", "mmse", "cdr_sb")
 RECORDING_COLUMNS = REQUIRED_COLUMNS + PHENOTYPE_COLUMNS
+#: Columns that describe a recording rather than its participant (never phenotypes).
+BOOKKEEPING_COLUMNS = ("recording_id", "subject", "session", "run", "dataset", "tr", "n_frames", "offset")
+#: Phenotype types stored in ``cohort.json``.
+PHENOTYPE_TYPES = ("categorical", "numeric", "n/a")
+_CATEGORICAL = ("diagnosis", "sex", "site")
+_NUMERIC = ("age", "years_from_baseline", "mmse", "cdr_sb")
 
 _DX_ALIASES = {
     "cn": "CN", "nc": "CN", "hc": "CN", "control": "CN", "controls": "CN", "healthy": "CN", "normal": "CN",
@@ -66,15 +81,55 @@ def _missing(v: Any) -> bool:
     return isinstance(v, str) and v.strip().lower() in ("", "n/a", "na", "nan", "none")
 
 
-def normalize_diagnosis(value: Any, where: str) -> str | float:
-    """Map a diagnosis spelling to CN/MCI/AD (NaN when missing); error on anything else."""
+def _label(value: Any) -> str | float:
+    """A categorical value as a stripped string (NaN when missing); ``2.0`` reads as ``2``."""
     if _missing(value):
         return np.nan
-    key = str(value).strip().lower().replace("'", "").replace(" ", "")
-    if key not in _DX_ALIASES:
-        raise InputError(f"{where}: unknown diagnosis label {value!r}; expected one of CN, MCI, AD "
-                         "(or NC/HC/control, EMCI/LMCI, dementia), or n/a when unknown.")
-    return _DX_ALIASES[key]
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def normalize_diagnoses(values: Sequence[Any]) -> list[str | float]:
+    """ADNI spellings mapped to CN/MCI/AD when every known label is one; other label sets as given.
+
+    Parameters
+    ----------
+    values
+        The diagnosis column (NaN / ``n/a`` when unknown).
+
+    Returns
+    -------
+    list
+        One label per value (NaN when missing). ``["HC", "EMCI", "dementia"]`` becomes
+        ``["CN", "MCI", "AD"]``; ``["ADHD", "control"]`` stays as it is, because ``ADHD``
+        is not an ADNI label (so ``control`` is not renamed ``CN`` either).
+    """
+    labels = [_label(v) for v in values]
+    keys = [None if _missing(v) else str(v).lower().replace("'", "").replace(" ", "") for v in labels]
+    if all(k is None or k in _DX_ALIASES for k in keys):
+        return [np.nan if k is None else _DX_ALIASES[k] for k in keys]
+    return labels
+
+
+def default_level_order(levels: Sequence[str]) -> list[str]:
+    """Levels in :data:`DIAGNOSIS_LEVELS` order when they are ADNI diagnoses, else sorted."""
+    present = sorted({str(v) for v in levels})
+    if set(present) <= set(DIAGNOSIS_LEVELS):
+        return [d for d in DIAGNOSIS_LEVELS if d in present]
+    return present
+
+
+def _typed(values: pd.Series, forced: str | None = None) -> tuple[pd.Series, str]:
+    """A phenotype column as numbers or labels, and its type (see :data:`PHENOTYPE_TYPES`)."""
+    known = values[~values.map(_missing)]
+    if forced != "categorical" and known.empty:
+        return pd.Series(np.nan, index=values.index, dtype=float), "n/a"
+    if forced != "categorical":
+        nums = pd.to_numeric(known, errors="coerce")
+        if nums.notna().all() and not known.map(lambda v: isinstance(v, bool)).any():
+            return pd.to_numeric(values.where(~values.map(_missing)), errors="coerce").astype(float), "numeric"
+    return values.map(_label).astype(object), "categorical"
 
 
 def normalize_sex(value: Any, where: str) -> str | float:
@@ -111,6 +166,9 @@ class CohortWriter:
         Free text stored in ``cohort.json``.
     overwrite
         Replace an existing cohort at ``out``.
+    types
+        Phenotype column → ``"categorical"`` / ``"numeric"`` to keep a known type (e.g. when
+        copying a cohort); other columns are typed from their values.
 
     Examples
     --------
@@ -120,7 +178,7 @@ class CohortWriter:
 
     def __init__(self, out: str | Path, atlas: NetworkAtlas, preprocessing: PreprocSpec | None = None,
                  min_frames: int = 1, name: str | None = None, description: str = "", overwrite: bool = False,
-                 extra_meta: dict[str, Any] | None = None) -> None:
+                 extra_meta: dict[str, Any] | None = None, types: dict[str, str] | None = None) -> None:
         self.out = Path(out)
         self.atlas = atlas
         self.preprocessing = preprocessing or PreprocSpec()
@@ -129,6 +187,7 @@ class CohortWriter:
         self.description = description
         self.overwrite = overwrite
         self.extra_meta = dict(extra_meta or {})
+        self.types = dict(types or {})
         self._rows: list[dict[str, Any]] = []
         self._ids: set[str] = set()
         self._offset = 0
@@ -159,8 +218,8 @@ class CohortWriter:
             Preprocessing to apply before storing (e.g. TR harmonization at ingest);
             ``None`` stores ``series`` as given (it is still checked and cast to float32).
         phenotypes
-            ``diagnosis``, ``age``, ``sex``, ``years_from_baseline``, ``mmse``, ``cdr_sb``
-            and any extra columns.
+            ``diagnosis`` (any labels), ``age``, ``sex``, ``years_from_baseline``, ``mmse``,
+            ``cdr_sb`` and any extra columns (typed when the cohort is finished).
 
         Returns
         -------
@@ -186,9 +245,13 @@ class CohortWriter:
             raise InputError(f"{where}: {x.shape[0]} frames is shorter than one window ({self.min_frames} "
                              f"frames at TR {float(tr):g} s); drop this recording or use a shorter window.")
         ph = dict(phenotypes)
-        ph["diagnosis"] = normalize_diagnosis(ph.get("diagnosis"), where)
+        clash = sorted(set(ph) & set(REQUIRED_COLUMNS))
+        if clash:
+            raise InputError(f"{where}: phenotype column(s) {clash} clash with the cohort's own columns; rename them "
+                             "in participants.tsv / sessions.tsv.")
+        ph["diagnosis"] = _label(ph.get("diagnosis"))
         ph["sex"] = normalize_sex(ph.get("sex"), where)
-        for col in ("age", "years_from_baseline", "mmse", "cdr_sb"):
+        for col in _NUMERIC:
             v = ph.get(col)
             if _missing(v):
                 ph[col] = np.nan
@@ -222,6 +285,16 @@ class CohortWriter:
         table = pd.DataFrame(self._rows)
         extra = [c for c in table.columns if c not in RECORDING_COLUMNS]
         table = table.reindex(columns=list(RECORDING_COLUMNS) + extra)
+        table["diagnosis"] = normalize_diagnoses(table["diagnosis"].tolist())
+        types: dict[str, str] = {}
+        for c in table.columns:
+            if c in BOOKKEEPING_COLUMNS:
+                continue
+            if c == "site":
+                types[c] = "categorical"
+                continue
+            forced = self.types.get(c, "categorical" if c in _CATEGORICAL else None)
+            table[c], types[c] = _typed(table[c], forced)
         assert self.tmp is not None
         with open(self.tmp / SERIES_FILE, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -240,6 +313,7 @@ class CohortWriter:
             "dtype": "float32-le",
             "series_file": SERIES_FILE,
             "preprocessing": self.preprocessing.to_dict(),
+            "phenotypes": types,
             "bi_core_version": __version__,
             **self.extra_meta,
         }
@@ -286,8 +360,9 @@ class Cohort:
             raise InputError(f"{path}: cohort format version {meta.get('version')} is newer than this bi_core "
                              f"understands ({VERSION}); upgrade bi_core.")
         atlas = NetworkAtlas.from_dseg(path / "atlas.tsv", name=meta.get("atlas"))
+        labels = {c: str for c, t in meta.get("phenotypes", {}).items() if t == "categorical"}
         table = pd.read_csv(path / "recordings.tsv", sep="\t", na_values=["n/a"], keep_default_na=False,
-                            dtype={"recording_id": str, "subject": str, "session": str, "run": str,
+                            dtype={**labels, "recording_id": str, "subject": str, "session": str, "run": str,
                                    "dataset": str, "site": str, "diagnosis": str, "sex": str})
         for c in ("session", "run", "dataset", "site"):
             table[c] = table[c].fillna("")
@@ -388,7 +463,8 @@ class Cohort:
             try:
                 base.mkdir(parents=True, exist_ok=True)
                 with CohortWriter(target, self.atlas, self.preprocessing.then(spec), name=f"{self.name}@{target_tr:g}s",
-                                  extra_meta={"derived_from": str(self.path)}) as w:
+                                  extra_meta={"derived_from": str(self.path)},
+                                  types=self.meta.get("phenotypes")) as w:
                     it = range(len(self))
                     if progress:
                         from tqdm.auto import tqdm
@@ -424,7 +500,8 @@ class Cohort:
         t = self.table
         dx = t["diagnosis"].fillna("n/a") if "diagnosis" in t else pd.Series(["n/a"] * len(t))
         dx_counts = {k: int(v) for k, v in dx.value_counts().items()}
-        dx_counts = {k: dx_counts[k] for k in (*DIAGNOSES, "n/a") if k in dx_counts}
+        dx_counts = {k: dx_counts[k] for k in (*default_level_order(dx[dx != "n/a"]), "n/a") if k in dx_counts}
+        columns = self.phenotype_columns()
         dur_s = (t["tr"] * t["n_frames"]).astype(float)
         return {
             "path": str(self.path),
@@ -444,9 +521,42 @@ class Cohort:
                          "max": int(t["n_frames"].max()), "total": int(t["n_frames"].sum())},
             "hours": round(float(dur_s.sum()) / 3600, 3),
             "sessions_per_subject": round(float(len(t) / max(1, t["subject"].nunique())), 3),
-            "phenotypes": [c for c in PHENOTYPE_COLUMNS if c in t and t[c].notna().any()],
+            "phenotypes": [c for c, d in columns.items() if d["type"] != "n/a"],
+            "phenotype_columns": columns,
             "preprocessing": self.meta.get("preprocessing", {}),
         }
+
+    def phenotype_columns(self) -> dict[str, dict[str, Any]]:
+        """Every phenotype column with its type, levels (categorical) or range (numeric).
+
+        Returns
+        -------
+        dict
+            Column → ``{"type": "categorical", "levels": {level: n_subjects}, "n_missing": ...}``,
+            ``{"type": "numeric", "min": ..., "max": ..., "n_missing": ...}`` or
+            ``{"type": "n/a", ...}`` (no value known); ``n_missing`` counts recordings.
+            Levels are in :data:`DIAGNOSIS_LEVELS` order for ADNI diagnoses, else sorted.
+        """
+        t = self.table
+        stored = self.meta.get("phenotypes", {})
+        out: dict[str, dict[str, Any]] = {}
+        for c in t.columns:
+            if c in BOOKKEEPING_COLUMNS:
+                continue
+            col = t[c]
+            kind = stored.get(c) or ("n/a" if col.isna().all() else "numeric"
+                                     if pd.api.types.is_numeric_dtype(col) else "categorical")
+            if c == "site" and col.fillna("").eq("").all():
+                kind = "n/a"
+            d: dict[str, Any] = {"type": kind, "n_missing": int(col.isna().sum())}
+            if kind == "categorical":
+                known = t.loc[col.notna() & col.astype(str).ne(""), ["subject", c]]
+                n = known.groupby(c)["subject"].nunique()
+                d["levels"] = {str(k): int(n[k]) for k in default_level_order(n.index)}
+            elif kind == "numeric":
+                d.update(min=float(col.min()), max=float(col.max()))
+            out[str(c)] = d
+        return out
 
     def summary(self) -> str:
         """A human-readable multi-line summary (what ``bi-core info`` prints)."""
@@ -464,10 +574,21 @@ class Cohort:
             f"datasets    {', '.join(f'{k} {v}' for k, v in d['datasets'].items())}",
             f"sites       {', '.join(f'{k or chr(8212)} {v}' for k, v in d['sites'].items())}",
             f"diagnosis   {dx}",
-            f"phenotypes  {', '.join(d['phenotypes']) or 'none'}",
+            f"phenotypes  {', '.join(_describe(k, v) for k, v in d['phenotype_columns'].items()) or 'none'}",
             f"preproc     {', '.join(f'{k}={v}' for k, v in d['preprocessing'].items())}",
         ]
         return "\n".join(lines)
+
+
+def _describe(name: str, col: dict[str, Any]) -> str:
+    """``diagnosis (categorical: ADHD 3, control 3)`` / ``age (numeric 8-12)`` for the summary."""
+    if col["type"] == "categorical":
+        levels = list(col["levels"].items())
+        shown = ", ".join(f"{k} {v}" for k, v in levels[:6]) + (f", +{len(levels) - 6} more" if len(levels) > 6 else "")
+        return f"{name} (categorical: {shown})"
+    if col["type"] == "numeric":
+        return f"{name} (numeric {col['min']:g}–{col['max']:g})"
+    return f"{name} (n/a)"
 
 
 def open_cohorts(paths: Sequence[str | Path]) -> list[Cohort]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .cohort import DIAGNOSES, Cohort
+from .cohort import Cohort, default_level_order
 
 
 def cohort_overview(cohort: Cohort, by: str = "dataset") -> pd.DataFrame:
@@ -36,7 +36,7 @@ def cohort_overview(cohort: Cohort, by: str = "dataset") -> pd.DataFrame:
         }
         if g["diagnosis"].notna().any():
             counts = g["diagnosis"].value_counts()
-            row["diagnosis"] = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in DIAGNOSES)
+            row["diagnosis"] = ", ".join(f"{d} {int(counts.get(d, 0))}" for d in default_level_order(t["diagnosis"].dropna()))
         else:
             row["diagnosis"] = "unlabeled"
         rows.append(row)

@@ -15,9 +15,13 @@ Conventions
   and ``run`` columns hold the bare labels.
 - Phenotypes come from ``participants.tsv`` (one row per ``participant_id``) and the
   optional ``sub-<label>/sub-<label>_sessions.tsv`` (one row per ``session_id``); a
-  non-missing session value overrides the participant value. Accepted spellings are in
-  :data:`PHENOTYPE_ALIASES` (case-insensitive). ``years_from_baseline`` is computed from
-  ``acq_time`` (years since the subject's earliest session) when not given.
+  non-missing session value overrides the participant value. Every column is kept: the
+  spellings in :data:`PHENOTYPE_ALIASES` (case-insensitive) are renamed to the cohort's
+  names (``group`` → ``diagnosis``, ``Age`` → ``age``...), other columns keep their name,
+  and the cohort types each column (numeric or categorical). Diagnosis labels are free:
+  ADNI spellings become CN/MCI/AD, any other label set is kept as given.
+  ``years_from_baseline`` is computed from ``acq_time`` (years since the subject's
+  earliest session) when not given.
 - Every loader z-scores each ROI of each recording (the model's input convention); the
   cohort records the :class:`~bi_core.preprocess.PreprocSpec` that was applied.
 """
@@ -36,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .atlas import NetworkAtlas
-from .cohort import Cohort, CohortWriter, normalize_diagnosis, normalize_sex
+from .cohort import REQUIRED_COLUMNS, Cohort, CohortWriter, normalize_sex
 from .cohort import _missing as _blank
 from .errors import ConfigError, InputError
 from .preprocess import PreprocSpec
@@ -202,8 +206,13 @@ def _read_tsv(path: Path, what: str, fix: str = ".", **kw: Any) -> pd.DataFrame:
         raise InputError(f"{what}{path} could not be read as a tab-separated table ({_one_line(exc)}){fix}") from exc
 
 
-def _pick_columns(table: pd.DataFrame) -> dict[str, str]:
-    """Phenotype field → the table's column that holds it (first alias found)."""
+def _pick_columns(table: pd.DataFrame, id_col: str, where: Path) -> dict[str, str]:
+    """Phenotype field → the table's column that holds it: every column but the id.
+
+    A column spelled as in :data:`PHENOTYPE_ALIASES` takes the cohort's name (the first
+    alias found wins; later ones are kept under their own name); any other column keeps
+    its (stripped) name.
+    """
     lower = {str(c).strip().lower(): c for c in table.columns}
     out = {}
     for fld, aliases in PHENOTYPE_ALIASES.items():
@@ -211,6 +220,15 @@ def _pick_columns(table: pd.DataFrame) -> dict[str, str]:
             if a in lower:
                 out[fld] = lower[a]
                 break
+    taken = set(out.values())
+    for c in table.columns:
+        name = str(c).strip()
+        if c in taken or name.lower() == id_col:
+            continue
+        if name in out or name in REQUIRED_COLUMNS or not name:
+            raise InputError(f"{where}: column {name!r} has the name of a column the cohort sets itself "
+                             f"({', '.join(REQUIRED_COLUMNS)}) or is empty; rename it in {where.name}.")
+        out[name] = c
     return out
 
 
@@ -220,15 +238,17 @@ def _missing(v: Any) -> bool:
 
 
 def _normalize_row(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Validate and normalize one row's phenotypes (NaN / NaT / '' when missing)."""
+    """Validate and normalize one row's phenotypes (NaN / NaT when missing).
+
+    Sex, the numeric fields and ``acq_time`` are checked here; diagnosis labels and extra
+    columns are kept as text and typed by the cohort writer.
+    """
     out: dict[str, Any] = {}
     for fld, v in raw.items():
-        if fld == "diagnosis":
-            out[fld] = normalize_diagnosis(v, where)
-        elif fld == "sex":
+        if fld == "sex":
             out[fld] = normalize_sex(v, where)
         elif _missing(v):
-            out[fld] = pd.NaT if fld == "acq_time" else np.nan if fld in _NUMERIC else ""
+            out[fld] = pd.NaT if fld == "acq_time" else np.nan
         elif fld in _NUMERIC:
             try:
                 out[fld] = float(v)
@@ -270,7 +290,7 @@ class Phenotypes:
         if id_col not in lower:
             raise InputError(f"{what} {path} has no {id_col!r} column (found {list(table.columns)}); "
                              f"add one with values like {prefix}-01.")
-        cols = _pick_columns(table)
+        cols = _pick_columns(table, id_col, path)
         rows: dict[str, dict[str, Any]] = {}
         for _, r in table.iterrows():
             label = re.sub(rf"^{prefix}-", "", str(r[lower[id_col]]).strip())

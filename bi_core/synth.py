@@ -32,6 +32,18 @@ ages and TRs; every subject has an ``age`` and a fluid-intelligence-like score
 1–5 annual visits, dropout, MCI→AD conversion, MMSE and CDR-SB derived from severity, and
 two sites (TR 3.0 s and 0.607 s). ``DIR/ground_truth.json`` — the population model;
 ``DIR/ground_truth_recordings.tsv`` — per-recording severity and coupling values.
+
+Test–retest runs
+----------------
+With ``retest_sessions = k > 1`` every evaluation visit is recorded ``k`` times the same
+day (runs ``1..k`` of the session). The runs share the subject's coupling and severity;
+what changes between them, besides the noise, is each network's coherence, scaled by
+``1 + RETEST_COHERENCE_SD · (√s_m · trait_m + √(1 − s_m) · ε_m,run)`` with a per-subject
+``trait`` and a per-run ``ε`` (both standard normal). ``s_m`` is the network's planted
+within-subject stability (:data:`RETEST_STABILITY`): the true ICC of its coherence
+scale, so reliability estimates can be checked against a known ordering. The scales are
+in ``ground_truth_recordings.tsv`` (``coherence_scale_<NET>``), the stabilities in
+``ground_truth.json`` (``retest``).
 """
 
 from __future__ import annotations
@@ -76,6 +88,11 @@ COGNITION_PAIR = ("FPN", "DAN")   # the fluid score loads on this coupling's ind
 COGNITION_LOADING = 0.8           # correlation between the score and the pair's deviation (age-adjusted)
 INDIVIDUAL_SD = 0.15              # relative between-subject SD of every coupling
 INDIVIDUAL_SD_NAMED = 0.30        # relative SD of the couplings tied to cognition
+#: Planted within-subject stability of each network's coherence across test–retest runs
+#: (the true ICC of its coherence scale; used when ``retest_sessions > 1``).
+RETEST_STABILITY: dict[str, float] = {"VIS": 0.9, "SMN": 0.15, "DAN": 0.7, "VAN": 0.35, "LIM": 0.5, "FPN": 0.8,
+                                      "DMN": 0.05, "SUB": 0.6}
+RETEST_COHERENCE_SD = 0.25        # relative SD of a network's coherence scale (between and within subjects)
 REGIONS_BY_NETWORK: dict[str, dict[str, float]] = {
     "VIS": {"Occipital": 0.7, "Temporal": 0.15, "Parietal": 0.15},
     "SMN": {"Central": 0.7, "Temporal": 0.2, "Cingulo-insular": 0.1},
@@ -122,7 +139,8 @@ class SynthConfig:
 
     ``pretrain`` datasets are healthy and unlabeled; the evaluation cohort has
     ``n_cn``/``n_mci``/``n_ad`` subjects followed for up to ``max_visits`` annual visits,
-    continuing after each visit with probability ``1 - dropout``.
+    continuing after each visit with probability ``1 - dropout``; ``retest_sessions``
+    recordings per visit (> 1: same-day test–retest runs, see the module docstring).
     """
 
     name: str
@@ -139,6 +157,7 @@ class SynthConfig:
     dt: float = 0.25
     neural_tau: float = 2.0
     total_recordings: int | None = None   # when set, pretraining sizes are scaled to hit it exactly
+    retest_sessions: int = 1              # recordings per evaluation visit (> 1: test-retest runs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -299,8 +318,11 @@ class _Simulator:
         return self._hrf[dt]
 
     def recording(self, rng: np.random.Generator, tr: float, n_frames: int, C: np.ndarray, severity: float,
-                  noise_sd: float) -> np.ndarray:
-        """One z-scored recording ``[n_frames, n_rois]`` (float32)."""
+                  noise_sd: float, coherence_scale: np.ndarray | None = None) -> np.ndarray:
+        """One z-scored recording ``[n_frames, n_rois]`` (float32).
+
+        ``coherence_scale`` (``[K]``, optional) multiplies each network's coherence α (test–retest runs).
+        """
         cfg = self.cfg
         sub = max(1, math.ceil(tr / cfg.dt - 1e-9))
         dt = tr / sub
@@ -319,6 +341,8 @@ class _Simulator:
         bold /= bold.std(axis=0, keepdims=True)  # unit-variance BOLD per latent
         hnet, e = bold[:, : self.K], bold[:, self.K:]
         alpha = self.alpha0 * np.where(self.is_dmn, 1.0 + DMN_COHERENCE_CHANGE * severity, 1.0)
+        if coherence_scale is not None:
+            alpha = alpha * coherence_scale[self.net_of_roi]
         # variance of the structured part: a_r^T C a_r with a_r = alpha e_m + beta_r
         A = self.beta.copy()
         A[np.arange(R), self.net_of_roi] += alpha
@@ -456,22 +480,40 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
         with CohortWriter(tmp / "eval", atlas, spec, name="synthetic-eval",
                           description=f"bi_core synthetic ADNI-like cohort, preset {cfg.name}, seed {seed}") as w:
             subj_dev: dict[str, np.ndarray] = {}
+            subj_trait: dict[str, np.ndarray] = {}
+            retest = cfg.retest_sessions > 1
+            trait_ss = root_ss.spawn(1)[0] if retest else None  # a new stream: the others are unchanged
+            stability = np.array([RETEST_STABILITY.get(n, 0.5) for n in nets])
             for v_ss, vis in zip(eval_ss.spawn(len(eval_plan)), eval_plan):
                 rng = np.random.default_rng(v_ss)
                 if vis["subject"] not in subj_dev:
                     subj_dev[vis["subject"]] = _symmetric_deviation(np.random.default_rng(v_ss.spawn(1)[0]), nets)
+                    if trait_ss is not None:
+                        subj_trait[vis["subject"]] = np.random.default_rng(trait_ss.spawn(1)[0]).standard_normal(len(nets))
                 C = subject_coupling(vis["severity"], vis["age"], subj_dev[vis["subject"]], nets)
                 n_frames = int(rng.integers(vis["frames"][0], vis["frames"][1] + 1))
-                x = sim.recording(rng, vis["tr"], n_frames, C, vis["severity"], vis["noise_sd"])
-                rid = f"sub-{vis['subject']}_ses-{vis['session']}"
-                w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], tr=vis["tr"],
-                      dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"], age=vis["age"],
-                      sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"], cdr_sb=vis["cdr_sb"],
-                      baseline_dx=vis["baseline_dx"], visit=vis["visit"], converter=vis["converter"])
-                truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
-                               **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4) for (a, b) in _truth_pairs(nets)},
-                               "cognition_deviation": round(float(subj_dev[vis["subject"]][ca, cb]), 4),
-                               "severity_slope": round(vis["slope"], 4)})
+                runs: list[tuple[np.random.Generator, str | None, np.ndarray | None]] = [(rng, None, None)]
+                if retest:
+                    runs = []
+                    for r, r_ss in enumerate(v_ss.spawn(cfg.retest_sessions)):
+                        r_rng = np.random.default_rng(r_ss)
+                        z = np.sqrt(stability) * subj_trait[vis["subject"]] + np.sqrt(1 - stability) * \
+                            r_rng.standard_normal(len(nets))
+                        runs.append((r_rng, str(r + 1), np.clip(1 + RETEST_COHERENCE_SD * z, 0.3, 1.6)))
+                for run_rng, run, scale in runs:
+                    x = sim.recording(run_rng, vis["tr"], n_frames, C, vis["severity"], vis["noise_sd"], scale)
+                    rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
+                    w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run, tr=vis["tr"],
+                          dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"], age=vis["age"],
+                          sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"], cdr_sb=vis["cdr_sb"],
+                          baseline_dx=vis["baseline_dx"], visit=vis["visit"], converter=vis["converter"])
+                    truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
+                                   **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
+                                      for (a, b) in _truth_pairs(nets)},
+                                   "cognition_deviation": round(float(subj_dev[vis["subject"]][ca, cb]), 4),
+                                   "severity_slope": round(vis["slope"], 4),
+                                   **({} if scale is None else {f"coherence_scale_{n}": round(float(v), 4)
+                                                                for n, v in zip(nets, scale)})})
                 if pbar:
                     pbar.update()
         if pbar:
@@ -529,6 +571,11 @@ def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[s
         "individual_variation": {"relative_sd": INDIVIDUAL_SD, "relative_sd_cognition_pair": INDIVIDUAL_SD_NAMED},
         "sites": [asdict(s) for s in cfg.sites],
         "pretrain_datasets": [asdict(d) for d in cfg.pretrain],
+        **({} if cfg.retest_sessions <= 1 else {"retest": {
+            "runs_per_visit": cfg.retest_sessions, "coherence_relative_sd": RETEST_COHERENCE_SD,
+            "stability": {n: RETEST_STABILITY.get(n, 0.5) for n in nets},
+            "description": "coherence scale 1 + sd (sqrt(s) trait + sqrt(1 - s) eps_run): s is the true ICC of "
+                           "each network's coherence scale across a visit's runs"}}),
     }
 
 

@@ -245,10 +245,11 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
         assert 0 <= gt[f"interactions_AD-CN_{m}"]["recall"] <= 1
 
 
-def test_suite_refuses_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):
+def test_suite_skips_group_analyses_of_an_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):
     assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "pretrain"), "--out",
-                 str(tmp_path / "s"), "--quiet"]) == 2
-    assert "needs diagnoses" in capsys.readouterr().err
+                 str(tmp_path / "s"), "--quiet"]) == 0
+    assert "skipped group analyses: " in capsys.readouterr().out
+    assert (tmp_path / "s" / "predictability.tsv").is_file() and not (tmp_path / "s" / "marker.tsv").exists()
 
 
 def test_table_helpers_load_without_torch():

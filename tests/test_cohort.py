@@ -62,7 +62,7 @@ def test_writer_refusals(tmp_path, small_atlas):
         (dict(series=x, tr=None), "missing or invalid repetition time"),
         (dict(series=x[:, :5], tr=1.0), "5 ROI columns but atlas 'toy' has 8 ROIs"),
         (dict(series=x[:10], tr=1.0), "10 frames is shorter than one window"),
-        (dict(series=x, tr=1.0, diagnosis="SMC"), "unknown diagnosis label 'SMC'"),
+        (dict(series=x, tr=1.0, n_frames=3), r"phenotype column\(s\) \['n_frames'\] clash"),
         (dict(series=x, tr=1.0, sex="X"), "unknown sex value"),
         (dict(series=x, tr=1.0, age="old"), "age='old' is not a number"),
     ]

@@ -166,14 +166,9 @@ def _duplicate(root):
     shutil.copy(root / RUN1, root / RUN1.replace("space-MNI", "space-T1w"))
 
 
-def _dx(root):
+def _clashing_column(root):
     p = root / "participants.tsv"
-    p.write_text(p.read_text().replace("HC", "SMC"))
-
-
-def _session_dx(root):
-    p = root / "sub-01" / "sub-01_sessions.tsv"
-    p.write_text(p.read_text().replace("AD", "probable-AD"))
+    p.write_text(p.read_text().replace("\tsite\n", "\tdataset\n"))
 
 
 def _corrupt_tsv(root):
@@ -212,8 +207,8 @@ REFUSALS = {
     "zero_tr": (_zero_tr, SUB2, r"RepetitionTime=0 .* is not a positive number of seconds"),
     "too_short": (_edit(lambda df: df.iloc[:40]), RUN2, r"40 frames is shorter than one window \(64 frames at TR 0.8 s\); drop this recording"),
     "duplicate_id": (_duplicate, "space-T1w", r"both map to recording sub-01_ses-1_run-1 .*keep one file per recording"),
-    "unknown_dx": (_dx, "participants.tsv", r"\(sub-02\): unknown diagnosis label 'SMC'; expected one of CN, MCI, AD"),
-    "unknown_session_dx": (_session_dx, "sub-01_sessions.tsv", r"\(ses-2\): unknown diagnosis label 'probable-AD'"),
+    "clashing_column": (_clashing_column, "participants.tsv", r"column 'dataset' has the name of a column the cohort "
+                                                              r"sets itself .*rename it in participants.tsv"),
     "corrupt_tsv": (_corrupt_tsv, RUN2, r"could not be read as a tab-separated table \(a row has more fields than "
                                       r"the header\); expected a header row"),
     "binary_tsv": (_binary_tsv, RUN2, r"(could not be read as a tab-separated table|ROI columns do not match)"),

@@ -203,8 +203,8 @@ def _constant_roi(root):
     nib.save(nib.Nifti1Image(data, AFFINE, img.header), img_path)
 
 
-def _unknown_dx(root):
-    (root / "participants.tsv").write_text("participant_id\tage\tdx\nsub-01\t71\tCN\nsub-02\t74\tSCD\n")
+def _unknown_sex(root):
+    (root / "participants.tsv").write_text("participant_id\tage\tsex\tdx\nsub-01\t71\tF\tCN\nsub-02\t74\tX\tSCD\n")
 
 
 def _no_recordings(root):
@@ -230,7 +230,7 @@ REFUSALS = {
                                                            r"80 volumes"),
     "too_short": (_short_run, "sub-02_ses-1", r"49 frames is shorter than one window \(64 frames"),
     "constant_roi": (_constant_roi, "sub-02_ses-1", r"1 constant ROI\(s\) \['dmn_a'\]"),
-    "unknown_dx": (_unknown_dx, "participants.tsv", r"\(sub-02\): unknown diagnosis label 'SCD'"),
+    "unknown_sex": (_unknown_sex, "participants.tsv", r"\(sub-02\): unknown sex value 'X'; expected M/F"),
     "no_recordings": (_no_recordings, "fmriprep", r"no recordings found under .*_task-rest.*_desc-preproc_bold.nii.gz"),
 }
 

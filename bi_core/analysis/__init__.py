@@ -3,9 +3,11 @@
 - :mod:`.predictability` — per (recording, network) reconstruction R² and Pearson r;
 - :mod:`.interactions` — per (recording, target, source) attention, enrichment and occlusion;
 - :mod:`.embeddings` — one embedding per recording;
-- :mod:`.groupstats` — AD−CN / MCI−CN differences per cell, covariates, BH-FDR;
+- :mod:`.groupstats` — the group column and its levels; each level − the reference (AD−CN / MCI−CN)
+  per cell, covariates, BH-FDR;
 - :mod:`.groundtruth` — scoring against the synthetic generator's truth;
-- :mod:`.classify` — CN/MCI/AD classification on identical subject-grouped folds, FC baselines,
-  the summary marker;
-- :mod:`.longitudinal` — mixed-effects models of the marker.
+- :mod:`.classify` — group classification (CN/MCI/AD by default) on identical subject-grouped folds,
+  FC baselines, the summary marker;
+- :mod:`.longitudinal` — mixed-effects models of the marker;
+- :mod:`.reliability` — test–retest ICC(3,1) of every per-recording measure.
 """

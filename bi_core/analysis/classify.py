@@ -1,4 +1,9 @@
-"""Alzheimer's-spectrum classification on identical subject-grouped folds.
+"""Group classification (AD vs CN by default) on identical subject-grouped folds.
+
+A task (:class:`ClassificationTask`) names a group column and the classes it separates:
+by default AD vs CN and CN/MCI/AD on ``diagnosis``; :func:`tasks_for` gives the
+reference against each level and, with three or more levels, all levels, for any
+group column (:class:`~bi_core.analysis.groupstats.Groups`).
 
 Every feature set — BrainInterNet embeddings, predictability profiles, interaction
 matrices, and the functional-connectivity baselines (correlation and tangent space,
@@ -30,9 +35,40 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.covariance import LedoitWolf
 
 from ..errors import InputError
+from .groupstats import Groups, slug
 
+#: The default tasks on ``diagnosis`` (what :func:`tasks_for` names them).
 TASKS = ("ad_cn", "3class")
-CLASSES_3 = ("CN", "MCI", "AD")
+
+
+@dataclass(frozen=True)
+class ClassificationTask:
+    """Classes of one group column to separate; ``y`` is each sample's index in ``classes``.
+
+    Two classes: ``(reference, level)``, so ``y=1`` (the decision score's positive side)
+    is the level. More classes: every level, in the group order.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    column: str = "diagnosis"
+
+
+def tasks_for(groups: Groups) -> list[ClassificationTask]:
+    """The reference against each level (``ad_cn``, ``mci_cn``) and, with ≥ 3 levels, all of them (``3class``)."""
+    tasks = [ClassificationTask(f"{slug(g)}_{slug(ref)}", (ref, g), groups.column) for g, ref in groups.contrasts]
+    if len(groups.order) >= 3:
+        tasks.append(ClassificationTask(f"{len(groups.order)}class", tuple(groups.order), groups.column))
+    return tasks
+
+
+def _task(task: str | ClassificationTask) -> ClassificationTask:
+    if isinstance(task, ClassificationTask):
+        return task
+    named = {t.name: t for t in tasks_for(Groups())}
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose one of {TASKS}.")
+    return named[task]
 
 
 @dataclass(frozen=True)
@@ -68,37 +104,52 @@ class Folds:
                 raise AssertionError(f"repeat {r} fold {f}: subjects in train and test: {sorted(both)[:5]}")
 
 
-def task_labels(diagnosis: pd.Series, task: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def task_labels(labels: pd.Series, task: str | ClassificationTask) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Select samples and encode labels for a task.
 
-    Returns ``(mask, y, classes)``: a boolean mask over ``diagnosis``, integer labels of
-    the selected samples and the class names (AD vs CN: ``y=1`` is AD).
+    Parameters
+    ----------
+    labels
+        The task's group column (e.g. ``diagnosis``), one value per sample.
+    task
+        A :class:`ClassificationTask`, or a default task name (``"ad_cn"``, ``"3class"``).
+
+    Returns
+    -------
+    tuple
+        ``(mask, y, classes)``: a boolean mask over ``labels``, integer labels of the
+        selected samples and the class names (AD vs CN: ``y=1`` is AD).
     """
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; choose one of {TASKS}.")
-    dx = diagnosis.astype(object)
+    t = _task(task)
+    dx = labels.astype(object)
     if dx.notna().sum() == 0:
-        raise InputError("classification needs diagnoses (CN/MCI/AD), but the cohort has none.")
-    classes = ("CN", "AD") if task == "ad_cn" else CLASSES_3
+        what = "diagnoses" if t.column == "diagnosis" else f"values in column {t.column!r}"
+        raise InputError(f"classification needs {what}, but the cohort has none.")
+    classes = t.classes
     mask = dx.isin(classes).to_numpy()
     present = sorted(set(dx[mask]))
     if len(present) < 2:
-        raise InputError(f"task {task}: needs at least two diagnosis groups among {classes}, found {present or 'none'}.")
-    if task == "3class" and len(present) < 3:
-        raise InputError(f"task 3class needs CN, MCI and AD; found only {present}.")
+        raise InputError(f"task {t.name}: needs at least two {'diagnosis' if t.column == 'diagnosis' else t.column} "
+                         f"groups among {classes}, found {present or 'none'}.")
+    if len(classes) > 2 and len(present) < len(classes):
+        raise InputError(f"task {t.name} needs {', '.join(classes[:-1])} and {classes[-1]}; found only {present}.")
     y = np.array([classes.index(d) for d in dx[mask]])
     return mask, y, classes
 
 
-def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig) -> Folds:
-    """Repeated stratified subject-grouped K-fold (the same folds for every feature set)."""
+def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None) -> Folds:
+    """Repeated stratified subject-grouped K-fold (the same folds for every feature set).
+
+    ``classes`` (the names of ``y``'s values) only make the error message readable.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
     subjects = np.asarray(subjects)
     counts = pd.Series(y).groupby(subjects).first().value_counts()
     if counts.min() < cfg.n_splits:
+        named = {(classes[int(k)] if classes else k): int(v) for k, v in counts.sort_index().items()}
         raise InputError(f"too few subjects for {cfg.n_splits}-fold CV: the smallest class has {int(counts.min())} "
-                         f"subjects ({dict(counts)}); lower n_splits or add subjects.")
+                         f"subjects ({named}); lower n_splits (--folds) or add subjects.")
     splits = []
     for r in range(cfg.n_repeats):
         cv = StratifiedGroupKFold(n_splits=cfg.n_splits, shuffle=True, random_state=cfg.seed + r)
@@ -271,7 +322,8 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     return pd.DataFrame(rows)
 
 
-def _t_interval(v: np.ndarray) -> tuple[float, float, float]:
+def t_interval(v: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % t interval (mean ± t·SD/√n) of per-repeat metrics ``v``."""
     from scipy import stats
 
     v = np.asarray(v, float)
@@ -305,7 +357,7 @@ def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFr
     for fs, g in per.groupby("feature_set", sort=False):
         row: dict[str, Any] = {"feature_set": fs, "n_repeats": len(g)}
         for m in ("auc", "balanced_accuracy"):
-            mean, lo, hi = _t_interval(g[m].to_numpy())
+            mean, lo, hi = t_interval(g[m].to_numpy())
             row.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -338,37 +390,45 @@ def roc_curves(pred: pd.DataFrame, grid: np.ndarray | None = None) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: bool = False) -> pd.DataFrame:
+def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: bool = False,
+                   task: ClassificationTask | None = None) -> pd.DataFrame:
     """Out-of-fold AD-vs-CN decision score for every visit (the summary marker).
 
     A classifier (as in :func:`make_classifier`) is trained on the **baseline** visits of
     the training-fold AD and CN subjects and applied to **every** visit of the held-out
     subjects; MCI subjects are never trained on and are scored by every fold's model. No
     subject ever scores itself. Scores are averaged over repeats (and folds for MCI).
+    Another two-class ``task`` (reference, level) gives the same marker for its level:
+    subjects of the other levels are scored like MCI.
 
     Parameters
     ----------
     X
         ``[n_recordings, n_features]`` features of every recording (e.g. embeddings).
     table
-        The cohort's recordings table (same order as ``X``), with ``subject``,
-        ``diagnosis`` and ``years_from_baseline``.
+        The cohort's recordings table (same order as ``X``), with ``subject``, the
+        task's group column and ``years_from_baseline``.
+    task
+        Two classes ``(reference, level)`` of a group column (default AD vs CN).
 
     Returns
     -------
     DataFrame
-        ``recording_id``, ``subject``, ``marker`` (log-odds of AD), ``n_models``.
+        ``recording_id``, ``subject``, ``marker`` (log-odds of the level: AD), ``n_models``.
     """
     from .groupstats import baseline_rows
 
+    task = _task("ad_cn") if task is None else task
+    if len(task.classes) != 2:
+        raise InputError(f"the summary marker separates two classes; task {task.name} has {len(task.classes)}.")
     if len(X) != len(table):
         raise InputError(f"{len(X)} feature rows for {len(table)} recordings.")
     base = baseline_rows(table)
     bt = table[base]
-    mask, y, classes = task_labels(bt["diagnosis"].reset_index(drop=True), "ad_cn")
+    mask, y, classes = task_labels(bt[task.column].reset_index(drop=True), task)
     train_pool = np.flatnonzero(base)[mask]          # row positions of baseline AD/CN visits
     subj_pool = table["subject"].to_numpy()[train_pool]
-    folds = make_folds(subj_pool, y, cfg)
+    folds = make_folds(subj_pool, y, cfg, classes)
     all_subj = table["subject"].to_numpy()
     pool_subjects = set(subj_pool)
     sums = np.zeros(len(table))
@@ -390,8 +450,8 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
                          "marker": sums / np.maximum(counts, 1), "n_models": counts.astype(int)})
 
 
-def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], table: pd.DataFrame, task: str,
-                       cfg: CVConfig, progress: bool = False) -> dict[str, Any]:
+def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], table: pd.DataFrame,
+                       task: str | ClassificationTask, cfg: CVConfig, progress: bool = False) -> dict[str, Any]:
     """Score every feature set for ``task`` on identical folds (baseline visits only).
 
     Parameters
@@ -400,9 +460,9 @@ def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], ta
         Feature sets over **all** recordings of ``table`` (same order); baseline visits
         are selected here.
     table
-        Recordings table with ``subject``, ``diagnosis``, ``years_from_baseline``.
+        Recordings table with ``subject``, the task's group column, ``years_from_baseline``.
     task
-        ``"ad_cn"`` or ``"3class"``.
+        A :class:`ClassificationTask` (see :func:`tasks_for`), or ``"ad_cn"`` / ``"3class"``.
 
     Returns
     -------
@@ -415,10 +475,11 @@ def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], ta
     fsets = [FeatureSet(k, v) for k, v in features.items()] if isinstance(features, Mapping) else list(features)
     base = np.flatnonzero(baseline_rows(table))
     bt = table.iloc[base].reset_index(drop=True)
-    mask, y, classes = task_labels(bt["diagnosis"], task)
+    task = _task(task)
+    mask, y, classes = task_labels(bt[task.column], task)
     rows = base[mask]
     subjects = table["subject"].to_numpy()[rows]
-    folds = make_folds(subjects, y, cfg)
+    folds = make_folds(subjects, y, cfg, classes)
     sel = [FeatureSet(fs.name, fs.X[rows], fs.connectivity) for fs in fsets]
     pred = cross_validate(sel, y, subjects, folds, cfg, classes, progress=progress)
     pred["recording_id"] = table["recording_id"].to_numpy()[rows][pred["sample"].to_numpy()]

@@ -1,24 +1,156 @@
 """Group differences per cell (network, or target × source pair) with covariates and FDR.
 
+The groups are the levels of one categorical column of the recordings table
+(:class:`Groups`; by default ``diagnosis`` with CN as the reference and CN < MCI < AD).
 For every cell, an ordinary least-squares model (statsmodels)
-``value ~ C(diagnosis, Treatment("CN")) + age + C(sex) + C(site)`` is fitted on baseline
-visits; the AD−CN and MCI−CN coefficients are the adjusted group differences. p-values are
-corrected with Benjamini–Hochberg across cells, separately for each contrast. The
-effect size is the adjusted difference divided by the residual standard deviation
-(an adjusted Cohen's d).
+``value ~ group + age + C(sex) + C(site)`` is fitted on baseline visits for each
+level against the reference (AD−CN and MCI−CN by default); the coefficient is the
+adjusted group difference. p-values are corrected with Benjamini–Hochberg across cells,
+separately for each contrast. The effect size is the adjusted difference divided by the
+residual standard deviation (an adjusted Cohen's d).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..cohort import DIAGNOSIS_LEVELS, default_level_order
 from ..errors import InputError
 
-CONTRASTS: tuple[tuple[str, str], ...] = (("AD", "CN"), ("MCI", "CN"))
+#: Covariates adjusted for when the cohort has them (complete and not constant).
+COVARIATES: tuple[str, ...] = ("age", "sex", "site")
+#: A numeric column with more distinct values than this (or a fraction) is a continuous phenotype, not groups.
+MAX_NUMERIC_LEVELS = 10
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The levels of one categorical column, in order, and the reference they are compared with.
+
+    Parameters
+    ----------
+    column
+        Column of the recordings table holding the labels.
+    order
+        The compared levels in their order (e.g. disease stage); figures and the
+        all-levels classification follow it, the summary marker scores its last level
+        against the reference.
+    reference
+        The level every other level is compared with.
+    """
+
+    column: str = "diagnosis"
+    order: tuple[str, ...] = DIAGNOSIS_LEVELS
+    reference: str = DIAGNOSIS_LEVELS[0]
+
+    @property
+    def contrasts(self) -> tuple[tuple[str, str], ...]:
+        """``(level, reference)`` pairs, the level furthest along the order first (AD−CN, MCI−CN)."""
+        return tuple((g, self.reference) for g in reversed(self.order) if g != self.reference)
+
+
+CONTRASTS: tuple[tuple[str, str], ...] = Groups().contrasts
+
+
+def as_labels(values: pd.Series) -> pd.Series:
+    """A group column as text labels (NaN when missing; ``2.0`` reads as ``2``)."""
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return np.nan
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    return values.map(one).astype(object)
+
+
+def resolve_groups(table: pd.DataFrame, column: str | None = None, reference: str | None = None,
+                   order: Sequence[str] | None = None, where: str = "the cohort") -> Groups | None:
+    """Check a group column and its levels against a recordings table.
+
+    Parameters
+    ----------
+    table
+        The recordings table.
+    column
+        The group column; ``None`` takes ``diagnosis`` when the cohort has two or more
+        diagnoses and returns ``None`` (no groups: an unlabelled cohort) otherwise.
+    reference
+        The reference level (default: the first of ``order``; CN for ADNI diagnoses).
+    order
+        The levels to compare, in order (default: CN < MCI < AD for ADNI diagnoses, else
+        the reference first and the other levels sorted). Levels left out are not compared.
+    where
+        The cohort, as messages name it.
+
+    Returns
+    -------
+    Groups or None
+
+    Raises
+    ------
+    InputError
+        An unknown column, a continuous column, a level that does not exist, fewer than
+        two levels, or no reference where none can be inferred.
+    """
+    if column is None:
+        if "diagnosis" not in table or table["diagnosis"].nunique() < 2:
+            return None
+        column = "diagnosis"
+    categorical = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c]) and c not in
+                   ("recording_id", "subject", "session", "run", "dataset")]
+    if column not in table:
+        raise InputError(f"--group-column {column!r} is not a column of {where}; its categorical columns are "
+                         f"{categorical} (see `bi-core info --json`).")
+    col = table[column]
+    if col.notna().sum() == 0:
+        raise InputError(f"--group-column {column!r} has no values in {where}; fill it in participants.tsv / "
+                         "sessions.tsv or choose another column.")
+    if pd.api.types.is_numeric_dtype(col) and (col.nunique() > MAX_NUMERIC_LEVELS
+                                               or not np.allclose(col.dropna() % 1, 0)):
+        raise InputError(f"--group-column {column!r} is numeric with {col.nunique()} distinct values in {where}: "
+                         "a continuous phenotype, not groups; analyse it with --target instead.")
+    present = default_level_order(as_labels(col).dropna())
+    if order:
+        order = [str(v).strip() for v in order if str(v).strip()]
+        unknown = [v for v in order if v not in present]
+        if unknown or len(set(order)) != len(order):
+            raise InputError(f"--order {','.join(order)}: level(s) {unknown or 'repeated'} not in column {column!r} "
+                             f"of {where}; its levels are {present}.")
+    if reference is not None and reference not in (order or present):
+        raise InputError(f"--reference {reference!r} is not a level of column {column!r} in {where}"
+                         f"{' (or not in --order)' if order else ''}; its levels are {present}.")
+    if len(order or present) < 2:
+        raise InputError(f"column {column!r} of {where} has only the level(s) {list(order or present)}; group "
+                         "analyses need at least two.")
+    if reference is None:
+        if order:
+            reference = order[0]
+        elif set(present) <= set(DIAGNOSIS_LEVELS) and DIAGNOSIS_LEVELS[0] in present:
+            reference = DIAGNOSIS_LEVELS[0]
+        else:
+            raise InputError(f"column {column!r} of {where} has levels {present}; say which one is the reference "
+                             "with --reference LEVEL (or give --order with the reference first).")
+    if not order:
+        order = present if set(present) <= set(DIAGNOSIS_LEVELS) else [reference] + [v for v in present
+                                                                                     if v != reference]
+    return Groups(column=column, order=tuple(order), reference=reference)
+
+
+def slug(level: str) -> str:
+    """A level as a file-name part: ``AD`` → ``ad``, ``Early MCI`` → ``early-mci``."""
+    return re.sub(r"[^0-9a-z]+", "-", str(level).lower()).strip("-") or "level"
+
+
+def available_covariates(df: pd.DataFrame, covariates: Sequence[str] = COVARIATES) -> list[str]:
+    """The covariates a table has with no missing value (the others cannot adjust every row)."""
+    return [c for c in covariates if c in df and df[c].notna().all()]
 
 
 def baseline_rows(table: pd.DataFrame) -> np.ndarray:
@@ -34,14 +166,17 @@ def baseline_rows(table: pd.DataFrame) -> np.ndarray:
 
 
 def check_groups(table: pd.DataFrame, need: Sequence[str] = ("CN",), min_per_group: int = 2,
-                 what: str = "this analysis") -> pd.Series:
-    """Validate the diagnosis column and return the per-group subject counts."""
-    if "diagnosis" not in table or table["diagnosis"].notna().sum() == 0:
-        raise InputError(f"{what} needs diagnoses (CN/MCI/AD), but the cohort has none; use a labelled cohort "
-                         "(e.g. the synthetic eval cohort, or a participants.tsv with a diagnosis column).")
-    counts = table.dropna(subset=["diagnosis"]).groupby("diagnosis")["subject"].nunique()
+                 what: str = "this analysis", column: str = "diagnosis") -> pd.Series:
+    """Validate a group column (default ``diagnosis``) and return the per-group subject counts."""
+    if column not in table or table[column].notna().sum() == 0:
+        if column == "diagnosis":
+            raise InputError(f"{what} needs diagnoses, but the cohort has none; use a labelled cohort (e.g. the "
+                             "synthetic eval cohort, or a participants.tsv with a diagnosis column), or run "
+                             "`bi-core analyze` without groups.")
+        raise InputError(f"{what} needs values in column {column!r}, but the cohort has none.")
+    counts = table.dropna(subset=[column]).groupby(column)["subject"].nunique()
     if len(counts) < 2:
-        raise InputError(f"{what} compares diagnosis groups, but only one group is present "
+        raise InputError(f"{what} compares the groups of column {column!r}, but only one group is present "
                          f"({counts.index[0]}: {int(counts.iloc[0])} subjects).")
     missing = [g for g in need if g not in counts]
     if missing:
@@ -52,7 +187,7 @@ def check_groups(table: pd.DataFrame, need: Sequence[str] = ("CN",), min_per_gro
     return counts
 
 
-def _covariate_terms(df: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
+def covariate_terms(df: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
     terms = []
     for c in covariates:
         if c not in df:
@@ -68,15 +203,16 @@ def _covariate_terms(df: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
     return terms
 
 
-def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covariates: Sequence[str] = ("age", "sex", "site"),
-                      contrasts: Sequence[tuple[str, str]] = CONTRASTS, alpha: float = 0.05) -> pd.DataFrame:
+def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covariates: Sequence[str] = COVARIATES,
+                      contrasts: Sequence[tuple[str, str]] = CONTRASTS, alpha: float = 0.05,
+                      column: str = "diagnosis") -> pd.DataFrame:
     """Adjusted group differences per cell with Benjamini–Hochberg FDR.
 
     Parameters
     ----------
     df
         Tidy table, one row per (recording, cell), already restricted to baseline visits,
-        with ``subject``, ``diagnosis``, the covariates, the cell columns and ``value``.
+        with ``subject``, the group ``column``, the covariates, the cell columns and ``value``.
     value
         Column to compare (e.g. ``r2``, ``attention``).
     cells
@@ -84,7 +220,9 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
     covariates
         Adjustment variables; constant ones are dropped.
     contrasts
-        ``(group, reference)`` pairs.
+        ``(group, reference)`` pairs (:attr:`Groups.contrasts`).
+    column
+        The group column (default ``diagnosis``).
 
     Returns
     -------
@@ -94,46 +232,57 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
         ``n_group``, ``n_ref``, ``q`` (BH-FDR within the contrast) and ``significant``.
     """
     import patsy
-    import statsmodels.api as sm
-    from statsmodels.stats.multitest import multipletests
 
     refs = sorted({r for _, r in contrasts})
-    check_groups(df, need=refs, what=f"group comparison of {value!r}")
-    terms = _covariate_terms(df, covariates)
+    check_groups(df, need=refs, what=f"group comparison of {value!r}", column=column)
+    terms = covariate_terms(df, covariates)
     rows = []
     # cells usually share their recordings: the design matrix of a row set is built once
     # (covariates are per recording, so the same rows give the same design)
     designs: dict[tuple[str, tuple[Any, ...]], pd.DataFrame] = {}
     for key, g in df.groupby(list(cells), sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        g = g.dropna(subset=[value, "diagnosis"])
+        g = g.dropna(subset=[value, column])
         for grp, ref in contrasts:
-            sub = g[g["diagnosis"].isin([grp, ref])].copy()
-            n_g, n_r = int((sub["diagnosis"] == grp).sum()), int((sub["diagnosis"] == ref).sum())
+            sub = g[g[column].isin([grp, ref])].copy()
+            n_g, n_r = int((sub[column] == grp).sum()), int((sub[column] == ref).sum())
             base = dict(zip(cells, key), contrast=f"{grp}-{ref}", n_group=n_g, n_ref=n_r,
-                        mean_group=float(sub.loc[sub["diagnosis"] == grp, value].mean()) if n_g else np.nan,
-                        mean_ref=float(sub.loc[sub["diagnosis"] == ref, value].mean()) if n_r else np.nan)
+                        mean_group=float(sub.loc[sub[column] == grp, value].mean()) if n_g else np.nan,
+                        mean_ref=float(sub.loc[sub[column] == ref, value].mean()) if n_r else np.nan)
             if n_g < 2 or n_r < 2:
                 rows.append({**base, "estimate": np.nan, "se": np.nan, "t": np.nan, "p": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "cohens_d": np.nan})
                 continue
-            sub["_grp"] = (sub["diagnosis"] == grp).astype(float)
+            sub["_grp"] = (sub[column] == grp).astype(float)
             ids = tuple(sub["recording_id"]) if "recording_id" in sub else tuple(sub.index)
             X = designs.get((grp, ids))
             if X is None:
                 use = [t for t in terms if sub[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
                 X = designs[grp, ids] = patsy.dmatrix("_grp" + "".join(f" + {t}" for t in use), sub,
                                                       return_type="dataframe")
-            fit = sm.OLS(sub[value].astype(float).to_numpy(), X).fit()
-            est, se = float(fit.params["_grp"]), float(fit.bse["_grp"])
-            lo, hi = fit.conf_int().loc["_grp"].astype(float)
-            sd = float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan
-            rows.append({**base, "estimate": est, "se": se, "t": float(fit.tvalues["_grp"]),
-                         "p": float(fit.pvalues["_grp"]), "ci_low": float(lo), "ci_high": float(hi),
-                         "cohens_d": est / sd if sd else np.nan})
-    out = pd.DataFrame(rows)
+            fit = ols_effect(sub[value], X, "_grp")
+            sd = fit.pop("residual_sd")
+            rows.append({**base, **fit, "cohens_d": fit["estimate"] / sd if sd else np.nan})
+    return fdr(pd.DataFrame(rows), "contrast", alpha)
+
+
+def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
+    """OLS of ``y`` on the design ``X`` (statsmodels): ``term``'s estimate, se, t, p, 95 % CI and the residual SD."""
+    import statsmodels.api as sm
+
+    fit = sm.OLS(y.astype(float).to_numpy(), X).fit()
+    lo, hi = fit.conf_int().loc[term].astype(float)
+    return {"estimate": float(fit.params[term]), "se": float(fit.bse[term]), "t": float(fit.tvalues[term]),
+            "p": float(fit.pvalues[term]), "ci_low": float(lo), "ci_high": float(hi),
+            "residual_sd": float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan}
+
+
+def fdr(out: pd.DataFrame, by: str | None, alpha: float = 0.05) -> pd.DataFrame:
+    """Add Benjamini–Hochberg ``q`` (statsmodels; within each ``by`` group) and ``significant`` (q < alpha)."""
+    from statsmodels.stats.multitest import multipletests
+
     out["q"] = np.nan
-    for c, g in out.groupby("contrast"):
+    for _, g in (out.groupby(by) if by else [(None, out)]):
         ok = g["p"].notna()
         if ok.any():
             out.loc[g.index[ok], "q"] = multipletests(g.loc[ok, "p"], alpha=alpha, method="fdr_bh")[1]

@@ -3,12 +3,15 @@
 Trajectories: ``marker ~ years * C(baseline_dx) + age + C(sex) (+ C(site))`` with a
 random intercept and a random slope of ``years`` per subject; per-group slopes with 95 %
 intervals, and likelihood-ratio tests (ML fits) of the ``years × baseline_dx``
-interaction. Clinical association: the marker's within-subject (visit-to-visit) and
+interaction. The groups are each subject's first-visit level of a group column
+(``diagnosis`` by default, whose baseline column is ``baseline_dx``; another column
+``x`` gives ``baseline_x``), compared with its reference level. Clinical association: the marker's within-subject (visit-to-visit) and
 between-subject (subject mean) parts as separate predictors of CDR-SB or MMSE.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -16,13 +19,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..cohort import DIAGNOSIS_LEVELS
 from ..errors import InputError
 
-GROUPS = ("CN", "MCI", "AD")
+
+def baseline_column(column: str = "diagnosis") -> str:
+    """Name of the first-visit group column: ``baseline_dx`` for ``diagnosis``, else ``baseline_<column>``."""
+    return "baseline_dx" if column == "diagnosis" else "baseline_" + re.sub(r"\W", "_", column)
 
 
-def prepare(df: pd.DataFrame, value: str = "marker") -> pd.DataFrame:
-    """Validate and complete a longitudinal table (adds ``baseline_dx``, ``years``, ``age_c``).
+def prepare(df: pd.DataFrame, value: str = "marker", column: str = "diagnosis",
+            groups: Sequence[str] = DIAGNOSIS_LEVELS) -> pd.DataFrame:
+    """Validate and complete a longitudinal table (adds the baseline group, ``years``, ``age_c``).
+
+    Parameters
+    ----------
+    df
+        One row per visit: ``subject``, ``years_from_baseline``, ``value`` and the group
+        ``column`` (for ``diagnosis``, an existing ``baseline_dx`` column is used as is).
+    groups
+        The levels kept (subjects whose baseline level is another are left out).
 
     Raises
     ------
@@ -30,21 +46,22 @@ def prepare(df: pd.DataFrame, value: str = "marker") -> pd.DataFrame:
         When columns needed for longitudinal models are missing, or there is no repeated
         measurement.
     """
+    bcol = baseline_column(column)
     need = ["subject", "years_from_baseline", value]
     missing = [c for c in need if c not in df]
-    if "baseline_dx" not in df and "diagnosis" not in df:
-        missing.append("baseline_dx (or diagnosis)")
+    if bcol not in df and column not in df:
+        missing.append(f"{bcol} (or {column})")
     if missing:
         raise InputError(f"longitudinal models need the columns {missing}, missing from the table; the cohort needs "
-                         "subject, years_from_baseline and a diagnosis per visit.")
+                         f"subject, years_from_baseline and a {column} value per visit.")
     d = df.copy()
     if d["years_from_baseline"].isna().all():
         raise InputError("years_from_baseline is empty for every recording: the cohort has no longitudinal timing.")
     d = d.dropna(subset=["years_from_baseline", value])
-    if "baseline_dx" not in d or d["baseline_dx"].isna().all():
-        first = d.sort_values("years_from_baseline").groupby("subject")["diagnosis"].first()
-        d["baseline_dx"] = d["subject"].map(first)
-    d = d[d["baseline_dx"].isin(GROUPS)]
+    if column != "diagnosis" or bcol not in d or d[bcol].isna().all():
+        first = d.sort_values("years_from_baseline").groupby("subject")[column].first()
+        d[bcol] = d["subject"].map(first)
+    d = d[d[bcol].isin(groups)]
     visits = d.groupby("subject").size()
     if (visits > 1).sum() < 3:
         raise InputError(f"longitudinal models need subjects with repeated visits; only {(visits > 1).sum()} "
@@ -86,8 +103,15 @@ def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool) -> A
 
 
 def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Sequence[str] = ("age", "sex", "site"),
-                        groups: Sequence[str] = GROUPS) -> dict[str, Any]:
+                        groups: Sequence[str] = DIAGNOSIS_LEVELS, reference: str = DIAGNOSIS_LEVELS[0],
+                        column: str = "diagnosis") -> dict[str, Any]:
     """Fit per-group marker trajectories with random intercepts and slopes.
+
+    Parameters
+    ----------
+    groups, reference, column
+        The baseline levels of ``column`` compared (in this order) and the reference
+        level (default: CN < MCI < AD of ``diagnosis``, reference CN).
 
     Returns
     -------
@@ -97,21 +121,23 @@ def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Seq
         (``"intercept + slope"`` or the intercept-only fallback when the slope variance
         cannot be estimated), ``converged``, ``n_subjects``, ``n_visits``.
     """
-    d = prepare(df, value)
-    present = [g for g in groups if g in set(d["baseline_dx"])]
-    if "CN" not in present or len(present) < 2:
-        raise InputError(f"trajectories need CN and at least one other baseline group; found {present}.")
-    d["baseline_dx"] = pd.Categorical(d["baseline_dx"], categories=present)
+    bcol = baseline_column(column)
+    d = prepare(df, value, column, groups)
+    present = [g for g in groups if g in set(d[bcol])]
+    if reference not in present or len(present) < 2:
+        raise InputError(f"trajectories need {reference} and at least one other baseline group; found {present}.")
+    d[bcol] = pd.Categorical(d[bcol], categories=present)
     cov = _covariate_formula(d, covariates)
-    full = f"{value} ~ years * C(baseline_dx, Treatment('CN')){cov}"
-    reduced = f"{value} ~ years + C(baseline_dx, Treatment('CN')){cov}"
+    term = f"C({bcol}, Treatment({reference!r}))"
+    full = f"{value} ~ years * {term}{cov}"
+    reduced = f"{value} ~ years + {term}{cov}"
     re_used = "intercept + slope"
     fit = _fit(full, d, "~years", reml=True)
     if not fit.converged or not np.all(np.isfinite(fit.bse)):
         re_used = "intercept only (slope variance not estimable)"
         fit = _fit(full, d, None, reml=True)
-    re = "~years" if re_used.startswith("intercept + slope") else None
-    ml_full, ml_red = _fit(full, d, re, reml=False), _fit(reduced, d, re, reml=False)
+    re_formula = "~years" if re_used.startswith("intercept + slope") else None
+    ml_full, ml_red = _fit(full, d, re_formula, reml=False), _fit(reduced, d, re_formula, reml=False)
     from scipy import stats
 
     lr = max(0.0, 2 * (ml_full.llf - ml_red.llf))
@@ -121,28 +147,31 @@ def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Seq
     for g in present:
         L = np.zeros(len(names))
         L[names.index("years")] = 1
-        if g != "CN":
-            L[names.index(f"years:C(baseline_dx, Treatment('CN'))[T.{g}]")] = 1
+        if g != reference:
+            L[names.index(f"years:{term}[T.{g}]")] = 1
         tt = fit.t_test(L[None, :])
         lo, hi = np.asarray(tt.conf_int()).ravel()
         slopes.append({"group": g, "slope": float(np.ravel(tt.effect)[0]), "se": float(np.ravel(tt.sd)[0]),
                        "ci_low": float(lo), "ci_high": float(hi), "p": float(np.ravel(tt.pvalue)[0]),
-                       "n_subjects": int(d.loc[d["baseline_dx"] == g, "subject"].nunique())})
-    lines = _group_lines(fit, d, present)
+                       "n_subjects": int(d.loc[d[bcol] == g, "subject"].nunique())})
+    lines = _group_lines(fit, d, present, term)
     k = len(names)
     ci = fit.conf_int().iloc[:k]
     fixed = pd.DataFrame({"term": names, "estimate": fit.fe_params.to_numpy(), "se": np.asarray(fit.bse_fe),
                           "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy(),
                           "p": fit.pvalues.iloc[:k].to_numpy()})
     return {"slopes": pd.DataFrame(slopes), "fixed": fixed, "lines": lines,
-            "lrt": {"test": "years x baseline_dx", "statistic": float(lr), "df": dof,
+            "lrt": {"test": f"years x {bcol}", "statistic": float(lr), "df": dof,
                     "p": float(stats.chi2.sf(lr, dof))},
             "random_effects": re_used, "converged": bool(fit.converged), "n_subjects": int(d["subject"].nunique()),
             "n_visits": int(len(d)), "formula": full}
 
 
-def _group_lines(fit: Any, d: pd.DataFrame, groups: Sequence[str], n: int = 25) -> pd.DataFrame:
-    """Fitted marker trajectory per group with 95 % bands (covariates at their mean / reference level)."""
+def _group_lines(fit: Any, d: pd.DataFrame, groups: Sequence[str], term: str, n: int = 25) -> pd.DataFrame:
+    """Fitted marker trajectory per group with 95 % bands (covariates at their mean / reference level).
+
+    ``term`` is the group term of the formula, e.g. ``C(baseline_dx, Treatment('CN'))``.
+    """
     names = list(fit.fe_params.index)
     cov = np.asarray(fit.cov_params())[: len(names), : len(names)]
     beta = fit.fe_params.to_numpy()
@@ -157,9 +186,9 @@ def _group_lines(fit: Any, d: pd.DataFrame, groups: Sequence[str], n: int = 25) 
                     x[i] = 1
                 elif nm == "years":
                     x[i] = t
-                elif nm == f"C(baseline_dx, Treatment('CN'))[T.{g}]":
+                elif nm == f"{term}[T.{g}]":
                     x[i] = 1
-                elif nm == f"years:C(baseline_dx, Treatment('CN'))[T.{g}]":
+                elif nm == f"years:{term}[T.{g}]":
                     x[i] = t
                 elif nm in means:
                     x[i] = means[nm]
@@ -170,12 +199,16 @@ def _group_lines(fit: Any, d: pd.DataFrame, groups: Sequence[str], n: int = 25) 
 
 
 def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",
-                         covariates: Sequence[str] = ("age", "sex")) -> pd.DataFrame:
+                         covariates: Sequence[str] = ("age", "sex"), column: str = "diagnosis",
+                         groups: Sequence[str] = DIAGNOSIS_LEVELS) -> pd.DataFrame:
     """Association of the marker with a clinical score, within vs between subjects.
 
     ``score ~ marker_within + marker_between + years + covariates`` with a random
     intercept per subject, where ``marker_between`` is the subject's mean marker and
     ``marker_within`` the visit's deviation from it.
+
+    ``column`` and ``groups``: the subjects analysed (those whose baseline level of the
+    group column is one of ``groups``).
 
     Returns
     -------
@@ -185,7 +218,7 @@ def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",
     """
     if score not in df:
         raise InputError(f"clinical score {score!r} is not in the table; available columns: {list(df.columns)}.")
-    d = prepare(df.dropna(subset=[score]), value)
+    d = prepare(df.dropna(subset=[score]), value, column, groups)
     d["marker_between"] = d.groupby("subject")[value].transform("mean")
     d["marker_within"] = d[value] - d["marker_between"]
     cov = _covariate_formula(d, covariates)

@@ -159,11 +159,14 @@ def _predictability_table(sums: _Sums, frames: np.ndarray, counts: np.ndarray, r
                            kind="stable").reset_index(drop=True)
 
 
-def with_phenotypes(table: pd.DataFrame, cohort: Cohort, columns: tuple[str, ...] = (
-        "dataset", "site", "diagnosis", "age", "sex", "years_from_baseline", "mmse", "cdr_sb", "baseline_dx",
-        "visit", "converter")) -> pd.DataFrame:
-    """Join recording phenotypes (diagnosis, age, sex, site...) onto a per-recording table."""
-    cols = ["recording_id"] + [c for c in columns if c in cohort.table and c not in table]
+#: The phenotypes :func:`with_phenotypes` joins by default.
+PHENOTYPES: tuple[str, ...] = ("dataset", "site", "diagnosis", "age", "sex", "years_from_baseline", "mmse", "cdr_sb",
+                               "baseline_dx", "visit", "converter")
+
+
+def with_phenotypes(table: pd.DataFrame, cohort: Cohort, columns: tuple[str, ...] = PHENOTYPES) -> pd.DataFrame:
+    """Join recording phenotypes (diagnosis, age, sex, site...; any ``columns``) onto a per-recording table."""
+    cols = ["recording_id"] + [c for c in dict.fromkeys(columns) if c in cohort.table and c not in table]
     return table.merge(cohort.table[cols], on="recording_id", how="left")
 
 

@@ -1,27 +1,39 @@
-"""The whole analysis suite on one run and one labelled cohort, written as tidy tables.
+"""The whole analysis suite on one run and one cohort, written as tidy tables.
 
 ``run_suite`` is what ``bi-core analyze`` and ``bi-core reproduce`` call; each chapter's
-notebook reads the tables it names. Output directory layout::
+notebook reads the tables it names. The group analyses compare the levels of one
+categorical column (:class:`~bi_core.analysis.groupstats.Groups`: ``diagnosis`` with CN
+as the reference and CN < MCI < AD by default; contrasts and tasks below are named
+after the cohort's own levels); a cohort without one gets the tables that need no
+groups, and ``summary.json`` says what was skipped and why. Output directory layout::
 
-    predictability.tsv            per (baseline recording, network): r2, pearson_r
-    interactions.tsv              per (baseline recording, target, source): attention, enrichment, occlusion_delta_r2,
+    predictability.tsv            per (baseline or retest recording, network): r2, pearson_r
+    interactions.tsv              per (baseline or retest recording, target, source): attention, enrichment, occlusion_delta_r2,
                                   occlusion_share, source_only_r, fc_correlation (model-free baseline)
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
-    groupdiff_predictability.tsv  AD−CN / MCI−CN per network (baseline visits, covariates, FDR)
+    reliability.tsv               (subjects with ≥ 2 sessions/runs at their first time point) test–retest ICC(3,1)
+                                  per network (predictability), per cell (interactions) and per FC edge (reference)
+    groupdiff_predictability.tsv  each level − the reference per network (AD−CN, MCI−CN; baseline visits,
+                                  covariates, FDR)
     groupdiff_interactions.tsv    the same per (target, source) and measure
-    classification_<task>_summary.tsv / _predictions.tsv   every feature set on the same folds
-    marker.tsv                    the out-of-fold summary marker of every visit
+    classification_<task>_summary.tsv / _predictions.tsv   every feature set on the same folds; tasks are the
+                                  reference vs each level (ad_cn, mci_cn) and all levels (3class)
+    target_<col>_association.tsv  (--target) OLS of each network's predictability on a numeric column, covariates, FDR
+    target_<col>_prediction.tsv / _predictions.tsv   ridge prediction of it from every feature set on the
+                                  same subject-grouped folds: r and MAE with intervals / out-of-fold predictions
+    marker.tsv                    the out-of-fold summary marker of every visit (last level vs the reference)
     longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters
     groundtruth.json              (synthetic cohorts) recovery of the generator's truth
     timings.json                  seconds per stage
+    summary.json                  headline numbers, the groups compared and what was skipped (and why)
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +47,11 @@ from . import classify as C
 from . import groundtruth as GT
 from . import groupstats as G
 from . import longitudinal as L
+from . import reliability as R
+from . import target as T
 from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import add_network_fc, agreement, predictability_and_interactions
-from .predictability import with_phenotypes
+from .predictability import PHENOTYPES, with_phenotypes
 
 #: Columns of the interactions table compared between groups and scored against the truth
 #: (``fc_correlation`` is the model-free baseline, see bi_core.analysis.interactions).
@@ -56,34 +70,47 @@ def features_from_table(df: pd.DataFrame, value: str, cells: Sequence[str], ids:
     return piv.loc[list(ids)].to_numpy(float)
 
 
-def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
-                 alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """AD−CN and MCI−CN differences of predictability and interactions on baseline visits."""
-    base_ids = set(cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"])
-    p = with_phenotypes(pred[pred["recording_id"].isin(base_ids)], cohort)
-    gp = G.group_differences(p, "r2", ["network"], alpha=alpha)
+def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort, alpha: float = 0.05,
+                 groups: G.Groups | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Each level's difference from the reference (AD−CN, MCI−CN) of predictability and interactions.
+
+    Baseline visits of the subjects in ``groups.order`` only; adjusted for the covariates
+    among age, sex and site that every such visit has.
+    """
+    groups = groups or G.Groups()
+    t = cohort.table
+    base = t.loc[G.baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy()]
+    base_ids = set(base["recording_id"])
+    cov = G.available_covariates(base)
+    kw = dict(covariates=cov, contrasts=groups.contrasts, alpha=alpha, column=groups.column)
+    cols = (*PHENOTYPES, groups.column)
+    p = with_phenotypes(pred[pred["recording_id"].isin(base_ids)], cohort, cols)
+    gp = G.group_differences(p, "r2", ["network"], **kw)
     gi = None
     if inter is not None:
-        it = with_phenotypes(inter[inter["recording_id"].isin(base_ids)], cohort)
+        it = with_phenotypes(inter[inter["recording_id"].isin(base_ids)], cohort, cols)
         parts = []
         for m in INTERACTION_MEASURES:
             if it[m].notna().any():
-                parts.append(G.group_differences(it, m, ["target", "source"], alpha=alpha).assign(measure=m))
+                parts.append(G.group_differences(it, m, ["target", "source"], **kw).assign(measure=m))
         gi = pd.concat(parts, ignore_index=True)
     return gp, gi
 
 
 def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
               ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
-              device: str = "cpu", fc_baselines: bool = True, progress: bool = False) -> dict[str, Any]:
-    """Compute and write every analysis table for ``run`` on the labelled cohort ``cohort_dir``.
+              device: str = "cpu", fc_baselines: bool = True, progress: bool = False, group_column: str | None = None,
+              reference: str | None = None, order: Sequence[str] | None = None,
+              retest_years: float = R.RETEST_YEARS, target: str | None = None) -> dict[str, Any]:
+    """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
     ----------
     run
         Run directory or checkpoint (``bi-core pretrain``).
     cohort_dir
-        A cohort with diagnoses (and longitudinal visits for the marker models).
+        A cohort on the run's atlas; group analyses need a group column, the marker
+        models longitudinal visits.
     out
         Output directory (created).
     cv
@@ -94,19 +121,43 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         Windows per recording used for the occlusion dependency (``None``: all).
     fc_baselines
         Score the FC correlation and tangent baselines next to the model's features.
+    group_column
+        Categorical column whose levels are compared (default: ``diagnosis`` when the
+        cohort has diagnoses; without one, the group analyses are skipped).
+    reference, order
+        The reference level and the compared levels in order (defaults: CN and
+        CN < MCI < AD for ADNI diagnoses; see
+        :func:`~bi_core.analysis.groupstats.resolve_groups`).
+    retest_years
+        Recordings of a subject at most this long after its first one are test–retest
+        repeats (see :mod:`bi_core.analysis.reliability`).
+    target
+        A numeric column (e.g. ``age``): its association with each network's
+        predictability and its prediction from every feature set
+        (:mod:`bi_core.analysis.target`).
 
     Returns
     -------
     dict
-        The headline numbers (also written to ``summary.json``).
+        The headline numbers (also written to ``summary.json``), with ``skipped``: what
+        was not computed and why.
     """
     from ..runs import load_model
 
     cv = cv or C.CVConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     cohort = Cohort.open(cohort_dir)
-    G.check_groups(cohort.table, what="the analysis suite")
+    groups = G.resolve_groups(cohort.table, group_column, reference, order, where=f"cohort {cohort.path}")
+    if target is not None:
+        T.check_target(cohort.table, target, where=f"cohort {cohort.path}")
+    skipped: dict[str, str] = {}
+    if groups is None:
+        skipped["group analyses"] = ("group differences, classification, the summary marker and the longitudinal "
+                                     "models need groups, and the cohort has no diagnoses (or a single one); choose "
+                                     "a categorical column with --group-column (see `bi-core info --json`)")
+    else:
+        cohort.table[groups.column] = G.as_labels(cohort.table[groups.column])
+    out.mkdir(parents=True, exist_ok=True)
     model, info = load_model(run, cohort=cohort, device=device)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -118,13 +169,16 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         if progress:
             print(f"  {name}: {timings[name]:.1f} s", flush=True)
 
-    # group statistics and classification use baseline visits: reconstruct those only
-    base_ids = cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"].tolist()
+    # group statistics and classification use baseline visits, reliability the repeats at the
+    # first time point: reconstruct those only
+    base_ids = set(cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"])
+    retest = R.retest_sets(cohort.table, retest_years)
+    rec_ids = [r for r in cohort.table["recording_id"] if r in base_ids or r in set(retest["recording_id"])]
     # one pass: the attention pass masks every network in every window, which is exactly
     # what predictability scores (timed together as "predictability + interactions")
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=occlusion_windows,
                                                   batch_size=batch_size, device=device, progress=progress,
-                                                  recordings=base_ids)
+                                                  recordings=rec_ids)
     inter = add_network_fc(inter, cohort)
     write_tsv(out / "predictability.tsv", pred)
     write_tsv(out / "interactions.tsv", inter)
@@ -135,83 +189,61 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     etab = emb_all.table
     lap("embeddings")
-    gp, gi = group_tables(pred, inter, cohort)
-    write_tsv(out / "groupdiff_predictability.tsv", gp)
-    write_tsv(out / "groupdiff_interactions.tsv", gi)
-    lap("group statistics")
 
-    # classification (baseline visits, in cohort order) and the marker (every visit)
-    have = set(etab["recording_id"]) & set(pred["recording_id"])
-    ids = [r for r in cohort.table["recording_id"] if r in have]
-    table = cohort.table.set_index("recording_id").loc[ids].reset_index()
     def emb_rows(kind: str, rows: list[str]) -> np.ndarray:
         return pd.DataFrame(emb_all.features(kind), index=etab["recording_id"]).loc[rows].to_numpy()
 
-    feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
-             C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
-             C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
-             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
-    if fc_baselines:
-        h = cohort.harmonized(info.target_tr)
-        series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
-        feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
-                  C.FeatureSet("FC tangent", series, connectivity="tangent")]
-    results: dict[str, Any] = {}
-    for task in C.TASKS:
-        try:
-            res = C.run_classification(feats, table, task, cv, progress=progress)
-        except InputError as exc:
-            results[task] = {"skipped": str(exc)}
-            continue
-        write_tsv(out / f"classification_{task}_summary.tsv", res["summary"])
-        write_tsv(out / f"classification_{task}_predictions.tsv", res["predictions"])
-        results[task] = res["summary"].set_index("feature_set")[["auc", "balanced_accuracy"]].to_dict("index")
-    lap("classification")
+    if retest.empty:
+        skipped["reliability"] = (f"no subject has two sessions or runs within {retest_years:g} years of its first "
+                                  "recording (follow-up visits are not test-retest; see --retest-years)")
+    else:
+        from ..connectome import fc_from_bold
 
-    all_ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
-    all_table = cohort.table.set_index("recording_id").loc[all_ids].reset_index()
-    marker = C.summary_marker(emb_rows(EMBEDDING_KIND, all_ids), all_table, cv, progress=progress)
-    write_tsv(out / "marker.tsv", marker)
-    long_df = with_phenotypes(marker, cohort)
-    summary: dict[str, Any] = {"classification": results, "occlusion_windows": occlusion_windows}
-    try:
-        traj = L.marker_trajectories(long_df)
-        write_tsv(out / "longitudinal_slopes.tsv", traj["slopes"])
-        write_tsv(out / "longitudinal_fixed.tsv", traj["fixed"])
-        write_tsv(out / "longitudinal_lines.tsv", traj["lines"])
-        assoc = pd.concat([L.clinical_association(long_df, s) for s in ("cdr_sb", "mmse") if s in long_df
-                           and long_df[s].notna().any()], ignore_index=True)
-        write_tsv(out / "longitudinal_association.tsv", assoc)
-        conv = None
-        if "converter" in long_df:
-            try:
-                conv = L.converter_trajectories(long_df)
-                write_tsv(out / "longitudinal_converters.tsv", conv["slopes"])
-            except InputError as exc:
-                conv = {"skipped": str(exc)}
-        write_json(out / "longitudinal.json", {"lrt": traj["lrt"], "random_effects": traj["random_effects"],
-                                               "converged": traj["converged"], "n_subjects": traj["n_subjects"],
-                                               "n_visits": traj["n_visits"], "formula": traj["formula"],
-                                               "converters": None if conv is None else
-                                               {k: v for k, v in conv.items() if k != "slopes"}})
-        summary["longitudinal"] = {"slopes": traj["slopes"].set_index("group")["slope"].to_dict(), "lrt_p": traj["lrt"]["p"]}
-    except InputError as exc:
-        summary["longitudinal"] = {"skipped": str(exc)}
-        assoc, traj = None, None
-    lap("marker and longitudinal")
+        fc_ids = list(retest["recording_id"])
+        fc = fc_from_bold([np.asarray(cohort.series(r)) for r in fc_ids], names=fc_ids)
+        rel = R.reliability(retest, pred, inter, INTERACTION_MEASURES, fc, cohort.atlas.roi_names,
+                            cohort.atlas.roi_networks, fc_ids)
+        write_tsv(out / "reliability.tsv", rel)
+        summary_rel = R.summarize(rel)
+        lap("reliability")
+
+    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows,
+                               "reliability": None if retest.empty else summary_rel}
+    gp = gi = traj = assoc = None
+    if groups is not None:
+        summary["groups"] = {"column": groups.column, "reference": groups.reference, "order": list(groups.order),
+                             "contrasts": [f"{g}-{r}" for g, r in groups.contrasts]}
+        try:
+            gp, gi = group_tables(pred, inter, cohort, groups=groups)
+            write_tsv(out / "groupdiff_predictability.tsv", gp)
+            write_tsv(out / "groupdiff_interactions.tsv", gi)
+        except InputError as exc:
+            skipped["group differences"] = str(exc)
+        lap("group statistics")
+        summary["classification"] = _classification(cohort, groups, pred, inter, emb_rows, etab, info, cv,
+                                                    fc_baselines, out, skipped, progress)
+        lap("classification")
+        summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
+                                                                        skipped, progress)
+        lap("marker and longitudinal")
+    if target is not None:
+        summary["target"] = _target(cohort, target, pred, inter, emb_rows, etab, info, cv, fc_baselines, out, skipped,
+                                    progress)
+        lap("target")
 
     if ground_truth is not None:
         truth = GT.load_ground_truth(ground_truth)
-        gts: dict[str, Any] = {"dmn_drop": GT.score_dmn_drop(gp),
-                               "predictability_order": _order_check(pred, truth)}
-        for contrast in ("AD-CN", "MCI-CN"):
-            for m in INTERACTION_MEASURES:
-                gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
+        gts: dict[str, Any] = {"predictability_order": _order_check(pred, truth)}
+        if gp is not None and gi is not None and (gp["contrast"] == "AD-CN").any():
+            gts["dmn_drop"] = GT.score_dmn_drop(gp)
+            for contrast in ("AD-CN", "MCI-CN"):
+                for m in INTERACTION_MEASURES:
+                    gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
         if traj is not None and assoc is not None:
             gts["longitudinal"] = L.compare_with_truth(traj["slopes"], assoc, truth)
         # what an ideal linear reconstruction would show (threshold-free check)
         synth_dir = Path(ground_truth).parent if Path(ground_truth).is_file() else Path(ground_truth)
-        if (synth_dir / "ground_truth_recordings.tsv").is_file():
+        if gp is not None and "dmn_drop" in gts and (synth_dir / "ground_truth_recordings.tsv").is_file():
             from scipy.stats import spearmanr
 
             imp = GT.implied_changes(synth_dir, cohort.atlas, "AD-CN")
@@ -228,10 +260,133 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                                   for k, v in gts.items()}
         lap("ground truth")
     summary["agreement"] = agree
+    summary["skipped"] = skipped
     summary["timings"] = timings
     write_json(out / "timings.json", timings)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter: pd.DataFrame,
+                    emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame, info: Any,
+                    cv: C.CVConfig, fc_baselines: bool, out: Path, skipped: dict[str, str],
+                    progress: bool) -> dict[str, Any]:
+    """Every task of ``groups`` (reference vs each level, all levels) on baseline visits, every feature set.
+
+    All feature sets of a task share its folds. A task that cannot be cross-validated
+    (e.g. a level with fewer subjects than folds) is skipped and named in ``skipped``.
+    """
+    have = set(etab["recording_id"]) & set(pred["recording_id"])
+    ids = [r for r in cohort.table["recording_id"] if r in have]
+    table = cohort.table.set_index("recording_id").loc[ids].reset_index()
+    feats = _feature_sets(cohort, pred, inter, emb_rows, ids, info, fc_baselines)
+    results: dict[str, Any] = {}
+    for task in C.tasks_for(groups):
+        try:
+            res = C.run_classification(feats, table, task, cv, progress=progress)
+        except InputError as exc:
+            results[task.name] = {"skipped": str(exc)}
+            skipped[f"classification {task.name} ({' vs '.join(task.classes)})"] = str(exc)
+            continue
+        write_tsv(out / f"classification_{task.name}_summary.tsv", res["summary"])
+        write_tsv(out / f"classification_{task.name}_predictions.tsv", res["predictions"])
+        results[task.name] = res["summary"].set_index("feature_set")[["auc", "balanced_accuracy"]].to_dict("index")
+    return results
+
+
+def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame,
+                  emb_rows: Callable[[str, list[str]], np.ndarray], ids: list[str], info: Any,
+                  fc_baselines: bool) -> list[C.FeatureSet]:
+    """The model's features and the FC baselines of the recordings ``ids`` (in that order)."""
+    feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
+             C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
+             C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
+             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
+    if fc_baselines:
+        h = cohort.harmonized(info.target_tr)
+        series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
+        feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
+                  C.FeatureSet("FC tangent", series, connectivity="tangent")]
+    return feats
+
+
+def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame,
+            emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame, info: Any, cv: C.CVConfig,
+            fc_baselines: bool, out: Path, skipped: dict[str, str], progress: bool) -> dict[str, Any]:
+    """Association of the numeric ``target`` with each network's predictability, and its prediction.
+
+    Baseline visits with a value of the target; the prediction is skipped (and named in
+    ``skipped``) when there are fewer subjects than folds.
+    """
+    t = cohort.table
+    base = t.loc[G.baseline_rows(t) & t[target].notna().to_numpy()]
+    have = set(etab["recording_id"]) & set(pred["recording_id"])
+    ids = [r for r in base["recording_id"] if r in have]
+    name = G.slug(target)
+    p = with_phenotypes(pred[pred["recording_id"].isin(ids)], cohort, (*PHENOTYPES, target))
+    assoc = T.target_association(p, "r2", ["network"], target)
+    write_tsv(out / f"target_{name}_association.tsv", assoc)
+    res: dict[str, Any] = {"column": target, "n_subjects": len(ids),
+                           "association_significant": assoc.loc[assoc["significant"], "network"].tolist()}
+    rows = base.set_index("recording_id").loc[ids]
+    try:
+        pr = T.predict_target(_feature_sets(cohort, pred, inter, emb_rows, ids, info, fc_baselines),
+                              rows[target].to_numpy(float), rows["subject"].to_numpy(), cv, progress=progress)
+    except InputError as exc:
+        skipped[f"prediction of {target}"] = str(exc)
+        return res
+    write_tsv(out / f"target_{name}_prediction.tsv", pr["summary"])
+    write_tsv(out / f"target_{name}_predictions.tsv", pr["predictions"])
+    res["prediction"] = pr["summary"].set_index("feature_set")[["r", "mae"]].to_dict("index")
+    return res
+
+
+def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callable[[str, list[str]], np.ndarray],
+                             etab: pd.DataFrame, cv: C.CVConfig, out: Path, skipped: dict[str, str],
+                             progress: bool) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
+    """The summary marker (the last level vs the reference) of every visit and its mixed models.
+
+    Returns ``(summary, trajectories, clinical association)``; the last two are ``None``
+    when the models were skipped (no longitudinal visits, too few subjects...).
+    """
+    last = [g for g in groups.order if g != groups.reference][-1]
+    task = C.ClassificationTask(f"{G.slug(last)}_{G.slug(groups.reference)}", (groups.reference, last), groups.column)
+    all_ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
+    all_table = cohort.table.set_index("recording_id").loc[all_ids].reset_index()
+    try:
+        marker = C.summary_marker(emb_rows(EMBEDDING_KIND, all_ids), all_table, cv, progress=progress, task=task)
+    except InputError as exc:
+        skipped[f"summary marker ({last} vs {groups.reference}) and longitudinal models"] = str(exc)
+        return {"skipped": str(exc)}, None, None
+    write_tsv(out / "marker.tsv", marker)
+    long_df = with_phenotypes(marker, cohort, (*PHENOTYPES, groups.column))
+    kw = dict(column=groups.column, groups=groups.order)
+    try:
+        traj = L.marker_trajectories(long_df, reference=groups.reference, **kw)
+        write_tsv(out / "longitudinal_slopes.tsv", traj["slopes"])
+        write_tsv(out / "longitudinal_fixed.tsv", traj["fixed"])
+        write_tsv(out / "longitudinal_lines.tsv", traj["lines"])
+        parts = [L.clinical_association(long_df, s, **kw) for s in ("cdr_sb", "mmse")
+                 if s in long_df and long_df[s].notna().any()]
+        assoc = pd.concat(parts, ignore_index=True) if parts else None
+        if assoc is not None:
+            write_tsv(out / "longitudinal_association.tsv", assoc)
+        conv = None
+        if "converter" in long_df and groups.column == "diagnosis":
+            try:
+                conv = L.converter_trajectories(long_df)
+                write_tsv(out / "longitudinal_converters.tsv", conv["slopes"])
+            except InputError as exc:
+                conv = {"skipped": str(exc)}
+        write_json(out / "longitudinal.json", {"lrt": traj["lrt"], "random_effects": traj["random_effects"],
+                                               "converged": traj["converged"], "n_subjects": traj["n_subjects"],
+                                               "n_visits": traj["n_visits"], "formula": traj["formula"],
+                                               "converters": None if conv is None else
+                                               {k: v for k, v in conv.items() if k != "slopes"}})
+        return {"slopes": traj["slopes"].set_index("group")["slope"].to_dict(), "lrt_p": traj["lrt"]["p"]}, traj, assoc
+    except InputError as exc:
+        skipped["longitudinal models"] = str(exc)
+        return {"skipped": str(exc)}, None, None
 
 
 def _order_check(pred: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,26 @@ def _cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the first repeat's folds [default: %(default)s]")
 
 
+def _groups(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--group-column", default=None, metavar="COL",
+                   help="categorical column of the cohort whose levels are compared (`bi-core info --json` lists "
+                        "them) [default: diagnosis when the cohort has diagnoses]")
+    p.add_argument("--reference", default=None, metavar="LEVEL",
+                   help="the level every other level is compared with [default: the first of --order; CN for "
+                        "CN/MCI/AD diagnoses]")
+    p.add_argument("--order", default=None, metavar="L1,L2,...",
+                   help="the compared levels in order (e.g. disease stage); levels left out are not compared; "
+                        "figures and the all-levels classification follow it and the marker scores the last level "
+                        "[default: CN,MCI,AD for ADNI diagnoses, else the reference first, the others sorted]")
+
+
+def _resolve_groups(args: argparse.Namespace, table, where: str):
+    from ..analysis.groupstats import resolve_groups
+
+    order = args.order.split(",") if args.order else None
+    return resolve_groups(table, args.group_column, args.reference, order, where=where)
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predictability", help="per (recording, network) reconstruction R² and Pearson r",
                        description="Mask each network in turn, reconstruct every window that tiles each recording, "
@@ -55,11 +75,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
     p.set_defaults(func=_embed)
 
-    p = sub.add_parser("groupdiff", help="AD−CN and MCI−CN differences per cell (OLS with covariates, BH-FDR)",
-                       description="Baseline visits only; per cell OLS value ~ group + age + sex + site; "
-                                   "Benjamini–Hochberg FDR across cells per contrast; adjusted Cohen's d.")
+    p = sub.add_parser("groupdiff", help="each level − the reference per cell (AD−CN and MCI−CN by default; OLS with "
+                                         "covariates, BH-FDR)",
+                       description="Baseline visits only; per cell OLS value ~ group + age + sex + site for each "
+                                   "level of the group column against the reference; Benjamini–Hochberg FDR across "
+                                   "cells per contrast; adjusted Cohen's d.")
     p.add_argument("--table", required=True, metavar="FILE.tsv", help="a predictability or interactions table")
     p.add_argument("--cohort", required=True, metavar="DIR", help="the labelled cohort the table was computed on")
+    _groups(p)
     p.add_argument("--value", default=None, help="column to compare [default: r2, or attention for interactions]")
     p.add_argument("--covariates", default="age,sex,site", help="comma-separated covariates [default: %(default)s]")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level [default: %(default)s]")
@@ -70,14 +93,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="the whole analysis suite (all tables of the book's chapters)",
                        description="Predictability, interactions, embeddings, group statistics, classification "
                                    "against FC baselines on identical folds, the summary marker and its mixed models; "
-                                   "writes every table into OUT (see bi_core/analysis/suite.py).")
+                                   "writes every table into OUT (see bi_core/analysis/suite.py). The groups are the "
+                                   "levels of --group-column; a cohort without one gets the tables that need no "
+                                   "groups and one line that says what was skipped and why.")
     _run_cohort(p)
     _cv(p)
+    _groups(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--ground-truth", metavar="JSON", help="score recovery of a synthetic cohort's ground truth")
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
     p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
+    p.add_argument("--target", default=None, metavar="COL",
+                   help="a numeric column (e.g. age): OLS association of each network's predictability with it "
+                        "(covariates among age/sex/site, FDR) and its ridge prediction from every feature set on "
+                        "the same subject-grouped folds (r, MAE with intervals); tables target_COL_*.tsv")
+    from ..analysis.reliability import RETEST_YEARS
+
+    p.add_argument("--retest-years", type=float, default=RETEST_YEARS, metavar="YEARS",
+                   help="sessions/runs of a subject at most this long after its first recording (or without "
+                        "years_from_baseline) are test-retest repeats: reliability.tsv gives their ICC(3,1) "
+                        "[default: %(default)s]")
     p.set_defaults(func=_analyze)
 
 
@@ -141,8 +177,8 @@ def _groupdiff(args: argparse.Namespace) -> int:
 
     from .._io import write_tsv
     from ..analysis import groundtruth as GT
-    from ..analysis.groupstats import baseline_rows, group_differences
-    from ..analysis.predictability import with_phenotypes
+    from ..analysis.groupstats import as_labels, baseline_rows, group_differences
+    from ..analysis.predictability import PHENOTYPES, with_phenotypes
     from ..cohort import Cohort
     from ..errors import InputError
 
@@ -158,9 +194,16 @@ def _groupdiff(args: argparse.Namespace) -> int:
     value = args.value or ("r2" if cells == ["network"] else "attention")
     if value not in df:
         raise InputError(f"{args.table} has no column {value!r}; columns: {list(df.columns)}.")
+    groups = _resolve_groups(args, cohort.table, f"cohort {cohort.path}")
+    if groups is None:
+        raise InputError(f"groupdiff needs diagnoses, but cohort {cohort.path} has none; choose the group column "
+                         "with --group-column COL.")
+    cohort.table[groups.column] = as_labels(cohort.table[groups.column])
     base = set(cohort.table.loc[baseline_rows(cohort.table), "recording_id"])
-    d = with_phenotypes(df[df["recording_id"].isin(base)], cohort)
-    out = group_differences(d, value, cells, covariates=[c for c in args.covariates.split(",") if c], alpha=args.alpha)
+    d = with_phenotypes(df[df["recording_id"].isin(base)], cohort, (*PHENOTYPES, groups.column))
+    d = d[d[groups.column].isin(groups.order)]
+    out = group_differences(d, value, cells, covariates=[c for c in args.covariates.split(",") if c], alpha=args.alpha,
+                            contrasts=groups.contrasts, column=groups.column)
     write_tsv(args.out, out)
     sig = out[out["significant"]]
     print(f"wrote {args.out}: {int(sig.shape[0])} significant cell(s) at FDR {args.alpha}")
@@ -179,6 +222,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
     s = run_suite(args.run, args.cohort, args.out, CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed),
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
-                  device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet)
-    print(f"wrote the analysis tables to {args.out}; timings (s): {s['timings']}")
+                  device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
+                  group_column=args.group_column, reference=args.reference,
+                  order=args.order.split(",") if args.order else None, retest_years=args.retest_years,
+                  target=args.target)
+    g = s["groups"]
+    print(f"wrote the analysis tables to {args.out}"
+          + (f" (groups: {g['column']}, {' < '.join(g['order'])}, reference {g['reference']})" if g else "")
+          + f"; timings (s): {s['timings']}")
+    for what, why in s["skipped"].items():
+        print(f"skipped {what}: {why}")
     return 0

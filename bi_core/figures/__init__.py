@@ -13,8 +13,30 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-DX_COLORS: dict[str, str] = {"CN": "#2a9d8f", "MCI": "#e9c46a", "AD": "#e76f51"}
-DX_ORDER: tuple[str, ...] = ("CN", "MCI", "AD")
+from ..cohort import DIAGNOSIS_LEVELS
+
+DX_COLORS: dict[str, str] = dict(zip(DIAGNOSIS_LEVELS, ("#2a9d8f", "#e9c46a", "#e76f51")))
+#: Colours of other group levels, in the order the levels come.
+GROUP_PALETTE: tuple[str, ...] = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8d5b9e", "#f4a261", "#6c757d",
+                                  "#3a86ff")
+
+
+def group_colors(levels: Sequence[str]) -> dict[str, str]:
+    """A colour per group level: the book's CN/MCI/AD colours, else :data:`GROUP_PALETTE` in order."""
+    out, k = {}, 0
+    for g in levels:
+        if g in DX_COLORS:
+            out[g] = DX_COLORS[g]
+        else:
+            out[g] = GROUP_PALETTE[k % len(GROUP_PALETTE)]
+            k += 1
+    return out
+
+
+def contrast_order(diff: pd.DataFrame, reverse: bool = False) -> list[str]:
+    """The contrasts of a group-difference table in its order (AD-CN, MCI-CN), or reversed."""
+    found = list(dict.fromkeys(diff["contrast"]))
+    return found[::-1] if reverse else found
 
 
 def set_style() -> None:

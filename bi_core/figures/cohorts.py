@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..atlas import NetworkAtlas
-from . import DX_COLORS, DX_ORDER
+from ..cohort import DIAGNOSIS_LEVELS
+from . import group_colors
 
 
 def example_series(x: np.ndarray, atlas: NetworkAtlas, tr: float, per_network: int = 2, seconds: float | None = 300,
@@ -41,26 +44,28 @@ def example_series(x: np.ndarray, atlas: NetworkAtlas, tr: float, per_network: i
     return ax
 
 
-def visit_structure(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Follow-up of the evaluation cohort: one line per subject, visits as dots coloured by diagnosis."""
+def visit_structure(table: pd.DataFrame, ax: plt.Axes | None = None, column: str = "diagnosis",
+                    levels: Sequence[str] = DIAGNOSIS_LEVELS) -> plt.Axes:
+    """Follow-up of the evaluation cohort: one line per subject, visits as dots coloured by group (``column``)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     t = table.copy()
-    base = t.sort_values("years_from_baseline").groupby("subject").first()["diagnosis"]
-    t["baseline_dx"] = t["subject"].map(base) if "baseline_dx" not in t else t["baseline_dx"]
+    base = t.sort_values("years_from_baseline").groupby("subject").first()[column]
     order = t.groupby("subject")["years_from_baseline"].max().sort_values(kind="stable")
-    subjects = sorted(order.index, key=lambda s: (DX_ORDER.index(base[s]) if base[s] in DX_ORDER else 9, order[s]))
+    rank = {g: i for i, g in enumerate(levels)}
+    subjects = sorted(order.index, key=lambda s: (rank.get(base[s], len(rank)), order[s]))
+    colors = group_colors(levels)
     ypos = {s: i for i, s in enumerate(subjects)}
     for s, g in t.groupby("subject"):
         y = ypos[s]
         ax.plot(g["years_from_baseline"], [y] * len(g), color="0.8", lw=0.6, zorder=1)
-        ax.scatter(g["years_from_baseline"], [y] * len(g), c=[DX_COLORS.get(d, "0.5") for d in g["diagnosis"]], s=6,
+        ax.scatter(g["years_from_baseline"], [y] * len(g), c=[colors.get(d, "0.5") for d in g[column]], s=6,
                    zorder=2, linewidths=0)
-    for d in DX_ORDER:
-        ax.scatter([], [], c=DX_COLORS[d], s=20, label=d)
-    ax.legend(title="diagnosis at visit", frameon=False, loc="lower right")
+    for d in levels:
+        ax.scatter([], [], c=colors[d], s=20, label=d)
+    ax.legend(title=f"{column} at visit", frameon=False, loc="lower right")
     ax.set_xlabel("years from baseline")
-    ax.set_ylabel("subjects (sorted by baseline diagnosis)")
+    ax.set_ylabel(f"subjects (sorted by baseline {column})")
     ax.set_yticks([])
     return ax
 

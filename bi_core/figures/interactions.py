@@ -8,13 +8,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import DX_ORDER, network_matrix
+from ..cohort import DIAGNOSIS_LEVELS
+from . import contrast_order, network_matrix
 
 
 def group_matrices(mats: Mapping[str, np.ndarray], networks: Sequence[str], colors: Mapping[str, str],
-                   label: str = "enrichment", vmin: float | None = None, vmax: float | None = None) -> plt.Figure:
-    """One target × source matrix per diagnosis group, on a shared colour scale."""
-    groups = [g for g in DX_ORDER if g in mats]
+                   label: str = "enrichment", vmin: float | None = None, vmax: float | None = None,
+                   order: Sequence[str] = DIAGNOSIS_LEVELS) -> plt.Figure:
+    """One target × source matrix per group (``mats``' levels, in ``order``), on a shared colour scale."""
+    groups = [g for g in order if g in mats]
     allv = np.concatenate([m[np.isfinite(m)] for m in mats.values()])
     vmin = float(np.min(allv)) if vmin is None else vmin
     vmax = float(np.max(allv)) if vmax is None else vmax
@@ -28,10 +30,11 @@ def group_matrices(mats: Mapping[str, np.ndarray], networks: Sequence[str], colo
 
 def difference_maps(diff: pd.DataFrame, networks: Sequence[str], colors: Mapping[str, str], measure: str,
                     value: str = "cohens_d") -> plt.Figure:
-    """AD−CN and MCI−CN difference maps (adjusted Cohen's d), FDR-significant cells boxed with a star."""
+    """One difference map per contrast of the table (AD−CN, MCI−CN; adjusted Cohen's d), FDR-significant cells
+    boxed with a star."""
     from . import matrix_from_table
 
-    contrasts = [c for c in ("AD-CN", "MCI-CN") if c in set(diff["contrast"])]
+    contrasts = contrast_order(diff)
     d = diff[diff["measure"] == measure] if "measure" in diff else diff
     lim = float(np.nanmax(np.abs(d[value]))) if len(d) else 1.0
     fig, axes = plt.subplots(1, len(contrasts), figsize=(5.2 * len(contrasts), 4.5))

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import DX_COLORS, DX_ORDER
+from ..cohort import DIAGNOSIS_LEVELS
+from . import contrast_order, group_colors
 
 
 def profile(df: pd.DataFrame, colors: Mapping[str, str], value: str = "r2", ax: plt.Axes | None = None,
@@ -37,33 +38,35 @@ def profile(df: pd.DataFrame, colors: Mapping[str, str], value: str = "r2", ax: 
 
 
 def by_group(df: pd.DataFrame, networks: Sequence[str], value: str = "r2", ax: plt.Axes | None = None,
-             title: str = "") -> plt.Axes:
-    """Mean predictability per network and diagnosis group with 95 % bootstrap intervals."""
+             title: str = "", column: str = "diagnosis", order: Sequence[str] = DIAGNOSIS_LEVELS) -> plt.Axes:
+    """Mean predictability per network and group (levels of ``column`` in ``order``) with 95 % bootstrap intervals."""
     import seaborn as sns
 
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.8))
-    d = df[df["diagnosis"].isin(DX_ORDER)]
-    sns.pointplot(data=d, x="network", y=value, hue="diagnosis", order=list(networks), hue_order=list(DX_ORDER),
-                  palette=DX_COLORS, dodge=0.45, linestyle="none", errorbar=("ci", 95), seed=0, markers="o",
+    d = df[df[column].isin(order)]
+    sns.pointplot(data=d, x="network", y=value, hue=column, order=list(networks), hue_order=list(order),
+                  palette=group_colors(order), dodge=0.45, linestyle="none", errorbar=("ci", 95), seed=0, markers="o",
                   markersize=5, ax=ax)
     ax.set_xlabel("")
     ax.set_ylabel("R² of the masked network" if value == "r2" else value)
-    ax.legend(title="", frameon=False, ncols=3)
+    ax.legend(title="", frameon=False, ncols=min(len(order), 4))
     ax.set_title(title)
     return ax
 
 
 def effect_sizes(diff: pd.DataFrame, networks: Sequence[str], ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
-    """Adjusted group differences (AD−CN, MCI−CN) per network with 95 % CIs; FDR-significant filled."""
+    """Adjusted group differences (MCI−CN, AD−CN: each contrast of the table) per network with 95 % CIs;
+    FDR-significant filled."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.6))
-    contrasts = [c for c in ("MCI-CN", "AD-CN") if c in set(diff["contrast"])]
+    contrasts = contrast_order(diff, reverse=True)
+    colors = group_colors([c.split("-")[0] for c in contrasts[::-1]])
     offs = np.linspace(-0.15, 0.15, len(contrasts))
     for off, c in zip(offs, contrasts):
         d = diff[diff["contrast"] == c].set_index("network").reindex(list(networks))
         x = np.arange(len(networks)) + off
-        col = DX_COLORS[c.split("-")[0]]
+        col = colors[c.split("-")[0]]
         ax.errorbar(x, d["estimate"], yerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]], fmt="none",
                     ecolor=col, lw=1.2)
         sig = d["significant"].fillna(False).to_numpy(bool)
