@@ -4,8 +4,10 @@
 notebook reads the tables it names. Output directory layout::
 
     predictability.tsv            per (baseline recording, network): r2, pearson_r
+    predictability_linear.tsv     the same for the linear references (method ridge / lagged-ridge), same windows
     interactions.tsv              per (baseline recording, target, source): attention, enrichment, occlusion_delta_r2,
-                                  occlusion_share, source_only_r, fc_correlation (model-free baseline)
+                                  occlusion_share, source_only_r, fc_correlation and linear_occlusion_delta_r2
+                                  (model-free baselines)
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
     groupdiff_predictability.tsv  AD−CN / MCI−CN per network (baseline visits, covariates, FDR)
@@ -37,12 +39,15 @@ from . import groupstats as G
 from . import longitudinal as L
 from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import add_network_fc, agreement, predictability_and_interactions
+from .linear import METHODS as LINEAR_METHODS
+from .linear import linear_predictability_and_occlusion
 from .predictability import with_phenotypes
 
 #: Columns of the interactions table compared between groups and scored against the truth
-#: (``fc_correlation`` is the model-free baseline, see bi_core.analysis.interactions).
+#: (``fc_correlation`` and ``linear_occlusion_delta_r2`` are model-free baselines, see
+#: bi_core.analysis.interactions and bi_core.analysis.linear).
 INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
-                        "fc_correlation")
+                        "fc_correlation", "linear_occlusion_delta_r2")
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
 EMBEDDING_KIND = "temporal_sd"
 
@@ -67,7 +72,7 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
         it = with_phenotypes(inter[inter["recording_id"].isin(base_ids)], cohort)
         parts = []
         for m in INTERACTION_MEASURES:
-            if it[m].notna().any():
+            if m in it and it[m].notna().any():
                 parts.append(G.group_differences(it, m, ["target", "source"], alpha=alpha).assign(measure=m))
         gi = pd.concat(parts, ignore_index=True)
     return gp, gi
@@ -75,7 +80,8 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
 
 def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
               ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
-              device: str = "cpu", fc_baselines: bool = True, progress: bool = False) -> dict[str, Any]:
+              device: str = "cpu", fc_baselines: bool = True, progress: bool = False,
+              linear_fit_cohort: str | Path | Sequence[str | Path] | None = None) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the labelled cohort ``cohort_dir``.
 
     Parameters
@@ -94,6 +100,13 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         Windows per recording used for the occlusion dependency (``None``: all).
     fc_baselines
         Score the FC correlation and tangent baselines next to the model's features.
+    linear_fit_cohort
+        Cohort(s) the linear references (:mod:`bi_core.analysis.linear`: ridge and lagged
+        ridge predictability, ridge occlusion) are fitted on, e.g. the run's pretraining
+        cohort. Default: cross-fitted on the baseline recordings of ``cohort_dir`` over
+        :data:`~bi_core.analysis.linear.DEFAULT_FOLDS` subject-grouped folds — a run
+        records its cohorts' names and content digests, not their paths, so the suite
+        cannot find the pretraining cohort by itself.
 
     Returns
     -------
@@ -127,10 +140,29 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                                                   recordings=base_ids)
     inter = add_network_fc(inter, cohort)
     write_tsv(out / "predictability.tsv", pred)
-    write_tsv(out / "interactions.tsv", inter)
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
     write_json(out / "interactions_agreement.json", agree)
     lap("predictability + interactions")
+    # the model-free references on the same windows: ridge (with its occlusion) and lagged ridge
+    fit_paths = [linear_fit_cohort] if isinstance(linear_fit_cohort, (str, Path)) else linear_fit_cohort
+    fit_cohorts = [Cohort.open(p) for p in fit_paths] if fit_paths else None
+    linear, lin_occ, lin_fit = [], None, {}
+    for method in LINEAR_METHODS:
+        lp, lo = linear_predictability_and_occlusion(info, cohort, method, fit_cohort=fit_cohorts, recordings=base_ids,
+                                                     occlusion=method == "ridge", seed=cv.seed, progress=progress)
+        linear.append(lp)
+        lin_occ = lo if lo is not None else lin_occ
+        lin_fit = lp.attrs["fit"]
+    linear_pred = pd.concat(linear, ignore_index=True)
+    write_tsv(out / "predictability_linear.tsv", linear_pred)
+    mean_r2 = linear_pred.groupby(["method", "network"], sort=False)["r2"].mean().round(4)
+    linear_summary = {"fit": {k: v for k, v in lin_fit.items() if k not in ("left_out_subjects", "method")},
+                      "mean_r2": {m: mean_r2[m].to_dict() for m in LINEAR_METHODS}}
+    if lin_occ is not None:
+        inter = inter.merge(lin_occ[["recording_id", "target", "source", "linear_occlusion_delta_r2"]],
+                            on=["recording_id", "target", "source"], how="left")
+    write_tsv(out / "interactions.tsv", inter)
+    lap("linear references")
     emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     etab = emb_all.table
@@ -173,7 +205,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     marker = C.summary_marker(emb_rows(EMBEDDING_KIND, all_ids), all_table, cv, progress=progress)
     write_tsv(out / "marker.tsv", marker)
     long_df = with_phenotypes(marker, cohort)
-    summary: dict[str, Any] = {"classification": results, "occlusion_windows": occlusion_windows}
+    summary: dict[str, Any] = {"classification": results, "occlusion_windows": occlusion_windows,
+                               "linear": linear_summary}
     try:
         traj = L.marker_trajectories(long_df)
         write_tsv(out / "longitudinal_slopes.tsv", traj["slopes"])
@@ -220,7 +253,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                 "predictability_spearman": float(spearmanr(ad, imp["r2_full"]).statistic),
                 **{f"{m}_spearman": GT.agreement_with_implied(gi, imp[k], cohort.atlas.networks, "AD-CN", m)
                    for m, k in (("occlusion_delta_r2", "delta_r2"), ("occlusion_share", "share"),
-                                ("attention", "delta_r2"), ("enrichment", "delta_r2"))}}
+                                ("attention", "delta_r2"), ("enrichment", "delta_r2"),
+                                ("linear_occlusion_delta_r2", "delta_r2"))}}
         write_json(out / "groundtruth.json", gts)
         keep = {"precision", "recall", "sign_agreement", "found", "slope_order_recovered", "cdr_sb_sign_recovered",
                 "most", "least", "vis_gt_sub"}

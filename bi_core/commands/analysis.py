@@ -91,9 +91,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_groupdiff)
 
     p = sub.add_parser("analyze", help="the whole analysis suite (all tables of the book's chapters)",
-                       description="Predictability, interactions, embeddings, group statistics, classification "
-                                   "against FC baselines on identical folds, the summary marker and its mixed models; "
-                                   "writes every table into OUT (see bi_core/analysis/suite.py).")
+                       description="Predictability (and its linear references), interactions, embeddings, group "
+                                   "statistics, classification against FC baselines on identical folds, the summary "
+                                   "marker and its mixed models; writes every table into OUT (see "
+                                   "bi_core/analysis/suite.py).")
     _run_cohort(p)
     _cv(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -101,6 +102,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
     p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
+    p.add_argument("--fit-cohort", action="append", metavar="DIR",
+                   help="fit the linear references (predictability_linear.tsv, linear_occlusion_delta_r2) on this "
+                        "cohort, e.g. the run's pretraining cohort; repeat for several [default: cross-fit on the "
+                        "baseline visits of --cohort over subject-grouped folds]")
     p.set_defaults(func=_analyze)
 
 
@@ -240,6 +245,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     s = run_suite(args.run, args.cohort, args.out, CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed),
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
-                  device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet)
+                  device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
+                  linear_fit_cohort=args.fit_cohort)
     print(f"wrote the analysis tables to {args.out}; timings (s): {s['timings']}")
     return 0
