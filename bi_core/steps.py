@@ -222,23 +222,35 @@ def _analyses(ctx: Context) -> None:
               CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
                        Cs=p.cv_Cs, n_jobs=2, backend="loky"),
               ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=p.occlusion_windows,
-              progress=not ctx.quiet)
+              # the linear references learn from the pretraining cohort, as the model did
+              linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)
 
 
 def _analyses_real(ctx: Context) -> None:
     from ._io import write_tsv
+    import pandas as pd
+
     from .analysis.interactions import add_network_fc, predictability_and_interactions
+    from .analysis.linear import METHODS as LINEAR_METHODS
+    from .analysis.linear import linear_predictability
     from .cohort import Cohort
     from .runs import load_model
 
     out = ctx.results_real
     out.mkdir(parents=True, exist_ok=True)
+    run = ctx.runs / "real-hcp"
+    # the linear references learn from the run's training subjects only, and score the others
+    train_subjects = json.loads((run / "summary.json").read_text())["train_subjects"]
+    hcp = Cohort.open(ctx.real_dir)
     for name, d in (("hcp", ctx.real_dir), ("gw", ctx.real_gw_dir)):
         cohort = Cohort.open(d)
-        model, info = load_model(ctx.runs / "real-hcp", cohort=cohort)
+        model, info = load_model(run, cohort=cohort)
         pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
         write_tsv(out / f"predictability_{name}.tsv", pred)
         write_tsv(out / f"interactions_{name}.tsv", add_network_fc(inter, cohort))
+        lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects, seed=ctx.seed)
+               for m in LINEAR_METHODS]
+        write_tsv(out / f"predictability_linear_{name}.tsv", pd.concat(lin, ignore_index=True))
 
 
 def _jivnet_real_config(ctx: Context) -> Any:

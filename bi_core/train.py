@@ -515,6 +515,9 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             "n_train_recordings": len(data.train), "n_train_subjects": len(data.train.subjects),
             "n_val_recordings": 0 if data.val is None else len(data.val),
             "n_val_subjects": 0 if data.val is None else len(data.val.subjects), "n_val_windows": len(data.val_rec),
+            # the exact subject split (sorted ids): lets a reference be fitted on the training subjects only
+            "train_subjects": [str(s) for s in data.train.subjects],
+            "val_subjects": [] if data.val is None else [str(s) for s in data.val.subjects],
             "n_recordings_too_short": data.n_too_short,
             "mask": config_to_dict(cfg.mask), "checkpoint": str(out / "best.pt"),
         }

@@ -230,7 +230,8 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
     assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "eval"), "--out", str(out),
                  "--folds", "3", "--repeats", "1", "--occlusion-windows", "1",
                  "--ground-truth", str(smoke_dir / "ground_truth.json"), "--quiet"]) == 0
-    for f in ("predictability.tsv", "interactions.tsv", "embeddings.tsv", "groupdiff_predictability.tsv",
+    for f in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "embeddings.tsv",
+              "groupdiff_predictability.tsv",
               "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv", "classification_3class_summary.tsv",
               "marker.tsv", "groundtruth.json", "summary.json"):
         assert (out / f).is_file(), f
@@ -240,9 +241,16 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
     # every interaction measure, the pairwise ones and their FC baseline included, is tested and scored
     gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
     gt = json.loads((out / "groundtruth.json").read_text())
-    for m in ("occlusion_delta_r2", "source_only_r", "fc_correlation"):
+    for m in ("occlusion_delta_r2", "source_only_r", "fc_correlation", "linear_occlusion_delta_r2"):
         assert (gi["measure"] == m).sum() == 2 * 8 * 7, m
         assert 0 <= gt[f"interactions_AD-CN_{m}"]["recall"] <= 1
+    # the linear references score the same baseline recordings as the model, cross-fitted by default
+    pred = pd.read_csv(out / "predictability.tsv", sep="\t")
+    lin = pd.read_csv(out / "predictability_linear.tsv", sep="\t")
+    assert set(lin["method"]) == {"ridge", "lagged-ridge"} and s["linear"]["fit"]["mode"] == "cross-fit"
+    for _, g in lin.groupby("method"):
+        assert g[["recording_id", "network", "n_windows"]].reset_index(drop=True).equals(
+            pred[["recording_id", "network", "n_windows"]])
 
 
 def test_suite_skips_group_analyses_of_an_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):

@@ -63,6 +63,22 @@ def test_cli_writes_run_directory(cli_run, smoke_dir):
     assert not run_is_current(cli_run / "nothing", [smoke_dir / "pretrain"], cfg)
 
 
+def test_summary_lists_the_subject_split_training_used(cli_run, smoke_dir, cache):
+    from bi_core.cohort import Cohort
+    from bi_core.train import prepare_data
+
+    s = json.loads((cli_run / "summary.json").read_text())
+    data = prepare_data([smoke_dir / "pretrain"], load_config(TrainConfig, cli_run / "config.yaml"), cache_dir=cache)
+    assert s["train_subjects"] == sorted(s["train_subjects"]) == [str(x) for x in data.train.subjects]
+    assert s["val_subjects"] == sorted(s["val_subjects"]) == [str(x) for x in data.val.subjects]
+    assert not set(s["train_subjects"]) & set(s["val_subjects"])
+    assert (len(s["train_subjects"]), len(s["val_subjects"])) == (s["n_train_subjects"], s["n_val_subjects"]) == (12, 4)
+    everyone = set(Cohort.open(smoke_dir / "pretrain").table["subject"].astype(str))
+    assert set(s["train_subjects"]) | set(s["val_subjects"]) == everyone
+    # the validation windows come from the validation subjects only
+    assert set(data.val.table["subject"].iloc[np.unique(data.val_rec)].astype(str)) <= set(s["val_subjects"])
+
+
 def test_checkpoint_is_weights_only_and_self_describing(cli_run):
     ck = torch.load(cli_run / "checkpoint.pt", weights_only=True)
     assert ck["format"] == "bi_core-checkpoint" and ck["version"] == 1 and ck["kind"] == "training_state"

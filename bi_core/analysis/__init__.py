@@ -1,6 +1,7 @@
 """Analyses that turn a pretrained model and a cohort into tidy result tables.
 
 - :mod:`.predictability` — per (recording, network) reconstruction R² and Pearson r;
+- :mod:`.linear` — ridge and lagged-ridge references for it on the same windows, and linear occlusion;
 - :mod:`.interactions` — per (recording, target, source) attention, enrichment and occlusion;
 - :mod:`.embeddings` — one embedding per recording;
 - :mod:`.groupstats` — the group column and its levels; each level − the reference (AD−CN / MCI−CN)

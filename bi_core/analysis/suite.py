@@ -8,8 +8,10 @@ after the cohort's own levels); a cohort without one gets the tables that need n
 groups, and ``summary.json`` says what was skipped and why. Output directory layout::
 
     predictability.tsv            per (baseline or retest recording, network): r2, pearson_r
+    predictability_linear.tsv     the same for the linear references (method ridge / lagged-ridge), same windows
     interactions.tsv              per (baseline or retest recording, target, source): attention, enrichment, occlusion_delta_r2,
-                                  occlusion_share, source_only_r, fc_correlation (model-free baseline)
+                                  occlusion_share, source_only_r, fc_correlation and linear_occlusion_delta_r2
+                                  (model-free baselines)
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
     reliability.tsv               (subjects with ≥ 2 sessions/runs at their first time point) test–retest ICC(3,1)
@@ -51,12 +53,15 @@ from . import reliability as R
 from . import target as T
 from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import add_network_fc, agreement, predictability_and_interactions
+from .linear import METHODS as LINEAR_METHODS
+from .linear import linear_predictability_and_occlusion
 from .predictability import PHENOTYPES, with_phenotypes
 
 #: Columns of the interactions table compared between groups and scored against the truth
-#: (``fc_correlation`` is the model-free baseline, see bi_core.analysis.interactions).
+#: (``fc_correlation`` and ``linear_occlusion_delta_r2`` are model-free baselines, see
+#: bi_core.analysis.interactions and bi_core.analysis.linear).
 INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
-                        "fc_correlation")
+                        "fc_correlation", "linear_occlusion_delta_r2")
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
 EMBEDDING_KIND = "temporal_sd"
 
@@ -91,7 +96,7 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
         it = with_phenotypes(inter[inter["recording_id"].isin(base_ids)], cohort, cols)
         parts = []
         for m in INTERACTION_MEASURES:
-            if it[m].notna().any():
+            if m in it and it[m].notna().any():
                 parts.append(G.group_differences(it, m, ["target", "source"], **kw).assign(measure=m))
         gi = pd.concat(parts, ignore_index=True)
     return gp, gi
@@ -101,7 +106,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
               ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
               device: str = "cpu", fc_baselines: bool = True, progress: bool = False, group_column: str | None = None,
               reference: str | None = None, order: Sequence[str] | None = None,
-              retest_years: float = R.RETEST_YEARS, target: str | None = None) -> dict[str, Any]:
+              retest_years: float = R.RETEST_YEARS, target: str | None = None,
+              linear_fit_cohort: str | Path | Sequence[str | Path] | None = None) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
@@ -135,6 +141,13 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         A numeric column (e.g. ``age``): its association with each network's
         predictability and its prediction from every feature set
         (:mod:`bi_core.analysis.target`).
+    linear_fit_cohort
+        Cohort(s) the linear references (:mod:`bi_core.analysis.linear`: ridge and lagged
+        ridge predictability, ridge occlusion) are fitted on, e.g. the run's pretraining
+        cohort (what the book does). Default: cross-fitted on the scored recordings of
+        ``cohort_dir`` over :data:`~bi_core.analysis.linear.DEFAULT_FOLDS` subject-grouped
+        folds — a run records its cohorts' names and content digests, not their paths, so
+        the suite cannot find the pretraining cohort by itself.
 
     Returns
     -------
@@ -181,10 +194,29 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                                                   recordings=rec_ids)
     inter = add_network_fc(inter, cohort)
     write_tsv(out / "predictability.tsv", pred)
-    write_tsv(out / "interactions.tsv", inter)
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
     write_json(out / "interactions_agreement.json", agree)
     lap("predictability + interactions")
+    # the model-free references on the same recordings and windows: ridge (with its occlusion) and lagged ridge
+    fit_paths = [linear_fit_cohort] if isinstance(linear_fit_cohort, (str, Path)) else linear_fit_cohort
+    fit_cohorts = [Cohort.open(p) for p in fit_paths] if fit_paths else None
+    linear, lin_occ, lin_fit = [], None, {}
+    for method in LINEAR_METHODS:
+        lp, lo = linear_predictability_and_occlusion(info, cohort, method, fit_cohort=fit_cohorts, recordings=rec_ids,
+                                                     occlusion=method == "ridge", seed=cv.seed, progress=progress)
+        linear.append(lp)
+        lin_occ = lo if lo is not None else lin_occ
+        lin_fit = lp.attrs["fit"]
+    linear_pred = pd.concat(linear, ignore_index=True)
+    write_tsv(out / "predictability_linear.tsv", linear_pred)
+    mean_r2 = linear_pred.groupby(["method", "network"], sort=False)["r2"].mean().round(4)
+    linear_summary = {"fit": {k: v for k, v in lin_fit.items() if k not in ("left_out_subjects", "method")},
+                      "mean_r2": {m: mean_r2[m].to_dict() for m in LINEAR_METHODS}}
+    if lin_occ is not None:
+        inter = inter.merge(lin_occ[["recording_id", "target", "source", "linear_occlusion_delta_r2"]],
+                            on=["recording_id", "target", "source"], how="left")
+    write_tsv(out / "interactions.tsv", inter)
+    lap("linear references")
     emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     etab = emb_all.table
@@ -207,7 +239,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         summary_rel = R.summarize(rel)
         lap("reliability")
 
-    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows,
+    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows, "linear": linear_summary,
                                "reliability": None if retest.empty else summary_rel}
     gp = gi = traj = assoc = None
     if groups is not None:
@@ -252,7 +284,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                 "predictability_spearman": float(spearmanr(ad, imp["r2_full"]).statistic),
                 **{f"{m}_spearman": GT.agreement_with_implied(gi, imp[k], cohort.atlas.networks, "AD-CN", m)
                    for m, k in (("occlusion_delta_r2", "delta_r2"), ("occlusion_share", "share"),
-                                ("attention", "delta_r2"), ("enrichment", "delta_r2"))}}
+                                ("attention", "delta_r2"), ("enrichment", "delta_r2"),
+                                ("linear_occlusion_delta_r2", "delta_r2"))}}
         write_json(out / "groundtruth.json", gts)
         keep = {"precision", "recall", "sign_agreement", "found", "slope_order_recovered", "cdr_sb_sign_recovered",
                 "most", "least", "vis_gt_sub"}

@@ -6,6 +6,9 @@ import argparse
 import json
 
 ORDER = 40
+#: ``--method`` choices: the model and bi_core.analysis.linear.METHODS, spelled out so that
+#: building the parser does not import numpy and scikit-learn (a test keeps them in step)
+PREDICTABILITY_METHODS = ("model", "ridge", "lagged-ridge")
 
 
 def _run_cohort(p: argparse.ArgumentParser) -> None:
@@ -46,9 +49,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predictability", help="per (recording, network) reconstruction R² and Pearson r",
                        description="Mask each network in turn, reconstruct every window that tiles each recording, "
                                    "and write one row per (recording, network): recording_id, subject, session, "
-                                   "network, r2, pearson_r, n_windows.")
+                                   "network, r2, pearson_r, n_windows, method. With --method ridge or lagged-ridge "
+                                   "a linear reference replaces the model on exactly the same windows and frames "
+                                   "(the run still sets the window length, TR and atlas; see "
+                                   "bi_core/analysis/linear.py): by default cross-fitted on --cohort over "
+                                   "subject-grouped folds, or fitted on --fit-cohort / --fit-subjects.")
     _run_cohort(p)
     p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.add_argument("--method", choices=PREDICTABILITY_METHODS, default="model",
+                   help="model: the run's reconstructions; ridge: each ROI of the masked network from every other "
+                        "ROI at the same frame; lagged-ridge: the same plus the other ROIs at ±1 and ±2 frames "
+                        "within the window [default: %(default)s]")
+    p.add_argument("--fit-cohort", action="append", metavar="DIR",
+                   help="ridge methods: fit on this cohort (e.g. the run's pretraining cohort; repeat for several) "
+                        "and score --cohort; subjects of --cohort are left out of the fit [default: cross-fit on "
+                        "--cohort]")
+    p.add_argument("--fit-subjects", metavar="run|FILE",
+                   help="ridge methods: fit only on these subjects (of --fit-cohort, else --cohort) and score the "
+                        "other subjects of --cohort; 'run' takes the run's training split (train_subjects in "
+                        "RUN/summary.json), FILE is a text file with one subject id per line")
+    p.add_argument("--folds", type=int, default=5,
+                   help="ridge methods, cross-fitting: subject-grouped folds [default: %(default)s]")
+    p.add_argument("--seed", type=int, default=0,
+                   help="ridge methods: seed of the random draw of fitting frames [default: %(default)s]")
     p.set_defaults(func=_predictability)
 
     p = sub.add_parser("interactions", help="per (recording, target, source) attention, enrichment, occlusion ΔR², "
@@ -91,11 +114,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_groupdiff)
 
     p = sub.add_parser("analyze", help="the whole analysis suite (all tables of the book's chapters)",
-                       description="Predictability, interactions, embeddings, group statistics, classification "
-                                   "against FC baselines on identical folds, the summary marker and its mixed models; "
-                                   "writes every table into OUT (see bi_core/analysis/suite.py). The groups are the "
-                                   "levels of --group-column; a cohort without one gets the tables that need no "
-                                   "groups and one line that says what was skipped and why.")
+                       description="Predictability (and its linear references), interactions, embeddings, group "
+                                   "statistics, classification against FC baselines on identical folds, the summary "
+                                   "marker and its mixed models; writes every table into OUT (see "
+                                   "bi_core/analysis/suite.py). The groups are the levels of --group-column; a cohort "
+                                   "without one gets the tables that need no groups and one line that says what was "
+                                   "skipped and why.")
     _run_cohort(p)
     _cv(p)
     _groups(p)
@@ -114,6 +138,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="sessions/runs of a subject at most this long after its first recording (or without "
                         "years_from_baseline) are test-retest repeats: reliability.tsv gives their ICC(3,1) "
                         "[default: %(default)s]")
+    p.add_argument("--fit-cohort", action="append", metavar="DIR",
+                   help="fit the linear references (predictability_linear.tsv, linear_occlusion_delta_r2) on this "
+                        "cohort, e.g. the run's pretraining cohort; repeat for several [default: cross-fit on the "
+                        "baseline visits of --cohort over subject-grouped folds]")
     p.set_defaults(func=_analyze)
 
 
@@ -126,16 +154,54 @@ def _load(args: argparse.Namespace):
     return model, info, cohort
 
 
+def _fit_subjects(spec: str, run: str) -> list[str]:
+    """Subject ids from ``--fit-subjects``: ``run`` (RUN/summary.json's training split) or a text file."""
+    from pathlib import Path
+
+    from ..errors import InputError
+
+    if spec == "run":
+        f = Path(run) / "summary.json" if Path(run).is_dir() else Path(run).parent / "summary.json"
+        try:
+            return [str(s) for s in json.loads(f.read_text())["train_subjects"]]
+        except (OSError, ValueError, KeyError):
+            raise InputError(f"--fit-subjects run: {f} does not list train_subjects (a finished run of this "
+                             "bi_core writes them); pass a file with one subject per line instead.") from None
+    try:
+        subjects = [ln.strip() for ln in Path(spec).read_text().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise InputError(f"--fit-subjects: cannot read {spec} ({exc.strerror}); give 'run' or a text file with "
+                         "one subject id per line.") from None
+    if not subjects:
+        raise InputError(f"--fit-subjects: {spec} lists no subject.")
+    return subjects
+
+
 def _predictability(args: argparse.Namespace) -> int:
     from .._io import write_tsv
-    from ..analysis.predictability import predictability
+    from ..errors import ConfigError
 
+    if args.method == "model" and (args.fit_cohort or args.fit_subjects):
+        raise ConfigError("--fit-cohort and --fit-subjects choose what a linear reference is fitted on; use them "
+                          "with --method ridge or lagged-ridge.")
     model, info, cohort = _load(args)
-    df = predictability(model, info, cohort, batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    if args.method == "model":
+        from ..analysis.predictability import predictability
+
+        df = predictability(model, info, cohort, batch_size=args.batch_size, device=args.device,
+                            progress=not args.quiet).assign(method="model")
+    else:
+        from ..analysis.linear import linear_predictability
+        from ..cohort import Cohort
+
+        fit = [Cohort.open(d) for d in args.fit_cohort] if args.fit_cohort else None
+        subjects = _fit_subjects(args.fit_subjects, args.run) if args.fit_subjects else None
+        df = linear_predictability(info, cohort, args.method, fit_cohort=fit, train_subjects=subjects,
+                                   folds=args.folds, seed=args.seed, progress=not args.quiet)
     write_tsv(args.out, df)
     means = df.groupby("network")["r2"].mean().reindex(info.atlas.networks)
-    print(f"wrote {args.out}: {df['recording_id'].nunique()} recordings x {len(means)} networks; mean R² "
-          + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    print(f"wrote {args.out} ({args.method}): {df['recording_id'].nunique()} recordings x {len(means)} networks; "
+          "mean R² " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
     return 0
 
 
@@ -225,7 +291,7 @@ def _analyze(args: argparse.Namespace) -> int:
                   device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
                   group_column=args.group_column, reference=args.reference,
                   order=args.order.split(",") if args.order else None, retest_years=args.retest_years,
-                  target=args.target)
+                  target=args.target, linear_fit_cohort=args.fit_cohort)
     g = s["groups"]
     print(f"wrote the analysis tables to {args.out}"
           + (f" (groups: {g['column']}, {' < '.join(g['order'])}, reference {g['reference']})" if g else "")
