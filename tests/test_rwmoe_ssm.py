@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bi_core.errors import ConfigError, InputError
+from bi_core.folds import subject_folds
 from bi_core.related.rwmoe_ssm import (
     PROFILE_METHOD,
     REFERENCE_DATASET,
@@ -23,7 +24,6 @@ from bi_core.related.rwmoe_ssm import (
     random_walk_features,
     regression_metrics,
     rw_clusters,
-    subject_folds,
     transition_matrix,
 )
 

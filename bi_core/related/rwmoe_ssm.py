@@ -58,6 +58,7 @@ from torch import nn
 
 from .._io import write_json, write_tsv
 from ..errors import ConfigError, InputError
+from ..folds import Splits, subject_folds
 
 #: Seed 001's reported Cam-CAN results (another dataset; not re-run here).
 SEED001_REPORTED: tuple[dict[str, Any], ...] = (
@@ -549,19 +550,7 @@ def regression_metrics(y: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, se
             "r_ci_low": float(np.nanpercentile(rs, 2.5)), "r_ci_high": float(np.nanpercentile(rs, 97.5))}
 
 
-def subject_folds(subjects: Sequence[str], n_splits: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled group K-fold over subjects (every method and target uses these folds)."""
-    from sklearn.model_selection import GroupKFold
-
-    subjects = np.asarray(subjects)
-    n_sub = len(np.unique(subjects))
-    if n_sub < n_splits or n_splits < 2:
-        raise InputError(f"{n_sub} subjects cannot be split into {n_splits} folds (need 2 <= folds <= subjects).")
-    return [(tr, te) for tr, te in GroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
-            .split(np.zeros(len(subjects)), groups=subjects)]
-
-
-def ridge_predictions(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def ridge_predictions(X: np.ndarray, y: np.ndarray, folds: Splits) -> np.ndarray:
     """Out-of-fold predictions of standardize → ridge (alpha by efficient leave-one-out inside each training fold)."""
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
@@ -947,6 +936,5 @@ __all__ = [
     "ridge_predictions",
     "run_lmae_age",
     "ssm_recurrence",
-    "subject_folds",
     "transition_matrix",
 ]
