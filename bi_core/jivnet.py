@@ -103,6 +103,7 @@ from .config import config_from_dict, config_to_dict, dump_config
 from .connectome import PairedConnectomes, check_connectomes, communicability, n_edges_of, upper_triangle
 from .errors import CompatibilityError, ConfigError, InputError
 from .folds import Splits, loso_splits, subject_folds
+from .stats import mean_ci
 
 MODALITIES: tuple[str, str] = ("sc", "fc")
 CHECKPOINT_FORMAT = "bi_core.jivnet/1"
@@ -603,28 +604,6 @@ def load_jivnet(path: str | os.PathLike) -> CMJIVNet:
 
 
 # --------------------------------------------------------------------------- stats
-def mean_ci(x: np.ndarray, level: float = 0.95, fisher: bool = False) -> tuple[float, float, float]:
-    """Mean and t-based confidence interval of the finite values of ``x`` (NaNs when < 2).
-
-    ``fisher``: ``x`` are correlations, averaged and bounded in Fisher-z space
-    (``tanh(mean(arctanh x) ± t·SE)``), so the interval stays inside (-1, 1).
-    """
-    from scipy import stats
-
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return math.nan, math.nan, math.nan
-    if fisher:
-        m, lo, hi = mean_ci(np.arctanh(np.clip(x, -0.999999, 0.999999)), level)
-        return float(np.tanh(m)), float(np.tanh(lo)), float(np.tanh(hi))
-    m = float(x.mean())
-    if len(x) < 2:
-        return m, math.nan, math.nan
-    h = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return m, m - h, m + h
-
-
 #: Metrics that are correlations: summarised in Fisher-z space.
 CORRELATION_METRICS = frozenset({"r", "r_dev", "cc_first", "cc_mean"})
 

@@ -244,7 +244,8 @@ def test_parallel_folds_match_serial(smoke_pc):
 
 
 def test_summaries_average_correlations_in_fisher_z():
-    from bi_core.jivnet import mean_ci, summarise
+    from bi_core.jivnet import summarise
+    from bi_core.stats import mean_ci
 
     m, lo, hi = mean_ci(np.array([0.2, 0.99, 0.95]), fisher=True)
     assert -1 < lo < m < hi < 1

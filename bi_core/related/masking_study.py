@@ -680,7 +680,7 @@ def paired_differences(metrics: pd.DataFrame, reference: str = REFERENCE) -> pd.
     ``reference_better`` counts the seeds in which the reference is better (by the metric's
     direction); NaN pairs are skipped.
     """
-    from scipy import stats
+    from ..stats import t_interval
 
     m = metrics[metrics["seed"].notna()]
     wide = m.pivot_table(index=["metric", "seed"], columns="strategy", values="value", aggfunc="mean", dropna=False)
@@ -695,12 +695,11 @@ def paired_differences(metrics: pd.DataFrame, reference: str = REFERENCE) -> pd.
                 continue
             d = (g[s] - g[reference]).dropna()
             n = len(d)
-            mean = float(d.mean()) if n else np.nan
+            mean, lo, hi = t_interval(d.to_numpy())
             sd = float(d.std(ddof=1)) if n > 1 else np.nan
-            h = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 and np.isfinite(sd) else np.nan
             ref_better = int(((d < 0) if higher else (d > 0)).sum())
             rows.append({"metric": metric, "strategy": s, "reference": reference, "mean_diff": mean, "sd_diff": sd,
-                         "ci_low": mean - h, "ci_high": mean + h, "n_seeds": n, "reference_better": ref_better,
+                         "ci_low": lo, "ci_high": hi, "n_seeds": n, "reference_better": ref_better,
                          "higher_is_better": higher})
     return pd.DataFrame(rows)
 
