@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import streams
 from .atlas import NetworkAtlas
 from .cohort import Cohort
 from .errors import ConfigError, InputError
@@ -149,7 +150,7 @@ class RecordingSet:
             raise ConfigError(f"a validation split by subject needs at least 2 subjects, found {len(subjects)}; "
                               "set val_fraction: 0 (no validation, no early stopping).")
         n_val = min(len(subjects) - 1, max(1, int(round(val_fraction * len(subjects)))))
-        rng = np.random.default_rng([int(seed), 0x5A1D])
+        rng = np.random.default_rng([int(seed), streams.VALIDATION_SUBJECTS])
         val_subjects = set(subjects[rng.permutation(len(subjects))[:n_val]])
         is_val = self.table["subject"].astype(str).isin(val_subjects).to_numpy()
         return self.subset(~is_val), self.subset(is_val)
@@ -250,7 +251,8 @@ def fixed_windows(recordings: RecordingSet, window: int, max_windows: int | None
         starts.append(s)
     r, s = np.concatenate(rec), np.concatenate(starts)
     if max_windows is not None and len(r) > max_windows:
-        keep = np.sort(np.random.default_rng([int(seed), 0xFA1]).choice(len(r), int(max_windows), replace=False))
+        rng = np.random.default_rng([int(seed), streams.VALIDATION_WINDOWS])
+        keep = np.sort(rng.choice(len(r), int(max_windows), replace=False))
         r, s = r[keep], s[keep]
     return r, s
 

@@ -75,6 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import streams
 from .._io import write_json, write_tsv
 from ..errors import ConfigError, InputError
 from ..masking import DEFAULT_P_TWO, STRATEGIES, MaskConfig, MaskSampler, TokenLayout, get_strategy, matched_ratio
@@ -366,7 +367,7 @@ def eval_recordings(table: pd.DataFrame, per_group: int | None, seed: int = 0) -
     if per_group is None:
         return base["recording_id"].tolist()
     keep = []
-    rng = np.random.default_rng([int(seed), 0xE7A1])
+    rng = np.random.default_rng([int(seed), streams.EVAL_SUBJECTS])
     for _, g in base.groupby("diagnosis", sort=True):
         ids = g["recording_id"].to_numpy()
         keep.extend(ids if len(ids) <= per_group else rng.choice(ids, per_group, replace=False))

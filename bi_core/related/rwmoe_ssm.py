@@ -56,6 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import streams
 from .._io import write_json, write_tsv
 from ..errors import ConfigError, InputError
 from ..folds import Splits, subject_folds
@@ -468,7 +469,7 @@ class RWMoESSMRegressor:
         cfg = self.cfg
         y = np.asarray(y, float)
         self.y_mean_, self.y_sd_ = float(y.mean()), float(y.std())
-        rng = np.random.default_rng([self.seed, 0x55A])
+        rng = np.random.default_rng([self.seed, streams.REGRESSOR_VALIDATION])
         perm = rng.permutation(n)
         n_val = max(1, round(cfg.val_fraction * n))
         va, tr = perm[:n_val], perm[n_val:]
@@ -541,7 +542,7 @@ def regression_metrics(y: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, se
     def r_of(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
 
-    rng = np.random.default_rng([int(seed), 0xB007])
+    rng = np.random.default_rng([int(seed), streams.BOOTSTRAP])
     idx = rng.integers(0, len(y), size=(int(n_boot), len(y)))
     maes = np.abs(y[idx] - p[idx]).mean(1)
     rs = np.array([r_of(y[i], p[i]) for i in idx])
