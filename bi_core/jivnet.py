@@ -103,6 +103,7 @@ from .config import config_from_dict, config_to_dict, dump_config
 from .connectome import PairedConnectomes, check_connectomes, communicability, n_edges_of, upper_triangle
 from .errors import CompatibilityError, ConfigError, InputError
 from .folds import Splits, loso_splits, subject_folds
+from .related.ridge import BEHAVIOUR_ALPHAS, RIDGE_ALPHAS, standardized_ridge
 from .stats import mean_ci
 
 MODALITIES: tuple[str, str] = ("sc", "fc")
@@ -684,7 +685,7 @@ def _baseline_predictions(train: PairedConnectomes, test: PairedConnectomes, dir
     k = max(1, min(pls_components, len(xtr) - 2))
     pls = PLSRegression(n_components=k, scale=False).fit(xtr, ytr)
     out["pls"] = pls.predict(xte)
-    ridge = RidgeCV(alphas=np.logspace(-2, 6, 17)).fit(xtr, ytr)  # efficient leave-one-out GCV
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(xtr, ytr)  # efficient leave-one-out GCV
     out["ridge"] = ridge.predict(xte)
     if direction == "sc_to_fc":
         # affine map from log communicability of SC to FC, pooled over training subjects and edges
@@ -706,10 +707,7 @@ def _behaviour_rows(codes_tr: dict[str, np.ndarray], codes_te: dict[str, np.ndar
                     test: PairedConnectomes) -> list[dict[str, Any]]:
     """Ridge on standardised features per feature set; alpha by exact leave-one-out CV on the
     training subjects (RidgeCV's efficient LOO: the same inner folds for every feature set)."""
-    from sklearn.linear_model import RidgeCV
     from sklearn.metrics import r2_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     feats_tr = {**codes_tr, "raw_sc": train.sc_edges, "raw_fc": train.fc_edges,
                 "raw_sc_fc": np.hstack([train.sc_edges, train.fc_edges])}
@@ -717,7 +715,7 @@ def _behaviour_rows(codes_tr: dict[str, np.ndarray], codes_te: dict[str, np.ndar
                 "raw_sc_fc": np.hstack([test.sc_edges, test.fc_edges])}
     rows = []
     for fs in FEATURE_SETS:
-        pipe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 5, 17)))
+        pipe = standardized_ridge(BEHAVIOUR_ALPHAS)
         pipe.fit(feats_tr[fs], train.behaviour)
         pred = pipe.predict(feats_te[fs])
         r = float(np.corrcoef(pred, test.behaviour)[0, 1]) if np.std(pred) > 0 else math.nan

@@ -59,7 +59,8 @@ from torch import nn
 from .. import streams
 from .._io import write_json, write_tsv
 from ..errors import ConfigError, InputError
-from ..folds import Splits, subject_folds
+from ..folds import subject_folds
+from .ridge import ridge_predictions, standardized_ridge
 
 #: Seed 001's reported Cam-CAN results (another dataset; not re-run here).
 SEED001_REPORTED: tuple[dict[str, Any], ...] = (
@@ -506,13 +507,9 @@ class RWMoESSMRegressor:
         if cfg.readout == "ridge":
             # the end-to-end head is fit on a few dozen subjects and stopped on fewer: refit the
             # linear read-out on every training subject with ridge (alpha by leave-one-out)
-            from sklearn.linear_model import RidgeCV
-            from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
-
             with torch.no_grad():
                 f = model.features(Xt)[0].double().numpy()
-            self.ridge_ = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 6, 17))).fit(f, y)
+            self.ridge_ = standardized_ridge().fit(f, y)
         self.epochs_ = len(history)
         return self
 
@@ -549,20 +546,6 @@ def regression_metrics(y: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, se
     return {"n": len(y), "mae": float(np.abs(y - p).mean()), "mae_ci_low": float(np.percentile(maes, 2.5)),
             "mae_ci_high": float(np.percentile(maes, 97.5)), "r": r_of(y, p),
             "r_ci_low": float(np.nanpercentile(rs, 2.5)), "r_ci_high": float(np.nanpercentile(rs, 97.5))}
-
-
-def ridge_predictions(X: np.ndarray, y: np.ndarray, folds: Splits) -> np.ndarray:
-    """Out-of-fold predictions of standardize → ridge (alpha by efficient leave-one-out inside each training fold)."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    out = np.full(len(y), np.nan)
-    for tr, te in folds:
-        m = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 6, 17)))
-        m.fit(X[tr], y[tr])
-        out[te] = m.predict(X[te])
-    return out
 
 
 # ---------------------------------------------------------------------- LMAE tokens
@@ -934,7 +917,6 @@ __all__ = [
     "random_walk_features",
     "regression_metrics",
     "result_sentences",
-    "ridge_predictions",
     "run_lmae_age",
     "ssm_recurrence",
     "transition_matrix",
