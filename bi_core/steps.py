@@ -242,10 +242,10 @@ def _analyses_real(ctx: Context) -> None:
 
 
 def _jivnet_real_config(ctx: Context) -> Any:
-    from .jivnet import JIVNET_PRESETS
+    from .jivnet import jivnet_preset
 
     # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
-    return replace(JIVNET_PRESETS["real"], epochs=30) if ctx.preset.name == "smoke" else None
+    return jivnet_preset("real", epochs=30) if ctx.preset.name == "smoke" else None
 
 
 def _jivnet(ctx: Context) -> None:

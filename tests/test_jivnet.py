@@ -18,6 +18,7 @@ from bi_core.jivnet import (
     encode_numpy,
     evaluate_splits,
     fit_jivnet,
+    jivnet_preset,
     kl_normal,
     load_jivnet,
     predict_cross_numpy,
@@ -124,6 +125,15 @@ def test_checkpoint_round_trip(fitted, smoke_pc, tmp_path):
     torch.save({"format": "other"}, tmp_path / "bad.pt")
     with pytest.raises(CompatibilityError, match="not a CM-JIVNet checkpoint"):
         load_jivnet(tmp_path / "bad.pt")
+
+
+def test_presets_are_frozen_and_picked_with_overrides():
+    assert jivnet_preset("real", epochs=30) == dataclasses.replace(JIVNET_PRESETS["real"], epochs=30)
+    assert jivnet_preset("smoke", epochs=None) == TINY       # unset options do not override
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TINY.epochs = 1
+    with pytest.raises(ConfigError, match="unknown CM-JIVNet preset 'bogus'"):
+        jivnet_preset("bogus")
 
 
 def test_bad_input_errors(smoke_pc, fitted):

@@ -77,6 +77,7 @@ import pandas as pd
 
 from .. import streams
 from .._io import write_json, write_tsv
+from ..config import pick_preset
 from ..errors import ConfigError, InputError
 from ..masking import DEFAULT_P_TWO, STRATEGIES, MaskConfig, MaskSampler, TokenLayout, get_strategy, matched_ratio
 
@@ -212,9 +213,7 @@ STUDY_PRESETS: dict[str, StudyConfig] = {
 
 def study_preset(name: str, **overrides: Any) -> StudyConfig:
     """A study preset (:data:`STUDY_PRESETS`) with field overrides (e.g. ``n_seeds``)."""
-    if name not in STUDY_PRESETS:
-        raise ConfigError(f"unknown masking-study preset {name!r}; choose one of {sorted(STUDY_PRESETS)}.")
-    return replace(STUDY_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return pick_preset(STUDY_PRESETS, name, "masking-study", **overrides)
 
 
 # ---------------------------------------------------------------------- masks

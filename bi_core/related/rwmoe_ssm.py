@@ -58,6 +58,7 @@ from torch import nn
 
 from .. import streams
 from .._io import write_json, write_tsv
+from ..config import pick_preset
 from ..errors import ConfigError, InputError
 from ..folds import subject_folds
 from .ridge import ridge_predictions, standardized_ridge
@@ -655,9 +656,7 @@ LMAE_PRESETS: dict[str, LMAEConfig] = {
 
 def lmae_preset(name: str, **overrides: Any) -> LMAEConfig:
     """An ``lmae-age`` preset (:data:`LMAE_PRESETS`) with field overrides."""
-    if name not in LMAE_PRESETS:
-        raise ConfigError(f"unknown lmae-age preset {name!r}; choose one of {sorted(LMAE_PRESETS)}.")
-    return replace(LMAE_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return pick_preset(LMAE_PRESETS, name, "lmae-age", **overrides)
 
 
 RWMOE_METHOD = "LMAE tokens → RWMOE → SSM"
