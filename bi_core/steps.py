@@ -259,7 +259,8 @@ def _jivnet(ctx: Context) -> None:
 
 
 def _masking_study(ctx: Context) -> None:
-    from .related.masking_study import run_study, study_preset
+    from .related.masking_study.config import study_preset
+    from .related.masking_study.study import run_study
 
     run_study(ctx.synth_dir, ctx.study_dir, study_preset(ctx.study_preset, first_seed=int(ctx.seed)),
               progress=not ctx.quiet)

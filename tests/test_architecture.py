@@ -93,6 +93,18 @@ def test_every_module_imports_only_what_its_stage_may():
     assert not bad, "\n".join(bad)
 
 
+def test_every_imported_module_exists():
+    """A relative import that climbs one level too few (or too many) after a move fails here,
+    not only when the function that holds it first runs."""
+    missing = []
+    for f in sorted(PKG.rglob("*.py")):
+        for target in _imports(f):
+            path = ROOT.joinpath(*target.split("."))
+            if not (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
+                missing.append(f"{f.relative_to(ROOT)} imports {target}, which does not exist")
+    assert not missing, "\n".join(missing)
+
+
 def test_rule_is_documented_in_contributing():
     text = (ROOT / "CONTRIBUTING.md").read_text()
     for stage in ALLOWED:

@@ -82,7 +82,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _masking_study(args: argparse.Namespace) -> int:
-    from ..related.masking_study import run_study, study_preset
+    from ..related.masking_study.config import study_preset
+    from ..related.masking_study.study import run_study
 
     cfg = study_preset(args.preset, n_seeds=args.seeds, first_seed=args.first_seed, jobs=args.jobs,
                        strategies=tuple(args.strategies) if args.strategies else None)

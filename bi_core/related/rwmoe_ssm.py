@@ -61,6 +61,7 @@ from .._io import write_json, write_tsv
 from ..config import pick_preset
 from ..errors import ConfigError, InputError
 from ..folds import subject_folds
+from .parallel import map_jobs
 from .ridge import ridge_predictions, standardized_ridge
 
 #: Seed 001's reported Cam-CAN results (another dataset; not re-run here).
@@ -707,7 +708,8 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     from ..analysis.suite import EMBEDDING_KIND
     from ..cohort import Cohort
     from ..runs import load_model
-    from .masking_study import ensure_run, study_preset
+    from .masking_study.config import study_preset
+    from .masking_study.training import ensure_run
 
     cfg = cfg or lmae_preset("default")
     t_start = time.perf_counter()
@@ -762,8 +764,6 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     t0 = time.perf_counter()
     import tempfile
 
-    from .masking_study import _map
-
     untrained = replace(cfg.regressor, max_epochs=0)
     with tempfile.TemporaryDirectory(prefix="bi_core-lmae-") as tmp:
         # workers memory-map the tokens instead of receiving a copy each
@@ -785,7 +785,7 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
             jobs.append({"tokens": str(tok_path), "y": y, "train": np.arange(len(y)), "test": None, "P": P_all,
                          "cfg": cfg.regressor, "seed": cfg.seed, "target": target, "method": RWMOE_METHOD,
                          "fold": -1, "threads": 1})
-        done = _map(_fit_job, jobs, cfg.jobs, progress, desc="lmae-age (RWMOE+SSM fits)")
+        done = map_jobs(_fit_job, jobs, cfg.jobs, progress, desc="lmae-age (RWMOE+SSM fits)")
     preds: dict[tuple[str, str], np.ndarray] = {}
     for target in cfg.targets:
         for name in (RWMOE_METHOD, RWMOE_UNTRAINED):
