@@ -267,7 +267,7 @@ def _masking_study(ctx: Context) -> None:
 
 
 def _lmae(ctx: Context) -> None:
-    from .related.rwmoe_ssm import lmae_preset, run_lmae_age
+    from .related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
     # the same preset as the masking study, whose runs it reuses
     run_lmae_age(ctx.synth_dir, ctx.lmae_dir, lmae_preset(ctx.study_preset, seed=int(ctx.seed)),

@@ -239,7 +239,7 @@ def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path
     from bi_core.errors import ConfigError
     from bi_core.related.masking_study import study as MS
     from bi_core.related.masking_study.config import STUDY_PRESETS
-    from bi_core.related import rwmoe_ssm as RW
+    from bi_core.related.rwmoe_ssm import study as RW
 
     book = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0)
     full = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0, related="full")

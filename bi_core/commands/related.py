@@ -95,7 +95,7 @@ def _masking_study(args: argparse.Namespace) -> int:
 
 
 def _lmae_age(args: argparse.Namespace) -> int:
-    from ..related.rwmoe_ssm import lmae_preset, run_lmae_age
+    from ..related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
     cfg = lmae_preset(args.preset, seed=args.seed, cv_folds=args.folds)
     s = run_lmae_age(args.synth, args.out, cfg, study_dir=args.study, progress=not args.quiet)
