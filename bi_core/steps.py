@@ -242,14 +242,14 @@ def _analyses_real(ctx: Context) -> None:
 
 
 def _jivnet_real_config(ctx: Context) -> Any:
-    from .jivnet import jivnet_preset
+    from .related.jivnet.model import jivnet_preset
 
     # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
     return jivnet_preset("real", epochs=30) if ctx.preset.name == "smoke" else None
 
 
 def _jivnet(ctx: Context) -> None:
-    from .jivnet import real_study, synthetic_study
+    from .related.jivnet.study import real_study, synthetic_study
 
     smoke = ctx.preset.name == "smoke"
     synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2).write(

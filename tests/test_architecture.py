@@ -24,7 +24,7 @@ STAGES: dict[str, str] = {
     "runs": "runs",
     "train": "training",
     "analysis": "analysis",
-    "related": "related", "jivnet": "related",
+    "related": "related",
     "figures": "figures",
     "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
 }

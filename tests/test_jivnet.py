@@ -10,22 +10,11 @@ from bi_core.cli import main
 from bi_core.connectome import PAIRED_PRESETS, synth_paired
 from bi_core.errors import CompatibilityError, ConfigError, InputError
 from bi_core.folds import loso_splits, subject_folds
-from bi_core.jivnet import (
-    JIVNET_PRESETS,
-    MIN_TRAIN_SUBJECTS,
-    JIVNetConfig,
-    canonical_correlations,
-    encode_numpy,
-    evaluate_splits,
-    fit_jivnet,
-    jivnet_preset,
-    kl_normal,
-    load_jivnet,
-    predict_cross_numpy,
-    save_jivnet,
-    summarise_reconstruction,
-    synthetic_study,
-)
+from bi_core.related.jivnet.fit import (MIN_TRAIN_SUBJECTS, encode_numpy, fit_jivnet, load_jivnet, predict_cross_numpy,
+                                       save_jivnet)
+from bi_core.related.jivnet.model import JIVNET_PRESETS, JIVNetConfig, jivnet_preset, kl_normal
+from bi_core.related.jivnet.scores import canonical_correlations, summarise_reconstruction
+from bi_core.related.jivnet.study import evaluate_splits, synthetic_study
 
 TINY = JIVNET_PRESETS["smoke"]
 
@@ -254,7 +243,7 @@ def test_parallel_folds_match_serial(smoke_pc):
 
 
 def test_summaries_average_correlations_in_fisher_z():
-    from bi_core.jivnet import summarise
+    from bi_core.related.jivnet.scores import summarise
     from bi_core.stats import mean_ci
 
     m, lo, hi = mean_ci(np.array([0.2, 0.99, 0.95]), fisher=True)
