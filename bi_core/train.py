@@ -52,7 +52,7 @@ from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
 from .provenance import loaded_sources, snapshot
-from .runs import FORMAT, VERSION, TrainConfig, _training_spec, config_hash
+from .runs import FORMAT, VERSION, TrainConfig, training_spec, config_hash
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
@@ -156,7 +156,7 @@ def prepare_data(cohort_paths: Sequence[str | Path], cfg: TrainConfig, cache_dir
     """Open, TR-harmonize and split the cohorts; set up crops and validation windows."""
     dist = dist or _Dist()
     originals = open_cohorts(cohort_paths)
-    spec = _training_spec(originals, cfg.target_tr)
+    spec = training_spec(originals, cfg.target_tr)
     # rank 0 writes the resampling cache; the others then open it
     if dist.main:
         cohorts = [c.harmonized(cfg.target_tr, cache_dir=cache_dir, progress=progress) for c in originals]
