@@ -4,6 +4,12 @@ One seed drives many random choices; a tag gives each its own independent stream
 adding or changing one never shifts the numbers of another (and two uses of the same
 seed never draw the same numbers). The values are part of the results: changing a tag
 changes every number drawn from its stream. A new use of a seed gets a new tag here.
+
+Untagged (kept so the numbers stay the same): the training crops draw from
+``[seed, epoch]`` (:class:`bi_core.windows.RandomCrops`), and the masking study's mask draws
+from ``[seed, strategy position]`` and ``[seed, strategy position, batch]``
+(``bi_core.related.masking_study``). Those two share entropy when the seeds and the counters
+are equal; they run in different places, so nothing correlates within one computation.
 """
 
 from __future__ import annotations
