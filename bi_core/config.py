@@ -2,7 +2,8 @@
 
 Every config in bi_core is a dataclass; :func:`load_config` builds one from a YAML file
 (unknown keys are an error that lists the accepted ones) and :func:`dump_config` writes
-the resolved config next to a run.
+the resolved config next to a run. Preset registries are dicts of frozen config instances,
+read with :func:`pick_preset`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import types
 import typing
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import yaml
@@ -93,3 +95,14 @@ def load_config(cls: type[T], path: str | os.PathLike) -> T:
 def dump_config(cfg: Any, path: str | os.PathLike) -> Path:
     """Write a dataclass config as YAML (atomically)."""
     return write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def pick_preset(presets: Mapping[str, T], name: str, what: str, **overrides: Any) -> T:
+    """Preset ``name`` of the registry ``presets`` (frozen dataclasses) with field ``overrides``.
+
+    Overrides that are ``None`` are ignored (unset command-line options); ``what`` names the
+    registry in the error for an unknown name.
+    """
+    if name not in presets:
+        raise ConfigError(f"unknown {what} preset {name!r}; choose one of {sorted(presets)}.")
+    return dataclasses.replace(presets[name], **{k: v for k, v in overrides.items() if v is not None})

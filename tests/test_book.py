@@ -237,8 +237,9 @@ def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path
     """`--related-preset full` runs the full masking study and lmae-age beside the book's own."""
     import bi_core.reproduce as R
     from bi_core.errors import ConfigError
-    from bi_core.related import masking_study as MS
-    from bi_core.related import rwmoe_ssm as RW
+    from bi_core.related.masking_study import study as MS
+    from bi_core.related.masking_study.config import STUDY_PRESETS
+    from bi_core.related.rwmoe_ssm import study as RW
 
     book = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0)
     full = R.Context(preset=R.BOOK_PRESETS["default"], out=tmp_path, book_out=tmp_path, seed=0, related="full")
@@ -252,10 +253,10 @@ def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path
     assert params["08_masking_study"](full)["study_dir"] == str(full.study_dir)
     assert params["09_lmae_rwmoe_ssm"](full)["lmae_dir"] == str(full.lmae_dir)
     # lmae-age reuses the study's runs, so it must train with the same study preset
-    for name in MS.STUDY_PRESETS:
+    for name in STUDY_PRESETS:
         assert RW.lmae_preset(name).study == name
     for p in R.BOOK_PRESETS.values():
-        assert p.related in MS.STUDY_PRESETS
+        assert p.related in STUDY_PRESETS
     # the study preset is part of both steps' keys; the two builds keep separate stamps
     for name in ("masking-study", "lmae-age"):
         assert R.STEPS[name].key(full) != R.STEPS[name].key(book)

@@ -9,21 +9,12 @@ import torch
 from bi_core.cli import main
 from bi_core.connectome import PAIRED_PRESETS, synth_paired
 from bi_core.errors import CompatibilityError, ConfigError, InputError
-from bi_core.jivnet import (
-    JIVNET_PRESETS,
-    JIVNetConfig,
-    canonical_correlations,
-    encode_numpy,
-    evaluate_splits,
-    fit_jivnet,
-    kfold_splits,
-    kl_normal,
-    load_jivnet,
-    loso_splits,
-    predict_cross_numpy,
-    save_jivnet,
-    summarise_reconstruction,
-)
+from bi_core.folds import loso_splits, subject_folds
+from bi_core.related.jivnet.fit import (MIN_TRAIN_SUBJECTS, encode_numpy, fit_jivnet, load_jivnet, predict_cross_numpy,
+                                       save_jivnet)
+from bi_core.related.jivnet.model import JIVNET_PRESETS, JIVNetConfig, jivnet_preset, kl_normal
+from bi_core.related.jivnet.scores import canonical_correlations, summarise_reconstruction
+from bi_core.related.jivnet.study import evaluate_splits, synthetic_study
 
 TINY = JIVNET_PRESETS["smoke"]
 
@@ -125,6 +116,15 @@ def test_checkpoint_round_trip(fitted, smoke_pc, tmp_path):
         load_jivnet(tmp_path / "bad.pt")
 
 
+def test_presets_are_frozen_and_picked_with_overrides():
+    assert jivnet_preset("real", epochs=30) == dataclasses.replace(JIVNET_PRESETS["real"], epochs=30)
+    assert jivnet_preset("smoke", epochs=None) == TINY       # unset options do not override
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TINY.epochs = 1
+    with pytest.raises(ConfigError, match="unknown CM-JIVNet preset 'bogus'"):
+        jivnet_preset("bogus")
+
+
 def test_bad_input_errors(smoke_pc, fitted):
     model, _ = fitted
     with pytest.raises(InputError, match="SC has 16 nodes but FC has 15"):
@@ -135,10 +135,10 @@ def test_bad_input_errors(smoke_pc, fitted):
         fit_jivnet(smoke_pc.sc, bad, TINY)
     with pytest.raises(InputError, match="at least 4 training subjects"):
         fit_jivnet(smoke_pc.sc[:3], smoke_pc.fc[:3], TINY)
-    with pytest.raises(InputError, match="too few for 5-fold CV"):
-        kfold_splits(8, 5)
+    with pytest.raises(InputError, match="too few for 40-fold CV"):
+        synthetic_study("smoke", n_folds=40)
     with pytest.raises(InputError, match="at least 5 subjects"):
-        loso_splits(4)
+        loso_splits(4, min_train=MIN_TRAIN_SUBJECTS)
     with pytest.raises(InputError, match="fitted on 16 nodes"):
         model.predict_fc_from_sc(torch.zeros(2, 15, 15))
     with pytest.raises(ConfigError, match="divisible"):
@@ -157,7 +157,7 @@ def test_only_the_joint_latent_predicts_the_trait():
     # the trait is driven by the joint factors only: the joint code must predict it, the individual codes not
     pc = synth_paired(dataclasses.replace(PAIRED_PRESETS["smoke"], n_subjects=120, trait_r2=0.8), seed=1)
     cfg = dataclasses.replace(TINY, epochs=80)
-    tabs = evaluate_splits(pc, kfold_splits(pc.n_subjects, 3, seed=0)[:1], cfg)
+    tabs = evaluate_splits(pc, subject_folds(np.arange(pc.n_subjects), 3, seed=0)[:1], cfg)
     r = tabs["behaviour"].set_index("feature_set")["r"]
     assert r["joint"] > 0.5
     assert r["joint"] > max(r["sc_individual"], r["fc_individual"]) + 0.25
@@ -169,7 +169,7 @@ def test_only_the_joint_latent_predicts_the_trait():
 
 def test_evaluate_tables(smoke_pc):
     cfg = dataclasses.replace(TINY, epochs=5)
-    tabs = evaluate_splits(smoke_pc, kfold_splits(smoke_pc.n_subjects, 3, seed=0), cfg)
+    tabs = evaluate_splits(smoke_pc, subject_folds(np.arange(smoke_pc.n_subjects), 3, seed=0), cfg)
     rec = tabs["reconstruction"]
     assert len(rec) == smoke_pc.n_subjects * (5 + 4)  # SC->FC: 5 methods, FC->SC: 4 (no communicability)
     assert set(rec["method"]) == {"jivnet", "group_mean", "pls", "ridge", "communicability"}
@@ -235,7 +235,7 @@ def test_cli_real_loso(tmp_path):
 
 def test_parallel_folds_match_serial(smoke_pc):
     cfg = dataclasses.replace(TINY, epochs=2)
-    splits = kfold_splits(smoke_pc.n_subjects, 2, seed=0)
+    splits = subject_folds(np.arange(smoke_pc.n_subjects), 2, seed=0)
     a = evaluate_splits(smoke_pc, splits, cfg, n_jobs=1)
     b = evaluate_splits(smoke_pc, splits, cfg, n_jobs=2)
     for k in ("reconstruction", "behaviour", "recovery"):
@@ -243,7 +243,8 @@ def test_parallel_folds_match_serial(smoke_pc):
 
 
 def test_summaries_average_correlations_in_fisher_z():
-    from bi_core.jivnet import mean_ci, summarise
+    from bi_core.related.jivnet.scores import summarise
+    from bi_core.stats import mean_ci
 
     m, lo, hi = mean_ci(np.array([0.2, 0.99, 0.95]), fisher=True)
     assert -1 < lo < m < hi < 1

@@ -14,7 +14,7 @@ from bi_core.errors import ConfigError
 from bi_core.mask_strategies import FixedRatioStrategy, MaskPlan, register
 from bi_core.masking import (DEFAULT_P_TWO, STRATEGIES, Mask, MaskConfig, MaskSampler, TokenLayout, matched_ratio,
                              network_mask, region_mask, rois_mask)
-from bi_core.related.masking_study import mask_fractions, matched_mask_configs
+from bi_core.related.masking_study.training import mask_fractions, matched_mask_configs
 from bi_core.synth import synthetic_atlas
 
 

@@ -6,17 +6,10 @@ import pytest
 
 from bi_core.errors import ConfigError, InputError
 from bi_core.masking import STRATEGIES, TokenLayout, matched_ratio
-from bi_core.related.masking_study import (
-    METRICS,
-    StudyConfig,
-    conclusions,
-    load_study,
-    mask_fractions,
-    matched_mask_configs,
-    paired_differences,
-    study_preset,
-    summarize,
-)
+from bi_core.related.masking_study.config import METRICS, StudyConfig, study_preset
+from bi_core.related.masking_study.report import conclusions, paired_differences, summarize
+from bi_core.related.masking_study.study import load_study
+from bi_core.related.masking_study.training import mask_fractions, matched_mask_configs
 from bi_core.synth import synthetic_atlas
 
 
@@ -117,7 +110,7 @@ def test_ties_and_missing_values_are_reported_not_ranked():
 
 
 def test_study_smoke_identical_masks_and_tables(smoke_dir, tmp_path):
-    from bi_core.related.masking_study import run_study
+    from bi_core.related.masking_study.study import run_study
 
     cfg = StudyConfig(name="smoke", strategies=("network", "random"), n_seeds=2, epochs=1, jobs=1, cv_folds=3,
                       cv_repeats=1, fc_reference=False, fraction_draws=50, occlusion_windows=1)
@@ -140,7 +133,7 @@ def test_study_smoke_identical_masks_and_tables(smoke_dir, tmp_path):
 
 
 def test_study_errors(tmp_path):
-    from bi_core.related.masking_study import run_study
+    from bi_core.related.masking_study.study import run_study
 
     with pytest.raises(InputError, match="bi-core synth"):
         run_study(tmp_path, tmp_path / "out", study_preset("smoke"), progress=False)

@@ -8,24 +8,12 @@ import pytest
 import torch
 
 from bi_core.errors import ConfigError, InputError
-from bi_core.related.rwmoe_ssm import (
-    PROFILE_METHOD,
-    REFERENCE_DATASET,
-    RWMOE_METHOD,
-    DiagonalSSM,
-    LMAEConfig,
-    RandomWalkMoE,
-    RegressorConfig,
-    RWMoESSMRegressor,
-    group_fc_graph,
-    load_lmae,
-    parallel_scan,
-    random_walk_features,
-    regression_metrics,
-    rw_clusters,
-    subject_folds,
-    transition_matrix,
-)
+from bi_core.folds import subject_folds
+from bi_core.related.rwmoe_ssm.graph import group_fc_graph, random_walk_features, rw_clusters, transition_matrix
+from bi_core.related.rwmoe_ssm.model import RandomWalkMoE, RegressorConfig, RWMoESSMRegressor
+from bi_core.related.rwmoe_ssm.report import PROFILE_METHOD, REFERENCE_DATASET, RWMOE_METHOD, regression_metrics
+from bi_core.related.rwmoe_ssm.ssm import DiagonalSSM, parallel_scan
+from bi_core.related.rwmoe_ssm.study import LMAEConfig, load_lmae
 
 
 def _graph(R: int = 10, seed: int = 0) -> np.ndarray:
@@ -201,7 +189,7 @@ def test_metrics_and_folds():
 
 # ---------------------------------------------------------------------- pipeline (smoke)
 def test_lmae_age_smoke(smoke_dir, tmp_path):
-    from bi_core.related.rwmoe_ssm import lmae_preset, run_lmae_age
+    from bi_core.related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
     cfg = lmae_preset("smoke", jobs=1, n_boot=50, regressor=RegressorConfig(max_epochs=3, patience=2))
     s = run_lmae_age(smoke_dir, tmp_path / "lmae", cfg, progress=False)
@@ -221,7 +209,7 @@ def test_lmae_age_smoke(smoke_dir, tmp_path):
 
 
 def test_lmae_age_bad_synth(tmp_path):
-    from bi_core.related.rwmoe_ssm import run_lmae_age
+    from bi_core.related.rwmoe_ssm.study import run_lmae_age
 
     with pytest.raises(InputError, match="bi-core synth"):
         run_lmae_age(tmp_path, tmp_path / "out", progress=False)

@@ -6,7 +6,7 @@ import pytest
 from bi_core.cohort import Cohort, CohortWriter
 from bi_core.errors import CompatibilityError, ConfigError, InputError
 from bi_core.preprocess import PreprocSpec
-from bi_core.windows import RandomCrops, RecordingSet, TiledWindows, fixed_windows, open_training_cohorts
+from bi_core.windows import RandomCrops, RecordingSet, TiledWindows, fixed_windows
 
 
 def _cohort(path, atlas, lengths, tr=1.0, subjects=None, seed=0):
@@ -88,18 +88,16 @@ def test_mixed_atlases_are_refused(tmp_path, small_atlas):
     b = _cohort(tmp_path / "b", other, [40])
     with pytest.raises(CompatibilityError, match="different atlases"):
         RecordingSet([a, b])
-    with pytest.raises(CompatibilityError, match="different atlases"):
-        open_training_cohorts([tmp_path / "a", tmp_path / "b"], None)
 
 
 def test_tr_harmonization_before_windowing(tmp_path, small_atlas):
-    _cohort(tmp_path / "fast", small_atlas, [300], tr=0.75)
-    _cohort(tmp_path / "slow", small_atlas, [60], tr=3.0, seed=2)
-    cs = open_training_cohorts([tmp_path / "fast", tmp_path / "slow"], 1.5, cache_dir=tmp_path / "cache")
-    assert [c.table["tr"].tolist() for c in cs] == [[1.5], [1.5]]
-    assert [int(c.table["n_frames"][0]) for c in cs] == [150, 120]
-    native = open_training_cohorts([tmp_path / "fast"], None)
-    assert native[0].table["tr"].tolist() == [0.75]
+    fast = _cohort(tmp_path / "fast", small_atlas, [300], tr=0.75)
+    slow = _cohort(tmp_path / "slow", small_atlas, [60], tr=3.0, seed=2)
+    tiles = TiledWindows([fast, slow], 30, target_tr=1.5, cache_dir=tmp_path / "cache")
+    assert tiles.recordings_set.table["tr"].tolist() == [1.5, 1.5]
+    assert tiles.recordings_set.n_frames.tolist() == [150, 120]
+    native = TiledWindows(fast, 30, target_tr=None)
+    assert native.recordings_set.table["tr"].tolist() == [0.75]
     assert not (tmp_path / "fast" / ".cache").exists()  # the cache went where we asked
 
 

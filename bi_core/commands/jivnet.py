@@ -67,7 +67,7 @@ def _config(args: argparse.Namespace):  # -> JIVNetConfig | None
     if args.config is None:
         return None
     from ..config import load_config
-    from ..jivnet import JIVNetConfig
+    from ..related.jivnet.model import JIVNetConfig
 
     return load_config(JIVNetConfig, args.config)
 
@@ -93,7 +93,7 @@ def _report(study, out: str) -> None:  # study: JIVNetStudy
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from ..jivnet import synthetic_study
+    from ..related.jivnet.study import synthetic_study
 
     _check_out(args)
     study = synthetic_study(args.preset, seed=args.seed, cfg=_config(args), n_folds=args.folds, n_jobs=args.jobs,
@@ -104,7 +104,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _real(args: argparse.Namespace) -> int:
-    from ..jivnet import real_study
+    from ..related.jivnet.study import real_study
 
     _check_out(args)
     study = real_study(cfg=_config(args), seed=args.seed, datasets=tuple(args.datasets), n_jobs=args.jobs,

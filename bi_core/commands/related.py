@@ -82,7 +82,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _masking_study(args: argparse.Namespace) -> int:
-    from ..related.masking_study import run_study, study_preset
+    from ..related.masking_study.config import study_preset
+    from ..related.masking_study.study import run_study
 
     cfg = study_preset(args.preset, n_seeds=args.seeds, first_seed=args.first_seed, jobs=args.jobs,
                        strategies=tuple(args.strategies) if args.strategies else None)
@@ -94,7 +95,7 @@ def _masking_study(args: argparse.Namespace) -> int:
 
 
 def _lmae_age(args: argparse.Namespace) -> int:
-    from ..related.rwmoe_ssm import lmae_preset, run_lmae_age
+    from ..related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
     cfg = lmae_preset(args.preset, seed=args.seed, cv_folds=args.folds)
     s = run_lmae_age(args.synth, args.out, cfg, study_dir=args.study, progress=not args.quiet)

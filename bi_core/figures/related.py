@@ -123,24 +123,6 @@ def reconstruction_heatmap(recon: pd.DataFrame, ax: plt.Axes | None = None) -> p
     return ax
 
 
-def predictability_by_strategy(pred: pd.DataFrame, networks: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
-    """Mean network R² (network masks on held-out recordings) per strategy; bars show the SD over seeds."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 3.4))
-    strat = _strategies(pred)
-    offs = np.linspace(-0.27, 0.27, len(strat))
-    for off, s in zip(offs, strat):
-        g = pred[pred["strategy"] == s].groupby("network")["r2"]
-        mean, sd = g.mean().reindex(list(networks)), g.std(ddof=1).reindex(list(networks))
-        ax.errorbar(np.arange(len(networks)) + off, mean, yerr=sd, fmt="o", ms=4, capsize=2,
-                    color=strategy_color(s), label=s)
-    ax.axhline(0, color="0.5", lw=0.8, ls=":")
-    ax.set_xticks(range(len(networks)), list(networks))
-    ax.set_ylabel("R² of the masked network")
-    ax.legend(frameon=False, fontsize=8, ncols=len(strat))
-    return ax
-
-
 # ---------------------------------------------------------------------- LMAE → RWMOE → SSM
 def regression_results(results: pd.DataFrame, target: str, axes: Sequence[plt.Axes] | None = None,
                        reference_dataset: str | None = None) -> Sequence[plt.Axes]:

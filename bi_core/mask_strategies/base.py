@@ -94,7 +94,7 @@ class MaskStrategy(ABC, Generic[PlanT]):
 
         ``target`` is the ``network`` strategy's expected share with ``p_two``
         (:func:`~bi_core.masking.matched_ratio`); the masking study trains every strategy
-        at it (:func:`bi_core.related.masking_study.matched_mask_configs`).
+        at it (:func:`bi_core.related.masking_study.training.matched_mask_configs`).
         """
 
     @abstractmethod

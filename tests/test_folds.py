@@ -1,0 +1,51 @@
+"""Subject-grouped folds: one helper for every study (bi_core.folds)."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import KFold
+
+from bi_core.errors import InputError
+from bi_core.folds import loso_splits, subject_folds
+
+
+@pytest.mark.parametrize("n, k, seed", [(10, 2, 0), (23, 5, 3), (48, 3, 1), (101, 5, 4)])
+def test_one_row_per_subject_equals_shuffled_kfold(n, k, seed):
+    """The CM-JIVNet splits were shuffled KFold over subjects: the same folds, bit for bit."""
+    ours = subject_folds(np.arange(n), k, seed)
+    ref = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
+    assert len(ours) == len(ref) == k
+    for (a, b), (c, d) in zip(ours, ref):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_rows_of_a_subject_stay_together_and_seeds_differ():
+    subjects = np.repeat([f"s{i}" for i in range(13)], 3)
+    folds = subject_folds(subjects, 4, seed=2)
+    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(39))
+    for tr, te in folds:
+        assert not set(subjects[tr]) & set(subjects[te])
+        assert sorted(np.r_[tr, te].tolist()) == list(range(39))
+    assert [te.tolist() for _, te in folds] == [te.tolist() for _, te in subject_folds(subjects, 4, seed=2)]
+    assert [te.tolist() for _, te in folds] != [te.tolist() for _, te in subject_folds(subjects, 4, seed=3)]
+
+
+def test_minimum_subjects_per_fold_are_enforced():
+    subjects = np.arange(8)
+    assert len(subject_folds(subjects, 4)) == 4
+    with pytest.raises(InputError, match="too few for 5-fold CV"):
+        subject_folds(subjects, 5, min_test=2)
+    with pytest.raises(InputError, match="≥ 6 in every training set"):
+        subject_folds(subjects, 3, min_train=6)        # the largest test fold has 3 of 8 subjects
+    with pytest.raises(InputError, match="folds"):
+        subject_folds(subjects, 9)
+    with pytest.raises(InputError, match="folds"):
+        subject_folds(subjects, 1)
+
+
+def test_leave_one_subject_out():
+    splits = loso_splits(5, min_train=4)
+    assert [te.tolist() for _, te in splits] == [[i] for i in range(5)]
+    assert all(len(tr) == 4 and te[0] not in tr for tr, te in splits)
+    with pytest.raises(InputError, match="at least 5 subjects"):
+        loso_splits(4, min_train=4)

@@ -1,0 +1,25 @@
+"""Intervals of a mean: one helper for every study (bi_core.stats)."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bi_core.stats import mean_ci, t_interval
+
+
+def test_t_interval_is_students():
+    x = np.random.default_rng(0).normal(1.0, 2.0, 12)
+    m, lo, hi = t_interval(x, 0.9)
+    ref = stats.t.interval(0.9, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert m == pytest.approx(x.mean()) and (lo, hi) == pytest.approx(ref)
+    assert all(math.isnan(v) for v in t_interval(np.array([]))) and math.isnan(t_interval(np.array([3.0]))[1])
+    assert math.isnan(t_interval(np.array([1.0, np.nan, 2.0]))[1])      # kept: the caller decides
+
+
+def test_mean_ci_drops_non_finite_and_bounds_correlations():
+    assert mean_ci(np.array([1.0, np.nan, 2.0, np.inf])) == t_interval(np.array([1.0, 2.0]))
+    m, lo, hi = mean_ci(np.array([0.2, 0.99, 0.95]), fisher=True)
+    assert -1 < lo < m < hi < 1
+    assert all(math.isnan(v) for v in mean_ci(np.array([np.nan]), fisher=True))
