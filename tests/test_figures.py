@@ -84,6 +84,11 @@ def test_predictability_figures():
     ax = FP.effect_sizes(diff, NETS)
     filled = [c for c in ax.collections if c.get_label().endswith("(q < .05)")]
     assert sum(len(c.get_offsets()) for c in filled) == 2  # DMN in both contrasts
+    ref = pd.DataFrame({"model": [0.3, 0.1, -0.05], "ridge": [0.6, 0.4, 0.2]}, index=NETS)
+    ax = FP.versus_reference(ref)
+    heights = [[p.get_height() for p in c.patches] for c in ax.containers]
+    assert heights == [[0.3, 0.1, -0.05], [0.6, 0.4, 0.2]]        # one bar group per network, methods in order
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "ridge"]
 
 
 def test_interaction_figures():

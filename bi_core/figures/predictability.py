@@ -78,3 +78,29 @@ def effect_sizes(diff: pd.DataFrame, networks: Sequence[str], ax: plt.Axes | Non
     ax.legend(frameon=False, fontsize=8, ncols=2)
     ax.set_title(title)
     return ax
+
+
+def versus_reference(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Mean predictability per network of the model beside its references, one bar group per network.
+
+    Parameters
+    ----------
+    table
+        One row per network (index, in plotting order), one column per method (e.g. ``model``,
+        ``ridge``, ``lagged ridge``, ``generator's expectation``): mean R² on the same recordings.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6))
+    methods = list(table.columns)
+    width = 0.8 / max(len(methods), 1)
+    x = np.arange(len(table))
+    greys = plt.get_cmap("Greys")(np.linspace(0.35, 0.8, max(len(methods) - 1, 1)))
+    for i, m in enumerate(methods):
+        color = "#c0392b" if i == 0 else greys[i - 1]     # the model first, in colour; references in grey
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, table[m].to_numpy(float), width, label=m, color=color)
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xticks(x, [str(n) for n in table.index])
+    ax.set_ylabel("mean R² of the masked network")
+    ax.legend(frameon=False, fontsize=8, ncols=min(len(methods), 4))
+    ax.set_title(title)
+    return ax
