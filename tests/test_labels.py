@@ -299,7 +299,8 @@ def test_target_association_and_prediction(unlabelled_cohort, smoke_run, tmp_pat
     assoc = pd.read_csv(out / "target_age_association.tsv", sep="\t")
     assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].between(0, 1).all()
     pred = pd.read_csv(out / "target_age_prediction.tsv", sep="\t")
-    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 4
+    # four model feature sets and the ridge predictability profile (no FC: --no-fc)
+    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 5
     oof = pd.read_csv(out / "target_age_predictions.tsv", sep="\t")
     folds = oof.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
     assert folds.nunique() == 1 and oof.groupby("feature_set").size().eq(2 * N_PER_GROUP).all()

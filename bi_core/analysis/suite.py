@@ -252,14 +252,15 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         except InputError as exc:
             skipped["group differences"] = str(exc)
         lap("group statistics")
-        summary["classification"] = _classification(cohort, groups, pred, inter, emb_rows, etab, info, cv,
-                                                    fc_baselines, out, skipped, progress)
+        summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
+                                                    cv, fc_baselines, out, skipped, progress)
         lap("classification")
         summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
                                                                         skipped, progress)
         lap("marker and longitudinal")
     if target is not None:
-        summary["target"] = _target(cohort, target, pred, inter, emb_rows, etab, info, cv, fc_baselines, out, skipped,
+        summary["target"] = _target(cohort, target, pred, inter, linear_pred, emb_rows, etab, info, cv, fc_baselines,
+                                    out, skipped,
                                     progress)
         lap("target")
 
@@ -301,9 +302,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
 
 
 def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter: pd.DataFrame,
-                    emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame, info: Any,
-                    cv: C.CVConfig, fc_baselines: bool, out: Path, skipped: dict[str, str],
-                    progress: bool) -> dict[str, Any]:
+                    linear_pred: pd.DataFrame, emb_rows: Callable[[str, list[str]], np.ndarray],
+                    etab: pd.DataFrame, info: Any, cv: C.CVConfig, fc_baselines: bool, out: Path,
+                    skipped: dict[str, str], progress: bool) -> dict[str, Any]:
     """Every task of ``groups`` (reference vs each level, all levels) on baseline visits, every feature set.
 
     All feature sets of a task share its folds. A task that cannot be cross-validated
@@ -312,7 +313,7 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     have = set(etab["recording_id"]) & set(pred["recording_id"])
     ids = [r for r in cohort.table["recording_id"] if r in have]
     table = cohort.table.set_index("recording_id").loc[ids].reset_index()
-    feats = _feature_sets(cohort, pred, inter, emb_rows, ids, info, fc_baselines)
+    feats = _feature_sets(cohort, pred, inter, linear_pred, emb_rows, ids, info, fc_baselines)
     results: dict[str, Any] = {}
     for task in C.tasks_for(groups):
         try:
@@ -327,14 +328,21 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     return results
 
 
-def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame,
+def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linear_pred: pd.DataFrame,
                   emb_rows: Callable[[str, list[str]], np.ndarray], ids: list[str], info: Any,
                   fc_baselines: bool) -> list[C.FeatureSet]:
-    """The model's features and the FC baselines of the recordings ``ids`` (in that order)."""
+    """The model's features and the references of the recordings ``ids`` (in that order).
+
+    References: the same-frame ridge's predictability profile (what the model's profile is
+    measured against, :mod:`bi_core.analysis.linear`) and, with ``fc_baselines``, FC
+    correlation and tangent.
+    """
     feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
              C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
              C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
-             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
+             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids)),
+             C.FeatureSet("ridge predictability profile",
+                          features_from_table(linear_pred[linear_pred["method"] == "ridge"], "r2", ["network"], ids))]
     if fc_baselines:
         h = cohort.harmonized(info.target_tr)
         series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
@@ -343,7 +351,7 @@ def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame,
     return feats
 
 
-def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame,
+def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame, linear_pred: pd.DataFrame,
             emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame, info: Any, cv: C.CVConfig,
             fc_baselines: bool, out: Path, skipped: dict[str, str], progress: bool) -> dict[str, Any]:
     """Association of the numeric ``target`` with each network's predictability, and its prediction.
@@ -363,7 +371,7 @@ def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame
                            "association_significant": assoc.loc[assoc["significant"], "network"].tolist()}
     rows = base.set_index("recording_id").loc[ids]
     try:
-        pr = T.predict_target(_feature_sets(cohort, pred, inter, emb_rows, ids, info, fc_baselines),
+        pr = T.predict_target(_feature_sets(cohort, pred, inter, linear_pred, emb_rows, ids, info, fc_baselines),
                               rows[target].to_numpy(float), rows["subject"].to_numpy(), cv, progress=progress)
     except InputError as exc:
         skipped[f"prediction of {target}"] = str(exc)

@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 FEATURE_COLORS = {"BrainInterNet embedding": "#CD3E4E", "embedding (mean-pooled)": "#F4A3A8", "predictability profile": "#E69422",
-                  "interaction matrix": "#781286", "FC correlation": "#4682B4", "FC tangent": "#00760E"}
+                  "interaction matrix": "#781286", "ridge predictability profile": "#8C6D31", "FC correlation": "#4682B4",
+                  "FC tangent": "#00760E"}
 
 
 def roc(roc_df: pd.DataFrame, summary: pd.DataFrame | None = None, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
