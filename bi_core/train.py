@@ -52,7 +52,7 @@ from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
 from .provenance import loaded_sources, snapshot
-from .runs import FORMAT, VERSION, TrainConfig, training_spec, config_hash
+from .runs import FORMAT, VERSION, TrainConfig, config_hash, snapshot_epochs, snapshot_files, training_spec
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
@@ -394,6 +394,8 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             if ck is None:
                 for stale in ("checkpoint.pt", "best.pt", "summary.json", "metrics.jsonl"):
                     (out / stale).unlink(missing_ok=True)
+                for _, stale_snap in snapshot_files(out):
+                    stale_snap.unlink()
             dump_config(cfg, out / "config.yaml")
 
         B, world = cfg.batch_size, dist.world
@@ -403,6 +405,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         P = cfg.model.patch_size
         tokens_per_window = cfg.model.n_rois * cfg.model.n_patches
         stop_at = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, int(stop_after_epochs))
+        snap_at = set(snapshot_epochs(cfg))
         stopped_early = bad >= cfg.patience > 0
         cuda = dist.device.type == "cuda"
         pbar = None
@@ -482,6 +485,8 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
                          "val_loss": rec_["val_loss"], "val_zero_loss": rec_["val_zero_loss"]}
                 if improved:
                     save_checkpoint(out / "best.pt", {**state, "kind": "model"})
+                if epoch in snap_at:
+                    save_checkpoint(out / "snapshots" / f"epoch-{epoch:04d}.pt", {**state, "kind": "model"})
                 save_checkpoint(ckpt_path, {**state, "kind": "training_state", "optimizer": opt.state_dict(),
                                             "scheduler": sched.state_dict(), "best_val": _finite_or_none(best_val),
                                             "best_epoch": best_epoch, "bad_epochs": bad, "history": history,

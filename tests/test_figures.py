@@ -69,6 +69,11 @@ def test_loss_curves_and_reconstruction():
     y = np.sin(np.linspace(0, 6, 64))[None].repeat(3, 0)
     fig = FT.reconstruction(y, y * 0.5, ["a", "b", "c"], tr=1.5, n_rois=2)
     assert len(fig.axes) == 2 and "r = 1.00" in [t.get_text() for t in fig.axes[0].texts]
+    curve = pd.DataFrame([{"method": "model", "step": st, "network": n, "r2": r} for st, r in ((10, 0.1), (20, 0.3))
+                          for n in NETS] + [{"method": "ridge", "step": None, "network": n, "r2": 0.5} for n in NETS])
+    ax = FT.learning_curve(curve)
+    assert np.allclose(ax.lines[0].get_xdata(), [10, 20]) and np.allclose(ax.lines[0].get_ydata(), [0.1, 0.3])
+    assert list(ax.lines[1].get_ydata()) == [0.5, 0.5]        # the reference as a horizontal line
     cfg = FT.config_table({"a": 1, "b": {"c": [1] * 20, "d": "x"}})
     assert list(cfg["setting"]) == ["a", "b.c", "b.d"] and cfg["value"].iloc[1] == "[20 values]"
 

@@ -78,3 +78,29 @@ def config_table(cfg: dict, prefix: str = "") -> pd.DataFrame:
         else:
             rows.append((key, str(v)))
     return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def learning_curve(curve: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Held-out mean R² over networks of each weight snapshot against training steps, the linear
+    references as horizontal lines.
+
+    Parameters
+    ----------
+    curve
+        The table of :func:`bi_core.analysis.learning_curve.learning_curve` (``method``,
+        ``step``, ``network``, ``r2``).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.8))
+    m = curve[curve["method"] == "model"].groupby("step")["r2"].mean()
+    ax.plot(m.index.to_numpy(float), m.to_numpy(float), marker="o", color="#c0392b", lw=1.8, label="BrainInterNet")
+    styles = {"ridge": ("0.25", "--"), "lagged-ridge": ("0.55", ":")}
+    for method, r2 in curve[curve["method"] != "model"].groupby("method")["r2"].mean().items():
+        color, ls = styles.get(method, ("0.4", "-."))
+        ax.axhline(float(r2), color=color, ls=ls, lw=1.4, label=f"{method} (same recordings)")
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out mean R² over networks")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title)
+    return ax

@@ -1,0 +1,128 @@
+"""Learning curves: held-out predictability of a run's weight snapshots beside the linear references.
+
+Is the model trained long enough? A run trained with ``snapshots > 0``
+(:class:`bi_core.runs.TrainConfig`) keeps its weights at evenly spaced epochs. Each
+snapshot is scored with the model's own predictability (:mod:`bi_core.analysis.predictability`:
+mean R² over networks) on recordings of subjects the run never trained on; the same-frame
+``ridge`` and ``lagged-ridge`` references (:mod:`bi_core.analysis.linear`) are fitted once
+on the run's training subjects (or on a given cohort) and scored on the same recordings,
+windows and frames. They are the horizontal lines a converged model should reach.
+
+Snapshots inside one cosine schedule are not the results of shorter schedules: the
+learning rate has not decayed yet there (``bench/bench_convergence.py`` compares
+schedules of different lengths).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..errors import InputError
+from .linear import METHODS, linear_predictability
+
+#: Columns of the learning-curve table.
+COLUMNS = ("method", "epoch", "step", "network", "r2", "n_recordings")
+
+
+def held_out_recordings(cohort: Cohort, train_subjects: Sequence[str], max_recordings: int | None = None,
+                        seed: int = 0) -> list[str]:
+    """Recording ids of ``cohort`` whose subject is not among ``train_subjects``.
+
+    With ``max_recordings``, a seeded random subset of that many (in cohort order), so a
+    curve over many snapshots stays cheap.
+    """
+    train = {str(s) for s in train_subjects}
+    t = cohort.table
+    ids = [r for r, s in zip(t["recording_id"], t["subject"].astype(str)) if s not in train]
+    if not ids:
+        raise InputError(f"cohort {cohort.path}: every subject was a training subject of the run; a learning curve "
+                         "needs held-out subjects (train with val_fraction > 0 or score another cohort).")
+    if max_recordings is not None and len(ids) > max_recordings:
+        keep = set(np.random.default_rng(seed).choice(len(ids), int(max_recordings), replace=False).tolist())
+        ids = [r for i, r in enumerate(ids) if i in keep]
+    return ids
+
+
+def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequence[Cohort] | None = None,
+                   recordings: Sequence[str] | None = None, max_recordings: int | None = None, seed: int = 0,
+                   batch_size: int = 64, device: str = "cpu", progress: bool = False) -> pd.DataFrame:
+    """Held-out predictability of every snapshot of ``run`` and of the linear references.
+
+    Parameters
+    ----------
+    run
+        A run directory trained with ``snapshots > 0`` (its ``summary.json`` lists the
+        training subjects).
+    cohort
+        The cohort scored (on the run's atlas).
+    fit_cohort
+        Where the references are fitted: ``None`` fits them on the run's training
+        subjects of ``cohort`` (the cohort the run trained on); a cohort (e.g. the
+        pretraining cohort, when ``cohort`` is another one) fits them on all its
+        recordings of subjects not scored.
+    recordings
+        Score these recording ids (default: :func:`held_out_recordings`).
+    max_recordings, seed
+        Cap on the scored recordings (seeded subset) when ``recordings`` is not given.
+
+    Returns
+    -------
+    DataFrame
+        ``method, epoch, step, network, r2, n_recordings``: one row per snapshot (method
+        ``model``) or reference (``ridge``, ``lagged-ridge``; epoch and step empty) and
+        network; ``r2`` is the mean over the scored recordings.
+    """
+    from ..runs import load_model, snapshot_files
+    from .predictability import predictability
+
+    run = Path(run)
+    summary_file = run / "summary.json"
+    if not summary_file.is_file():
+        raise InputError(f"{run} holds no finished run (no summary.json); train it with `bi-core pretrain`.")
+    summary = json.loads(summary_file.read_text())
+    snaps = snapshot_files(run)
+    if not snaps:
+        raise InputError(f"{run} kept no weight snapshots; train with `snapshots: N` (N > 0) in the config.")
+    train_subjects = [str(s) for s in summary.get("train_subjects", [])]
+    ids = list(recordings) if recordings is not None else held_out_recordings(
+        cohort, train_subjects if fit_cohort is None else [], max_recordings, seed)
+    rows: list[dict[str, Any]] = []
+    metrics = {json.loads(line)["epoch"]: json.loads(line)["step"]
+               for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()}
+    it = snaps
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(snaps, desc="learning curve", unit="snapshot")
+    info = None
+    for epoch, f in it:
+        model, info = load_model(f, cohort=cohort, device=device)
+        pred = predictability(model, info, cohort, batch_size=batch_size, device=device, recordings=ids)
+        for net, r2 in pred.groupby("network", sort=False)["r2"].mean().items():
+            rows.append({"method": "model", "epoch": epoch, "step": metrics.get(epoch), "network": net,
+                         "r2": float(r2), "n_recordings": pred["recording_id"].nunique()})
+    for method in METHODS:
+        kw: dict[str, Any] = ({"train_subjects": train_subjects} if fit_cohort is None else {"fit_cohort": fit_cohort})
+        lin = linear_predictability(info, cohort, method, recordings=ids, seed=seed, **kw)
+        for net, r2 in lin.groupby("network", sort=False)["r2"].mean().items():
+            rows.append({"method": method, "epoch": None, "step": None, "network": net, "r2": float(r2),
+                         "n_recordings": lin["recording_id"].nunique()})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
+    """Mean R² over networks per snapshot and per reference, and the last snapshot's ratio to ridge."""
+    model = curve[curve["method"] == "model"].groupby(["epoch", "step"])["r2"].mean().reset_index()
+    refs = curve[curve["method"] != "model"].groupby("method")["r2"].mean()
+    last = float(model["r2"].iloc[-1]) if len(model) else float("nan")
+    ridge = float(refs.get("ridge", np.nan))
+    return {"epochs": model["epoch"].astype(int).tolist(), "steps": model["step"].tolist(),
+            "model_r2": model["r2"].round(4).tolist(), "references": refs.round(4).to_dict(),
+            "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan")}

@@ -1,0 +1,56 @@
+"""Learning curves: snapshots of a run scored on held-out subjects beside the linear references."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bi_core.analysis.learning_curve import curve_summary, held_out_recordings, learning_curve
+from bi_core.cohort import Cohort
+from bi_core.errors import InputError
+from bi_core.runs import load_model, preset, snapshot_epochs, snapshot_files
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_snapshot_epochs_are_even_and_kept(smoke_run):
+    from dataclasses import replace
+
+    assert snapshot_epochs(replace(preset("default"), snapshots=8)) == [4, 8, 12, 16, 20, 24, 28, 32]
+    assert snapshot_epochs(replace(preset("default"), snapshots=0)) == []
+    kept = snapshot_files(smoke_run)
+    assert [e for e, _ in kept] == snapshot_epochs(preset("smoke")) == [2, 4]
+    # the last snapshot is the final weights
+    m4, _ = load_model(kept[-1][1])
+    ck, _ = load_model(smoke_run / "checkpoint.pt")
+    assert all((a == b).all() for a, b in zip(m4.state_dict().values(), ck.state_dict().values()))
+
+
+def test_curve_scores_only_held_out_subjects(smoke_run, smoke_dir):
+    cohort = Cohort.open(smoke_dir / "pretrain")
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    curve = learning_curve(smoke_run, cohort)
+    held = held_out_recordings(cohort, summary["train_subjects"])
+    assert set(cohort.table.set_index("recording_id").loc[held, "subject"].astype(str)) == set(summary["val_subjects"])
+    model = curve[curve["method"] == "model"]
+    assert sorted(model["epoch"].unique()) == [2, 4]
+    assert (model.groupby("epoch")["step"].first().diff().dropna() > 0).all()      # steps grow with epochs
+    assert set(curve["method"]) == {"model", "ridge", "lagged-ridge"}
+    assert (curve["n_recordings"] == len(held)).all()
+    s = curve_summary(curve)
+    assert s["epochs"] == [2, 4] and s["ratio_to_ridge"] == pytest.approx(s["final_model_r2"] / s["ridge_r2"])
+    # the references are fitted on the training subjects only: a strong linear map on this cohort
+    assert s["ridge_r2"] > 0.1
+
+
+def test_curve_needs_snapshots_and_held_out_subjects(smoke_run, smoke_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    shutil.rmtree(run / "snapshots")
+    with pytest.raises(InputError, match="kept no weight snapshots"):
+        learning_curve(run, Cohort.open(smoke_dir / "pretrain"))
+    cohort = Cohort.open(smoke_dir / "pretrain")
+    with pytest.raises(InputError, match="held-out subjects"):
+        held_out_recordings(cohort, list(cohort.table["subject"].astype(str)))
