@@ -132,8 +132,15 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
     assert rel["icc_type"].eq("ICC(3,1)").all() and rel["n_subjects"].max() == 2 * N_PER_GROUP
     n_rois = Cohort.open(adhd_cohort).atlas.n_rois
     assert (rel["family"] == "fc").sum() == n_rois * (n_rois - 1) // 2
-    nets = rel[rel["family"] == "predictability"]
-    assert len(nets) == 8 and nets["icc"].between(-1, 1).all()
+    nets = rel[rel["family"] == "predictability"].set_index("target")
+    # each network's ICC is that of its R² over the two sessions in predictability.tsv
+    from bi_core.analysis.reliability import icc, retest_sets
+
+    sets = retest_sets(Cohort.open(adhd_cohort).table)
+    p = pd.read_csv(out / "predictability.tsv", sep="\t").drop(columns="subject").merge(sets, on="recording_id")
+    Y = p.pivot_table(index="network", columns=["subject", "repeat"], values="r2").loc[nets.index].to_numpy()
+    assert len(nets) == 8 and Y.shape == (8, 2 * 2 * N_PER_GROUP)
+    np.testing.assert_allclose(nets["icc"], icc(Y.reshape(8, -1, 2))["icc"], atol=1e-5)   # TSVs keep 6 digits
     # the planted subject traits make FC more alike within subjects than between them
     assert rel.loc[rel["family"] == "fc", "icc"].median() > 0.3
     assert summary["reliability"]["median"]["fc_edge_z"]["median"] > 0.3
