@@ -139,7 +139,7 @@ def test_same_seed_same_glued_numbers(built, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["03_predictability", "04_interactions", "06_longitudinal"])
+@pytest.mark.parametrize("name", ["03_predictability", "04_interactions", "05_classification", "06_longitudinal"])
 def test_analysis_notebooks_run_without_ground_truth(built, tmp_path, name):
     """A user's own cohort has no ground_truth.json: the chapters still run, saying so."""
     from bi_core.reproduce import run_notebook
