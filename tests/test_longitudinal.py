@@ -126,3 +126,11 @@ def test_random_slope_falls_back_to_intercept_only_with_the_reason(rng, monkeypa
     for res in (converter_trajectories(df), marker_trajectories(df)):
         assert res["random_effects"] == "intercept only (the random-slope model did not converge)"
         assert res["converged"]
+
+
+def test_fixed_effect_terms_read_as_words():
+    from bi_core.analysis.longitudinal import term_label
+
+    assert term_label("years:C(baseline_dx, Treatment('CN'))[T.AD]") == "years × AD (vs CN)"
+    assert [term_label(t) for t in ("C(sex)[T.M]", "age_c", "Intercept")] == ["sex = M", "baseline age (centred)",
+                                                                              "Intercept"]

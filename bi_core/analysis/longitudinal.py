@@ -320,6 +320,18 @@ def converter_trajectories(df: pd.DataFrame, value: str = "marker", covariates: 
             "random_effects": re_used, "converged": bool(fit.converged)}
 
 
+def term_label(term: str) -> str:
+    """A fixed-effect term as a reader reads it.
+
+    ``years:C(baseline_dx, Treatment('CN'))[T.AD]`` → ``years × AD (vs CN)``;
+    ``C(sex)[T.M]`` → ``sex = M``; ``age_c`` → ``baseline age (centred)``.
+    """
+    t = re.sub(r"C\((\w+), Treatment\('([^']*)'\)\)\[T\.([^\]]+)\]", r"\3 (vs \2)", term)
+    t = re.sub(r"C\((\w+)\)\[T\.([^\]]+)\]", r"\1 = \2", t)
+    t = t.replace("age_c", "baseline age (centred)").replace(":", " × ")
+    return t
+
+
 def compare_with_truth(slopes: pd.DataFrame, association: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:
     """How the estimates compare with the generator: slope order and the CDR-SB association sign."""
     s = slopes.set_index("group")["slope"]
