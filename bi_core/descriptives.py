@@ -65,6 +65,13 @@ def roi_fc(x: np.ndarray) -> np.ndarray:
     return ConnectivityMeasure(kind="correlation", standardize="zscore_sample").fit_transform([np.asarray(x, np.float64)])[0]
 
 
+#: Readable names of the :func:`fc_summary` statistics (figure titles and tables).
+STAT_LABELS: dict[str, str] = {"within_fc": "within-network FC", "between_fc": "between-network FC",
+                               "fc_contrast": "within − between FC", "mean_abs_fc": "mean |FC|",
+                               "pc1_share": "PC1 variance share", "lag1_autocorr": "lag-1 autocorrelation",
+                               "lowfreq_power": "0.01–0.1 Hz power share"}
+
+
 def fc_summary(cohort: Cohort, label: str | None = None, max_recordings: int | None = None,
                seed: int = 0) -> pd.DataFrame:
     """Per-recording connectivity and signal statistics (one row per recording).

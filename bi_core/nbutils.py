@@ -1,15 +1,163 @@
-"""Helpers for the book's notebooks: parameter validation and glue.
+"""Helpers for the book's notebooks: parameter validation, glue and readable tables.
 
 A notebook run by papermill with a wrong or missing artifact should stop at its first
 cell with a message that names the parameter, the path and how to make it.
+
+What a chapter shows is text, figures and tables, never a raw cell output:
+:func:`glue` returns nothing (a glue on a cell's last line prints no ``2.0``), and
+:func:`show_table` is the one way to show a table — readable headers (no column names
+with underscores), about three significant digits, intervals merged into one column, no
+meaningless index, headers that wrap to fit the page. Call it on a cell's last line::
+
+    show_table(summary, index="feature_set", rename={"auc": "AUC"})
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+
+#: Readable names of the columns the analysis tables share (anything else: ``_`` → space).
+LABELS: dict[str, str] = {
+    "auc": "AUC", "balanced_accuracy": "balanced accuracy", "n_repeats": "repeats", "feature_set": "feature set",
+    "r2": "R²", "pearson_r": "Pearson r", "r": "r", "mae": "MAE", "se": "SE", "p": "p", "q": "q (FDR)",
+    "cohens_d": "Cohen's d", "fdr_family": "FDR family", "n_subjects": "subjects", "n_visits": "visits",
+    "n_group": "n (group)", "n_ref": "n (reference)", "mean_group": "mean (group)", "mean_ref": "mean (reference)",
+    "ci_low": "95 % CI low", "ci_high": "95 % CI high", "cdr_sb": "CDR-SB", "mmse": "MMSE", "n": "n",
+}
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """``myst_nb.glue`` without display (a no-op outside a notebook kernel).
+
+    Returns ``None`` on purpose: a glue on the last line of a cell would otherwise show
+    its value as a bare cell output in the book.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - myst_nb comes with jupyter-book
+        return
+    _glue(name, value, display=display)
+
+
+def label(name: Any, rename: Mapping[str, str] | None = None) -> str:
+    """A column name as a reader reads it: ``rename``, else :data:`LABELS`, else ``_`` → space."""
+    name = str(name)
+    if rename and name in rename:
+        return rename[name]
+    if name in LABELS:
+        return LABELS[name]
+    return name.replace("_", " ")
+
+
+def format_number(v: Any, digits: int = 3) -> str:
+    """``v`` with about ``digits`` significant digits: ``0.898``, ``12.3``, ``1,234``, ``2.7e-24``; integers as is."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, numbers.Integral):
+        return f"{int(v):,}" if abs(int(v)) >= 10_000 else str(int(v))
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(x):
+        return "–" if math.isnan(x) else ("∞" if x > 0 else "−∞")
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    if mag < -3:
+        return f"{x:.{max(digits - 2, 0)}e}".replace("e-0", "e-")
+    if mag >= digits:
+        return f"{x:,.0f}"
+    return f"{x:.{max(digits - 1 - mag, 0)}f}"
+
+
+def _merge_intervals(df: "pd.DataFrame", rename: Mapping[str, str] | None, digits: int) -> "pd.DataFrame":
+    """``X``, ``X_ci_low``, ``X_ci_high`` (or ``estimate``/``slope`` with ``ci_low``/``ci_high``) → one text column."""
+    out = df.copy()
+    stems = [c[: -len("_ci_low")] for c in df.columns if str(c).endswith("_ci_low")]
+    pairs = [(s, f"{s}_ci_low", f"{s}_ci_high") for s in stems if s in df and f"{s}_ci_high" in df]
+    if "ci_low" in df and "ci_high" in df:
+        point = next((c for c in ("estimate", "slope", "fit", "mean", "icc") if c in df), None)
+        if point is not None:
+            pairs.append((point, "ci_low", "ci_high"))
+    for point, lo, hi in pairs:
+        out[point] = [f"{format_number(m, digits)} [{format_number(a, digits)}, {format_number(b, digits)}]"
+                      for m, a, b in zip(df[point], df[lo], df[hi])]
+        out = out.drop(columns=[lo, hi]).rename(columns={point: f"{label(point, rename)} [95 % interval]"})
+    return out
+
+
+def show_table(df: "pd.DataFrame", rename: Mapping[str, str] | None = None, digits: int = 3,
+               index: str | list[str] | None = None, intervals: bool = True, caption: str | None = None) -> "Styler":
+    """A table for the book: readable headers, ``digits`` significant digits, fitted to the page.
+
+    Parameters
+    ----------
+    df
+        A tidy table (the analyses' TSVs as read).
+    rename
+        Column, index and row-label name → header, for names :data:`LABELS` does not
+        know; every other ``_`` becomes a space.
+    digits
+        Significant digits of the numbers (:func:`format_number`).
+    index
+        Column(s) that label the rows (shown as row headers); ``None`` shows no index
+        (a default ``0, 1, 2…`` index is meaningless). A named index of ``df`` is kept.
+    intervals
+        Merge each ``X`` with ``X_ci_low``/``X_ci_high`` (and ``estimate``/``slope``
+        with ``ci_low``/``ci_high``) into one ``X [95 % interval]`` column.
+    caption
+        Shown above the table.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Renders as HTML in the notebook and the book (the last line of a cell).
+    """
+    import pandas as pd
+
+    d = df.copy()
+    if index is None and not isinstance(d.index, pd.RangeIndex) and any(n is not None for n in d.index.names):
+        d = d.reset_index()
+        index = [n for n in df.index.names]
+    elif index is None:
+        d = d.reset_index(drop=True)
+    if intervals:
+        d = _merge_intervals(d, rename, digits)
+    idx = [index] if isinstance(index, str) else list(index or [])
+    if idx:
+        d = d.set_index(idx)
+        d.index = d.index.set_names([label(n, rename) for n in d.index.names])
+        # row labels are headers too: codes such as cdr_sb or sc_to_fc read as CDR-SB, SC → FC
+        d = d.rename(index=lambda v: label(v, rename) if isinstance(v, str) else v)
+    d.columns = [label(c, rename) for c in d.columns]
+    styler = d.style.format(lambda v: format_number(v, digits))
+    if not idx:
+        styler = styler.hide(axis="index")
+    styler = styler.set_table_styles([
+        {"selector": "", "props": "font-size: 0.85em; max-width: 100%; table-layout: auto; border-collapse: collapse;"},
+        # long headers wrap instead of pushing columns past the page edge
+        {"selector": "th", "props": "white-space: normal; max-width: 9em; overflow-wrap: anywhere; "
+                                    "vertical-align: bottom; text-align: right; padding: 0.2em 0.5em;"},
+        {"selector": "td", "props": "text-align: right; padding: 0.2em 0.5em;"},
+    ])
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
 
 
 def require_path(value: Any, parameter: str, made_by: str, kind: str = "file") -> Path:
@@ -51,16 +199,6 @@ def require_cohort(value: Any, parameter: str, made_by: str = "bi-core synth --o
         raise InputError(f"parameter {parameter}={str(p)!r}: the cohort has no diagnoses; this chapter needs a "
                          "labelled (CN/MCI/AD) cohort.")
     return c
-
-
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """``myst_nb.glue`` (a no-op outside a notebook kernel), returning ``value``."""
-    try:
-        from myst_nb import glue as _glue
-    except ImportError:  # pragma: no cover - myst_nb comes with jupyter-book
-        return value
-    _glue(name, value, display=display)
-    return value
 
 
 def optional_json(value: Any, parameter: str) -> dict | None:

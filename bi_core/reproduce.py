@@ -60,7 +60,7 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                                   "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: _analysis_params(c)),
-    ("05_classification", lambda c: {k: v for k, v in _analysis_params(c).items() if k != "ground_truth"}),
+    ("05_classification", lambda c: _analysis_params(c)),
     ("06_longitudinal", lambda c: _analysis_params(c)),
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
                                 "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.results_real),

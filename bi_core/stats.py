@@ -1,12 +1,10 @@
 """Confidence intervals of a mean: one helper for every study.
 
 - :func:`t_interval` — mean ± ``t · SD / √n`` of the values as given (the interval over
-  seeds, folds or CV repeats).
+  seeds, folds or CV repeats), optionally clipped to the values' range (an AUC interval
+  never reaches past 1, a share past [0, 1]).
 - :func:`mean_ci` — the same over the finite values only, optionally for correlations
   (averaged and bounded in Fisher-z space).
-
-``bi_core.analysis.classify`` (its interval over CV repeats equals :func:`t_interval`) does
-not use it yet.
 """
 
 from __future__ import annotations
@@ -16,8 +14,15 @@ import math
 import numpy as np
 
 
-def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+def t_interval(x: np.ndarray, level: float = 0.95,
+               clip: tuple[float, float] | None = None) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval of the mean of ``x`` ``[n]``.
+
+    Parameters
+    ----------
+    clip
+        ``(low, high)``: the range the values can take (``(0, 1)`` for an AUC or a share,
+        ``(-1, 1)`` for a correlation); the bounds are clipped to it.
 
     Returns
     -------
@@ -34,18 +39,23 @@ def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]
     if len(x) < 2:
         return m, math.nan, math.nan
     h = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return m, m - h, m + h
+    lo, hi = m - h, m + h
+    if clip is not None:
+        lo, hi = float(np.clip(lo, *clip)), float(np.clip(hi, *clip))
+    return m, lo, hi
 
 
-def mean_ci(x: np.ndarray, level: float = 0.95, fisher: bool = False) -> tuple[float, float, float]:
+def mean_ci(x: np.ndarray, level: float = 0.95, fisher: bool = False,
+            clip: tuple[float, float] | None = None) -> tuple[float, float, float]:
     """Mean and t-based confidence interval of the finite values of ``x`` (NaNs when < 2).
 
     ``fisher``: ``x`` are correlations, averaged and bounded in Fisher-z space
     (``tanh(mean(arctanh x) ± t·SE)``), so the interval stays inside (-1, 1).
+    ``clip``: the values' range, as in :func:`t_interval`.
     """
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
     if fisher and len(x):
         m, lo, hi = t_interval(np.arctanh(np.clip(x, -0.999999, 0.999999)), level)
         return float(np.tanh(m)), float(np.tanh(lo)), float(np.tanh(hi))
-    return t_interval(x, level)
+    return t_interval(x, level, clip)

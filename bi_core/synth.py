@@ -81,6 +81,15 @@ COHERENCE: dict[str, float] = {"VIS": 0.85, "SMN": 0.78, "DAN": 0.72, "VAN": 0.7
 ALTERED_PAIRS: tuple[tuple[str, str, float], ...] = (("DMN", "LIM", -0.75), ("DAN", "VAN", -0.65),
                                                      ("FPN", "DMN", +0.90))
 DMN_COHERENCE_CHANGE = -0.30      # relative change of DMN α at severity 1
+#: Disease course of the evaluation cohort per baseline diagnosis: baseline severity
+#: ~ U(baseline) (the three ranges do not overlap), yearly severity slope ~ N(slope) as
+#: (mean, SD) floored at 0, baseline age ~ N(age) as (mean, SD) clipped to 55–92 years.
+DISEASE_COURSE: dict[str, dict[str, tuple[float, float]]] = {
+    "CN": {"baseline": (0.0, 0.12), "slope": (0.010, 0.006), "age": (73.0, 6.0)},
+    "MCI": {"baseline": (0.25, 0.50), "slope": (0.050, 0.020), "age": (73.0, 7.0)},
+    "AD": {"baseline": (0.55, 0.85), "slope": (0.085, 0.020), "age": (75.0, 7.0)},
+}
+CONVERSION_SEVERITY = 0.6         # an MCI subject whose severity reaches this is diagnosed AD from then on
 AGE_GLOBAL_PER_DECADE = -0.04     # relative change of every coupling per decade from age 40
 AGE_PAIR = ("DMN", "FPN")
 AGE_PAIR_PER_DECADE = -0.06       # additional relative change of DMN–FPN per decade
@@ -371,19 +380,16 @@ def _symmetric_deviation(rng: np.random.Generator, nets: tuple[str, ...]) -> np.
 def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
     """Subjects and visits of the ADNI-like cohort (no signals yet)."""
     groups = [("CN", cfg.n_cn), ("MCI", cfg.n_mci), ("AD", cfg.n_ad)]
-    params = {"CN": dict(s0=(0.0, 0.12), slope=(0.010, 0.006), age=(73, 6)),
-              "MCI": dict(s0=(0.25, 0.50), slope=(0.050, 0.020), age=(73, 7)),
-              "AD": dict(s0=(0.55, 0.85), slope=(0.085, 0.020), age=(75, 7))}
     shares = np.array([s.share for s in cfg.sites], float)
     shares /= shares.sum()
     visits: list[dict[str, Any]] = []
     n = 0
     for dx, count in groups:
-        p = params[dx]
+        p = DISEASE_COURSE[dx]
         for _ in range(count):
             n += 1
             sid = f"E{n:04d}"
-            s0 = rng.uniform(*p["s0"])
+            s0 = rng.uniform(*p["baseline"])
             slope = max(0.0, rng.normal(*p["slope"]))
             age0 = float(np.clip(rng.normal(*p["age"]), 55, 92))
             sex = "F" if rng.random() < 0.5 else "M"
@@ -396,7 +402,7 @@ def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any
                 years = 0.0 if v == 0 else v + rng.normal(0, 0.05)
                 s = float(np.clip(s0 + slope * years, 0, 1))
                 dx_now = dx
-                if dx == "MCI" and s >= 0.6:
+                if dx == "MCI" and s >= CONVERSION_SEVERITY:
                     dx_now = "AD"
                     converted_at = converted_at if converted_at is not None else v
                 mmse = float(np.clip(round(29.5 - 14 * s + rng.normal(0, 1.2)), 0, 30))
@@ -553,11 +559,11 @@ def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[s
                               for a, b, rel in ALTERED_PAIRS],
             "dmn_coherence_relative_change_at_severity_1": DMN_COHERENCE_CHANGE,
             "dmn_predictability_drop": True,
-            "severity": {"CN": {"baseline": [0.0, 0.12], "slope_mean": 0.010},
-                         "MCI": {"baseline": [0.25, 0.50], "slope_mean": 0.050, "converts_to_AD_at": 0.6},
-                         "AD": {"baseline": [0.55, 0.85], "slope_mean": 0.085}},
-            "severity_slopes": {"CN": 0.010, "MCI": 0.050, "AD": 0.085},
-            "slope_order": ["AD", "MCI", "CN"],
+            "severity": {dx: {"baseline": list(c["baseline"]), "slope_mean": c["slope"][0], "slope_sd": c["slope"][1],
+                              **({"converts_to_AD_at": CONVERSION_SEVERITY} if dx == "MCI" else {})}
+                         for dx, c in DISEASE_COURSE.items()},
+            "severity_slopes": {dx: c["slope"][0] for dx, c in DISEASE_COURSE.items()},
+            "slope_order": sorted(DISEASE_COURSE, key=lambda dx: -DISEASE_COURSE[dx]["slope"][0]),
             "mmse": "round(29.5 - 14 s + N(0, 1.2)), clipped to 0..30",
             "cdr_sb": "round_half(16 s^1.3 + N(0, 0.6)), clipped to 0..18",
             "marker_cdr_sb_association_sign": 1,

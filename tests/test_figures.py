@@ -140,3 +140,46 @@ def test_longitudinal_figures():
     sl = pd.DataFrame({"group": ["CN", "AD"], "slope": [0.1, 0.5], "ci_low": [0, 0.3], "ci_high": [0.2, 0.7]})
     ax = FL.slopes(sl)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["CN", "AD"]
+
+
+def _smallest_tick_pt(fig):
+    """Smallest tick label of a drawn figure as the book shows it (page width, bi_core.figures.page_scale)."""
+    from bi_core.figures import page_scale
+
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for a in fig.axes for t in (*a.get_xticklabels(), *a.get_yticklabels()) if t.get_text()]
+    return min(sizes) * page_scale(fig)
+
+
+def test_heatmap_labels_are_readable_at_page_width():
+    """Tick labels ≥ 8 pt once the book shrinks the figure to its text column (7.5 in)."""
+    from bi_core.figures import PAGE_WIDTH_IN, page_scale
+    from bi_core.figures import jivnet as FJ
+    from bi_core.figures import related as FR
+
+    nets = ["VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN", "SUB"]
+    M = np.random.default_rng(0).uniform(-1, 1, (8, 8))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=110)          # chapter 1's three coupling maps
+    for ax in axes:
+        network_matrix(M, nets, ax=ax)
+    assert page_scale(fig) == pytest.approx(PAGE_WIDTH_IN / 15)
+    assert _smallest_tick_pt(fig) >= 8
+    cell_px = axes[0].get_window_extent().width / 8                         # annotations stay inside their cell
+    assert max(t.get_window_extent().width for t in axes[0].texts) < cell_px
+    rows = [{"target": t, "source": s, "contrast": c, "measure": "m", "cohens_d": 0.5, "significant": False}
+            for c in ("AD-CN", "MCI-CN") for t in nets for s in nets if t != s]
+    assert _smallest_tick_pt(FI.difference_maps(pd.DataFrame(rows), nets, {}, "m")) >= 8
+    assert _smallest_tick_pt(FI.group_matrices({g: M for g in ("CN", "MCI", "AD")}, nets, {})) >= 8
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))                     # chapter 5's panel
+    FCL.confusion_matrix(pd.DataFrame(np.eye(3), index=["CN", "MCI", "AD"], columns=["CN", "MCI", "AD"]), ax=axes[1])
+    fig.delaxes(axes[0])                                                     # the other panel is not a heatmap
+    assert _smallest_tick_pt(fig) >= 8
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))                       # chapter 10's panel
+    rec = pd.DataFrame({"metric": "cc_mean", "latent": ["joint", "joint", "sc", "sc"], "truth": ["joint", "sc"] * 2,
+                        "mean": [0.9, 0.1, 0.2, 0.8]})
+    FJ.recovery_matrix(rec, ax=axes[1])
+    fig.delaxes(axes[0])
+    assert _smallest_tick_pt(fig) >= 8
+    recon = pd.DataFrame({"seed": 0, "strategy": ["network", "random"] * 2, "eval_mask": ["network"] * 2 + ["random"] * 2,
+                          "nmse": [0.9, 0.8, 0.85, 0.7]})
+    assert _smallest_tick_pt(FR.reconstruction_heatmap(recon).figure) >= 8

@@ -49,6 +49,23 @@ def test_group_differences_equal_one_formula_fit_per_cell(rng):
             assert row["n_group"] + row["n_ref"] == len(sub)
 
 
+def test_fdr_family_is_one_measure_and_contrast_across_its_cells(rng):
+    """q is Benjamini–Hochberg over the networks of one contrast, and each row says so."""
+    from statsmodels.stats.multitest import multipletests
+
+    df = _table(rng, effect=0.6, n=45)
+    out = group_differences(df, "r2", ["network"])
+    for contrast, g in out.groupby("contrast"):
+        np.testing.assert_allclose(g["q"], multipletests(g["p"], method="fdr_bh")[1])
+        assert set(g["fdr_family"]) == {f"r2 {contrast}, across 3 networks"}
+    # a different family size gives a different q: the families are not pooled
+    both = multipletests(out["p"], method="fdr_bh")[1]
+    assert not np.allclose(out["q"], both)
+    pairs = df.rename(columns={"network": "target"}).assign(source="VIS")
+    fam = group_differences(pairs, "r2", ["target", "source"])["fdr_family"]
+    assert set(fam) == {"r2 AD-CN, across 3 target × source cells", "r2 MCI-CN, across 3 target × source cells"}
+
+
 def test_group_differences_null_has_few_discoveries(rng):
     df = _table(rng, effect=0.0, n=60)
     out = group_differences(df, "r2", ["network"])

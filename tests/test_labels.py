@@ -132,8 +132,15 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
     assert rel["icc_type"].eq("ICC(3,1)").all() and rel["n_subjects"].max() == 2 * N_PER_GROUP
     n_rois = Cohort.open(adhd_cohort).atlas.n_rois
     assert (rel["family"] == "fc").sum() == n_rois * (n_rois - 1) // 2
-    nets = rel[rel["family"] == "predictability"]
-    assert len(nets) == 8 and nets["icc"].between(-1, 1).all()
+    nets = rel[rel["family"] == "predictability"].set_index("target")
+    # each network's ICC is that of its R² over the two sessions in predictability.tsv
+    from bi_core.analysis.reliability import icc, retest_sets
+
+    sets = retest_sets(Cohort.open(adhd_cohort).table)
+    p = pd.read_csv(out / "predictability.tsv", sep="\t").drop(columns="subject").merge(sets, on="recording_id")
+    Y = p.pivot_table(index="network", columns=["subject", "repeat"], values="r2").loc[nets.index].to_numpy()
+    assert len(nets) == 8 and Y.shape == (8, 2 * 2 * N_PER_GROUP)
+    np.testing.assert_allclose(nets["icc"], icc(Y.reshape(8, -1, 2))["icc"], atol=1e-5)   # TSVs keep 6 digits
     # the planted subject traits make FC more alike within subjects than between them
     assert rel.loc[rel["family"] == "fc", "icc"].median() > 0.3
     assert summary["reliability"]["median"]["fc_edge_z"]["median"] > 0.3
@@ -297,7 +304,8 @@ def test_target_association_and_prediction(unlabelled_cohort, smoke_run, tmp_pat
     out = tmp_path / "suite"
     assert _analyze(smoke_run, unlabelled_cohort, out, "--target", "age", "--no-fc") == 0
     assoc = pd.read_csv(out / "target_age_association.tsv", sep="\t")
-    assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].between(0, 1).all()
+    assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].notna().all()
+    assert set(assoc["fdr_family"]) == {"r2 ~ age, across 8 networks"}
     pred = pd.read_csv(out / "target_age_prediction.tsv", sep="\t")
     # four model feature sets and the ridge predictability profile (no FC: --no-fc)
     assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 5
@@ -319,6 +327,7 @@ def test_target_association_recovers_a_planted_slope():
     out = target_association(pd.DataFrame(rows), "r2", ["network"], "age").set_index("network")
     assert out.loc["DMN", "ci_low"] < -0.004 < out.loc["DMN", "ci_high"] and out.loc["DMN", "significant"]
     assert not out.loc["VIS", "significant"] and out.loc["DMN", "std_beta"] < -0.5
+    assert set(out["fdr_family"]) == {"r2 ~ age, across 2 networks"}
 
 
 def test_ridge_prediction_uses_shared_subject_folds():

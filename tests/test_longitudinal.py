@@ -50,6 +50,52 @@ def test_converters_steeper(rng):
     s = res["slopes"].set_index("group")
     assert s.loc["converting MCI", "slope"] > s.loc["stable MCI", "slope"] + 0.15
     assert res["difference_p"] < 0.01
+    assert res["random_effects"] == "intercept + slope" and res["converged"]
+
+
+def test_converter_model_has_a_random_slope_so_its_p_is_not_anti_conservative(rng):
+    """Subjects' own slopes vary (SD 0.15/year) around a small converter difference.
+
+    An intercept-only model treats every visit as independent evidence about the slopes
+    and reports a much smaller p than the random-slope model, which is the right one here.
+    """
+    import statsmodels.formula.api as smf
+
+    from bi_core.analysis.longitudinal import prepare
+
+    rows = []
+    for i in range(40):
+        conv = int(i % 2)
+        sl = 0.1 + 0.08 * conv + rng.normal(0, 0.15)
+        b0 = rng.normal(0, 0.5)
+        for v in range(5):
+            rows.append(dict(subject=f"s{i}", diagnosis="MCI", years_from_baseline=float(v), converter=conv,
+                             marker=b0 + sl * v + rng.normal(0, 0.05)))
+    df = pd.DataFrame(rows)
+    res = converter_trajectories(df)
+    assert res["random_effects"] == "intercept + slope"
+    d = prepare(df)
+    naive = smf.mixedlm("marker ~ years * converter", d, groups=d["subject"]).fit(reml=True)
+    assert res["difference_p"] > 3 * float(naive.pvalues["years:converter"])
+
+
+def test_an_lrt_whose_ml_fits_did_not_converge_says_so(rng, monkeypatch):
+    from bi_core.analysis import longitudinal as L
+
+    ok = marker_trajectories(_long(rng))
+    assert ok["lrt"]["converged_full"] and ok["lrt"]["converged_reduced"] and ok["lrt"]["note"] == ""
+    orig = L._fit
+
+    def ml_stalls(formula, d, re_formula, reml):
+        fit = orig(formula, d, re_formula, reml)
+        if not reml and "*" not in formula:       # the reduced model's ML fit
+            fit.converged = False
+        return fit
+
+    monkeypatch.setattr(L, "_fit", ml_stalls)
+    lrt = marker_trajectories(_long(rng))["lrt"]
+    assert lrt["converged_full"] and not lrt["converged_reduced"]
+    assert "reduced model did not converge" in lrt["note"]
 
 
 def test_missing_longitudinal_columns(rng):
@@ -62,3 +108,29 @@ def test_missing_longitudinal_columns(rng):
         converter_trajectories(df.drop(columns=["converter"]))
     with pytest.raises(InputError, match="clinical score 'adas'"):
         clinical_association(df, "adas")
+
+
+def test_random_slope_falls_back_to_intercept_only_with_the_reason(rng, monkeypatch):
+    from bi_core.analysis import longitudinal as L
+
+    orig = L._fit
+
+    def slope_stalls(formula, d, re_formula, reml):
+        fit = orig(formula, d, re_formula, reml)
+        if re_formula is not None:
+            fit.converged = False
+        return fit
+
+    monkeypatch.setattr(L, "_fit", slope_stalls)
+    df = _long(rng)
+    for res in (converter_trajectories(df), marker_trajectories(df)):
+        assert res["random_effects"] == "intercept only (the random-slope model did not converge)"
+        assert res["converged"]
+
+
+def test_fixed_effect_terms_read_as_words():
+    from bi_core.analysis.longitudinal import term_label
+
+    assert term_label("years:C(baseline_dx, Treatment('CN'))[T.AD]") == "years × AD (vs CN)"
+    assert [term_label(t) for t in ("C(sex)[T.M]", "age_c", "Intercept")] == ["sex = M", "baseline age (centred)",
+                                                                              "Intercept"]

@@ -12,7 +12,7 @@ import torch
 from bi_core.atlas import NetworkAtlas
 from bi_core.errors import ConfigError
 from bi_core.mask_strategies import FixedRatioStrategy, MaskPlan, register
-from bi_core.masking import (DEFAULT_P_TWO, STRATEGIES, Mask, MaskConfig, MaskSampler, TokenLayout, matched_ratio,
+from bi_core.masking import (STRATEGIES, Mask, MaskConfig, MaskSampler, TokenLayout, matched_ratio,
                              network_mask, region_mask, rois_mask)
 from bi_core.related.masking_study.training import mask_fractions, matched_mask_configs
 from bi_core.synth import synthetic_atlas
@@ -221,7 +221,12 @@ def test_draws_are_pinned(layout, strategy, per_sample):
 def test_pinned_values_shares_and_matched_settings(layout):
     # the registry's order seeds the masking study's held-out draws: new strategies go last
     assert list(STRATEGIES)[:4] == ["network", "random", "region", "temporal_block"]
-    assert DEFAULT_P_TWO == MaskConfig().p_two == 0.25
+    assert MaskConfig().p_two == 0.25
+    # the default is what a sampler draws: two networks in a quarter of the draws
+    rng = np.random.default_rng(0)
+    s = MaskSampler(layout, MaskConfig("network"))
+    two = np.mean([s.sample(1, rng).units.shape[1] == 2 for _ in range(2000)])
+    assert two == pytest.approx(0.25, abs=0.03)
     m = MaskSampler(layout, MaskConfig("network")).sample(2, np.random.default_rng(2024))
     assert m.units.tolist() == [[0], [0]] and m.masked[0, :6].tolist() == [0, 1, 2, 3, 4, 5]
     m = MaskSampler(layout, MaskConfig("temporal_block")).sample(1, np.random.default_rng(2024))

@@ -164,7 +164,9 @@ def test_study_figures():
                         "eval_mask": ["network"] * 4, "nmse": [0.9, 0.8, 0.92, 0.82]})
     M = F.reconstruction_matrix(rec)
     assert M.loc["network", "network"] == pytest.approx(0.91) and list(M.index) == ["network", "random"]
-    F.reconstruction_heatmap(rec)
+    ax = F.reconstruction_heatmap(rec)
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), M.to_numpy())
+    assert [t.get_text() for t in ax.texts] == ["0.910", "0.810"]
     fr = pd.DataFrame({"strategy": ["network", "random"], "expected": [0.15, 0.15], "realized_mean": [0.16, 0.15],
                        "realized_sd": [0.08, 0.0], "realized_min": [0.04, 0.15], "realized_max": [0.4, 0.15],
                        "target": [0.15, 0.15]})

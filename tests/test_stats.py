@@ -23,3 +23,15 @@ def test_mean_ci_drops_non_finite_and_bounds_correlations():
     m, lo, hi = mean_ci(np.array([0.2, 0.99, 0.95]), fisher=True)
     assert -1 < lo < m < hi < 1
     assert all(math.isnan(v) for v in mean_ci(np.array([np.nan]), fisher=True))
+
+
+def test_intervals_are_clipped_to_the_range_of_the_values():
+    """An AUC of 0.90 and 0.99 over two repeats: the raw t interval reaches past 1."""
+    auc = np.array([0.90, 0.99])
+    m, lo, hi = t_interval(auc)
+    assert hi > 1.4                                          # what the book printed before
+    mc, loc, hic = t_interval(auc, clip=(0.0, 1.0))
+    assert (mc, loc, hic) == (m, max(lo, 0.0), 1.0)
+    assert mean_ci(np.array([0.9, -0.95, np.nan]), clip=(-1.0, 1.0))[1:] == (-1.0, 1.0)
+    inside = np.array([0.5, 0.6, 0.55, 0.52])
+    assert t_interval(inside, clip=(0.0, 1.0)) == t_interval(inside)          # a bound inside the range is kept

@@ -44,6 +44,29 @@ def test_layout_and_ground_truth(smoke_dir):
     assert ev.atlas.roi_regions is not None and len(ev.atlas.regions) >= 5
 
 
+def test_ground_truth_states_the_generators_own_disease_course(smoke_dir):
+    """ground_truth.json is written from the parameters the generator draws from, and the data obey them."""
+    from bi_core.synth import CONVERSION_SEVERITY, DISEASE_COURSE
+
+    gt = json.loads((smoke_dir / "ground_truth.json").read_text())["disease"]
+    assert set(gt["severity"]) == set(DISEASE_COURSE)
+    for dx, c in DISEASE_COURSE.items():
+        assert gt["severity"][dx]["baseline"] == list(c["baseline"])
+        assert (gt["severity"][dx]["slope_mean"], gt["severity"][dx]["slope_sd"]) == c["slope"]
+        assert gt["severity_slopes"][dx] == c["slope"][0]
+    assert gt["severity"]["MCI"]["converts_to_AD_at"] == CONVERSION_SEVERITY
+    assert gt["slope_order"] == sorted(DISEASE_COURSE, key=lambda dx: -gt["severity_slopes"][dx])
+    # every subject's baseline severity lies in its group's stated range; MCI converts at the stated severity
+    sev = pd.read_csv(smoke_dir / "ground_truth_recordings.tsv", sep="\t")
+    ev = Cohort.open(smoke_dir / "eval").table.merge(sev, on="recording_id")
+    base = ev[ev["visit"] == 0]
+    for dx, g in base.groupby("baseline_dx"):
+        lo, hi = gt["severity"][dx]["baseline"]
+        assert g["severity"].between(lo, hi).all(), dx
+    mci = ev[ev["baseline_dx"] == "MCI"]
+    assert ((mci["diagnosis"] == "AD") == (mci["severity"] >= CONVERSION_SEVERITY)).all()
+
+
 def test_atlas_proportions_and_regions_cross_networks():
     a = synthetic_atlas(100, 8)
     assert a.network_sizes() == {"VIS": 17, "SMN": 14, "DAN": 15, "VAN": 12, "LIM": 5, "FPN": 13, "DMN": 24, "SUB": 8}

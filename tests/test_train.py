@@ -192,3 +192,52 @@ def test_dump_config_round_trips(capsys, tmp_path):
     assert c == replace(preset("smoke"), mask=MaskConfig("region"))
     dump_config(c, tmp_path / "d.yaml")
     assert load_config(TrainConfig, tmp_path / "d.yaml") == c
+
+
+def _planted_cohort(out, atlas, n_subjects, seed, frames=640):
+    """One smooth latent carried by VIS (6 ROIs, noise SD 0.5) and DMN (4 ROIs, noise SD 0.2); SMN independent.
+
+    DMN is then a linear function of VIS up to little noise (population R² from the VIS
+    mean ≈ 0.9), VIS a noisier one of DMN (≈ 0.8), SMN unpredictable (0).
+    """
+    from bi_core.cohort import CohortWriter
+
+    rng = np.random.default_rng(seed)
+    with CohortWriter(out, atlas) as w:
+        for i in range(n_subjects):
+            e = rng.normal(size=(frames + 50, 3))
+            x = np.zeros_like(e)
+            for t in range(1, len(e)):
+                x[t] = 0.95 * x[t - 1] + e[t]          # smooth at the 1.5 s TR: patches carry shape
+            x = x[50:] / x[50:].std(0)
+            s = x[:, :1]
+            y = np.c_[s + 0.5 * rng.normal(size=(frames, 6)), x[:, 1:], s + 0.2 * rng.normal(size=(frames, 4))]
+            w.add(((y - y.mean(0)) / y.std(0)).astype(np.float32), recording_id=f"s{seed}-{i}", subject=f"s{seed}-{i}",
+                  tr=1.5)
+    return out
+
+
+def test_a_trained_model_learns_a_planted_linear_dependency(tmp_path):
+    """Through the model: trained for seconds, it beats predict-zero and ranks the planted networks.
+
+    The smoke preset (four steps) does not beat predict-zero, so the test trains its own
+    tiny model (360 steps, about 10 s). Held-out R² over seeds 0–4: DMN 0.48–0.55, VIS
+    0.40–0.47, SMN within ±0.02; the validation loss (2–3 subjects) is too noisy to test.
+    """
+    from bi_core.analysis.predictability import predictability
+    from bi_core.atlas import NetworkAtlas
+    from bi_core.cohort import Cohort
+    from bi_core.model import tiny
+
+    nets = ["VIS"] * 6 + ["SMN"] * 2 + ["DMN"] * 4
+    atlas = NetworkAtlas("planted", tuple(f"roi{i}" for i in range(len(nets))), tuple(nets))
+    train = _planted_cohort(tmp_path / "train", atlas, 12, seed=0)
+    held_out = Cohort.open(_planted_cohort(tmp_path / "test", atlas, 4, seed=99))
+    cfg = TrainConfig(model=tiny(), epochs=60, batch_size=16, lr=3e-3, val_fraction=0.2, patience=0)
+    s = pretrain([train], cfg, tmp_path / "run", device="cpu", progress=False)
+    # training windows are z-scored: predicting zero costs ≈ 1 per masked value
+    assert s["final_train_loss"] < 0.8
+    model, info = load_model(tmp_path / "run", cohort=held_out)
+    r2 = predictability(model, info, held_out).groupby("network")["r2"].mean()
+    assert r2["DMN"] > 0.3 and abs(r2["SMN"]) < 0.05
+    assert list(r2.sort_values(ascending=False).index) == ["DMN", "VIS", "SMN"]

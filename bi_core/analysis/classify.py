@@ -18,7 +18,8 @@ the usual shortcut, four times cheaper than refitting the reference for every in
 split, and it cannot reach the outer test scores.
 
 Metrics are computed per repeat on the pooled out-of-fold predictions; intervals are
-mean ± t·SD/√R over the R repeats. Repeats share data, so these intervals describe the
+mean ± t·SD/√R over the R repeats (:func:`bi_core.stats.t_interval`), clipped to the
+metric's range [0, 1]. Repeats share data, so these intervals describe the
 variability of the CV procedure, not a population confidence interval — with a real
 cohort, prefer more repeats and report them as such.
 """
@@ -35,7 +36,11 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.covariance import LedoitWolf
 
 from ..errors import InputError
+from ..stats import t_interval
 from .groupstats import Groups, slug
+
+#: Range of the classification metrics (AUC, balanced accuracy): their intervals are clipped to it.
+METRIC_RANGE = (0.0, 1.0)
 
 #: The default tasks on ``diagnosis`` (what :func:`tasks_for` names them).
 TASKS = ("ad_cn", "3class")
@@ -322,23 +327,12 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     return pd.DataFrame(rows)
 
 
-def t_interval(v: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % t interval (mean ± t·SD/√n) of per-repeat metrics ``v``."""
-    from scipy import stats
-
-    v = np.asarray(v, float)
-    m = float(np.mean(v))
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
-    h = float(stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v)))
-    return m, m - h, m + h
-
-
 def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
     """Per-repeat metrics and their mean and interval for each feature set.
 
     Two classes: ``auc`` (and balanced accuracy); three classes: ``balanced_accuracy`` and
-    macro one-vs-rest ``auc``.
+    macro one-vs-rest ``auc``. Intervals: 95 % t over the repeats, clipped to [0, 1]
+    (a t interval around a mean near 1 would otherwise reach past the possible values).
     """
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
@@ -357,7 +351,7 @@ def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFr
     for fs, g in per.groupby("feature_set", sort=False):
         row: dict[str, Any] = {"feature_set": fs, "n_repeats": len(g)}
         for m in ("auc", "balanced_accuracy"):
-            mean, lo, hi = t_interval(g[m].to_numpy())
+            mean, lo, hi = t_interval(g[m].to_numpy(), clip=METRIC_RANGE)
             row.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -396,10 +390,14 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
 
     A classifier (as in :func:`make_classifier`) is trained on the **baseline** visits of
     the training-fold AD and CN subjects and applied to **every** visit of the held-out
-    subjects; MCI subjects are never trained on and are scored by every fold's model. No
-    subject ever scores itself. Scores are averaged over repeats (and folds for MCI).
-    Another two-class ``task`` (reference, level) gives the same marker for its level:
-    subjects of the other levels are scored like MCI.
+    subjects. MCI subjects are never trained on; in each repeat, each of them is assigned
+    to one fold (balanced, seeded by the repeat) and scored by that fold's model only. So
+    every visit's marker is the mean of exactly ``n_repeats`` models, each trained on the
+    same share of the AD/CN subjects, whatever the subject's group: averaging more models
+    for MCI (every fold's) would shrink their markers' noise and make the groups'
+    variances, and the trajectories fitted on them, incomparable. No subject ever scores
+    itself. Another two-class ``task`` (reference, level) gives the same marker for its
+    level: subjects of the other levels are scored like MCI.
 
     Parameters
     ----------
@@ -414,7 +412,8 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
     Returns
     -------
     DataFrame
-        ``recording_id``, ``subject``, ``marker`` (log-odds of the level: AD), ``n_models``.
+        ``recording_id``, ``subject``, ``marker`` (log-odds of the level: AD), ``n_models``
+        (``n_repeats`` for every visit).
     """
     from .groupstats import baseline_rows
 
@@ -431,6 +430,12 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
     folds = make_folds(subj_pool, y, cfg, classes)
     all_subj = table["subject"].to_numpy()
     pool_subjects = set(subj_pool)
+    others = np.array(sorted(set(all_subj) - pool_subjects), dtype=object)
+    # each repeat: every subject outside the training pool scored by one fold's model (balanced)
+    assigned = {}
+    for r in range(cfg.n_repeats):
+        order = np.random.default_rng([cfg.seed, r]).permutation(len(others))
+        assigned[r] = {others[i]: k % cfg.n_splits for k, i in enumerate(order)}
     sums = np.zeros(len(table))
     counts = np.zeros(len(table))
     it = folds.splits
@@ -441,8 +446,8 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
     for r, f, tr, te in it:
         model = clone(make_classifier(cfg, 2))
         model.fit(X[train_pool[tr]], y[tr], groups=subj_pool[tr])
-        held = set(subj_pool[te])
-        score_rows = np.flatnonzero([s in held or s not in pool_subjects for s in all_subj])
+        held = set(subj_pool[te]) | {s for s, k in assigned[r].items() if k == f}
+        score_rows = np.flatnonzero([s in held for s in all_subj])
         assert not (set(all_subj[score_rows]) & set(subj_pool[tr])), "a subject would score itself"
         sums[score_rows] += model.decision_function(X[score_rows])
         counts[score_rows] += 1

@@ -5,9 +5,12 @@ The groups are the levels of one categorical column of the recordings table
 For every cell, an ordinary least-squares model (statsmodels)
 ``value ~ group + age + C(sex) + C(site)`` is fitted on baseline visits for each
 level against the reference (AD−CN and MCI−CN by default); the coefficient is the
-adjusted group difference. p-values are corrected with Benjamini–Hochberg across cells,
-separately for each contrast. The effect size is the adjusted difference divided by the
-residual standard deviation (an adjusted Cohen's d).
+adjusted group difference. p-values are corrected with Benjamini–Hochberg; one FDR
+family is one measure and one contrast across all its cells (e.g. predictability AD−CN
+over the networks; attention MCI−CN over the target × source pairs): contrasts and
+measures are corrected separately, and every row says its family (``fdr_family``). The
+effect size is the adjusted difference divided by the residual standard deviation (an
+adjusted Cohen's d).
 """
 
 from __future__ import annotations
@@ -229,7 +232,9 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
     DataFrame
         One row per (cell, contrast): ``estimate`` (adjusted difference), ``se``, ``t``,
         ``p``, ``ci_low``/``ci_high`` (95 %), ``cohens_d``, ``mean_group``, ``mean_ref``,
-        ``n_group``, ``n_ref``, ``q`` (BH-FDR within the contrast) and ``significant``.
+        ``n_group``, ``n_ref``, ``q`` (Benjamini–Hochberg over the cells of this ``value``
+        and contrast), ``significant`` (q < alpha) and ``fdr_family`` (that family in
+        words, with its number of tests).
     """
     import patsy
 
@@ -263,7 +268,8 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
             fit = ols_effect(sub[value], X, "_grp")
             sd = fit.pop("residual_sd")
             rows.append({**base, **fit, "cohens_d": fit["estimate"] / sd if sd else np.nan})
-    return fdr(pd.DataFrame(rows), "contrast", alpha)
+    what = " × ".join(cells) + (" cells" if len(cells) > 1 else "s")
+    return fdr(pd.DataFrame(rows), "contrast", alpha, family=f"{value} {{group}}, across {{n}} {what}")
 
 
 def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
@@ -277,14 +283,22 @@ def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
             "residual_sd": float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan}
 
 
-def fdr(out: pd.DataFrame, by: str | None, alpha: float = 0.05) -> pd.DataFrame:
-    """Add Benjamini–Hochberg ``q`` (statsmodels; within each ``by`` group) and ``significant`` (q < alpha)."""
+def fdr(out: pd.DataFrame, by: str | None, alpha: float = 0.05, family: str = "{n} tests") -> pd.DataFrame:
+    """Add Benjamini–Hochberg ``q`` (statsmodels), ``significant`` (q < alpha) and ``fdr_family``.
+
+    Each ``by`` group (all rows when ``None``) is one family, corrected on its own.
+    ``family`` describes it in words: ``{group}`` is replaced by the group's ``by`` value
+    and ``{n}`` by its number of tests (rows with a p-value), e.g.
+    ``"r2 AD-CN, across 8 networks"``.
+    """
     from statsmodels.stats.multitest import multipletests
 
     out["q"] = np.nan
-    for _, g in (out.groupby(by) if by else [(None, out)]):
+    out["fdr_family"] = ""
+    for key, g in (out.groupby(by) if by else [(None, out)]):
         ok = g["p"].notna()
         if ok.any():
             out.loc[g.index[ok], "q"] = multipletests(g.loc[ok, "p"], alpha=alpha, method="fdr_bh")[1]
+        out.loc[g.index, "fdr_family"] = family.format(group=key, n=int(ok.sum()))
     out["significant"] = out["q"] < alpha
     return out

@@ -3,7 +3,10 @@
 Trajectories: ``marker ~ years * C(baseline_dx) + age + C(sex) (+ C(site))`` with a
 random intercept and a random slope of ``years`` per subject; per-group slopes with 95 %
 intervals, and likelihood-ratio tests (ML fits) of the ``years × baseline_dx``
-interaction. The groups are each subject's first-visit level of a group column
+interaction. Stable vs converting MCI: the same random effects. Every model says which
+random effects it has (intercept only, with the reason, when the slope variance cannot
+be estimated) and whether its fits converged; an LRT whose ML fits did not converge says
+so. The groups are each subject's first-visit level of a group column
 (``diagnosis`` by default, whose baseline column is ``baseline_dx``; another column
 ``x`` gives ``baseline_x``), compared with its reference level. Clinical association: the marker's within-subject (visit-to-visit) and
 between-subject (subject mean) parts as separate predictors of CDR-SB or MMSE.
@@ -83,11 +86,17 @@ def _covariate_formula(d: pd.DataFrame, covariates: Sequence[str]) -> str:
 
 
 def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool) -> Any:
+    """Fit a MixedLM with random effects ``re_formula`` per subject; the first converged optimizer wins.
+
+    L-BFGS first, then derivative-free optimizers (a variance component on the boundary
+    stalls gradient methods). When none converges, the first finite fit is returned with
+    ``converged`` False, for the caller to report or replace.
+    """
     import statsmodels.formula.api as smf
 
     model = smf.mixedlm(formula, d, groups=d["subject"], re_formula=re_formula)
     last: Exception | None = None
-    # L-BFGS first; derivative-free optimizers when a variance component sits on the boundary
+    first = None
     for method in ("lbfgs", "powell", "nm"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -96,10 +105,55 @@ def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool) -> A
             except (np.linalg.LinAlgError, ValueError) as exc:
                 last = exc
                 continue
-        if np.all(np.isfinite(fit.params)):
+        if not np.all(np.isfinite(fit.params)):
+            continue
+        if fit.converged:
             return fit
+        first = first if first is not None else fit
+    if first is not None:
+        return first
     raise InputError(f"the mixed model {formula!r} could not be fitted ({last}); the data may have too few "
                      "subjects or visits for this model.")
+
+
+#: ``random_effects`` of a model with a random intercept and a random slope of ``years`` per subject.
+RANDOM_SLOPE = "intercept + slope"
+
+
+def _fit_random_slope(formula: str, d: pd.DataFrame) -> tuple[Any, str]:
+    """REML fit with a random intercept and slope of ``years`` per subject, else intercept only.
+
+    Every subject has its own trajectory, so an intercept-only model understates the
+    uncertainty of slope effects (anti-conservative p-values); it is used only when the
+    slope variance cannot be estimated, and the returned description says why.
+
+    Returns
+    -------
+    (fit, random_effects)
+        ``random_effects`` is :data:`RANDOM_SLOPE` or ``"intercept only (<reason>)"``.
+    """
+    fit = _fit(formula, d, "~years", reml=True)
+    if fit.converged and np.all(np.isfinite(fit.bse)):
+        return fit, RANDOM_SLOPE
+    why = "did not converge" if not fit.converged else "gave non-finite standard errors"
+    return _fit(formula, d, None, reml=True), f"intercept only (the random-slope model {why})"
+
+
+def _lrt(full: str, reduced: str, d: pd.DataFrame, re_formula: str | None, dof: int, test: str) -> dict[str, Any]:
+    """Likelihood-ratio test of nested fixed effects (both models fitted by ML, same random effects).
+
+    Returns ``test``, ``statistic``, ``df``, ``p``, ``converged_full``, ``converged_reduced``
+    and ``note``: empty, or which fit did not converge (the statistic is then unreliable).
+    """
+    from scipy import stats
+
+    ml_full, ml_red = _fit(full, d, re_formula, reml=False), _fit(reduced, d, re_formula, reml=False)
+    lr = max(0.0, 2 * (ml_full.llf - ml_red.llf))
+    failed = [name for name, f in (("full", ml_full), ("reduced", ml_red)) if not f.converged]
+    note = (f"the ML fit of the {' and the '.join(failed)} model did not converge; the statistic is unreliable"
+            if failed else "")
+    return {"test": test, "statistic": float(lr), "df": dof, "p": float(stats.chi2.sf(lr, dof)),
+            "converged_full": bool(ml_full.converged), "converged_reduced": bool(ml_red.converged), "note": note}
 
 
 def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Sequence[str] = ("age", "sex", "site"),
@@ -117,9 +171,10 @@ def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Seq
     -------
     dict
         ``slopes`` (group, slope per year, ci_low, ci_high, p), ``fixed`` (all fixed
-        effects), ``lrt`` (interaction test: statistic, df, p), ``random_effects``
-        (``"intercept + slope"`` or the intercept-only fallback when the slope variance
-        cannot be estimated), ``converged``, ``n_subjects``, ``n_visits``.
+        effects), ``lrt`` (interaction test: statistic, df, p, whether both ML fits
+        converged and a ``note`` when one did not), ``random_effects`` (:data:`RANDOM_SLOPE`
+        or the intercept-only fallback with its reason), ``converged`` (the REML fit),
+        ``n_subjects``, ``n_visits``.
     """
     bcol = baseline_column(column)
     d = prepare(df, value, column, groups)
@@ -131,17 +186,9 @@ def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Seq
     term = f"C({bcol}, Treatment({reference!r}))"
     full = f"{value} ~ years * {term}{cov}"
     reduced = f"{value} ~ years + {term}{cov}"
-    re_used = "intercept + slope"
-    fit = _fit(full, d, "~years", reml=True)
-    if not fit.converged or not np.all(np.isfinite(fit.bse)):
-        re_used = "intercept only (slope variance not estimable)"
-        fit = _fit(full, d, None, reml=True)
-    re_formula = "~years" if re_used.startswith("intercept + slope") else None
-    ml_full, ml_red = _fit(full, d, re_formula, reml=False), _fit(reduced, d, re_formula, reml=False)
-    from scipy import stats
-
-    lr = max(0.0, 2 * (ml_full.llf - ml_red.llf))
-    dof = len(present) - 1
+    fit, re_used = _fit_random_slope(full, d)
+    lrt = _lrt(full, reduced, d, "~years" if re_used == RANDOM_SLOPE else None, len(present) - 1,
+               f"years x {bcol}")
     names = list(fit.fe_params.index)  # t_test contrasts cover fixed effects only
     slopes = []
     for g in present:
@@ -161,9 +208,7 @@ def marker_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Seq
                           "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy(),
                           "p": fit.pvalues.iloc[:k].to_numpy()})
     return {"slopes": pd.DataFrame(slopes), "fixed": fixed, "lines": lines,
-            "lrt": {"test": f"years x {bcol}", "statistic": float(lr), "df": dof,
-                    "p": float(stats.chi2.sf(lr, dof))},
-            "random_effects": re_used, "converged": bool(fit.converged), "n_subjects": int(d["subject"].nunique()),
+            "lrt": lrt, "random_effects": re_used, "converged": bool(fit.converged), "n_subjects": int(d["subject"].nunique()),
             "n_visits": int(len(d)), "formula": full}
 
 
@@ -214,7 +259,7 @@ def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",
     -------
     DataFrame
         Rows ``within`` and ``between``: estimate (score units per marker unit), ci_low,
-        ci_high, p.
+        ci_high, p, ``converged`` (the REML fit).
     """
     if score not in df:
         raise InputError(f"clinical score {score!r} is not in the table; available columns: {list(df.columns)}.")
@@ -229,14 +274,26 @@ def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",
         t = f"marker_{part}"
         rows.append({"score": score, "part": part, "estimate": float(fit.params[t]), "se": float(fit.bse[t]),
                      "ci_low": float(ci.loc[t].iloc[0]), "ci_high": float(ci.loc[t].iloc[1]), "p": float(fit.pvalues[t]),
-                     "n_subjects": int(d["subject"].nunique()), "n_visits": int(len(d))})
+                     "n_subjects": int(d["subject"].nunique()), "n_visits": int(len(d)),
+                     "converged": bool(fit.converged)})
     return pd.DataFrame(rows)
 
 
 def converter_trajectories(df: pd.DataFrame, value: str = "marker", covariates: Sequence[str] = ("age", "sex")) -> dict[str, Any]:
     """Marker slopes of stable vs converting MCI (baseline MCI subjects only).
 
+    ``value ~ years * converter + covariates`` with a random intercept and a random slope
+    of ``years`` per subject (each subject has its own trajectory; an intercept-only model
+    would make the slope difference look more certain than it is), falling back to a
+    random intercept only, with the reason, when the slope variance cannot be estimated.
     Needs a ``converter`` column (1 when the subject converted to AD during follow-up).
+
+    Returns
+    -------
+    dict
+        ``slopes`` (group, slope, ci_low, ci_high, n_subjects), ``difference`` and
+        ``difference_p`` (converting − stable slope), ``baseline_difference`` and its
+        ``baseline_difference_p``, ``random_effects``, ``converged`` (the REML fit).
     """
     if "converter" not in df:
         raise InputError("stable vs converting MCI needs a 'converter' column (1 = converted to AD during follow-up).")
@@ -246,7 +303,7 @@ def converter_trajectories(df: pd.DataFrame, value: str = "marker", covariates: 
         raise InputError("stable vs converting MCI needs both stable and converting MCI subjects.")
     d["converter"] = d["converter"].astype(int)
     cov = _covariate_formula(d, covariates)
-    fit = _fit(f"{value} ~ years * converter{cov}", d, None, reml=True)
+    fit, re_used = _fit_random_slope(f"{value} ~ years * converter{cov}", d)
     names = list(fit.fe_params.index)
     out = []
     for label, L in (("stable MCI", {"years": 1}), ("converting MCI", {"years": 1, "years:converter": 1})):
@@ -259,7 +316,20 @@ def converter_trajectories(df: pd.DataFrame, value: str = "marker", covariates: 
                     "n_subjects": int(d.loc[d["converter"] == (label == "converting MCI"), "subject"].nunique())})
     return {"slopes": pd.DataFrame(out), "difference": float(fit.params["years:converter"]),
             "difference_p": float(fit.pvalues["years:converter"]),
-            "baseline_difference": float(fit.params["converter"]), "baseline_difference_p": float(fit.pvalues["converter"])}
+            "baseline_difference": float(fit.params["converter"]), "baseline_difference_p": float(fit.pvalues["converter"]),
+            "random_effects": re_used, "converged": bool(fit.converged)}
+
+
+def term_label(term: str) -> str:
+    """A fixed-effect term as a reader reads it.
+
+    ``years:C(baseline_dx, Treatment('CN'))[T.AD]`` → ``years × AD (vs CN)``;
+    ``C(sex)[T.M]`` → ``sex = M``; ``age_c`` → ``baseline age (centred)``.
+    """
+    t = re.sub(r"C\((\w+), Treatment\('([^']*)'\)\)\[T\.([^\]]+)\]", r"\3 (vs \2)", term)
+    t = re.sub(r"C\((\w+)\)\[T\.([^\]]+)\]", r"\1 = \2", t)
+    t = t.replace("age_c", "baseline age (centred)").replace(":", " × ")
+    return t
 
 
 def compare_with_truth(slopes: pd.DataFrame, association: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:

@@ -17,15 +17,19 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
     reliability.tsv               (subjects with ≥ 2 sessions/runs at their first time point) test–retest ICC(3,1)
                                   per network (predictability), per cell (interactions) and per FC edge (reference)
     groupdiff_predictability.tsv  each level − the reference per network (AD−CN, MCI−CN; baseline visits,
-                                  covariates, FDR)
-    groupdiff_interactions.tsv    the same per (target, source) and measure
+                                  covariates, Benjamini–Hochberg FDR per contrast across the networks)
+    groupdiff_interactions.tsv    the same per (target, source) and measure (one FDR family per measure and
+                                  contrast, across the target × source cells); every row names its family
+                                  (fdr_family), summary.json lists them (fdr_families)
     classification_<task>_summary.tsv / _predictions.tsv   every feature set on the same folds; tasks are the
                                   reference vs each level (ad_cn, mci_cn) and all levels (3class)
     target_<col>_association.tsv  (--target) OLS of each network's predictability on a numeric column, covariates, FDR
+                                  across the networks
     target_<col>_prediction.tsv / _predictions.tsv   ridge prediction of it from every feature set on the
                                   same subject-grouped folds: r and MAE with intervals / out-of-fold predictions
     marker.tsv                    the out-of-fold summary marker of every visit (last level vs the reference)
-    longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters
+    longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters; the
+                                  random effects of each model and whether its fits converged
     groundtruth.json              (synthetic cohorts) recovery of the generator's truth
     timings.json                  seconds per stage
     summary.json                  headline numbers, the groups compared and what was skipped (and why)
@@ -249,6 +253,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
             gp, gi = group_tables(pred, inter, cohort, groups=groups)
             write_tsv(out / "groupdiff_predictability.tsv", gp)
             write_tsv(out / "groupdiff_interactions.tsv", gi)
+            # one Benjamini–Hochberg family per measure and contrast, across its cells
+            summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
         except InputError as exc:
             skipped["group differences"] = str(exc)
         lap("group statistics")

@@ -12,7 +12,8 @@ training subjects) on the **same** repeated subject-grouped K folds (``GroupKFol
 with shuffling, one seed per repeat); connectivity baselines are computed inside each
 fold as in :mod:`bi_core.analysis.classify`. Pearson r and the mean absolute error are
 computed per repeat on the pooled out-of-fold predictions; intervals are mean ± t·SD/√R
-over the R repeats (the variability of the CV procedure, see classify).
+over the R repeats (the variability of the CV procedure, see classify), clipped to each
+metric's range (r in [−1, 1], MAE ≥ 0).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .classify import ConnectivityFeatures, CVConfig, FeatureSet, t_interval
+from ..stats import t_interval
+from .classify import ConnectivityFeatures, CVConfig, FeatureSet
 from .groupstats import COVARIATES, available_covariates, covariate_terms, fdr, ols_effect
 
+#: Range of each prediction metric: its interval is clipped to it.
+RANGES: dict[str, tuple[float, float]] = {"r": (-1.0, 1.0), "mae": (0.0, np.inf)}
 #: Ridge penalties searched by RidgeCV.
 ALPHAS: tuple[float, ...] = tuple(np.logspace(-3, 4, 15))
 
@@ -74,8 +78,8 @@ def target_association(df: pd.DataFrame, value: str, cells: Sequence[str], targe
     DataFrame
         One row per cell: ``target``, ``estimate`` (change of ``value`` per unit of the
         target), ``se``, ``t``, ``p``, ``ci_low``/``ci_high`` (95 %), ``std_beta``
-        (estimate × SD(target) / SD(value)), ``n``, ``q`` (BH-FDR across cells),
-        ``significant``.
+        (estimate × SD(target) / SD(value)), ``n``, ``q`` (Benjamini–Hochberg; the
+        family is this ``value`` across all cells), ``significant``, ``fdr_family``.
     """
     import patsy
 
@@ -95,7 +99,8 @@ def target_association(df: pd.DataFrame, value: str, cells: Sequence[str], targe
         fit.pop("residual_sd")
         sd_y = float(g[value].std())
         rows.append({**base, **fit, "std_beta": fit["estimate"] * float(g["_x"].std()) / sd_y if sd_y else np.nan})
-    return fdr(pd.DataFrame(rows), None, alpha)
+    what = " × ".join(cells) + (" cells" if len(cells) > 1 else "s")
+    return fdr(pd.DataFrame(rows), None, alpha, family=f"{value} ~ {target}, across {{n}} {what}")
 
 
 def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarray, cfg: CVConfig,
@@ -157,7 +162,7 @@ def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
             "mae": float(np.abs(d["y_true"] - d["y_pred"]).mean())}), include_groups=False)
         row: dict[str, Any] = {"feature_set": name, "n_repeats": len(per), "n": len(y)}
         for metric in ("r", "mae"):
-            mean, lo, hi = t_interval(per[metric].to_numpy())
+            mean, lo, hi = t_interval(per[metric].to_numpy(), clip=RANGES[metric])
             row.update({metric: mean, f"{metric}_ci_low": lo, f"{metric}_ci_high": hi})
         summary.append(row)
     return {"summary": pd.DataFrame(summary), "predictions": pred}

@@ -33,6 +33,40 @@ def group_colors(levels: Sequence[str]) -> dict[str, str]:
     return out
 
 
+#: Width (in) of the book's text column at 96 CSS px/in: a wider figure is shrunk to it.
+PAGE_WIDTH_IN = 7.5
+#: Smallest tick label (pt) as the book shows it; cell annotations aim at this too, within their cell.
+MIN_FONT_PT = 8.0
+
+
+def page_scale(fig: plt.Figure) -> float:
+    """How much the book scales a figure's text: wider than the page it shrinks, narrower it shows at dpi/96."""
+    return min(fig.dpi / 96, PAGE_WIDTH_IN / fig.get_figwidth())
+
+
+def readable_heatmap(ax: plt.Axes, min_pt: float = MIN_FONT_PT) -> None:
+    """Make a heatmap's text readable at page width.
+
+    Tick labels of the map and of its colour bar are enlarged to show at ≥ ``min_pt``;
+    cell annotations are enlarged alike but never beyond what fits their cell (a
+    three-panel row of 8 × 8 maps has no room for more).
+    """
+    scale = page_scale(ax.figure)
+    need = min_pt / scale
+    bars = [m.colorbar for m in (*ax.images, *ax.collections) if getattr(m, "colorbar", None) is not None]
+    for a in (ax, *(cb.ax for cb in bars)):
+        sizes = [t.get_fontsize() for t in (*a.get_xticklabels(), *a.get_yticklabels())] or [plt.rcParams["font.size"]]
+        a.tick_params(labelsize=max(max(sizes), need))
+    cells = [t for t in ax.texts if t.get_text()]
+    if cells:
+        ncols = max(len(ax.get_xticks()), 1)
+        cell_pt = ax.get_position().width * ax.figure.get_figwidth() * 72 / ncols
+        chars = max(len(t.get_text()) for t in cells)
+        fit = cell_pt / (0.62 * chars)           # a digit is about 0.6 em wide
+        for t in cells:
+            t.set_fontsize(max(t.get_fontsize(), min(need, fit)))
+
+
 def contrast_order(diff: pd.DataFrame, reverse: bool = False) -> list[str]:
     """The contrasts of a group-difference table in its order (AD-CN, MCI-CN), or reversed."""
     found = list(dict.fromkeys(diff["contrast"]))
@@ -104,6 +138,7 @@ def network_matrix(M: np.ndarray, labels: Sequence[str], ax: plt.Axes | None = N
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    readable_heatmap(ax)
     return ax
 
 

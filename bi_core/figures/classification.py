@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from . import readable_heatmap
+
 FEATURE_COLORS = {"BrainInterNet embedding": "#CD3E4E", "embedding (mean-pooled)": "#F4A3A8", "predictability profile": "#E69422",
                   "interaction matrix": "#781286", "ridge predictability profile": "#8C6D31", "FC correlation": "#4682B4",
                   "FC tangent": "#00760E"}
@@ -53,4 +55,5 @@ def confusion_matrix(M: pd.DataFrame, ax: plt.Axes | None = None, title: str = "
         _, ax = plt.subplots(figsize=(4.2, 3.6))
     sns.heatmap(M, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax, square=True)
     ax.set_title(title)
+    readable_heatmap(ax)
     return ax

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..atlas import NetworkAtlas
 from ..cohort import DIAGNOSIS_LEVELS
+from ..descriptives import STAT_LABELS
 from . import group_colors
 
 
@@ -81,7 +82,7 @@ def summary_comparison(df: pd.DataFrame, stats: tuple[str, ...] = ("within_fc", 
         sns.boxplot(data=df, x=hue, y=s, ax=ax, hue=hue, legend=False, fliersize=0, width=0.6,
                     palette="Set2")
         sns.stripplot(data=df, x=hue, y=s, ax=ax, color="0.2", size=2.5, alpha=0.6)
-        ax.set_title(s.replace("_", " "), fontsize=9)
+        ax.set_title(STAT_LABELS.get(s, s), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(axis="x", rotation=30, labelsize=8)

@@ -8,8 +8,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import readable_heatmap
+
 METHOD_COLORS = {"jivnet": "#CD3E4E", "group_mean": "0.55", "pls": "#4682B4", "ridge": "#00760E",
                  "communicability": "#E69422"}
+#: Readable names of the chapter's metrics, methods, directions and feature sets (axes and tables).
+LABELS: dict[str, str] = {
+    "r": "edge correlation r", "r_dev": "r of deviations from the training mean",
+    "r_gain": "gain in r over the group mean", "jivnet": "CM-JIVNet", "group_mean": "group mean", "pls": "PLS",
+    "sc_to_fc": "SC → FC", "fc_to_sc": "FC → SC", "joint_from_sc": "joint (from SC)", "joint_from_fc": "joint (from FC)",
+    "sc_individual": "SC individual", "fc_individual": "FC individual", "raw_sc": "raw SC", "raw_fc": "raw FC",
+}
 
 
 def method_points(summary: pd.DataFrame, metric: str, directions: Sequence[str] = ("sc_to_fc", "fc_to_sc"),
@@ -28,8 +37,7 @@ def method_points(summary: pd.DataFrame, metric: str, directions: Sequence[str] 
     ax.invert_yaxis()
     if metric in ("r_gain", "r_dev"):
         ax.axvline(0, color="0.5", lw=0.8, ls=":")
-    ax.set_xlabel({"r": "edge correlation r", "r_dev": "r of deviations from the training mean",
-                   "r_gain": "gain in r over the group mean"}.get(metric, metric))
+    ax.set_xlabel(LABELS.get(metric, metric))
     ax.set_title(title)
     return ax
 
@@ -63,4 +71,5 @@ def recovery_matrix(summary: pd.DataFrame, metric: str = "cc_mean", ax: plt.Axes
     ax.set_xlabel("true factors")
     ax.set_ylabel("learned latent")
     ax.set_title(title)
+    readable_heatmap(ax)
     return ax

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..mask_strategies import STRATEGIES
+from . import readable_heatmap
 
 REFERENCE_COLOR = "0.45"
 
@@ -120,6 +121,7 @@ def reconstruction_heatmap(recon: pd.DataFrame, ax: plt.Axes | None = None) -> p
     ax.set_xlabel("evaluated under masking")
     ax.set_ylabel("pretrained with masking")
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="MSE / predict-zero MSE")
+    readable_heatmap(ax)
     return ax
 
 
@@ -207,4 +209,5 @@ def expert_heatmap(weights: pd.DataFrame, target: str, networks: Sequence[str], 
     ax.set_xlabel("expert")
     ax.set_title(f"{target}: mean router weight per network", fontsize=9)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    readable_heatmap(ax)
     return ax
