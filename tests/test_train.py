@@ -131,7 +131,7 @@ def test_resume_equals_uninterrupted_run(smoke_dir, cache, cfg, tmp_path):
     assert resumed["val_loss"] == full["val_loss"] and resumed["config_hash"] == full["config_hash"]
 
 
-@pytest.mark.parametrize("strategy", ["random", "region", "temporal_block"])
+@pytest.mark.parametrize("strategy", ["random", "lobe_group", "temporal_block", "atlas_region"])
 def test_every_strategy_trains(smoke_dir, cache, cfg, tmp_path, strategy):
     c = replace(cfg, epochs=1, mask=MaskConfig(strategy))
     s = pretrain([smoke_dir / "pretrain"], c, tmp_path / strategy, progress=False, cache_dir=cache)
@@ -185,10 +185,15 @@ def test_cli_config_errors(smoke_dir, tmp_path, capsys):
 
 
 def test_dump_config_round_trips(capsys, tmp_path):
-    assert main(["pretrain", "--cohort", "x", "--out", "y", "--preset", "smoke", "--strategy", "region",
+    assert main(["pretrain", "--cohort", "x", "--out", "y", "--preset", "smoke", "--strategy", "lobe_group",
                  "--dump-config"]) == 0
     (tmp_path / "c.yaml").write_text(capsys.readouterr().out)
     c = load_config(TrainConfig, tmp_path / "c.yaml")
-    assert c == replace(preset("smoke"), mask=MaskConfig("region"))
+    assert c == replace(preset("smoke"), mask=MaskConfig("lobe_group"))
     dump_config(c, tmp_path / "d.yaml")
     assert load_config(TrainConfig, tmp_path / "d.yaml") == c
+    # a config written before the rename still loads, as lobe_group
+    (tmp_path / "old.yaml").write_text((tmp_path / "c.yaml").read_text().replace("strategy: lobe_group",
+                                                                                 "strategy: region"))
+    with pytest.warns(FutureWarning, match="now called 'lobe_group'"):
+        assert load_config(TrainConfig, tmp_path / "old.yaml") == c
