@@ -118,7 +118,7 @@ class NetworkAtlas:
         the canonical Yeo order for the networks present, then any others sorted.
     roi_regions
         Optional anatomical region group per ROI (lobe-like groups that cut across
-        networks), used by ``region`` masking.
+        networks), used by ``lobe_group`` masking.
     coords
         Optional ROI centres, ``[n_rois, 3]`` in MNI millimetres.
     purity
@@ -219,7 +219,7 @@ class NetworkAtlas:
         """Integer region id of each ROI, ``[n_rois]`` (-1 for ROIs without a region)."""
         if self.roi_regions is None:
             raise InputError(f"atlas {self.name!r} has no anatomical 'region' column; "
-                             "add one to the atlas table to use region masking.")
+                             "add one to the atlas table to use lobe_group masking.")
         pos = {r: i for i, r in enumerate(self.regions)}
         return np.array([pos.get(r, -1) for r in self.roi_regions], dtype=np.int64)
 

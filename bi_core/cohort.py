@@ -462,21 +462,8 @@ class Cohort:
             target = base / key
             try:
                 base.mkdir(parents=True, exist_ok=True)
-                with CohortWriter(target, self.atlas, self.preprocessing.then(spec), name=f"{self.name}@{target_tr:g}s",
-                                  extra_meta={"derived_from": str(self.path)},
-                                  types=self.meta.get("phenotypes")) as w:
-                    it = range(len(self))
-                    if progress:
-                        from tqdm.auto import tqdm
-
-                        it = tqdm(it, desc=f"resampling {self.name} to TR {target_tr:g} s", unit="rec")
-                    for i in it:
-                        row = self.table.iloc[i].to_dict()
-                        x = np.asarray(self.series(i), dtype=np.float64)
-                        base_cols = {k: row.pop(k) for k in ("recording_id", "subject", "session", "run", "dataset",
-                                                              "site", "tr")}
-                        row.pop("n_frames"), row.pop("offset")
-                        w.add(x, spec=spec, **base_cols, **row)
+                self.write_copy(target, spec=spec, name=f"{self.name}@{target_tr:g}s",
+                                progress=f"resampling {self.name} to TR {target_tr:g} s" if progress else None)
                 return self._open_cached(target)
             except PermissionError as exc:
                 last_err = exc
@@ -487,6 +474,33 @@ class Cohort:
                     return self._open_cached(target)
                 last_err = exc
         raise InputError(f"could not write a TR-harmonized cache for {self.path}: {last_err}")
+
+    def write_copy(self, out: str | Path, rows: Sequence[int] | np.ndarray | None = None,
+                   spec: PreprocSpec | None = None, name: str | None = None, overwrite: bool = False,
+                   progress: str | None = None) -> "Cohort":
+        """Write recordings of this cohort (all, or the positions ``rows``) to a new cohort store ``out``.
+
+        Phenotypes and their types are kept; ``cohort.json`` records ``derived_from`` (this
+        cohort's path). With ``spec`` every series is preprocessed again (e.g. resampled);
+        without it the stored values are copied. ``progress``: a progress-bar label (none
+        when ``None``). Atomic, like every :class:`CohortWriter`.
+        """
+        pre = self.preprocessing if spec is None else self.preprocessing.then(spec)
+        with CohortWriter(out, self.atlas, pre, name=name or self.name, extra_meta={"derived_from": str(self.path)},
+                          types=self.meta.get("phenotypes"), overwrite=overwrite) as w:
+            it: Any = range(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+            if progress:
+                from tqdm.auto import tqdm
+
+                it = tqdm(it, desc=progress, unit="rec")
+            for i in it:
+                row = self.table.iloc[int(i)].to_dict()
+                x = np.asarray(self.series(int(i)), dtype=np.float64)
+                base_cols = {k: row.pop(k) for k in ("recording_id", "subject", "session", "run", "dataset",
+                                                      "site", "tr")}
+                row.pop("n_frames"), row.pop("offset")
+                w.add(x, spec=spec, **base_cols, **row)
+        return Cohort.open(out)
 
     def _open_cached(self, target: Path) -> "Cohort":
         c = Cohort.open(target)

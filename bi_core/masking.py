@@ -1,4 +1,4 @@
-"""Which tokens the model sees and which it must reconstruct: four strategies, one interface.
+"""Which tokens the model sees and which it must reconstruct: five strategies, one interface.
 
 Token layout
 ------------
@@ -6,7 +6,7 @@ A window ``[n_rois, T]`` with ``T = n_patches * P`` is cut into ``L = n_rois * n
 tokens; token ``(r, p)`` holds frames ``p*P .. (p+1)*P - 1`` of ROI ``r`` and has id
 ``r * n_patches + p`` (ROI-major: the ids of one ROI are contiguous, as
 ``x.reshape(B, n_rois, n_patches, P)`` lays them out). :class:`TokenLayout` holds this
-mapping and the ROI → network / region assignment.
+mapping and the ROI → network / region-group assignment.
 
 Strategies (:class:`MaskConfig` ``strategy``)
 ---------------------------------------------
@@ -14,24 +14,26 @@ The registry :data:`STRATEGIES` (name → strategy, one module each in
 :mod:`bi_core.mask_strategies`): ``network`` [paper] masks 1 whole network (or 2, with
 probability ``p_two``) at every time patch; ``random`` masks random tokens at ``ratio``
 (default: matched to the ``network`` strategy's expected share, :func:`matched_ratio`),
-the BrainLM-style baseline; ``region`` masks 1 (or 2) whole anatomical region groups from
-the atlas ``region`` column (seed 002); ``temporal_block`` masks contiguous blocks of
-``block_patches`` patches in randomly chosen ROIs, as many blocks as give ``ratio``
-(seed 001, LMAE-style). :class:`MaskSampler` hands the draws to the strategy.
+the BrainLM-style baseline; ``lobe_group`` (formerly ``region``, still accepted) masks 1
+(or 2) whole lobe-like ROI groups from the atlas ``region`` column; ``temporal_block``
+masks contiguous blocks of ``block_patches`` patches in randomly chosen ROIs, as many
+blocks as give ``ratio`` (seed 001, LMAE-style); ``atlas_region`` masks whole individual
+atlas ROIs (each ROI one atlas region) at ``ratio`` (seed 002's region-aware masking).
+:class:`MaskSampler` hands the draws to the strategy.
 
 Batches without padding (design choice, measured in ``bench/README.md``)
 -----------------------------------------------------------------------
-Networks and regions differ in size, so per-sample draws give samples with different
+Networks and region groups differ in size, so per-sample draws give samples with different
 numbers of masked tokens, which must then be padded (with key-padding masks in
-attention). By default a ``network``/``region`` draw is **shared by the whole batch**:
+attention). By default a ``network``/``lobe_group`` draw is **shared by the whole batch**:
 every sample masks the same network(s), all samples have the same token counts, no
 padding and no attention mask are needed (flash kernels on CUDA), and over an epoch every
 network is still masked equally often. Training can draw several masks per step without
 padding by splitting the batch into groups (``TrainConfig.mask_groups`` in
 :mod:`bi_core.train`). ``per_sample=True`` draws per sample and pads (slower per step
 and per second than groups, see ``bench/README.md``; used for the validation pass so the
-held-out loss covers every network). ``random`` and ``temporal_block`` draw per sample
-but always mask the same number of tokens, so they never need padding.
+held-out loss covers every network). ``random``, ``temporal_block`` and ``atlas_region``
+draw per sample but always mask the same number of tokens, so they never need padding.
 
 Deterministic masks for the analyses: :func:`network_mask` ("mask network m", optionally
 "and hide network n from the context" for occlusion), :func:`region_mask` and the
@@ -50,8 +52,8 @@ import torch
 from .atlas import NetworkAtlas, canonical_network
 from .errors import ConfigError
 # the registry and its helpers are part of this module's API (``from bi_core.masking import STRATEGIES``)
-from .mask_strategies import (DEFAULT_P_TWO, STRATEGIES, MaskPlan, MaskStrategy, get_strategy, matched_ratio,  # noqa: F401
-                              register)
+from .mask_strategies import (DEFAULT_P_TWO, STRATEGIES, MaskPlan, MaskStrategy, current_name,  # noqa: F401
+                              get_strategy, matched_ratio, register)
 
 
 # ---------------------------------------------------------------------- layout
@@ -66,7 +68,8 @@ class TokenLayout:
     n_patches
         Time patches per window (``T / P``).
     roi_region
-        Region id of each ROI (``-1``: no region), or ``None`` when the atlas has none.
+        Region-group id of each ROI (the lobe-like groups of the atlas ``region`` column; ``-1``:
+        none), or ``None`` when the atlas has none.
     network_names, region_names
         Display names of the ids (optional).
     """
@@ -175,8 +178,9 @@ class Mask:
         ``True`` marks padding slots (only for ``per_sample`` draws of different sizes;
         padded ids point at token 0 and must be ignored).
     units : LongTensor ``[B, k]``
-        What was masked: network ids (``network``), region ids (``region``), ROIs that
-        got a block (``temporal_block``), nothing (``random``: ``k = 0``); ``-1`` pads.
+        What was masked: network ids (``network``), region-group ids (``lobe_group``, and
+        :func:`region_mask`), ROIs that got a block (``temporal_block``), masked ROIs
+        (``atlas_region``), nothing (``random``: ``k = 0``); ``-1`` pads.
     hidden : LongTensor ``[B, n_hidden]``
         Tokens neither seen nor reconstructed (occlusion analyses); usually empty.
     kind : str
@@ -296,16 +300,19 @@ class MaskConfig:
     Parameters
     ----------
     strategy
-        A name in :data:`STRATEGIES`.
+        A name in :data:`STRATEGIES`. A former name (``region``, now ``lobe_group``:
+        :data:`~bi_core.mask_strategies.DEPRECATED_NAMES`) is replaced by the current one,
+        with a ``FutureWarning``, so old configs and checkpoints still load.
     p_two
-        ``network``/``region``: probability of masking two units instead of one.
+        ``network``/``lobe_group``: probability of masking two units instead of one.
     ratio
-        ``random``/``temporal_block``: share of tokens masked, in (0, 1); ``None`` matches
-        the ``network`` strategy's expected share (:func:`matched_ratio`).
+        ``random``/``temporal_block``: share of tokens masked; ``atlas_region``: share of
+        ROIs masked; in (0, 1). ``None`` matches the ``network`` strategy's expected share
+        (:func:`matched_ratio`).
     block_patches
         ``temporal_block``: block length in patches (``None``: half the window, at least 1).
     per_sample
-        ``network``/``region``: draw per sample and pad instead of one draw per batch.
+        ``network``/``lobe_group``: draw per sample and pad instead of one draw per batch.
     """
 
     strategy: str = "network"
@@ -315,6 +322,7 @@ class MaskConfig:
     per_sample: bool = False
 
     def __post_init__(self) -> None:
+        self.strategy = current_name(self.strategy)  # old names still load, with a warning
         get_strategy(self.strategy)  # ConfigError naming the known strategies
         if not 0 <= float(self.p_two) <= 1:
             raise ConfigError(f"mask.p_two={self.p_two} must be a probability in [0, 1].")
@@ -346,8 +354,8 @@ class MaskSampler:
     ------
     ConfigError
         On an unknown strategy, a mask that would cover every token (e.g. ``network``
-        masking with one network), a ratio or block size that cannot be met, or ``region``
-        masking on an atlas without regions.
+        masking with one network), a ratio or block size that cannot be met, or ``lobe_group``
+        masking on an atlas without a ``region`` column.
     """
 
     def __init__(self, layout: TokenLayout, cfg: MaskConfig | None = None) -> None:
@@ -417,7 +425,10 @@ def network_mask(layout: TokenLayout, masked: int | str | Sequence[int | str], h
 
 def region_mask(layout: TokenLayout, masked: int | str | Sequence[int | str], hidden: Sequence[int | str] = (),
                 batch_size: int = 1) -> Mask:
-    """Mask whole anatomical region(s) ``masked`` (ids or names); hide ``hidden`` regions."""
+    """Mask whole region group(s) of the atlas ``region`` column ``masked`` (ids or names); hide ``hidden`` ones.
+
+    These are the lobe-like groups ``lobe_group`` masking draws from, not single atlas regions.
+    """
     ms = [masked] if isinstance(masked, (int, str, np.integer)) else list(masked)
     mi = sorted({layout.region_id(r) for r in ms})
     hi = sorted({layout.region_id(r) for r in hidden})

@@ -27,7 +27,13 @@ VALIDATION_MASKS = 2
 # related studies (bi_core.related)
 #: Held-out subjects kept per diagnosis group by the masking study (``eval_recordings``).
 EVAL_SUBJECTS = 0xE7A1
-#: Inner validation split of the RWMOE + SSM regressor (early stopping).
+#: Subjects the masking study holds out of pretraining on a single cohort (``split_subjects``).
+STUDY_HELD_OUT = 0x4E1D
+#: Inner subject folds of the RWMOE + SSM regressor (cross-fitted read-out and early stopping).
 REGRESSOR_VALIDATION = 0x55A
+#: Initial weights of the RWMOE + SSM regressor's extractors: ``[seed, REGRESSOR_INIT, initialization]``.
+REGRESSOR_INIT = 0x1417
+#: Mini-batch order of the RWMOE + SSM regressor: ``[seed, REGRESSOR_BATCHES, initialization]``.
+REGRESSOR_BATCHES = 0xBA7C
 #: Bootstrap resamples of the regression metrics' intervals.
 BOOTSTRAP = 0xB007

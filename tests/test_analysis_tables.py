@@ -111,7 +111,6 @@ def test_source_only_r_is_the_target_reconstructed_from_that_source_alone(loaded
     model, info, cohort = loaded
     sub = cohort.subset([1])
     df = interactions(model, info, sub, occlusion_windows=1, batch_size=8)   # source-only uses every window
-    rid = sub.table["recording_id"].iloc[0]
     tiles = TiledWindows(sub, info.window, target_tr=info.target_tr)
     nets = list(info.atlas.networks)
     for target, source in (("DMN", "LIM"), ("VIS", "SUB")):

@@ -11,7 +11,7 @@ import torch
 
 from bi_core.atlas import NetworkAtlas
 from bi_core.errors import ConfigError
-from bi_core.mask_strategies import FixedRatioStrategy, MaskPlan, register
+from bi_core.mask_strategies import DEFAULT_P_TWO, FixedRatioStrategy, MaskPlan, register
 from bi_core.masking import (STRATEGIES, Mask, MaskConfig, MaskSampler, TokenLayout, matched_ratio,
                              network_mask, region_mask, rois_mask)
 from bi_core.related.masking_study.training import mask_fractions, matched_mask_configs
@@ -93,8 +93,8 @@ def test_random_ratio_matches_average_network_share(layout):
     assert not (st[0] == st[1]).all()
 
 
-def test_region_masks_are_whole_regions(atlas, layout):
-    s = MaskSampler(layout, MaskConfig("region", p_two=0.5, per_sample=True))
+def test_lobe_group_masks_are_whole_region_groups(atlas, layout):
+    s = MaskSampler(layout, MaskConfig("lobe_group", p_two=0.5, per_sample=True))
     m = s.sample(20, np.random.default_rng(2))
     st = _state(m, layout)
     reg = np.asarray(layout.roi_region)
@@ -121,6 +121,27 @@ def test_temporal_blocks_are_contiguous(layout):
         for r in rows:
             p = np.flatnonzero(st[b, r] == 1)
             assert len(p) == 2 and p[1] - p[0] == 1  # one contiguous block of 2 patches
+
+
+def test_atlas_region_masks_whole_rois_at_the_matched_share(layout):
+    # the masking study's setting: the network strategy's expected share, as a share of ROIs
+    cfg = MaskConfig("atlas_region", **STRATEGIES["atlas_region"].matched_settings(layout, matched_ratio(layout), 0.25))
+    s = MaskSampler(layout, cfg)
+    k = round(matched_ratio(layout) * layout.n_rois)
+    assert s.expected_ratio == k / layout.n_rois and abs(s.expected_ratio - matched_ratio(layout)) <= 0.5 / layout.n_rois
+    m = s.sample(50, np.random.default_rng(5))
+    assert not m.padded and m.kind == "atlas_region"
+    st = _state(m, layout)
+    for b in range(50):
+        rois = m.units[b].tolist()
+        assert len(rois) == len(set(rois)) == k
+        # every patch of exactly those ROIs: whole atlas regions, nothing else
+        assert (st[b][rois] == 1).all() and (np.delete(st[b], rois, axis=0) == 0).all()
+    assert (st == 1).mean() == pytest.approx(k / layout.n_rois)
+    # drawn per sample and uniformly over ROIs, regardless of network or region group
+    assert len({tuple(u) for u in m.units.tolist()}) > 40
+    hits = np.bincount(m.units.numpy().ravel(), minlength=layout.n_rois)
+    assert (hits > 0).sum() > 0.8 * layout.n_rois
 
 
 def test_same_seed_same_masks(layout):
@@ -170,7 +191,9 @@ def test_masks_that_cover_everything_or_cannot_exist(layout):
         MaskSampler(TokenLayout.from_atlas(two, 4), MaskConfig("network"))
     MaskSampler(TokenLayout.from_atlas(two, 4), MaskConfig("network", p_two=0))  # fine
     with pytest.raises(ConfigError, match="needs an atlas with an anatomical 'region' column"):
-        MaskSampler(TokenLayout.from_atlas(two, 4), MaskConfig("region"))
+        MaskSampler(TokenLayout.from_atlas(two, 4), MaskConfig("lobe_group"))
+    with pytest.raises(ConfigError, match="masks 0 ROIs"):
+        MaskSampler(layout, MaskConfig("atlas_region", ratio=0.01))
     with pytest.raises(ConfigError, match="covers every token"):
         network_mask(layout, list(range(7)), hidden=[7])
     with pytest.raises(ConfigError, match="both masked and hidden"):
@@ -186,8 +209,8 @@ def test_masks_that_cover_everything_or_cannot_exist(layout):
 
 
 # ---------------------------------------------------------------------- pinned draws
-def _digest(m: Mask) -> str:
-    h = hashlib.sha256(m.kind.encode())
+def _digest(m: Mask, kind: str | None = None) -> str:
+    h = hashlib.sha256((kind or m.kind).encode())
     for t in (m.visible, m.masked, m.visible_pad, m.masked_pad, m.units, m.hidden):
         if t is None:
             h.update(b"none")
@@ -198,16 +221,22 @@ def _digest(m: Mask) -> str:
 
 
 # digests of two successive draws (3 then 5 windows) from default_rng(2024), recorded before the
-# strategies moved into bi_core.mask_strategies; a change in how any strategy draws breaks them
+# strategies moved into bi_core.mask_strategies; a change in how any strategy draws breaks them.
+# The digest includes Mask.kind: lobe_group's draws are those pinned for 'region' before the
+# rename (REGION_BEFORE_RENAME, checked below); atlas_region was pinned when it was added.
+REGION_BEFORE_RENAME = {False: ("0e0eddb27be3e043", "7192936e21221968"),
+                        True: ("40ea579416a8654c", "a74999477b922e9a")}
 PINNED = {
     ("network", False): ("1e592e4d3720744a", "699404d6c9ed8d1d"),
     ("network", True): ("99a4ac2e46c1bf77", "121550917498fa0c"),
     ("random", False): ("68ab55aff383b431", "173061df2b691dec"),
     ("random", True): ("68ab55aff383b431", "173061df2b691dec"),
-    ("region", False): ("0e0eddb27be3e043", "7192936e21221968"),
-    ("region", True): ("40ea579416a8654c", "a74999477b922e9a"),
+    ("lobe_group", False): ("4b25cd0b95706202", "ff55d36c01bf52fe"),
+    ("lobe_group", True): ("b56fe704a38bd8f3", "86c138080bc40905"),
     ("temporal_block", False): ("77076d1f1a2647b3", "0f3e82057ee4fa85"),
     ("temporal_block", True): ("77076d1f1a2647b3", "0f3e82057ee4fa85"),
+    ("atlas_region", False): ("429a0931af560442", "86e396d6324f6c8b"),
+    ("atlas_region", True): ("429a0931af560442", "86e396d6324f6c8b"),
 }
 
 
@@ -218,10 +247,20 @@ def test_draws_are_pinned(layout, strategy, per_sample):
     assert (_digest(s.sample(3, rng)), _digest(s.sample(5, rng))) == PINNED[strategy, per_sample]
 
 
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_the_rename_kept_the_draws_and_region_still_loads(layout, per_sample):
+    with pytest.warns(FutureWarning, match="'region' is now called 'lobe_group'.*'atlas_region'"):
+        cfg = MaskConfig("region", per_sample=per_sample)
+    assert cfg.strategy == "lobe_group" and "region" not in STRATEGIES
+    rng = np.random.default_rng(2024)
+    s = MaskSampler(layout, cfg)
+    assert (_digest(s.sample(3, rng), "region"), _digest(s.sample(5, rng), "region")) == REGION_BEFORE_RENAME[per_sample]
+
+
 def test_pinned_values_shares_and_matched_settings(layout):
     # the registry's order seeds the masking study's held-out draws: new strategies go last
-    assert list(STRATEGIES)[:4] == ["network", "random", "region", "temporal_block"]
-    assert MaskConfig().p_two == 0.25
+    assert list(STRATEGIES)[:5] == ["network", "random", "lobe_group", "temporal_block", "atlas_region"]
+    assert MaskConfig().p_two == DEFAULT_P_TWO
     # the default is what a sampler draws: two networks in a quarter of the draws
     rng = np.random.default_rng(0)
     s = MaskSampler(layout, MaskConfig("network"))
@@ -236,16 +275,17 @@ def test_pinned_values_shares_and_matched_settings(layout):
     m = MaskSampler(layout, MaskConfig("random")).sample(1, np.random.default_rng(2024))
     assert m.masked[0].tolist() == [5, 6, 12, 14, 29, 39, 49, 64, 68, 70, 71, 75, 86, 88, 91, 98, 106, 110, 119, 123,
                                     130]
-    expected = {"network": 0.15625, "random": 0.1590909090909091, "region": 0.17857142857142855,
-                "temporal_block": 0.15151515151515152}
+    expected = {"network": 0.15625, "random": 0.1590909090909091, "lobe_group": 0.17857142857142855,
+                "temporal_block": 0.15151515151515152, "atlas_region": 5 / 33}
     assert {s: MaskSampler(layout, MaskConfig(s)).expected_ratio for s in expected} == expected
     assert matched_ratio(layout) == 0.15625
     mc = matched_mask_configs(layout)
     assert {s: (c.p_two, c.ratio) for s, c in mc.items()} == {
-        "network": (0.25, None), "random": (0.25, 0.15625), "region": (0.0938, None), "temporal_block": (0.25, 0.15625)}
+        "network": (0.25, None), "random": (0.25, 0.15625), "lobe_group": (0.0938, None),
+        "temporal_block": (0.25, 0.15625), "atlas_region": (0.25, 0.15625)}
     settings = {s: MaskSampler(layout, c).setting for s, c in mc.items()}
-    assert settings == {"network": "p_two=0.25", "random": "ratio=0.1562", "region": "p_two=0.0938",
-                        "temporal_block": "ratio=0.1562, block=2 patches"}
+    assert settings == {"network": "p_two=0.25", "random": "ratio=0.1562", "lobe_group": "p_two=0.0938",
+                        "temporal_block": "ratio=0.1562, block=2 patches", "atlas_region": "ratio=0.1562 (5 ROIs)"}
 
 
 # ---------------------------------------------------------------------- a strategy added in one file

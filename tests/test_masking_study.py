@@ -29,24 +29,36 @@ def test_realized_fractions_match_the_network_share(layout):
     assert abs(fr.loc["random", "realized_mean"] - target) <= 0.5 / layout.n_tokens + 1e-12
     assert fr.loc["temporal_block", "realized_sd"] == 0
     assert abs(fr.loc["temporal_block", "realized_mean"] - target) <= 1.0 / layout.n_tokens + 1e-12
-    # whole networks / regions vary per draw but match in expectation (region via its p_two)
-    for s in ("network", "region"):
+    # whole atlas ROIs: a fixed count, the target up to half an ROI
+    assert fr.loc["atlas_region", "realized_sd"] == 0
+    assert abs(fr.loc["atlas_region", "realized_mean"] - target) <= 0.5 / layout.n_rois + 1e-12
+    # whole networks / lobe-like groups vary per draw but match in expectation (lobe_group via its p_two)
+    for s in ("network", "lobe_group"):
         assert abs(fr.loc[s, "expected"] - target) < 0.005
         assert abs(fr.loc[s, "realized_mean"] - target) < 0.012
         assert fr.loc[s, "realized_sd"] > 0
-    assert 0 <= configs["region"].p_two <= 1 and configs["region"].p_two != configs["network"].p_two
+    assert 0 <= configs["lobe_group"].p_two <= 1 and configs["lobe_group"].p_two != configs["network"].p_two
 
 
-def test_region_needs_regions():
+def test_lobe_group_needs_regions_atlas_region_does_not():
     lay = TokenLayout((0, 0, 1, 1, 2, 2), 4)
     with pytest.raises(ConfigError, match="region"):
-        matched_mask_configs(lay, strategies=["network", "region"])
-    assert set(matched_mask_configs(lay, strategies=["network", "random"])) == {"network", "random"}
+        matched_mask_configs(lay, strategies=["network", "lobe_group"])
+    assert set(matched_mask_configs(lay, strategies=["network", "random", "atlas_region"])) == {
+        "network", "random", "atlas_region"}
 
 
 def test_study_config_validation():
     with pytest.raises(ConfigError, match="network"):
-        StudyConfig(strategies=("random", "region"))
+        StudyConfig(strategies=("random", "lobe_group"))
+    with pytest.warns(FutureWarning, match="now called 'lobe_group'"):
+        assert StudyConfig(strategies=("network", "region")).strategies == ("network", "lobe_group")
+    with pytest.raises(ConfigError, match="data="):
+        StudyConfig(data="real")
+    with pytest.raises(ConfigError, match="eval_fraction"):
+        StudyConfig(eval_fraction=1.0)
+    real = study_preset("real")
+    assert real.data == "cohort" and real.strategies == ("network", "random", "atlas_region")
     with pytest.raises(ConfigError, match="unknown"):
         StudyConfig(strategies=("network", "bogus"))
     with pytest.raises(ConfigError, match="divide"):
@@ -69,11 +81,13 @@ def _metrics(effects: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
 def test_summaries_and_computed_conclusions():
     m = _metrics({
         # network clearly best (higher is better) in every seed
-        "auc_ad_cn": {"network": [0.90, 0.91, 0.92], "random": [0.70, 0.71, 0.72], "region": [0.60, 0.62, 0.61]},
+        "auc_ad_cn": {"network": [0.90, 0.91, 0.92], "random": [0.70, 0.71, 0.72],
+                      "atlas_region": [0.60, 0.62, 0.61]},
         # network clearly worst (lower is better)
-        "nmse_own": {"network": [0.99, 0.98, 0.99], "random": [0.80, 0.81, 0.79], "region": [0.95, 0.96, 0.95]},
+        "nmse_own": {"network": [0.99, 0.98, 0.99], "random": [0.80, 0.81, 0.79],
+                     "atlas_region": [0.95, 0.96, 0.95]},
         # noise
-        "bacc_3class": {"network": [0.5, 0.3, 0.4], "random": [0.3, 0.5, 0.45], "region": [0.4, 0.4, 0.38]},
+        "bacc_3class": {"network": [0.5, 0.3, 0.4], "random": [0.3, 0.5, 0.45], "atlas_region": [0.4, 0.4, 0.38]},
     })
     m = pd.concat([m, pd.DataFrame([{"seed": np.nan, "strategy": "FC correlation", "metric": "auc_ad_cn",
                                      "value": 0.99}])], ignore_index=True)
@@ -88,9 +102,9 @@ def test_summaries_and_computed_conclusions():
     assert c["network_better"] == ["auc_ad_cn"]
     assert c["network_worse"] == ["nmse_own"]
     assert c["undecided"] == ["bacc_3class"]
-    assert "consistently better than random, region" in c["per_metric"]["auc_ad_cn"]
-    assert "consistently worse than random" in c["per_metric"]["nmse_own"]
-    assert "region-aware 0.610 vs random 0.710" in c["region_vs_random"]
+    assert "consistently better than atlas_region, random" in c["per_metric"]["auc_ad_cn"]
+    assert "consistently worse than atlas_region, random" in c["per_metric"]["nmse_own"]
+    assert "atlas-region masking 0.610 vs random 0.710" in c["region_vs_random"]
     assert "1 of 3" in c["verdict"]
     # a flipped direction flips the verdict: nothing about the outcome is hard-coded
     m2 = m.copy()
@@ -130,6 +144,67 @@ def test_study_smoke_identical_masks_and_tables(smoke_dir, tmp_path):
     # a second call reuses the finished runs
     s2 = run_study(smoke_dir, tmp_path / "study", cfg, progress=False)
     assert s2["conclusions"] == s["conclusions"]
+
+
+def _real_like_cohort(path, n_subjects=6, n_frames=400, seed=0):
+    """A tiny single cohort on the real AAL2 → Yeo-7 atlas (80 ROIs, 6 lobe-like groups), HCP's TR, no labels."""
+    from bi_core.atlas import aal2_yeo7
+    from bi_core.cohort import CohortWriter
+
+    atlas = aal2_yeo7()
+    rng = np.random.default_rng(seed)
+    net = np.asarray(atlas.network_index)
+    with CohortWriter(path, atlas, min_frames=64) as w:
+        for i in range(n_subjects):
+            latent = rng.standard_normal((n_frames, net.max() + 1))
+            x = latent[:, net] + rng.standard_normal((n_frames, atlas.n_rois))
+            w.add(x, recording_id=f"sub-{i:02d}", subject=f"{i:02d}", tr=0.72, dataset="hcp-like")
+    return atlas
+
+
+def test_held_out_subject_split():
+    from bi_core.related.masking_study.data import split_subjects
+
+    t = pd.DataFrame({"subject": np.repeat([f"s{i}" for i in range(10)], 2)})
+    tr, ev = split_subjects(t, 0.3, seed=0)
+    assert len(ev) == 3 and len(tr) == 7 and not set(tr) & set(ev) and set(tr) | set(ev) == set(t["subject"])
+    assert split_subjects(t, 0.3, seed=0) == (tr, ev) and split_subjects(t, 0.3, seed=1) != (tr, ev)
+    with pytest.raises(InputError, match="more subjects"):
+        split_subjects(t.iloc[:4], 0.5)
+
+
+def test_study_on_one_real_like_cohort(tmp_path):
+    from bi_core.cohort import Cohort
+    from bi_core.related.masking_study.study import run_study
+
+    atlas = _real_like_cohort(tmp_path / "hcp")
+    cfg = StudyConfig(name="real-test", data="cohort", eval_fraction=0.34,
+                      strategies=("network", "random", "atlas_region"), n_seeds=1, epochs=1, jobs=1,
+                      occlusion=False, fc_reference=False, fraction_draws=50)
+    s = run_study(tmp_path / "hcp", tmp_path / "study", cfg, progress=False)
+    res = load_study(tmp_path / "study")
+    # subject-held-out: the pretraining copy holds the other subjects only, the held-out ones are scored
+    held = set(s["data"]["eval_subjects"])
+    pre = Cohort.open(tmp_path / "study" / "data" / "pretrain")
+    assert len(held) == 2 and not held & set(pre.table["subject"]) and len(pre) == 4
+    assert s["n_eval_recordings"] == 2 and s["data"]["mode"] == "cohort"
+    # the real atlas: each ROI is an atlas region; atlas_region masks whole ROIs at the network share
+    fr = res["mask_fractions"].set_index("strategy")
+    k = round(fr.loc["network", "target"] * atlas.n_rois)
+    assert fr.loc["atlas_region", "realized_mean"] == pytest.approx(k / atlas.n_rois) and k >= 10
+    rec = res["reconstruction"]
+    assert len(rec) == 9 and set(rec["eval_mask"]) == set(cfg.strategies)  # models x evaluation maskings
+    assert rec.groupby("eval_mask")["sse_zero"].nunique().eq(1).all()
+    # no labels on this cohort: reconstruction and predictability only
+    assert res["classification"].empty and set(res["metrics"]["metric"]) == {"nmse_own", "nmse_network", "r2_network"}
+    assert "not computed" in s["conclusions"]["region_vs_random"] and s["conclusions"]["verdict"]
+    # a second call reuses the split copy and the runs
+    mtime = (tmp_path / "study" / "data" / "pretrain" / "cohort.json").stat().st_mtime_ns
+    assert run_study(tmp_path / "hcp", tmp_path / "study", cfg, progress=False)["conclusions"] == s["conclusions"]
+    assert (tmp_path / "study" / "data" / "pretrain" / "cohort.json").stat().st_mtime_ns == mtime
+    # the wrong data mode for the directory says which one fits
+    with pytest.raises(InputError, match="data 'cohort'"):
+        run_study(tmp_path / "hcp", tmp_path / "o2", StudyConfig(name="x", n_seeds=1), progress=False)
 
 
 def test_study_errors(tmp_path):

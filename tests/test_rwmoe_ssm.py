@@ -1,11 +1,14 @@
-"""Seed 001's LMAE → RWMOE → SSM: scan vs recurrence, router, regression, determinism, errors."""
+"""Seed 001's LMAE → RWMOE → SSM: scan vs recurrence, router, regression (planted second-order signal,
+pure noise), determinism, errors."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.model_selection import cross_val_predict
 
 from bi_core.errors import ConfigError, InputError
 from bi_core.folds import subject_folds
@@ -13,6 +16,7 @@ from bi_core.related.rwmoe_ssm.graph import group_fc_graph, random_walk_features
 from bi_core.related.rwmoe_ssm.model import RandomWalkMoE, RegressorConfig, RWMoESSMRegressor
 from bi_core.related.rwmoe_ssm.report import PROFILE_METHOD, REFERENCE_DATASET, RWMOE_METHOD, regression_metrics
 from bi_core.related.rwmoe_ssm.ssm import DiagonalSSM, parallel_scan
+from bi_core.related.ridge import standardized_ridge
 from bi_core.related.rwmoe_ssm.study import LMAEConfig, load_lmae
 
 
@@ -28,6 +32,23 @@ def _planted(n: int = 160, R: int = 10, T: int = 8, d: int = 6, seed: int = 0):
     X = rng.standard_normal((n, R, T, d)).astype(np.float32)
     y = X.mean(axis=(1, 2)) @ rng.standard_normal(d)
     return X, y
+
+
+def _second_order(n: int, R: int = 12, T: int = 6, d: int = 4, seed: int = 0):
+    """Tokens whose target is a covariance: channels 0 and 1 correlate with ``ρ`` (the target) in half
+    of the ROIs and with ``−ρ`` in the other half, balanced within each of the graph's communities
+    (ROI r is in community r % 3) — no mean, no variance and no ROI-pooled product carries ``ρ``."""
+    rng = np.random.default_rng(seed)
+    rho = rng.uniform(-0.8, 0.8, n)
+    sign = np.where((np.arange(R) // 3) % 2 == 0, 1.0, -1.0)
+    c = rho[:, None, None] * sign[None, :, None]
+    X = rng.standard_normal((n, R, T, d))
+    X[..., 1] = c * X[..., 0] + np.sqrt(1 - c ** 2) * X[..., 1]
+    return X.astype(np.float32), rho
+
+
+#: Small and short: the planted tests train for seconds.
+QUICK = RegressorConfig(lr=1e-2, max_epochs=40, patience=40, batch_size=16, n_seeds=1)
 
 
 # ---------------------------------------------------------------------- SSM
@@ -108,7 +129,7 @@ def test_router_weights_sum_to_one_and_per_roi_weights():
     z, _ = moe(x)
     assert z.shape == (2, 7, moe.out_dim) and moe.out_dim == 3 * 4 + 6
     X, y = _planted(40, R=10, T=7)
-    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=2, n_experts=3), seed=0).fit(X, y, _graph())
+    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=2, n_experts=3, n_seeds=1), seed=0).fit(X, y, _graph())
     W = reg.expert_weights(X)
     assert W.shape == (10, 3) and np.allclose(W.sum(1), 1.0, atol=1e-5)
 
@@ -127,26 +148,63 @@ def test_graph_errors():
 # ---------------------------------------------------------------------- regression
 def test_planted_linear_signal_is_recovered():
     X, y = _planted()
-    reg = RWMoESSMRegressor(RegressorConfig(), seed=0).fit(X[:120], y[:120], _graph())
+    reg = RWMoESSMRegressor(replace(QUICK, max_epochs=20), seed=0).fit(X[:120], y[:120], _graph())
     r = np.corrcoef(reg.predict(X[120:]), y[120:])[0, 1]
     assert r > 0.95
+
+
+def test_training_captures_a_planted_second_order_signal(one_thread):
+    """The target is a sign-balanced channel covariance: the untrained extractor's features stay near
+    chance, the trained one learns to route the two ROI halves apart and predicts held-out samples."""
+    X, y = _second_order(190, seed=1)
+    P = _graph(12)
+    trained = RWMoESSMRegressor(QUICK, seed=1).fit(X[:90], y[:90], P)
+    untrained = RWMoESSMRegressor(replace(QUICK, max_epochs=0), seed=1).fit(X[:90], y[:90], P)
+    r_t = np.corrcoef(trained.predict(X[90:]), y[90:])[0, 1]
+    r_u = np.corrcoef(untrained.predict(X[90:]), y[90:])[0, 1]
+    # chance: r has SD ≈ 0.1 over 100 held-out samples
+    assert r_u < 0.35 and r_t > 0.6 and r_t - r_u > 0.3
+    # early stopping picked a trained epoch, on the read-out's validation error (standardized target)
+    assert trained.best_epochs_[0] > 0 and trained.best_val_ < 0.8 < untrained.best_val_
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trained_features_do_not_fit_a_noise_target(seed, one_thread):
+    """Pure noise: the cross-fitted read-out finds no skill at any epoch (the extractors keep training all
+    20 epochs at the planted test's rate), and held-out predictions do not correlate with new noise."""
+    rng = np.random.default_rng([seed, 7])
+    X = rng.standard_normal((190, 12, 6, 4)).astype(np.float32)
+    y = rng.standard_normal(190)
+    reg = RWMoESSMRegressor(replace(QUICK, max_epochs=20), seed=seed).fit(X[:90], y[:90], _graph(12))
+    hist = np.asarray(reg.history_[0])
+    assert len(hist) == 21 and hist.min() > 0.9      # leave-one-out MSE of the read-out, every epoch: no skill
+    # the read-out's rows are out-of-fold features: their cross-validated r is not inflated either
+    models, readout = reg.members_[0]
+    cv = cross_val_predict(standardized_ridge(), readout.cross_fitted_features_, y[:90], cv=5)
+    assert abs(np.corrcoef(cv, y[:90])[0, 1]) < 0.3
+    assert abs(np.corrcoef(reg.predict(X[90:]), y[90:])[0, 1]) < 0.3
 
 
 def test_same_seed_same_numbers_and_untrained_option():
     X, y = _planted(60)
     P = _graph()
-    cfg = RegressorConfig(max_epochs=5)
+    cfg = RegressorConfig(max_epochs=5, n_seeds=2)
     a = RWMoESSMRegressor(cfg, seed=3).fit(X, y, P).predict(X)
     b = RWMoESSMRegressor(cfg, seed=3).fit(X, y, P).predict(X)
     c = RWMoESSMRegressor(cfg, seed=4).fit(X, y, P).predict(X)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert RWMoESSMRegressor(RegressorConfig(max_epochs=0), seed=0).fit(X, y, P).epochs_ == 0
+    assert RWMoESSMRegressor(RegressorConfig(max_epochs=0, n_seeds=1), seed=0).fit(X, y, P).epochs_ == 0
+    # inner folds never split a subject (two samples per subject here)
+    groups = np.repeat(np.arange(30), 2)
+    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=1, n_seeds=1), seed=0).fit(X, y, P, groups=groups)
+    for tr, va in reg.folds_:
+        assert not set(groups[tr]) & set(groups[va])
 
 
 def test_regressor_input_errors():
     X, y = _planted(30)
     P = _graph()
-    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=1))
+    reg = RWMoESSMRegressor(RegressorConfig(max_epochs=1, n_seeds=1))
     with pytest.raises(InputError, match="n_samples, n_rois"):
         reg.fit(X[:, :, :, 0], y, P)
     y_nan = y.copy()
@@ -161,7 +219,8 @@ def test_regressor_input_errors():
         reg.fit(X, y, P[:5, :5])
     with pytest.raises(InputError, match="too few"):
         reg.fit(X[:3], y[:3], P)
-    for bad in ({"n_experts": 0}, {"dropout": 1.5}, {"readout": "mlp"}, {"max_epochs": -1}):
+    for bad in ({"n_experts": 0}, {"dropout": 1.5}, {"readout": "mlp"}, {"max_epochs": -1}, {"inner_folds": 1},
+                {"batch_size": 0}, {"n_seeds": 0}):
         with pytest.raises(ConfigError):
             RegressorConfig(**bad)
     with pytest.raises(ConfigError):
@@ -191,7 +250,7 @@ def test_metrics_and_folds():
 def test_lmae_age_smoke(smoke_dir, tmp_path):
     from bi_core.related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
-    cfg = lmae_preset("smoke", jobs=1, n_boot=50, regressor=RegressorConfig(max_epochs=3, patience=2))
+    cfg = lmae_preset("smoke", jobs=1, n_boot=50, regressor=RegressorConfig(max_epochs=3, patience=2, n_seeds=1))
     s = run_lmae_age(smoke_dir, tmp_path / "lmae", cfg, progress=False)
     res = load_lmae(tmp_path / "lmae")
     r = res["results"]

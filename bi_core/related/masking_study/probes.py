@@ -83,8 +83,12 @@ def eval_recordings(table: pd.DataFrame, per_group: int | None, seed: int = 0) -
 
 
 def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg: StudyConfig,
-              truth: dict[str, Any] | None) -> dict[str, Any]:
+              truth: dict[str, Any] | None, labelled: bool = True) -> dict[str, Any]:
     """Every held-out measure of one trained model.
+
+    ``truth``: the generator's ground truth (``None``: no truth scores); ``labelled``: the
+    held-out recordings carry AD/CN labels (``False``: no AD−CN statistics, e.g. on a
+    single real cohort).
 
     Returns
     -------
@@ -143,9 +147,10 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
     scores["r2_network"] = float(pred["r2"].mean())
     scores["nmse_network"] = float(own.get("network", np.nan))
     gt_rows: list[dict[str, Any]] = []
-    p = with_phenotypes(pred, cohort)
-    gp = G.group_differences(p, "r2", ["network"], contrasts=(("AD", "CN"),))
-    dmn = GT.score_dmn_drop(gp) if "DMN" in nets else None
+    dmn = None
+    if labelled and "DMN" in nets:
+        p = with_phenotypes(pred, cohort)
+        dmn = GT.score_dmn_drop(G.group_differences(p, "r2", ["network"], contrasts=(("AD", "CN"),)))
     if dmn is not None:
         scores["dmn_d"] = dmn["cohens_d"]
         gt_rows.append({"check": "dmn_drop", "measure": "r2", "found": dmn["found"], "estimate": dmn["estimate"],

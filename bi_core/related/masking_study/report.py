@@ -73,7 +73,7 @@ def conclusions(summary: pd.DataFrame, paired: pd.DataFrame, cfg: StudyConfig | 
     dict
         ``per_metric`` (metric → sentence), ``network_better`` / ``network_worse`` /
         ``undecided`` (metric lists), ``verdict`` (one paragraph), ``region_vs_random``
-        (seed 002's comparison on AD vs CN AUC).
+        (seed 002's comparison, ``atlas_region`` against ``random`` masking, on AD vs CN AUC).
     """
     per_metric: dict[str, str] = {}
     better, worse, undecided = [], [], []
@@ -129,13 +129,14 @@ def conclusions(summary: pd.DataFrame, paired: pd.DataFrame, cfg: StudyConfig | 
     if cfg is not None and cfg.name in ("smoke", "default"):
         verdict += (f" This is the reduced-compute '{cfg.name}' study ({cfg.model_size} model, {cfg.epochs} epochs); "
                     "run the 'full' preset before drawing conclusions about the strategies themselves.")
-    rr = paired[(paired["metric"] == "auc_ad_cn") & (paired["strategy"].isin(["region", "random"]))]
-    region_vs_random = "not computed (needs both region and random masking)."
+    # seed 002's comparison: individual atlas regions (atlas_region, not the coarse lobe_group) vs random tokens
+    rr = paired[(paired["metric"] == "auc_ad_cn") & (paired["strategy"].isin(["atlas_region", "random"]))]
+    region_vs_random = "not computed (needs atlas_region and random masking, and AD/CN labels on the held-out data)."
     sa = summary[(summary["metric"] == "auc_ad_cn")].set_index("strategy")
-    if {"region", "random"} <= set(sa.index) and len(rr) == 2:
-        diff = sa.loc["region", "mean"] - sa.loc["random", "mean"]
-        region_vs_random = (f"AD vs CN AUC: region-aware {_fmt(sa.loc['region', 'mean'])} vs random "
+    if {"atlas_region", "random"} <= set(sa.index) and len(rr) == 2:
+        diff = sa.loc["atlas_region", "mean"] - sa.loc["random", "mean"]
+        region_vs_random = (f"AD vs CN AUC: atlas-region masking {_fmt(sa.loc['atlas_region', 'mean'])} vs random "
                             f"{_fmt(sa.loc['random', 'mean'])} (difference {diff:+.3f}; seed SDs "
-                            f"{_fmt(sa.loc['region', 'sd'])} and {_fmt(sa.loc['random', 'sd'])}).")
+                            f"{_fmt(sa.loc['atlas_region', 'sd'])} and {_fmt(sa.loc['random', 'sd'])}).")
     return {"per_metric": per_metric, "network_better": better, "network_worse": worse, "undecided": undecided,
             "verdict": verdict, "region_vs_random": region_vs_random}

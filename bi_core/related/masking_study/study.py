@@ -16,7 +16,8 @@ from ...errors import InputError
 from ...masking import TokenLayout
 from ..parallel import map_jobs
 from .config import METRICS, StudyConfig, study_preset
-from .probes import eval_recordings, probe_run
+from .data import study_data
+from .probes import probe_run
 from .report import conclusions, paired_differences, summarize
 from .training import ensure_run, mask_fractions, matched_mask_configs, n_patches
 
@@ -29,7 +30,7 @@ def _task(job: dict[str, Any]) -> dict[str, Any]:
     run, trained = ensure_run(job["pretrain_dir"], job["cfg"], job["strategy"], job["seed"], job["runs"])
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = probe_run(run, job["eval_dir"], job["recordings"], job["cfg"], job["truth"])
+    res = probe_run(run, job["eval_dir"], job["recordings"], job["cfg"], job["truth"], job["labelled"])
     summary = json.loads((run / "summary.json").read_text())
     res["run"] = {"strategy": job["strategy"], "seed": job["seed"], "run_dir": str(run), "trained_now": trained,
                   "steps": summary["steps"], "epochs": summary["epochs_run"],
@@ -40,15 +41,17 @@ def _task(job: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-def run_study(synth_dir: str | Path, out: str | Path, cfg: StudyConfig | None = None,
+def run_study(cohorts: str | Path, out: str | Path, cfg: StudyConfig | None = None,
               progress: bool = True) -> dict[str, Any]:
     """Train (or reuse) every (strategy, seed) run, probe them, and write the study tables.
 
     Parameters
     ----------
-    synth_dir
-        A synthetic root (``bi-core synth --out DIR``): ``DIR/pretrain``, ``DIR/eval`` and
-        ``DIR/ground_truth.json`` (the latter optional: without it, no truth scores).
+    cohorts
+        With ``cfg.data == "synthetic"``: a synthetic root (``bi-core synth --out DIR``):
+        ``DIR/pretrain``, ``DIR/eval`` and ``DIR/ground_truth.json`` (the latter optional:
+        without it, no truth scores). With ``"cohort"``: one cohort store, split by subject
+        (:mod:`.data`; the pretraining subjects are copied to ``OUT/data/pretrain``).
     out
         Output directory (tables at its top, runs under ``runs/``); finished runs with
         the same config are reused.
@@ -65,20 +68,13 @@ def run_study(synth_dir: str | Path, out: str | Path, cfg: StudyConfig | None = 
 
     cfg = cfg or study_preset("default")
     t_start = time.perf_counter()
-    synth_dir, out = Path(synth_dir), Path(out)
-    pre_dir, eval_dir = synth_dir / "pretrain", synth_dir / "eval"
-    for d in (pre_dir, eval_dir):
-        if not (d / "cohort.json").is_file():
-            raise InputError(f"{d} is not a cohort store; --cohorts must be a synthetic root made by "
-                             "`bi-core synth --out DIR` (with pretrain/ and eval/).")
-    pre, ev = Cohort.open(pre_dir), Cohort.open(eval_dir)
-    pre.atlas.check_same(ev.atlas, what=f"cohorts {pre_dir} and {eval_dir}")
-    truth_file = synth_dir / "ground_truth.json"
-    truth = json.loads(truth_file.read_text()) if truth_file.is_file() else None
+    out = Path(out)
+    data = study_data(cohorts, out, cfg)
+    pre, ev = Cohort.open(data.pretrain_dir), Cohort.open(data.eval_dir)
     layout = TokenLayout.from_atlas(pre.atlas, n_patches(cfg))
     configs = matched_mask_configs(layout, cfg.p_two, cfg.strategies)
     fractions = mask_fractions(layout, configs, cfg.fraction_draws, seed=cfg.first_seed)
-    recordings = eval_recordings(ev.table, cfg.eval_subjects_per_group, seed=cfg.first_seed)
+    recordings = data.recordings
     out.mkdir(parents=True, exist_ok=True)
     # resample both cohorts once here, so worker processes only ever read the caches
     from ...windows import DEFAULT_TARGET_TR
@@ -86,35 +82,36 @@ def run_study(synth_dir: str | Path, out: str | Path, cfg: StudyConfig | None = 
     pre.harmonized(DEFAULT_TARGET_TR, progress=progress)
     evh = ev.harmonized(DEFAULT_TARGET_TR, progress=progress)
 
-    jobs = [{"pretrain_dir": str(pre_dir), "eval_dir": str(eval_dir), "runs": str(out / "runs"), "cfg": cfg,
-             "strategy": s, "seed": seed, "recordings": recordings, "truth": truth}
-            for seed in cfg.seeds for s in cfg.strategies]
+    jobs = [{"pretrain_dir": str(data.pretrain_dir), "eval_dir": str(data.eval_dir), "runs": str(out / "runs"),
+             "cfg": cfg, "strategy": s, "seed": seed, "recordings": recordings, "truth": data.truth,
+             "labelled": data.labelled} for seed in cfg.seeds for s in cfg.strategies]
     results = map_jobs(_task, jobs, cfg.jobs, progress, desc="masking study (train + probe)")
     t_models = time.perf_counter() - t_start
 
     # classification: every model's embedding (and FC) on the same folds, in one call per task
+    # (labelled held-out data only: a single real cohort has no diagnosis groups to classify)
     t0 = time.perf_counter()
     table = ev.table.set_index("recording_id").loc[recordings].reset_index()
     feats = [C.FeatureSet(_fs_name(r["run"]["strategy"], r["run"]["seed"]), r["embedding"]) for r in results]
-    if cfg.fc_reference:
+    if cfg.fc_reference and data.labelled:
         series = C.as_series_array([np.asarray(evh.series(evh.index_of(r))) for r in recordings])
         feats.append(C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")))
     cv = C.CVConfig(n_splits=cfg.cv_folds, n_repeats=cfg.cv_repeats, seed=cfg.first_seed,
                     inner_splits=cfg.cv_inner_splits, Cs=cfg.cv_Cs)
     cls_rows = []
-    for task in C.TASKS:
+    for task in C.TASKS if data.labelled else ():
         res = C.run_classification(feats, table, task, cv, progress=progress)
         for _, row in res["summary"].iterrows():
             strat, seed = _parse_fs(row["feature_set"])
             cls_rows.append({"seed": seed, "strategy": strat, "task": task, **{k: row[k] for k in row.index
                                                                                if k != "feature_set"}})
-    cls = pd.DataFrame(cls_rows)
+    cls = pd.DataFrame(cls_rows, columns=None if cls_rows else ["seed", "strategy", "task"])
     t_cls = time.perf_counter() - t0
 
     tables = _assemble(results, cls, fractions)
     for name, df in tables.items():
         write_tsv(out / f"{name}.tsv", df)
-    summary = {"config": cfg.to_dict(), "n_eval_recordings": len(recordings),
+    summary = {"config": cfg.to_dict(), "data": data.info, "n_eval_recordings": len(recordings),
                "eval_groups": table["diagnosis"].value_counts().to_dict(),
                "mask_configs": {s: asdict(m) for s, m in configs.items()},
                "conclusions": conclusions(tables["summary"], tables["paired"], cfg),
@@ -142,6 +139,8 @@ def _assemble(results: list[dict[str, Any]], cls: pd.DataFrame, fractions: pd.Da
     def stack(key: str) -> pd.DataFrame:
         parts = [r[key].assign(seed=r["run"]["seed"], strategy=r["run"]["strategy"]) for r in results
                  if len(r[key])]
+        if not parts:  # e.g. no truth scores on a real cohort
+            return pd.DataFrame(columns=["seed", "strategy"])
         df = pd.concat(parts, ignore_index=True)
         front = ["seed", "strategy"]
         return df[front + [c for c in df.columns if c not in front]]

@@ -19,16 +19,16 @@ def matched_mask_configs(layout: TokenLayout, p_two: float = DEFAULT_P_TWO,
 
     The target share is the ``network`` strategy's expected share (``(1 + p_two)`` times the
     mean network share); each strategy picks its setting for it
-    (:meth:`~bi_core.mask_strategies.MaskStrategy.matched_settings`). ``random`` and
-    ``temporal_block`` mask it exactly (up to rounding to whole tokens or blocks);
-    ``region`` masks 1 or 2 whole regions, with the probability of two chosen so that the
-    expected share matches (clipped to [0, 1] when regions are too small or too large to
-    match).
+    (:meth:`~bi_core.mask_strategies.MaskStrategy.matched_settings`). ``random``,
+    ``temporal_block`` and ``atlas_region`` mask it exactly (up to rounding to whole tokens,
+    blocks or ROIs); ``lobe_group`` masks 1 or 2 whole lobe-like ROI groups, with the
+    probability of two chosen so that the expected share matches (clipped to [0, 1] when
+    groups are too small or too large to match).
 
     Raises
     ------
     ConfigError
-        An unknown strategy, or ``region`` requested on an atlas without regions.
+        An unknown strategy, or ``lobe_group`` requested on an atlas without a ``region`` column.
     """
     target = matched_ratio(layout, p_two)
     return {s: MaskConfig(s, **get_strategy(s).matched_settings(layout, target, p_two)) for s in strategies}

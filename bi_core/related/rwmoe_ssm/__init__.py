@@ -32,6 +32,11 @@ SSM (:class:`.ssm.DiagonalSSM`)
     ``K_t = Σ_n c_n b̄_n a_n^t`` (FFT), or by a parallel (Hillis–Steele) scan
     (:func:`.ssm.parallel_scan`); both equal the step-by-step recurrence
     (:func:`.ssm.ssm_recurrence`). Pre-LayerNorm residual block, mean over time, linear read-out.
+Read-out (:class:`.model.RWMoESSMRegressor`)
+    Cross-fitted: extractors trained end to end on inner folds of the training subjects, a
+    ridge fitted on the features each gives for the fold it did not see, early stopping on
+    that ridge's leave-one-out error, several initializations averaged. The untrained
+    ablation is the same pipeline at its initial weights.
 
 Baselines on the same subject folds (:func:`.study.run_lmae_age`): ridge on BrainInterNet
 (network-masked) embeddings, ridge on the same model's predictability profile (one R² per

@@ -121,9 +121,9 @@ class LMAEConfig:
 
 LMAE_PRESETS: dict[str, LMAEConfig] = {
     "smoke": LMAEConfig(study="smoke", cv_folds=3, n_boot=200, jobs=1,
-                        regressor=RegressorConfig(max_epochs=15, patience=5)),
+                        regressor=RegressorConfig(max_epochs=20, patience=10, n_seeds=1)),
     "default": LMAEConfig(study="default"),
-    "full": LMAEConfig(study="full", n_boot=2000, regressor=RegressorConfig(max_epochs=300, patience=40)),
+    "full": LMAEConfig(study="full", n_boot=2000, regressor=RegressorConfig(max_epochs=300, patience=60, n_seeds=5)),
 }
 
 
@@ -138,8 +138,9 @@ def _fit_job(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     X = np.load(job["tokens"], mmap_mode="r")
     tr = job["train"]
-    reg = RWMoESSMRegressor(job["cfg"], seed=job["seed"]).fit(np.ascontiguousarray(X[tr]), job["y"][tr], job["P"])
-    out: dict[str, Any] = {"epochs": reg.epochs_, "best_val": reg.best_val_}
+    reg = RWMoESSMRegressor(job["cfg"], seed=job["seed"]).fit(np.ascontiguousarray(X[tr]), job["y"][tr], job["P"],
+                                                              groups=job["groups"][tr])
+    out: dict[str, Any] = {"epochs": reg.epochs_, "best_epochs": reg.best_epochs_, "best_val": reg.best_val_}
     if job["test"] is None:
         out["weights"] = reg.expert_weights(np.ascontiguousarray(X[tr]))
     else:
@@ -245,12 +246,12 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
             for k, (tr, te) in enumerate(folds):
                 for name, rcfg in ((RWMOE_METHOD, cfg.regressor), (RWMOE_UNTRAINED, untrained)):
                     jobs.append({"tokens": str(tok_path), "y": y, "train": tr, "test": te, "P": graphs[k],
-                                 "cfg": rcfg, "seed": cfg.seed * 1000 + k, "target": target, "method": name,
-                                 "fold": k, "threads": 1})
+                                 "groups": subjects, "cfg": rcfg, "seed": cfg.seed * 1000 + k, "target": target,
+                                 "method": name, "fold": k, "threads": 1})
             # interpretation model: every subject, to read the experts' ROI weights (no test score)
             jobs.append({"tokens": str(tok_path), "y": y, "train": np.arange(len(y)), "test": None, "P": P_all,
-                         "cfg": cfg.regressor, "seed": cfg.seed, "target": target, "method": RWMOE_METHOD,
-                         "fold": -1, "threads": 1})
+                         "groups": subjects, "cfg": cfg.regressor, "seed": cfg.seed, "target": target,
+                         "method": RWMOE_METHOD, "fold": -1, "threads": 1})
         done = map_jobs(_fit_job, jobs, cfg.jobs, progress, desc="lmae-age (RWMOE+SSM fits)")
     preds: dict[tuple[str, str], np.ndarray] = {}
     for target in cfg.targets:
@@ -268,8 +269,9 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
             continue
         preds[(j["target"], j["method"])][j["test"]] = d["pred"]
         train_rows.append({"target": j["target"], "method": j["method"], "fold": j["fold"], "epochs": d["epochs"],
-                           "best_val_mse_std": d["best_val"], "n_train": len(j["train"]), "n_test": len(j["test"]),
-                           "seconds": d["seconds"]})
+                           "best_epoch_per_seed": " ".join(map(str, d["best_epochs"])),
+                           "readout_val_mse_std": d["best_val"], "n_train": len(j["train"]),
+                           "n_test": len(j["test"]), "seconds": d["seconds"]})
     for target in cfg.targets:
         y = tab[target].to_numpy(float)
         for name, X in feats.items():
