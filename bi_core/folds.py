@@ -5,8 +5,8 @@ over subjects; with one row per subject it equals scikit-learn's shuffled ``KFol
 same seed) and :func:`loso_splits` (leave one subject out). Each caller states how many
 subjects a test fold and a training set need (``min_test``, ``min_train``).
 
-``bi_core.analysis.classify.make_folds`` (repeated *stratified* subject folds for the
-classification chapter) does not use it yet.
+Classification uses :func:`stratified_subject_folds` (repeated, stratified by class,
+grouped by subject; :func:`bi_core.analysis.classify.make_folds`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,28 @@ def subject_folds(subjects: Sequence[str] | np.ndarray, n_splits: int, seed: int
                          "or more subjects.")
     return [(tr, te) for tr, te in GroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
             .split(np.zeros(len(subjects)), groups=subjects)]
+
+
+def stratified_subject_folds(subjects: Sequence[str] | np.ndarray, y: np.ndarray, n_splits: int, n_repeats: int = 1,
+                             seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Repeated stratified subject-grouped K-fold: class shares balanced across folds, no subject split.
+
+    Repeat ``r`` shuffles with ``random_state = seed + r``
+    (:class:`~sklearn.model_selection.StratifiedGroupKFold`).
+
+    Returns
+    -------
+    list of ``(repeat, fold, train_idx, test_idx)``
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    subjects = np.asarray(subjects)
+    out = []
+    for r in range(int(n_repeats)):
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed) + r)
+        for f, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, groups=subjects)):
+            out.append((r, f, tr, te))
+    return out
 
 
 def loso_splits(n_subjects: int, min_train: int = 1) -> Splits:

@@ -26,7 +26,7 @@ GLUE_REF = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)(?::([^`]*))?`")
 BARE = re.compile(r"-?[\d.,]+(e[+-]?\d+)?|'.*'|\".*\"|True|False|None", re.S)
 #: Chapters whose tables are not yet shown with bi_core.nbutils.show_table (their headers are raw
 #: column names); remove a chapter once converted — the test then checks it (strict xfail).
-RAW_TABLES = {"08_masking_study"}
+RAW_TABLES: set[str] = set()
 
 
 class _Outputs(HTMLParser):

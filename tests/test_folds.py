@@ -49,3 +49,21 @@ def test_leave_one_subject_out():
     assert all(len(tr) == 4 and te[0] not in tr for tr, te in splits)
     with pytest.raises(InputError, match="at least 5 subjects"):
         loso_splits(4, min_train=4)
+
+
+def test_stratified_subject_folds_keep_subjects_whole_and_classes_balanced():
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from bi_core.folds import stratified_subject_folds
+
+    rng = np.random.default_rng(3)
+    subjects = np.repeat(np.arange(40), 2)                 # two visits per subject
+    y = np.repeat(rng.permutation(np.r_[np.zeros(20), np.ones(20)]).astype(int), 2)
+    splits = stratified_subject_folds(subjects, y, n_splits=4, n_repeats=2, seed=7)
+    assert [(r, f) for r, f, _, _ in splits] == [(r, f) for r in range(2) for f in range(4)]
+    for r, f, tr, te in splits:
+        assert not set(subjects[tr]) & set(subjects[te])
+        assert y[te].mean() == pytest.approx(0.5, abs=0.15)
+    # repeat r is scikit-learn's shuffled StratifiedGroupKFold with random_state = seed + r
+    ref = list(StratifiedGroupKFold(4, shuffle=True, random_state=8).split(np.zeros(len(y)), y, groups=subjects))
+    assert all((a == b).all() and (c == d).all() for (_, _, a, c), (b, d) in zip(splits[4:], ref))

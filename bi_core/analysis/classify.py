@@ -147,7 +147,7 @@ def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig, classes: tupl
 
     ``classes`` (the names of ``y``'s values) only make the error message readable.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
+    from ..folds import stratified_subject_folds
 
     subjects = np.asarray(subjects)
     counts = pd.Series(y).groupby(subjects).first().value_counts()
@@ -155,12 +155,7 @@ def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig, classes: tupl
         named = {(classes[int(k)] if classes else k): int(v) for k, v in counts.sort_index().items()}
         raise InputError(f"too few subjects for {cfg.n_splits}-fold CV: the smallest class has {int(counts.min())} "
                          f"subjects ({named}); lower n_splits (--folds) or add subjects.")
-    splits = []
-    for r in range(cfg.n_repeats):
-        cv = StratifiedGroupKFold(n_splits=cfg.n_splits, shuffle=True, random_state=cfg.seed + r)
-        for f, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, groups=subjects)):
-            splits.append((r, f, tr, te))
-    folds = Folds(subjects, splits)
+    folds = Folds(subjects, stratified_subject_folds(subjects, y, cfg.n_splits, cfg.n_repeats, cfg.seed))
     folds.check_disjoint()
     return folds
 
