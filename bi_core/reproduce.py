@@ -220,9 +220,11 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     p = BOOK_PRESETS[preset]
     if related is not None:
         from .related.masking_study.config import STUDY_PRESETS
+        from .related.rwmoe_ssm.study import LMAE_PRESETS
 
-        if related not in STUDY_PRESETS:
-            raise ConfigError(f"unknown related-methods preset {related!r}; choose one of {sorted(STUDY_PRESETS)}.")
+        book_related = sorted(set(STUDY_PRESETS) & set(LMAE_PRESETS))   # lmae-age reuses the study's runs
+        if related not in book_related:
+            raise ConfigError(f"unknown related-methods preset {related!r}; choose one of {book_related}.")
     step_names = list(STEPS) if steps is None else with_dependencies(list(steps))
     ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
                   book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet,

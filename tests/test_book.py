@@ -359,10 +359,13 @@ def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path
     assert params["08_masking_study"](full)["study_dir"] == str(full.study_dir)
     assert params["09_lmae_rwmoe_ssm"](full)["lmae_dir"] == str(full.lmae_dir)
     # lmae-age reuses the study's runs, so it must train with the same study preset
-    for name in STUDY_PRESETS:
-        assert RW.lmae_preset(name).study == name
+    # (the masking study's 'real' preset runs on one real cohort and has no lmae-age counterpart)
+    for name in RW.LMAE_PRESETS:
+        assert RW.lmae_preset(name).study == name and name in STUDY_PRESETS
     for p in R.BOOK_PRESETS.values():
-        assert p.related in STUDY_PRESETS
+        assert p.related in RW.LMAE_PRESETS
+    with pytest.raises(ConfigError, match="related-methods preset 'real'"):
+        R.reproduce("smoke", out=tmp_path, related="real")
     # the study preset is part of both steps' keys; the two builds keep separate stamps
     for name in ("masking-study", "lmae-age"):
         assert R.STEPS[name].key(full) != R.STEPS[name].key(book)
