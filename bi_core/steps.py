@@ -259,8 +259,7 @@ def _analyses_real(ctx: Context) -> None:
     # the linear references learn from the run's training subjects only, and score the others
     train_subjects = json.loads((run / "summary.json").read_text())["train_subjects"]
     hcp = Cohort.open(ctx.real_dir)
-    for name, d in (("hcp", ctx.real_dir), ("gw", ctx.real_gw_dir)):
-        cohort = Cohort.open(d)
+    for name, cohort in (("hcp", hcp), ("gw", Cohort.open(ctx.real_gw_dir))):
         model, info = load_model(run, cohort=cohort)
         pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
         write_tsv(out / f"predictability_{name}.tsv", pred)

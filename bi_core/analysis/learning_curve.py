@@ -94,8 +94,8 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
     ids = list(recordings) if recordings is not None else held_out_recordings(
         cohort, train_subjects if fit_cohort is None else [], max_recordings, seed)
     rows: list[dict[str, Any]] = []
-    metrics = {json.loads(line)["epoch"]: json.loads(line)["step"]
-               for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()}
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    metrics = {h["epoch"]: h["step"] for h in history}
     it = snaps
     if progress:
         from tqdm.auto import tqdm
