@@ -54,3 +54,19 @@ def test_curve_needs_snapshots_and_held_out_subjects(smoke_run, smoke_dir, tmp_p
     cohort = Cohort.open(smoke_dir / "pretrain")
     with pytest.raises(InputError, match="held-out subjects"):
         held_out_recordings(cohort, list(cohort.table["subject"].astype(str)))
+
+
+def test_quality_bar_and_what_it_would_take():
+    import pandas as pd
+
+    from bi_core.analysis.learning_curve import QUALITY_BAR, bar_status, what_it_would_take
+
+    assert bar_status(QUALITY_BAR) == "met" and bar_status(QUALITY_BAR - 0.01) == "not met"
+    assert bar_status(float("nan")) == "not measured"
+    t = pd.DataFrame({"cohort": ["a", "a", "a", "b"], "train_preset": ["x", "y", "z", "x"],
+                      "steps": [3840, 960, 9000, 100], "ratio": [0.95, 0.7, 1.02, 0.99]})
+    w = what_it_would_take(t, "a")
+    assert list(w["rows"]["steps"]) == [960, 3840, 9000]
+    assert w["first_meeting"]["train_preset"] == "x" and w["best"]["train_preset"] == "z"
+    w = what_it_would_take(t.assign(ratio=[0.5, 0.4, 0.6, 0.99]), "a")
+    assert w["first_meeting"] is None and w["best"]["train_preset"] == "z"

