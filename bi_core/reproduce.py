@@ -45,6 +45,8 @@ __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context"
            "reproduce", "run_notebook", "stage_book"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Held-out ratio to ridge of every measured training preset (``bench/bench_presets.py``; chapters 2 and 7)
+PRESETS_TABLE = REPO_ROOT / "bench" / "results" / "presets.tsv"
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -57,14 +59,14 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                               "preset": c.preset.name, "seed": c.seed}),
     ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
                                   "curve_file": str(c.results / "learning_curve.tsv"),
-                                  "preset": c.preset.name, "seed": c.seed}),
+                                  "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: _analysis_params(c)),
     ("05_classification", lambda c: _analysis_params(c)),
     ("06_longitudinal", lambda c: _analysis_params(c)),
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
                                 "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.results_real),
-                                "preset": c.preset.name, "seed": c.seed}),
+                                "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
     ("08_masking_study", lambda c: {"study_dir": str(c.study_dir), "preset": c.preset.name, "seed": c.seed}),
     ("09_lmae_rwmoe_ssm", lambda c: {"lmae_dir": str(c.lmae_dir), "synth_dir": str(c.synth_dir),
                                      "preset": c.preset.name, "seed": c.seed}),

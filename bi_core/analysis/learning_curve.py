@@ -162,3 +162,65 @@ def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_
     return {"rows": rows,
             "first_meeting": None if meeting.empty else meeting.iloc[0].to_dict(),
             "best": None if rows.empty else rows.loc[rows["ratio"].idxmax()].to_dict()}
+
+
+#: The GPU command a reader runs to train the published-book-length model (README, bench/README.md).
+GPU_COMMAND = ("bi-core pretrain --cohort {train} --preset {preset} --device cuda --out runs/{preset}-gpu\n"
+               "bi-core analyze --run runs/{preset}-gpu --cohort {eval} --out results-{preset}-gpu")
+
+
+def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: float = QUALITY_BAR,
+               train_cohort: str = "TRAIN_COHORT", eval_cohort: str = "EVAL_COHORT") -> dict[str, Any]:
+    """What a chapter says about the quality bar: this build's verdict and what the measured presets reach.
+
+    Parameters
+    ----------
+    ratio
+        This build's model / same-frame ridge (mean held-out R² over networks).
+    presets
+        The measured presets (``bench/results/presets.tsv``), or ``None`` when absent.
+    cohort
+        The cohort label of the rows to use.
+    train_cohort, eval_cohort
+        Cohort paths shown in the GPU command.
+
+    Returns
+    -------
+    dict
+        ``status`` (:func:`bar_status`), ``verdict`` (one sentence on this build),
+        ``take`` (one sentence on the compute the bar takes, from the measured rows),
+        ``table`` (the measured rows for display: preset, steps, ratio, training minutes,
+        device, machine, date; empty when none) and ``gpu_preset`` (the preset to run on a GPU).
+    """
+    status = bar_status(ratio, bar)
+    verdict = (f"the model captures {ratio:.2f} of what the same-frame ridge captures; the book's bar is "
+               f"{bar:.2f}: {status}")
+    if status == "not met":
+        verdict += (". The model measures in this build describe a model that is still learning more than they "
+                    "describe the data; read them beside their linear references")
+    rows = pd.DataFrame() if presets is None else what_it_would_take(presets, cohort, bar)["rows"]
+    gpu_preset = "real-full" if "HCP" in cohort else "full"
+    if rows.empty:
+        take = "no training preset has been measured on this cohort yet (`bench/bench_presets.py`)"
+    else:
+        w = what_it_would_take(presets, cohort, bar)
+        if w["first_meeting"] is not None:
+            r = w["first_meeting"]
+            gpu_preset = str(r["train_preset"])
+            take = (f"of the measured presets, `{r['train_preset']}` is the first to reach the bar "
+                    f"({int(r['steps']):,} steps, ratio {r['ratio']:.2f}, {r['train_s'] / 60:.0f} min of training "
+                    f"on {r['device']})")
+        else:
+            r = w["best"]
+            gpu_preset = str(r["train_preset"])
+            take = (f"none of the measured presets reaches the bar: the best, `{r['train_preset']}` "
+                    f"({int(r['steps']):,} steps, {r['train_s'] / 60:.0f} min of training on {r['device']}), "
+                    f"reaches {r['ratio']:.2f}; the bar needs more steps than any preset measured so far")
+    table = rows.reindex(columns=["train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device",
+                                  "machine", "measured"])
+    if not table.empty:
+        table = table.assign(train_s=(table["train_s"] / 60).round(1)).rename(
+            columns={"train_preset": "training preset", "model_r2": "model R²", "ridge_r2": "ridge R²",
+                     "ratio": "model / ridge", "train_s": "training (min)"})
+    return {"status": status, "verdict": verdict, "take": take, "table": table, "gpu_preset": gpu_preset,
+            "gpu_command": GPU_COMMAND.format(preset=gpu_preset, train=train_cohort, eval=eval_cohort)}
