@@ -267,8 +267,36 @@ def _analyses_real(ctx: Context) -> None:
         lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects, seed=ctx.seed)
                for m in LINEAR_METHODS]
         write_tsv(out / f"predictability_linear_{name}.tsv", pd.concat(lin, ignore_index=True))
+        write_tsv(out / f"reliability_splithalf_{name}.tsv", _split_half_reliability(model, info, cohort, ctx, out))
     # the run's snapshots on its held-out HCP subjects, the references fitted on its training subjects
     write_tsv(out / "learning_curve_hcp.tsv", learning_curve(run, hcp, seed=ctx.seed, progress=not ctx.quiet))
+
+
+def _split_half_reliability(model: Any, info: Any, cohort: Any, ctx: Context, out: Path) -> Any:
+    """ICC(3,1) between the first and second half of each recording: predictability per network, FC edges.
+
+    The real cohorts have one run per subject, so test–retest cannot be estimated; this
+    within-run split-half reliability (:func:`bi_core.analysis.reliability.split_half_cohort`)
+    is what they allow, and the table says so in its ``design`` column.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from .analysis.predictability import predictability
+    from .analysis.reliability import reliability, retest_sets, split_half_cohort
+    from .connectome import fc_from_bold
+
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        halves = split_half_cohort(cohort, Path(tmp) / "halves")
+        sets = retest_sets(halves.table)
+        ids = list(sets["recording_id"])
+        pred = predictability(model, info, halves, progress=not ctx.quiet)
+        fc = fc_from_bold([np.asarray(halves.series(r)) for r in ids], names=ids)
+        rel = reliability(sets, pred, fc=fc, roi_names=halves.atlas.roi_names, roi_networks=halves.atlas.roi_networks,
+                          fc_ids=ids)
+    return rel.assign(design="split-half: first vs second half of one run (not test-retest)",
+                      half_frames=int(halves.table["n_frames"].min()))
 
 
 def _jivnet_real_config(ctx: Context) -> Any:
