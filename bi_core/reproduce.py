@@ -72,6 +72,7 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                                      "preset": c.preset.name, "seed": c.seed}),
     ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
                                    "preset": c.preset.name, "seed": c.seed}),
+    ("11_adapting", lambda c: {"adapting_dir": str(c.out / "adapting"), "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
 ]
@@ -82,6 +83,7 @@ NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "04_interactions": ("analyses",), "05_classification": ("analyses",), "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
+    "11_adapting": ("adapting",),
 }
 
 

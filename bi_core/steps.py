@@ -267,8 +267,36 @@ def _analyses_real(ctx: Context) -> None:
         lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects, seed=ctx.seed)
                for m in LINEAR_METHODS]
         write_tsv(out / f"predictability_linear_{name}.tsv", pd.concat(lin, ignore_index=True))
+        write_tsv(out / f"reliability_splithalf_{name}.tsv", _split_half_reliability(model, info, cohort, ctx, out))
     # the run's snapshots on its held-out HCP subjects, the references fitted on its training subjects
     write_tsv(out / "learning_curve_hcp.tsv", learning_curve(run, hcp, seed=ctx.seed, progress=not ctx.quiet))
+
+
+def _split_half_reliability(model: Any, info: Any, cohort: Any, ctx: Context, out: Path) -> Any:
+    """ICC(3,1) between the first and second half of each recording: predictability per network, FC edges.
+
+    The real cohorts have one run per subject, so test–retest cannot be estimated; this
+    within-run split-half reliability (:func:`bi_core.analysis.reliability.split_half_cohort`)
+    is what they allow, and the table says so in its ``design`` column.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from .analysis.predictability import predictability
+    from .analysis.reliability import reliability, retest_sets, split_half_cohort
+    from .connectome import fc_from_bold
+
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        halves = split_half_cohort(cohort, Path(tmp) / "halves")
+        sets = retest_sets(halves.table)
+        ids = list(sets["recording_id"])
+        pred = predictability(model, info, halves, progress=not ctx.quiet)
+        fc = fc_from_bold([np.asarray(halves.series(r)) for r in ids], names=ids)
+        rel = reliability(sets, pred, fc=fc, roi_names=halves.atlas.roi_names, roi_networks=halves.atlas.roi_networks,
+                          fc_ids=ids)
+    return rel.assign(design="split-half: first vs second half of one run (not test-retest)",
+                      half_frames=int(halves.table["n_frames"].min()))
 
 
 def _jivnet_real_config(ctx: Context) -> Any:
@@ -304,6 +332,59 @@ def _lmae(ctx: Context) -> None:
                  study_dir=ctx.study_dir, progress=not ctx.quiet)
 
 
+#: The adapting chapter's cohort per book preset: subjects per group and frames per session (TR 2.0 s). Two
+#: sessions per subject; 144 frames are exactly three windows of the book's model (64 frames at 1.5 s), which
+#: keeps the step under a minute on one core; the smoke size keeps 3 folds possible.
+ADAPTING_SIZES: dict[str, tuple[int, int]] = {"smoke": (6, 96), "default": (20, 144), "full": (20, 144)}
+#: The adapting chapter's design: group label → condition severity range (the generator's disease effects);
+#: the reference group first. Ages ~ U(ADAPTING_AGES) in both groups.
+ADAPTING_GROUPS: dict[str, tuple[float, float]] = {"TD": (0.0, 0.1), "ADHD": (0.5, 0.9)}
+ADAPTING_AGES = (8.0, 60.0)
+
+
+def adapting_config(preset: BookPreset) -> Any:
+    """The adapting chapter's synthetic cohort: an ADHD-like two-group design on the book's synthetic atlas.
+
+    ``group`` = TD / ADHD (:data:`ADAPTING_GROUPS`), an ``age``, one site at TR 2.0 s and two
+    sessions per subject with the generator's planted test–retest stability
+    (:class:`bi_core.synth.GroupSpec`, ``retest_sessions=2``); sizes from :data:`ADAPTING_SIZES`.
+    Returns a :class:`bi_core.synth.SynthConfig`.
+    """
+    from .synth import PRESETS, GroupSpec, SiteSpec, SynthConfig
+
+    atlas = PRESETS[preset.synth]          # the same atlas as the book's pretrained model
+    n, frames = ADAPTING_SIZES[preset.name]
+    return SynthConfig(name="adhd-like", n_cortical=atlas.n_cortical, n_subcortical=atlas.n_subcortical, pretrain=(),
+                       n_cn=0, n_mci=0, n_ad=0, sites=(SiteSpec("site-1", 2.0, (frames, frames), 0.3, 1.0),),
+                       max_visits=1, retest_sessions=2, group_column="group",
+                       groups=tuple(GroupSpec(g, n, sev, ADAPTING_AGES) for g, sev in ADAPTING_GROUPS.items()))
+
+
+def _adapting(ctx: Context) -> None:
+    """The adapting chapter as a user runs it: a BIDS dataset, ``bi-core ingest bids``, ``bi-core analyze``."""
+    from .analysis.classify import CVConfig
+    from .analysis.suite import run_suite
+    from .cohort import Cohort
+    from .ingest import export_bids, ingest_bids
+    from .synth import generate
+
+    home, p = ctx.out / "adapting", ctx.preset
+    generate(home / "synth", adapting_config(p), seed=ctx.seed, overwrite=True, progress=False)
+    synthetic = Cohort.open(home / "synth" / "eval")
+    export_bids(synthetic, home / "bids", participants=("group", "age", "sex", "site"), sessions=("age",),
+                overwrite=True)
+    ingest_bids(home / "bids", synthetic.atlas.name, home / "cohort", dataset="adhd-like", overwrite=True,
+                progress=False)
+    # ingest reads participants.tsv's `group` as the cohort's `diagnosis` column (bi_core.ingest.PHENOTYPE_ALIASES)
+    run_suite(ctx.runs / "pretrain", home / "cohort", home / "results",
+              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
+                       Cs=p.cv_Cs),
+              ground_truth=home / "synth" / "ground_truth.json", occlusion_windows=p.occlusion_windows,
+              group_column="diagnosis", reference="TD", target="age",
+              # the linear references learn from the model's pretraining cohort (`--fit-cohort`), as in chapter 3
+              linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)
+
+
 def _analysis_settings(c: Context) -> dict[str, Any]:
     p = c.preset
     return {"seed": c.seed, "folds": p.cv_folds, "repeats": p.cv_repeats, "occlusion_windows": p.occlusion_windows,
@@ -330,6 +411,9 @@ STEPS: dict[str, Step] = {s.name: s for s in [
     Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real")),
     Step("lmae-age", _lmae, lambda c: c.lmae_dir, deps=("masking-study", "synth"),
          settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
+    # the adapting chapter: its own small cohort, the book's synthetic model (same atlas), no training
+    Step("adapting", _adapting, lambda c: c.out / "adapting", deps=("pretrain", "synth"),
+         settings=lambda c: {**_analysis_settings(c), "sizes": ADAPTING_SIZES[c.preset.name]}),
 ]}
 
 

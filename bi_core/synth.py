@@ -44,11 +44,25 @@ within-subject stability (:data:`RETEST_STABILITY`): the true ICC of its coheren
 scale, so reliability estimates can be checked against a known ordering. The scales are
 in ``ground_truth_recordings.tsv`` (``coherence_scale_<NET>``), the stabilities in
 ``ground_truth.json`` (``retest``).
+
+Your own group design
+---------------------
+``SynthConfig(groups=(GroupSpec("TD", 20, (0.0, 0.15), (8, 60)), GroupSpec("ADHD", 20,
+(0.35, 0.75), (8, 60))), group_column="group", n_cn=0, n_mci=0, n_ad=0, ...)`` replaces
+the ADNI-like course by one time point per subject with any labels: each group's
+subjects draw a condition severity ~ U(``severity``) and an age ~ U(``age``), and the
+severity acts exactly as the disease does above (the same altered pairs, the same DMN
+coherence loss), so a group with higher severities differs from one with lower
+severities in those places and nowhere else. The label goes to ``group_column``; no
+visits, MMSE or CDR-SB are written, and the ``retest_sessions`` repeats are *sessions*
+``1..k`` (``sub-S001_ses-1``, ``sub-S001_ses-2``) rather than runs.
+``ground_truth.json`` lists the groups' ranges (``groups``).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -143,6 +157,21 @@ class SiteSpec:
 
 
 @dataclass(frozen=True)
+class GroupSpec:
+    """One group of a custom evaluation design (see the module docstring, "Your own group design").
+
+    ``label`` is written to the cohort's ``group_column``; each of its ``n_subjects``
+    subjects draws a condition severity ~ U(``severity``) (in [0, 1], the generator's
+    disease effects) and an age ~ U(``age``) (years), constant over its sessions.
+    """
+
+    label: str
+    n_subjects: int
+    severity: tuple[float, float]
+    age: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Sizes of a synthetic cohort pair (a preset) — every field is overridable.
 
@@ -150,6 +179,9 @@ class SynthConfig:
     ``n_cn``/``n_mci``/``n_ad`` subjects followed for up to ``max_visits`` annual visits,
     continuing after each visit with probability ``1 - dropout``; ``retest_sessions``
     recordings per visit (> 1: same-day test–retest runs, see the module docstring).
+    ``groups`` (with ``n_cn = n_mci = n_ad = 0``) replaces that design by one time point
+    per subject with your own labels in column ``group_column`` (:class:`GroupSpec`); an
+    empty ``pretrain`` writes no pretraining cohort.
     """
 
     name: str
@@ -167,6 +199,8 @@ class SynthConfig:
     neural_tau: float = 2.0
     total_recordings: int | None = None   # when set, pretraining sizes are scaled to hit it exactly
     retest_sessions: int = 1              # recordings per evaluation visit (> 1: test-retest runs)
+    groups: tuple[GroupSpec, ...] = ()    # a custom one-time-point design instead of CN/MCI/AD
+    group_column: str = "diagnosis"       # the column that holds the custom groups' labels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -377,8 +411,42 @@ def _symmetric_deviation(rng: np.random.Generator, nets: tuple[str, ...]) -> np.
 
 
 # ---------------------------------------------------------------------- cohorts
+def _check_groups(cfg: SynthConfig) -> None:
+    """A custom group design is complete and unambiguous (one-line errors naming the setting)."""
+    if not cfg.groups:
+        return
+    if cfg.n_cn or cfg.n_mci or cfg.n_ad:
+        raise ConfigError(f"SynthConfig {cfg.name!r} sets both groups and n_cn/n_mci/n_ad; the groups replace the "
+                          "ADNI-like design, so set n_cn = n_mci = n_ad = 0.")
+    labels = [g.label for g in cfg.groups]
+    if len(set(labels)) != len(labels) or not all(labels):
+        raise ConfigError(f"SynthConfig {cfg.name!r}: group labels {labels} must be non-empty and distinct.")
+    for g in cfg.groups:
+        lo, hi = g.severity
+        if g.n_subjects < 1 or not 0 <= lo <= hi <= 1 or g.age[0] > g.age[1]:
+            raise ConfigError(f"SynthConfig {cfg.name!r}, group {g.label!r}: needs n_subjects >= 1, "
+                              f"0 <= severity low <= high <= 1 and age low <= high (got {g}).")
+
+
+def _group_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Subjects of a custom group design: one time point each (no signals yet)."""
+    shares = np.array([s.share for s in cfg.sites], float)
+    shares /= shares.sum()
+    visits: list[dict[str, Any]] = []
+    for g in cfg.groups:
+        for _ in range(g.n_subjects):
+            site = cfg.sites[int(rng.choice(len(cfg.sites), p=shares))]
+            visits.append(dict(subject=f"S{len(visits) + 1:03d}", session="1", severity=float(rng.uniform(*g.severity)),
+                               slope=0.0, diagnosis=g.label, age=round(float(rng.uniform(*g.age)), 2),
+                               sex="F" if rng.random() < 0.5 else "M", site=site.name, tr=site.tr,
+                               frames=site.n_frames, noise_sd=site.noise_sd))
+    return visits
+
+
 def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Subjects and visits of the ADNI-like cohort (no signals yet)."""
+    """Subjects and visits of the ADNI-like cohort (no signals yet); a custom design's subjects."""
+    if cfg.groups:
+        return _group_plan(cfg, rng)
     groups = [("CN", cfg.n_cn), ("MCI", cfg.n_mci), ("AD", cfg.n_ad)]
     shares = np.array([s.share for s in cfg.sites], float)
     shares /= shares.sum()
@@ -436,6 +504,7 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
     cfg = PRESETS[preset] if isinstance(preset, str) and preset in PRESETS else preset
     if not isinstance(cfg, SynthConfig):
         raise ConfigError(f"unknown synthetic preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    _check_groups(cfg)
     atlas = synthetic_atlas(cfg.n_cortical, cfg.n_subcortical)
     sim = _Simulator(atlas, cfg)
     nets = sim.nets
@@ -460,8 +529,9 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
     ca, cb = k[COGNITION_PAIR[0]], k[COGNITION_PAIR[1]]
     with atomic_dir(out, overwrite=overwrite) as tmp:
         spec = PreprocSpec(target_tr=None, zscore=True)
-        with CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
-                          description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, seed {seed}") as w:
+        with (CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
+                           description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, seed {seed}")
+              if pretrain_specs else nullcontext()) as w:
             for d_ss, d in zip(pre_ss.spawn(len(pretrain_specs)), pretrain_specs):
                 for s_i, s_ss in enumerate(d_ss.spawn(d.n_subjects)):
                     rng = np.random.default_rng(s_ss)
@@ -483,8 +553,9 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
                                    "cognition_deviation": round(float(dev[ca, cb]), 4)})
                     if pbar:
                         pbar.update()
+        what = "/".join(g.label for g in cfg.groups) if cfg.groups else "ADNI-like"
         with CohortWriter(tmp / "eval", atlas, spec, name="synthetic-eval",
-                          description=f"bi_core synthetic ADNI-like cohort, preset {cfg.name}, seed {seed}") as w:
+                          description=f"bi_core synthetic {what} cohort, preset {cfg.name}, seed {seed}") as w:
             subj_dev: dict[str, np.ndarray] = {}
             subj_trait: dict[str, np.ndarray] = {}
             retest = cfg.retest_sessions > 1
@@ -508,11 +579,18 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
                         runs.append((r_rng, str(r + 1), np.clip(1 + RETEST_COHERENCE_SD * z, 0.3, 1.6)))
                 for run_rng, run, scale in runs:
                     x = sim.recording(run_rng, vis["tr"], n_frames, C, vis["severity"], vis["noise_sd"], scale)
-                    rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
-                    w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run, tr=vis["tr"],
-                          dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"], age=vis["age"],
-                          sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"], cdr_sb=vis["cdr_sb"],
-                          baseline_dx=vis["baseline_dx"], visit=vis["visit"], converter=vis["converter"])
+                    if cfg.groups:   # one time point: the repeats are sessions, the label goes to group_column
+                        ses = run or vis["session"]
+                        rid = f"sub-{vis['subject']}_ses-{ses}"
+                        w.add(x, recording_id=rid, subject=vis["subject"], session=ses, tr=vis["tr"], dataset=cfg.name,
+                              site=vis["site"], age=vis["age"], sex=vis["sex"], **{cfg.group_column: vis["diagnosis"]})
+                    else:
+                        rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
+                        w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run,
+                              tr=vis["tr"], dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"],
+                              age=vis["age"], sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"],
+                              cdr_sb=vis["cdr_sb"], baseline_dx=vis["baseline_dx"], visit=vis["visit"],
+                              converter=vis["converter"])
                     truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
                                    **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
                                       for (a, b) in _truth_pairs(nets)},
@@ -541,7 +619,7 @@ def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[s
     C1 = subject_coupling(1.0, 40.0, np.zeros((len(nets), len(nets))), nets)
     Ci = np.linalg.inv(C0)
     latent_r2 = 1 - 1 / np.diag(Ci)
-    return {
+    truth = {
         "generator": "bi_core.synth",
         "generator_version": 1,
         "preset": cfg.name,
@@ -577,12 +655,23 @@ def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[s
         "individual_variation": {"relative_sd": INDIVIDUAL_SD, "relative_sd_cognition_pair": INDIVIDUAL_SD_NAMED},
         "sites": [asdict(s) for s in cfg.sites],
         "pretrain_datasets": [asdict(d) for d in cfg.pretrain],
+        **({} if not cfg.groups else {"groups": {
+            "column": cfg.group_column,
+            "levels": {g.label: {"n_subjects": g.n_subjects, "severity": list(g.severity), "age": list(g.age)}
+                       for g in cfg.groups},
+            "description": "one time point per subject; severity ~ U(severity) acts as 'disease' above (altered "
+                           "pairs, DMN coherence), age ~ U(age) as 'age'; MMSE, CDR-SB and visits are not simulated"}}),
         **({} if cfg.retest_sessions <= 1 else {"retest": {
-            "runs_per_visit": cfg.retest_sessions, "coherence_relative_sd": RETEST_COHERENCE_SD,
+            "runs_per_visit": cfg.retest_sessions, "repeats_are": "sessions" if cfg.groups else "runs",
+            "coherence_relative_sd": RETEST_COHERENCE_SD,
             "stability": {n: RETEST_STABILITY.get(n, 0.5) for n in nets},
             "description": "coherence scale 1 + sd (sqrt(s) trait + sqrt(1 - s) eps_run): s is the true ICC of "
                            "each network's coherence scale across a visit's runs"}}),
     }
+    if cfg.groups:   # the ADNI-like disease course (groups, slopes, scores) is not part of a custom design
+        for k in ("severity", "severity_slopes", "slope_order", "mmse", "cdr_sb", "marker_cdr_sb_association_sign"):
+            del truth["disease"][k]
+    return truth
 
 
 # ---------------------------------------------------------------------- implied truth
