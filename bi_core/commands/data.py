@@ -25,6 +25,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="size: smoke (seconds), default (the book), paper (5,582 recordings, 432 ROIs) "
                         "[default: %(default)s]")
     p.add_argument("--seed", type=int, default=0, help="random seed [default: %(default)s]")
+    p.add_argument("--scenario", default="static", choices=("static", "dynamic"),
+                   help="static: disease changes couplings and DMN coherence (what static FC measures); dynamic: "
+                        "disease changes only how named couplings alternate between latent states, the "
+                        "time-averaged covariance stays the same [default: %(default)s]")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,6 +46,8 @@ def _info(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from ..synth import generate
 
-    out = generate(args.out, preset=args.preset, seed=args.seed, overwrite=args.overwrite, progress=not args.quiet)
-    print(f"wrote {out}/pretrain, {out}/eval and {out}/ground_truth.json (preset {args.preset}, seed {args.seed})")
+    out = generate(args.out, preset=args.preset, seed=args.seed, overwrite=args.overwrite, progress=not args.quiet,
+                   scenario=args.scenario)
+    print(f"wrote {out}/pretrain, {out}/eval and {out}/ground_truth.json (preset {args.preset}, seed {args.seed}, "
+          f"scenario {args.scenario})")
     return 0
