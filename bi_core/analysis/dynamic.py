@@ -12,6 +12,7 @@ window's correlation is the plain Pearson r); the statistics are SciPy's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -135,5 +136,69 @@ def static_and_dynamic_effects(series: Sequence[np.ndarray], tr: float, groups: 
     return pd.DataFrame(rows)
 
 
+def _read(suite_dir: str | Path, name: str) -> pd.DataFrame:
+    f = Path(suite_dir) / name
+    if not f.is_file():
+        raise InputError(f"{f} not found: run `bi-core analyze --out {suite_dir}` (or `bi-core reproduce`) first.")
+    return pd.read_csv(f, sep="\t")
+
+
+def predictability_vs_ridge(suite_dir: str | Path) -> dict[str, float]:
+    """Mean over networks of the model's and the same-frame ridge's mean R² in a suite directory, and their ratio."""
+    pred = _read(suite_dir, "predictability.tsv")
+    lin = _read(suite_dir, "predictability_linear.tsv")
+    model = float(pred.groupby("network")["r2"].mean().mean())
+    ridge = float(lin[lin["method"] == "ridge"].groupby("network")["r2"].mean().mean())
+    return {"model_r2": model, "ridge_r2": ridge, "ratio": model / ridge}
+
+
+#: Classification tasks compared across scenarios: file stem → label.
+TASK_LABELS = {"ad_cn": "AD vs CN", "mci_cn": "MCI vs CN"}
+
+
+def auc_by_scenario(suite_dirs: dict[str, str | Path], tasks: Sequence[str] = tuple(TASK_LABELS)) -> pd.DataFrame:
+    """AUC of every feature set per (task, scenario), from each suite's ``classification_<task>_summary.tsv``.
+
+    Returns a table indexed by feature set with one column ``"<task label> · <scenario>"``
+    per task and scenario (NaN where a scenario did not score that feature set).
+    """
+    cols = {}
+    for task in tasks:
+        for scenario, d in suite_dirs.items():
+            s = _read(d, f"classification_{task}_summary.tsv").set_index("feature_set")["auc"]
+            cols[f"{TASK_LABELS.get(task, task)} · {scenario}"] = s
+    out = pd.DataFrame(cols)
+    order = list(dict.fromkeys(f for d in suite_dirs.values()
+                               for f in _read(d, f"classification_{tasks[0]}_summary.tsv")["feature_set"]))
+    out = out.reindex(order)
+    out.index.name = "feature set"
+    return out
+
+
+def interaction_recovery(suite_dir: str | Path, measures: Sequence[str],
+                         contrasts: Sequence[str] = ("AD-CN", "MCI-CN")) -> pd.DataFrame:
+    """Precision and recall of each interaction measure's significant pairs against the suite's ground truth.
+
+    Read from ``groundtruth.json`` (:func:`bi_core.analysis.groundtruth.score_interaction_changes`,
+    written by the suite); one row per (measure, contrast).
+    """
+    import json
+
+    f = Path(suite_dir) / "groundtruth.json"
+    if not f.is_file():
+        raise InputError(f"{f} not found: the suite scores interactions only on a synthetic cohort with a ground truth.")
+    gts = json.loads(f.read_text())
+    rows = []
+    for m in measures:
+        for c in contrasts:
+            g = gts.get(f"interactions_{c}_{m}")
+            if g is not None:
+                rows.append({"measure": m, "contrast": c, "precision": g["precision"], "recall": g["recall"],
+                             "found": ", ".join(g["found"]) or "none", "true_positives": g["n_true_positives"],
+                             "true": g["n_true"]})
+    return pd.DataFrame(rows)
+
+
 __all__ = ["WINDOW_S", "STEP_S", "network_series", "network_pairs", "sliding_window_fc", "dynamic_fc_features",
-           "static_network_fc", "static_and_dynamic_effects"]
+           "static_network_fc", "static_and_dynamic_effects", "predictability_vs_ridge", "auc_by_scenario",
+           "interaction_recovery", "TASK_LABELS"]
