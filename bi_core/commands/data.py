@@ -19,13 +19,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Write OUT/pretrain (healthy, unlabeled; ABCD/HCP-like), OUT/eval (ADNI-like "
                                    "CN/MCI/AD, longitudinal) and OUT/ground_truth.json. The same preset and seed "
                                    "give byte-identical files.")
-    from ..synth import PRESETS
+    from ..synth import PRESETS, SCENARIOS
 
     p.add_argument("--preset", default="smoke", choices=sorted(PRESETS),
                    help="size: smoke (seconds), default (the book), paper (5,582 recordings, 432 ROIs) "
                         "[default: %(default)s]")
     p.add_argument("--seed", type=int, default=0, help="random seed [default: %(default)s]")
-    p.add_argument("--scenario", default="static", choices=("static", "dynamic"),
+    p.add_argument("--scenario", default="static", choices=list(SCENARIOS),
                    help="static: disease changes couplings and DMN coherence (what static FC measures); dynamic: "
                         "disease changes only how named couplings alternate between latent states, the "
                         "time-averaged covariance stays the same [default: %(default)s]")
