@@ -114,7 +114,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
               reference: str | None = None, order: Sequence[str] | None = None,
               retest_years: float = R.RETEST_YEARS, target: str | None = None,
               linear_fit_cohort: str | Path | Sequence[str | Path] | None = None,
-              dynamic_fc: bool = False) -> dict[str, Any]:
+              dynamic_fc: bool = False, tasks: Sequence[str] | None = None) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
@@ -138,6 +138,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         Also score the sliding-window FC variability of network pairs
         (:func:`bi_core.analysis.dynamic.dynamic_fc_features`), the model-free reference of
         the dynamic synthetic scenario (a classification feature set ``dynamic FC (window SD)``).
+    tasks
+        Classification tasks to run (names as in ``classification_<task>_summary.tsv``, e.g.
+        ``ad_cn``, ``mci_cn``, ``3class``); ``None``: all of the groups'.
     group_column
         Categorical column whose levels are compared (default: ``diagnosis`` when the
         cohort has diagnoses; without one, the group analyses are skipped).
@@ -266,7 +269,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
             skipped["group differences"] = str(exc)
         lap("group statistics")
         summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
-                                                    cv, fc_baselines, out, skipped, progress, dynamic_fc)
+                                                    cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks)
         lap("classification")
         summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
                                                                         skipped, progress)
@@ -323,7 +326,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
 def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter: pd.DataFrame,
                     linear_pred: pd.DataFrame, emb_rows: Callable[[str, list[str]], np.ndarray],
                     etab: pd.DataFrame, info: Any, cv: C.CVConfig, fc_baselines: bool, out: Path,
-                    skipped: dict[str, str], progress: bool, dynamic_fc: bool = False) -> dict[str, Any]:
+                    skipped: dict[str, str], progress: bool, dynamic_fc: bool = False,
+                    tasks: Sequence[str] | None = None) -> dict[str, Any]:
     """Every task of ``groups`` (reference vs each level, all levels) on baseline visits, every feature set.
 
     All feature sets of a task share its folds. A task that cannot be cross-validated
@@ -335,6 +339,8 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     feats = _feature_sets(cohort, pred, inter, linear_pred, emb_rows, ids, info, fc_baselines, dynamic_fc)
     results: dict[str, Any] = {}
     for task in C.tasks_for(groups):
+        if tasks is not None and task.name not in tasks:
+            continue
         try:
             res = C.run_classification(feats, table, task, cv, progress=progress)
         except InputError as exc:
