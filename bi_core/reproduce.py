@@ -39,7 +39,7 @@ from typing import Any
 
 from ._io import write_json
 from .errors import BiCoreError, ConfigError
-from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, stamp_is_current, with_dependencies
+from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, dynamic_dir, stamp_is_current, with_dependencies
 
 __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
            "reproduce", "run_notebook", "stage_book"]
@@ -56,13 +56,16 @@ def _analysis_params(c: Context) -> dict[str, Any]:
 #: Chapter notebooks in book order: name → function(ctx) giving its papermill parameters.
 NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("01_cohorts", lambda c: {"synth_dir": str(c.synth_dir), "real_cohort": str(c.real_dir),
-                              "preset": c.preset.name, "seed": c.seed}),
+                              "dynamic_dir": str(dynamic_dir(c) / "synth"), "preset": c.preset.name, "seed": c.seed}),
     ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
                                   "curve_file": str(c.results / "learning_curve.tsv"),
                                   "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: _analysis_params(c)),
     ("05_classification", lambda c: _analysis_params(c)),
+    ("05b_dynamic_scenario", lambda c: {"suite_dir": str(dynamic_dir(c) / "results"), "static_suite_dir": str(c.results),
+                                        "synth_dir": str(dynamic_dir(c) / "synth"), "static_synth_dir": str(c.synth_dir),
+                                        "preset": c.preset.name, "seed": c.seed}),
     ("06_longitudinal", lambda c: _analysis_params(c)),
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
                                 "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.results_real),
@@ -79,11 +82,12 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
 #: The steps each chapter reads from: a notebook runs as soon as these are done, beside
 #: the steps still running. The reproducibility page reads every timing and runs last.
 NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
-    "01_cohorts": ("synth", "real"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
+    "01_cohorts": ("synth", "real", "synth-dynamic"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
     "04_interactions": ("analyses",), "05_classification": ("analyses",), "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
     "11_adapting": ("adapting",),
+    "05b_dynamic_scenario": ("analyses-dynamic", "analyses", "synth"),
 }
 
 
