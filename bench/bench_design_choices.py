@@ -28,7 +28,7 @@ property the penalties and warm-ups exist for (the joint code carries the shared
 the individual codes do not; :mod:`bi_core.related.jivnet`). Cross-modal SC→FC r of
 deviations and the trait r of the joint latent are shown beside it.
 
-Usage (about 10 minutes on one core; run it with ``nice``)::
+Usage (about 6 minutes of CPU time on one core, 1 December 2026; run it with ``nice``)::
 
     OMP_NUM_THREADS=1 nice python bench/bench_design_choices.py [--seed 1] [--json out.json]
 """

@@ -50,7 +50,7 @@ here can test only the two predictability claims.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,6 @@ class ScenarioTables:
     longitudinal_association: pd.DataFrame | None = None
     has_groups: bool = True
     missing: str = ""
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 def _fmt(v: float) -> str:
@@ -355,7 +354,12 @@ def load_suite(name: str, results: str | Path | None) -> ScenarioTables:
 
 
 def load_real(name: str, results: str | Path | None, dataset: str = "hcp") -> ScenarioTables:
-    """The real-data tables of ``bi-core reproduce``'s ``analyses-real`` step (no diagnoses: no group claims)."""
+    """The real-data tables of ``bi-core reproduce``'s ``analyses-real`` step (no diagnoses: no group claims).
+
+    The model's table holds every recording of ``dataset`` (the profile chapter 7 shows);
+    the ridge reference's holds only the subjects the run did not train on (it is fitted on
+    the others).
+    """
     d = Path(results) if results not in (None, "", "none") else None
     if d is None or not (d / f"predictability_{dataset}.tsv").is_file():
         return ScenarioTables(name, missing=f"no real-data tables at {d}" if d else "no results directory given",
