@@ -88,7 +88,7 @@ NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
     # every step whose tables the scorecard reads, the dynamic scenario's steps included when they exist
-    "00_scorecard": ("synth", "analyses", "real", "analyses-real", *(s for s in STEPS if "dynamic" in s)),
+    "00_scorecard": ("synth", "analyses", "analyses-real", *(s for s in STEPS if "dynamic" in s)),
 }
 
 
