@@ -15,7 +15,8 @@ has changed since it last ran (content-keyed: :func:`bi_core.steps.stamp_is_curr
    SC–FC chapter), ``masking-study`` and ``lmae-age`` (the related-methods chapters);
 5. ``notebooks`` — every chapter notebook executed with papermill with the preset's
    parameters, each as soon as the steps it reads are done (:data:`NOTEBOOK_DEPS`), beside
-   the steps still running; the reproducibility page last (a failing notebook stops the
+   the steps still running; the claims scorecard (shown first) once every scenario's
+   tables are written; the reproducibility page last (a failing notebook stops the
    build with its name and the failing cell's error);
 6. ``book`` — the executed notebooks staged with ``book/``, ``_config.yml``, ``_toc.yml``
    and built with ``jupyter-book build`` (no re-execution).
@@ -76,6 +77,12 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
                                    "preset": c.preset.name, "seed": c.seed}),
     ("11_adapting", lambda c: {"adapting_dir": str(c.out / "adapting"), "preset": c.preset.name, "seed": c.seed}),
+    # the claims scorecard reads every scenario's tables, so it runs after the steps that write them; the
+    # book shows it first (_toc.yml). The dynamic scenario's tables: OUT/dynamic/results ("not run" when absent)
+    ("00_scorecard", lambda c: {"static_results": str(c.results), "static_cohort": str(c.synth_dir / "eval"),
+                                "dynamic_results": str(dynamic_dir(c) / "results"),
+                                "dynamic_cohort": str(dynamic_dir(c) / "synth" / "eval"),
+                                "real_results": str(c.results_real), "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
 ]
@@ -88,6 +95,8 @@ NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
     "11_adapting": ("adapting",),
     "05b_dynamic_scenario": ("analyses-dynamic", "analyses", "synth"),
+    # every step whose tables the scorecard reads, the dynamic scenario's steps included when they exist
+    "00_scorecard": ("synth", "analyses", "analyses-real", *(s for s in STEPS if "dynamic" in s)),
 }
 
 
@@ -319,6 +328,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
+            n_done = len(done)
             for name in list(pending):
                 if len(running) >= jobs:
                     break
@@ -343,7 +353,8 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
                 running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
                                                   else None), t0, sink, key)
-            if not running and pending:
+            # a task listed before an up-to-date step it waits for is ready on the next pass
+            if not running and pending and len(done) == n_done:
                 raise BiCoreError(f"{pending} wait for steps that never ran (Step.deps / NOTEBOOK_DEPS).")
             time.sleep(0.2)
             for name, (task, t0, sink, key) in list(running.items()):

@@ -24,7 +24,7 @@ STAGES: dict[str, str] = {
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
     "train": "training",
-    "analysis": "analysis",
+    "analysis": "analysis", "analysis.claims": "analysis",
     "related": "related",
     "figures": "figures",
     "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
@@ -45,9 +45,10 @@ ALLOWED: dict[str, set[str]] = {
 
 def _stage(module: str) -> str:
     name = module.removeprefix("bi_core").removeprefix(".")
-    head = name.split(".")[0]
-    if head in STAGES:
-        return STAGES[head]
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):      # the longest listed prefix owns the module
+        if ".".join(parts[:i]) in STAGES:
+            return STAGES[".".join(parts[:i])]
     raise AssertionError(f"bi_core.{name} has no stage in tests/test_architecture.py::STAGES "
                          "(and in CONTRIBUTING.md): say which stage owns it")
 
