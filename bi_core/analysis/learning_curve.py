@@ -217,7 +217,7 @@ def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: flo
                     f"({int(r['steps']):,} steps, {r['train_s'] / 60:.0f} min of training on {r['device']}), "
                     f"reaches {r['ratio']:.2f}; the bar needs more steps than any preset measured so far")
     table = rows.reindex(columns=["train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device",
-                                  "machine", "measured"])
+                                  "machine", "measured", "note"])
     if not table.empty:
         table = table.assign(train_s=(table["train_s"] / 60).round(1)).rename(
             columns={"train_preset": "training preset", "model_r2": "model R²", "ridge_r2": "ridge R²",
