@@ -53,7 +53,8 @@ def collect(build: Path, note: str = "") -> list[dict]:
         s = json.loads((run / "summary.json").read_text())
         where = machine().rsplit(", ", 1)[0]    # the collector's own thread count says nothing of the run
         cs = curve_summary(pd.read_csv(curve, sep="\t"))
-        rows.append({"cohort": cohort, "train_preset": getattr(BOOK_PRESETS[book], field) if book in BOOK_PRESETS else "?",
+        name = getattr(BOOK_PRESETS[book], field) if book in BOOK_PRESETS else "?"
+        rows.append({"cohort": cohort, "train_preset": name,
                      "steps": int(cs["steps"][-1]), "model_r2": round(cs["final_model_r2"], 4),
                      "ridge_r2": round(cs["ridge_r2"], 4), "ratio": round(cs["ratio_to_ridge"], 3),
                      "train_s": s.get("train_time_s"), "device": s.get("device"), "machine": where,
