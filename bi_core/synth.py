@@ -123,8 +123,12 @@ RETEST_COHERENCE_SD = 0.25        # relative SD of a network's coherence scale (
 #: Disease makes DMN–LIM and VAN–DMN alternate (VAN–DMN: positive in A, negative in B) and stops the
 #: healthy alternation of LIM–FPN; chosen where the population coupling leaves room for both states
 #: to be valid correlation matrices.
-DYNAMIC_SWINGS: tuple[tuple[str, str, float, float], ...] = (("DMN", "LIM", 0.0, +0.40), ("VAN", "DMN", 0.0, +0.40),
-                                                             ("LIM", "FPN", 0.40, -0.40))
+DYNAMIC_SWINGS: tuple[tuple[str, str, float, float], ...] = (("DMN", "LIM", 0.0, +0.55), ("VAN", "DMN", 0.0, +0.70),
+                                                             ("LIM", "FPN", 0.60, -0.60))
+#: The ``dynamic`` scenario's coherence α of the swing pairs' networks (replaces :data:`COHERENCE`
+#: for them): high, so that a network's mean signal follows its latent and carries the state
+#: coupling (at the static values the small LIM network's mean is about half ROI noise).
+DYNAMIC_COHERENCE: tuple[tuple[str, float], ...] = (("VAN", 0.9), ("LIM", 0.9), ("FPN", 0.9), ("DMN", 0.9))
 REGIONS_BY_NETWORK: dict[str, dict[str, float]] = {
     "VIS": {"Occipital": 0.7, "Temporal": 0.15, "Parietal": 0.15},
     "SMN": {"Central": 0.7, "Temporal": 0.2, "Cingulo-insular": 0.1},
@@ -229,17 +233,30 @@ class DynamicScenario:
     matrices), so disease leaves the time-averaged covariance — static FC — unchanged and
     acts only on how the coupling fluctuates. Nothing else of the static model changes
     with disease (no coupling or DMN-coherence effect); age still acts on the couplings.
+
+    Sized so that a model-free sliding-window correlation can see the effect at the book's
+    size (24 subjects per group, recordings of ≈ 8–10 min; chosen on seed 1): the swings
+    are large (:data:`DYNAMIC_SWINGS`, ±0.55–0.70 at the extreme, shrunk per subject only where
+    a state would stop being a valid correlation matrix), and the networks of the swing pairs are coherent
+    (``coherence``: their α, replacing :data:`COHERENCE` for every subject and severity,
+    so that their network-mean signals carry the state coupling rather than ROI noise;
+    the time-averaged covariance is still the same at every severity). The mean dwell
+    time (120 s) is well above the analysis window (:data:`bi_core.analysis.dynamic.WINDOW_S`,
+    45 s), so most windows lie within one state, and the window is long enough for a
+    window's correlation to be less noisy than at 30 s.
     """
 
-    dwell_mean_s: float = 60.0
+    dwell_mean_s: float = 120.0
     dwell_shape: float = 4.0
     swings: tuple[tuple[str, str, float, float], ...] = DYNAMIC_SWINGS
+    coherence: tuple[tuple[str, float], ...] = DYNAMIC_COHERENCE
     name: str = "dynamic"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (tuples as lists), as written to ``synth_config.json`` and the step settings."""
         d = asdict(self)
         d["swings"] = [list(s) for s in self.swings]
+        d["coherence"] = [list(c) for c in self.coherence]
         return d
 
 
@@ -450,6 +467,12 @@ class _Simulator:
                     self.beta[r, j] = np.sign(C0[m, j]) * rng.uniform(0.0, 0.15)
         self.is_dmn = np.array([self.nets[m] == "DMN" for m in self.net_of_roi])
 
+    def coherence_factor(self, scenario: DynamicScenario) -> np.ndarray:
+        """``[n_rois]`` factor that turns the static coherence α into ``scenario.coherence`` (1 elsewhere)."""
+        new = dict(scenario.coherence)
+        return np.array([new.get(self.nets[m], COHERENCE[self.nets[m]]) / COHERENCE[self.nets[m]]
+                         for m in self.net_of_roi])
+
     def hrf(self, dt: float) -> np.ndarray:
         if dt not in self._hrf:
             self._hrf[dt] = _glover(dt)
@@ -490,6 +513,8 @@ class _Simulator:
         bold /= bold.std(axis=0, keepdims=True)  # unit-variance BOLD per latent
         hnet, e = bold[:, : self.K], bold[:, self.K:]
         alpha = self.alpha0 * np.where(self.is_dmn, 1.0 + DMN_COHERENCE_CHANGE * severity, 1.0)
+        if states is not None and states[2].coherence:
+            alpha = alpha * self.coherence_factor(states[2])
         if coherence_scale is not None:
             alpha = alpha * coherence_scale[self.net_of_roi]
         # variance of the structured part: a_r^T C a_r with a_r = alpha e_m + beta_r
@@ -861,6 +886,7 @@ def dynamic_truth(gt: dict[str, Any], scenario: DynamicScenario, C0: np.ndarray,
     disease["altered_pairs"] = [{k_: v for k_, v in sw.items()} | {"measure": "state swing"} for sw in swings]
     disease["dmn_coherence_relative_change_at_severity_1"] = 0.0
     disease["dmn_predictability_drop"] = False
+    gt["coherence"] = {n: dict(scenario.coherence).get(n, v) for n, v in gt["coherence"].items()}
     gt["disease"] = disease
     return gt
 

@@ -21,9 +21,10 @@ import pandas as pd
 from ..atlas import NetworkAtlas
 from ..errors import InputError
 
-#: Sliding-window length and step (s) of the dynamic-FC reference: shorter than the
-#: scenario's mean dwell time (60 s), long enough for 20 frames at the analyses' TR (1.5 s).
-WINDOW_S = 30.0
+#: Sliding-window length and step (s) of the dynamic-FC reference: well below the
+#: scenario's mean dwell time (120 s), so most windows lie within one state, and 30 frames
+#: at the analyses' TR (1.5 s), so a window's correlation is not mostly sampling noise.
+WINDOW_S = 45.0
 STEP_S = 7.5
 
 
