@@ -59,7 +59,8 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                                   "curve_file": str(c.results / "learning_curve.tsv"),
                                   "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
-    ("04_interactions", lambda c: _analysis_params(c)),
+    ("04_interactions", lambda c: {**_analysis_params(c), "readouts_dir": str(c.out / "readouts"),
+                                   "readouts_real_dir": str(c.out / "readouts-real")}),
     ("05_classification", lambda c: _analysis_params(c)),
     ("06_longitudinal", lambda c: _analysis_params(c)),
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
@@ -77,7 +78,8 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
 #: the steps still running. The reproducibility page reads every timing and runs last.
 NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "01_cohorts": ("synth", "real"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
-    "04_interactions": ("analyses",), "05_classification": ("analyses",), "06_longitudinal": ("analyses",),
+    "04_interactions": ("analyses", "readouts", "readouts-real"), "05_classification": ("analyses",),
+    "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
 }

@@ -304,6 +304,40 @@ def _lmae(ctx: Context) -> None:
                  study_dir=ctx.study_dir, progress=not ctx.quiet)
 
 
+def _readout_kw(ctx: Context) -> dict[str, Any]:
+    # the sizes live beside the study (bi_core.analysis.readouts.SIZES), so tuning them re-runs this step only
+    from .analysis.readouts import study_size
+
+    return study_size(ctx.preset.name, ctx.seed)
+
+
+def _readouts(ctx: Context) -> None:
+    from .analysis.readouts import readout_scenario, write_study
+
+    kw = _readout_kw(ctx)
+    parts = [readout_scenario(ctx.runs / "pretrain", ctx.synth_dir / "eval", ctx.synth_dir / "ground_truth.json",
+                              "static", suite_dir=ctx.results, progress=not ctx.quiet, **kw)]
+    # hook for the second synthetic scenario (`bi-core synth --scenario dynamic`; branch `dynamic`, not yet in
+    # main: steps synth-dynamic / analyses-dynamic write OUT/dynamic/synth and OUT/dynamic/results, the static
+    # layout one level down). Once it lands, add "analyses-dynamic" to this step's deps and append
+    #   readout_scenario(ctx.runs / "pretrain", ctx.out / "dynamic" / "synth" / "eval",
+    #                    ctx.out / "dynamic" / "synth" / "ground_truth.json", "dynamic",
+    #                    suite_dir=ctx.out / "dynamic" / "results", progress=not ctx.quiet, **kw)
+    # (suite_dir=None would give the model's own read-outs and the model-free references only)
+    write_study(ctx.out / "readouts", parts)
+
+
+def _readouts_real(ctx: Context) -> None:
+    from .analysis.readouts import real_readouts
+
+    run = ctx.runs / "real-hcp"
+    held_out = json.loads((run / "summary.json").read_text())["val_subjects"]
+    kw = _readout_kw(ctx)
+    real_readouts(run, ctx.real_dir, held_out, ctx.out / "readouts-real",
+                  interactions=ctx.results_real / "interactions_hcp.tsv", seed=kw["seeds"][0], windows=kw["windows"],
+                  gradient_windows=kw["gradient_windows"], ig_steps=kw["ig_steps"], progress=not ctx.quiet)
+
+
 def _analysis_settings(c: Context) -> dict[str, Any]:
     p = c.preset
     return {"seed": c.seed, "folds": p.cv_folds, "repeats": p.cv_repeats, "occlusion_windows": p.occlusion_windows,
@@ -330,6 +364,11 @@ STEPS: dict[str, Step] = {s.name: s for s in [
     Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real")),
     Step("lmae-age", _lmae, lambda c: c.lmae_dir, deps=("masking-study", "synth"),
          settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
+    # which read-out of the model recovers the altered couplings (chapter 4)
+    Step("readouts", _readouts, lambda c: c.out / "readouts", deps=("pretrain", "synth", "analyses"),
+         settings=_readout_kw),
+    Step("readouts-real", _readouts_real, lambda c: c.out / "readouts-real",
+         deps=("pretrain-real", "real", "analyses-real"), settings=_readout_kw),
 ]}
 
 

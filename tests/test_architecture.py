@@ -23,7 +23,7 @@ STAGES: dict[str, str] = {
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
     "train": "training",
-    "analysis": "analysis",
+    "analysis": "analysis",         # the whole subpackage, analysis.readouts (the read-out study) included
     "related": "related",
     "figures": "figures",
     "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
