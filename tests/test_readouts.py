@@ -134,11 +134,13 @@ def test_gradient_attribution_finds_a_planted_coupling(tmp_path):
     model, info = load_model(tmp_path / "run", cohort=held_out)
     t = model_readouts(model, info, held_out, windows=2, gradient_windows=2, ig_steps=16)
     m = t.groupby(["target", "source"])[["integrated_gradients", "input_x_gradient"]].mean()
-    for col in ("integrated_gradients", "input_x_gradient"):
-        assert m.loc[("DMN", "VIS"), col] > 0.2, col
-        assert abs(m.loc[("DMN", "SMN"), col]) < 0.5 * m.loc[("DMN", "VIS"), col], col
-        assert m.loc[("DMN", "VIS"), col] > abs(m.loc[("SMN", "VIS"), col]), col
-    assert t.attrs["completeness"]["median_relative_error"] < 0.05
+    # measured (seed 0): IG DMN←VIS 0.51, DMN←SMN −0.01, SMN←VIS 0.00; input × gradient, the local slope at the
+    # window only, is smaller (0.07) but ranks the same way
+    for col, floor in (("integrated_gradients", 0.2), ("input_x_gradient", 0.03)):
+        assert m.loc[("DMN", "VIS"), col] > floor, col
+        assert abs(m.loc[("DMN", "SMN"), col]) < m.loc[("DMN", "VIS"), col] / 3, col
+        assert abs(m.loc[("SMN", "VIS"), col]) < m.loc[("DMN", "VIS"), col] / 3, col
+    assert t.attrs["completeness"]["median_relative_error"] < 0.01
 
 
 def test_partial_correlation_separates_a_direct_coupling_from_a_proxy():
@@ -200,3 +202,22 @@ def test_agreement_and_split_half_stability():
     assert st["stable"] > 0.95 and abs(st["noise"]) < 0.5
     ag = agreement_matrix(v, ["stable", "cubed"]).set_index(["readout_a", "readout_b"])["spearman"]
     assert ag[("stable", "cubed")] > 0.99
+
+
+def test_readout_figures_show_every_readout_and_contrast():
+    import matplotlib.pyplot as plt
+
+    from bi_core.figures.readouts import agreement_heatmap, readout_scores
+
+    s = pd.DataFrame([{"readout": r, "contrast": c, "precision": 0.5, "recall": 1.0, "spearman_implied": -0.2}
+                      for r in ("a", "b", "c") for c in ("AD-CN", "MCI-CN")])
+    fig = readout_scores(s, ["c", "a", "b"], {"a": "A label"}, {"a": "attention", "b": "model", "c": "reference"})
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["AD-CN", "MCI-CN"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["c", "A label", "b"]
+    assert len(axes[0].collections) == 3 and len(axes[0].collections[0].get_offsets()) == 3
+    plt.close(fig)
+    ag = pd.DataFrame([{"readout_a": a, "readout_b": b, "spearman": 1.0 if a == b else 0.3} for a in "ab" for b in "ab"])
+    ax = agreement_heatmap(ag, ["a", "b"])
+    np.testing.assert_allclose(ax.images[0].get_array(), [[1.0, 0.3], [0.3, 1.0]])
+    plt.close(ax.figure)

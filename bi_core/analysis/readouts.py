@@ -497,7 +497,8 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     vals, diffs, scores, completeness = [], [], [], {}
     for seed in seeds:
         v = values(int(seed)).assign(attention_selected=lambda d: d[best])
-        readouts = [c for c in (*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES) if c in v]
+        readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
+                    if c in v]
         readouts = list(dict.fromkeys(readouts + heads))
         d = interaction_differences(v, cohort, readouts, groups=groups)
         s = score_readouts(d, truth, implied, nets, readouts)
@@ -609,7 +610,8 @@ def split_half_stability(values: pd.DataFrame, readouts: Sequence[str], unit: st
     if len(units) < 2:
         raise InputError(f"split-half stability needs at least 2 {unit}s, found {len(units)}.")
     half = len(units) // 2
-    combos = list(itertools.combinations(units, half))
+    # a split and its mirror image are the same split: for an even count keep the halves holding the first unit
+    combos = [c for c in itertools.combinations(units, half) if len(units) % 2 or units[0] in c]
     rng = np.random.default_rng([int(seed), READOUT_WINDOWS, 1])
     if len(combos) > n_splits:
         combos = [combos[i] for i in np.sort(rng.choice(len(combos), n_splits, replace=False))]
@@ -672,7 +674,7 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
     if "attention" not in v:
         v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
     v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
-    readouts = [c for c in (*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES)
+    readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
                 if c in v and v[c].notna().any()]
     subjects = sorted(v["subject"].astype(str).unique())
     unit = "subject" if len(subjects) >= 2 else "recording_id"
