@@ -221,3 +221,32 @@ def test_readout_figures_show_every_readout_and_contrast():
     ax = agreement_heatmap(ag, ["a", "b"])
     np.testing.assert_allclose(ax.images[0].get_array(), [[1.0, 0.3], [0.3, 1.0]])
     plt.close(ax.figure)
+
+
+def test_encoder_attention_is_what_the_encoder_computes(small_atlas):
+    """The explicit weights of BrainInterNet.encoder_attention reproduce the SDPA layer's output, rows sum to one,
+    and padded keys get no weight."""
+    import torch
+
+    from bi_core.masking import MaskConfig, MaskSampler, network_mask
+    from bi_core.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig.from_atlas(small_atlas, "tiny"), seed=0).eval()
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(2, small_atlas.n_rois, 64)).astype(np.float32))
+    mask = network_mask(model.layout, "SMN", batch_size=2)
+    att = model.encoder_attention(x, mask)
+    assert len(att) == len(model.blocks)
+    h, _ = model._embed_visible(x, mask)
+    blk = model.blocks[0]
+    B, N, C = h.shape
+    H = blk.attn.n_heads
+    v = blk.attn.qkv(blk.ln1(h)).view(B, N, 3, H, C // H)[:, :, 2].transpose(1, 2)        # [B, H, N, hd]
+    y = blk.attn.proj((att[0] @ v).transpose(1, 2).reshape(B, N, C))
+    with torch.no_grad():
+        torch.testing.assert_close(y, blk.attn(blk.ln1(h)), atol=1e-5, rtol=1e-4)
+    for a in att:
+        torch.testing.assert_close(a.sum(-1), torch.ones_like(a.sum(-1)))
+    padded = MaskSampler(model.layout, MaskConfig(per_sample=True)).sample(2, np.random.default_rng(0))
+    if padded.visible_pad is not None and padded.visible_pad.any():
+        a = model.encoder_attention(x, padded)[0]
+        assert float(a.masked_select(padded.visible_pad[:, None, None, :].expand_as(a)).abs().max()) == 0.0
