@@ -46,13 +46,14 @@ def readout_scores(scores: pd.DataFrame, order: Sequence[str], labels: Mapping[s
         ax.set_title(c)
         ax.grid(axis="x", lw=0.4, alpha=0.5)
         ax.set_yticks(y, [labels.get(r, r) for r in order])
-        ax.set_xlabel("score (precision and recall: 0–1; Spearman: −1–1)")
+        ax.set_xlabel("precision, recall (0–1); Spearman (−1–1)")
     axes[0][0].invert_yaxis()
     if families:
         for tick, r in zip(axes[0][0].get_yticklabels(), order):
             tick.set_color(FAMILY_COLORS.get(families.get(r, ""), "black"))
-    axes[0][-1].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=len(METRICS), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     return fig
 
 
