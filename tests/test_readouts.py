@@ -248,5 +248,6 @@ def test_encoder_attention_is_what_the_encoder_computes(small_atlas):
         torch.testing.assert_close(a.sum(-1), torch.ones_like(a.sum(-1)))
     padded = MaskSampler(model.layout, MaskConfig(per_sample=True)).sample(2, np.random.default_rng(0))
     if padded.visible_pad is not None and padded.visible_pad.any():
-        a = model.encoder_attention(x, padded)[0]
+        with torch.no_grad():
+            a = model.encoder_attention(x, padded)[0]
         assert float(a.masked_select(padded.visible_pad[:, None, None, :].expand_as(a)).abs().max()) == 0.0
