@@ -529,6 +529,67 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
                   extra_meta={"ingest": {"format": "bids-derivatives", "task": task, "atlas": name}})
 
 
+def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = ("diagnosis", "age", "sex", "site"),
+                sessions: Sequence[str] = (), task: str = "rest", overwrite: bool = False) -> Path:
+    """Write a cohort as the BIDS-derivatives tree :func:`ingest_bids` reads (e.g. a synthetic cohort, to test the path).
+
+    Writes ``dataset_description.json``, the atlas table ``atlas-<name>_dseg.tsv``,
+    ``participants.tsv`` (``participant_id`` and ``participants``, from each subject's
+    first recording), ``sub-<l>/sub-<l>_sessions.tsv`` (``session_id`` and ``sessions``,
+    when the cohort has sessions and ``sessions`` is not empty) and, per recording,
+    ``sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-<task>[_run-<i>]_atlas-<name>_timeseries.tsv``
+    (``[n_frames, n_rois]``, header = ROI names) with a JSON sidecar holding its
+    ``RepetitionTime`` (s). Missing values are ``n/a``.
+
+    Parameters
+    ----------
+    cohort
+        The cohort to export.
+    root
+        Directory to create (atomically).
+    participants, sessions
+        Columns of the recordings table written per subject and per session.
+    task
+        BIDS task label of the file names.
+    overwrite
+        Replace an existing directory at ``root``.
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
+    from ._io import atomic_dir, write_json, write_tsv
+
+    t = cohort.table
+    missing = [c for c in (*participants, *sessions) if c not in t]
+    if missing:
+        raise InputError(f"cohort {cohort.path} has no column(s) {missing} to export; choose from {list(t.columns)}.")
+    name = cohort.atlas.name
+    with atomic_dir(root, overwrite=overwrite) as tmp:
+        write_json(tmp / "dataset_description.json", {"Name": cohort.name, "BIDSVersion": "1.9.0",
+                                                      "DatasetType": "derivative",
+                                                      "GeneratedBy": [{"Name": "bi_core.ingest.export_bids"}]})
+        cohort.atlas.to_tsv(tmp / f"atlas-{name}_dseg.tsv")
+        first = t.drop_duplicates("subject")
+        write_tsv(tmp / "participants.tsv", pd.DataFrame({"participant_id": "sub-" + first["subject"].astype(str),
+                                                          **{c: first[c].to_numpy() for c in participants}}))
+        if sessions and t["session"].astype(str).ne("").all():
+            for sub, g in t.drop_duplicates(["subject", "session"]).groupby("subject", sort=False):
+                write_tsv(tmp / f"sub-{sub}" / f"sub-{sub}_sessions.tsv",
+                          pd.DataFrame({"session_id": "ses-" + g["session"].astype(str),
+                                        **{c: g[c].to_numpy() for c in sessions}}))
+        for i, row in enumerate(t.itertuples(index=False)):
+            ses, run = str(row.session), str(row.run)
+            d = tmp / f"sub-{row.subject}" / (f"ses-{ses}" if ses else "") / "func"
+            stem = "_".join([f"sub-{row.subject}", *([f"ses-{ses}"] if ses else []), f"task-{task}",
+                             *([f"run-{run}"] if run else []), f"atlas-{name}"])
+            write_tsv(d / f"{stem}_timeseries.tsv", pd.DataFrame(np.asarray(cohort.series(i)),
+                                                                 columns=list(cohort.atlas.roi_names)))
+            write_json(d / f"{stem}_timeseries.json", {"RepetitionTime": float(row.tr)})
+    return Path(root)
+
+
 # ---------------------------------------------------------------------- fMRIPrep
 def _load_nifti(path: Path, what: str) -> Any:
     import nibabel as nib

@@ -13,8 +13,10 @@ step is content-keyed too.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 #: The ``bi_core`` package directory; recorded paths are relative to it (portable between checkouts).
@@ -42,7 +44,73 @@ def snapshot() -> dict[str, str]:
     return out
 
 
-def loaded_sources(before: dict[str, str] | None = None) -> dict[str, str]:
+def module_file(module: str, root: Path = PACKAGE_ROOT) -> Path | None:
+    """Source file of a ``bi_core`` module name (``bi_core.x.y`` → ``x/y.py`` or ``x/y/__init__.py``) under ``root``."""
+    parts = module.split(".")[1:]
+    base = Path(root).joinpath(*parts)
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        if f.is_file():
+            return f
+    return None
+
+
+def module_imports(f: Path, root: Path = PACKAGE_ROOT) -> set[str]:
+    """Every ``bi_core`` module that the source file ``f`` imports, anywhere in it (functions included).
+
+    Read from the syntax tree, so nothing is executed; ``from . import x`` names the
+    submodule ``x`` when one exists, else the package itself. ``root`` is the package
+    directory ``f`` lies in.
+    """
+    f = Path(f).resolve()
+    rel = f.relative_to(Path(root).resolve()).with_suffix("").parts
+    mod = ".".join(("bi_core",) + (rel[:-1] if rel[-1] == "__init__" else rel))
+    pkg = mod if f.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(f.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")[: len(pkg.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target == "bi_core" or target.startswith("bi_core."):
+                if node.module:
+                    out.add(target)
+                else:       # ``from . import x``: x is a module, or a name of the package itself
+                    for a in node.names:
+                        sub = f"{target}.{a.name}"
+                        out.add(sub if module_file(sub, root) is not None else target)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name == "bi_core" or a.name.startswith("bi_core."))
+    return out
+
+
+def import_closure(modules: Iterable[str]) -> set[str]:
+    """Package-relative paths of ``modules`` and of every ``bi_core`` module they import, transitively.
+
+    A static over-approximation (an import inside a function that never runs still
+    counts) of the code a computation can depend on; the parent packages' ``__init__``
+    files are included, since importing ``bi_core.x.y`` runs them.
+    """
+    todo = list(modules)
+    seen: set[str] = set()
+    files: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))   # parent packages
+        f = module_file(name)
+        if f is None:
+            continue
+        files.add(f.relative_to(PACKAGE_ROOT).as_posix())
+        todo.extend(module_imports(f) - seen)
+    return files
+
+
+def loaded_sources(before: dict[str, str] | None = None, within: set[str] | None = None) -> dict[str, str]:
     """``{path relative to the package: digest}`` of every ``bi_core`` module this process imported.
 
     Modules run as ``__main__`` (``python -m bi_core.reproduce``, the scheduler) are not
@@ -51,7 +119,9 @@ def loaded_sources(before: dict[str, str] | None = None) -> dict[str, str]:
     the digests to record: a file edited while the step ran is then recorded as it was
     before, so the next build sees the edit and re-runs the step. Modules imported only
     in worker processes that a step starts are not seen (the steps' workers run
-    functions of modules the step itself imported).
+    functions of modules the step itself imported). ``within`` (package-relative paths,
+    e.g. an :func:`import_closure`) keeps only those modules: a pretraining run records
+    the code training can reach, not the orchestrator that happened to start it.
     """
     files: set[Path] = set()
     for name, mod in list(sys.modules.items()):
@@ -66,6 +136,8 @@ def loaded_sources(before: dict[str, str] | None = None) -> dict[str, str]:
         try:
             rel = f.relative_to(PACKAGE_ROOT).as_posix()
         except ValueError:      # a module of another checkout: cannot be re-checked here
+            continue
+        if within is not None and rel.endswith(".py") and rel not in within:
             continue
         d = (before or {}).get(rel) or file_digest(f)
         if d is not None:

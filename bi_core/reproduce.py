@@ -15,7 +15,8 @@ has changed since it last ran (content-keyed: :func:`bi_core.steps.stamp_is_curr
    SC–FC chapter), ``masking-study`` and ``lmae-age`` (the related-methods chapters);
 5. ``notebooks`` — every chapter notebook executed with papermill with the preset's
    parameters, each as soon as the steps it reads are done (:data:`NOTEBOOK_DEPS`), beside
-   the steps still running; the reproducibility page last (a failing notebook stops the
+   the steps still running; the claims scorecard (shown first) once every scenario's
+   tables are written; the reproducibility page last (a failing notebook stops the
    build with its name and the failing cell's error);
 6. ``book`` — the executed notebooks staged with ``book/``, ``_config.yml``, ``_toc.yml``
    and built with ``jupyter-book build`` (no re-execution).
@@ -39,12 +40,14 @@ from typing import Any
 
 from ._io import write_json
 from .errors import BiCoreError, ConfigError
-from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, stamp_is_current, with_dependencies
+from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, dynamic_dir, stamp_is_current, with_dependencies
 
 __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
            "reproduce", "run_notebook", "stage_book"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Held-out ratio to ridge of every measured training preset (``bench/bench_presets.py``; chapters 2 and 7)
+PRESETS_TABLE = REPO_ROOT / "bench" / "results" / "presets.tsv"
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -54,34 +57,48 @@ def _analysis_params(c: Context) -> dict[str, Any]:
 #: Chapter notebooks in book order: name → function(ctx) giving its papermill parameters.
 NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("01_cohorts", lambda c: {"synth_dir": str(c.synth_dir), "real_cohort": str(c.real_dir),
-                              "preset": c.preset.name, "seed": c.seed}),
+                              "dynamic_dir": str(dynamic_dir(c) / "synth"), "preset": c.preset.name, "seed": c.seed}),
     ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
                                   "curve_file": str(c.results / "learning_curve.tsv"),
-                                  "preset": c.preset.name, "seed": c.seed}),
+                                  "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: {**_analysis_params(c), "readouts_dir": str(c.out / "readouts"),
                                    "readouts_real_dir": str(c.out / "readouts-real")}),
     ("05_classification", lambda c: _analysis_params(c)),
+    ("05b_dynamic_scenario", lambda c: {"suite_dir": str(dynamic_dir(c) / "results"), "static_suite_dir": str(c.results),
+                                        "synth_dir": str(dynamic_dir(c) / "synth"), "static_synth_dir": str(c.synth_dir),
+                                        "preset": c.preset.name, "seed": c.seed}),
     ("06_longitudinal", lambda c: _analysis_params(c)),
     ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
                                 "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.results_real),
-                                "preset": c.preset.name, "seed": c.seed}),
+                                "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
     ("08_masking_study", lambda c: {"study_dir": str(c.study_dir), "preset": c.preset.name, "seed": c.seed}),
     ("09_lmae_rwmoe_ssm", lambda c: {"lmae_dir": str(c.lmae_dir), "synth_dir": str(c.synth_dir),
                                      "preset": c.preset.name, "seed": c.seed}),
     ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
                                    "preset": c.preset.name, "seed": c.seed}),
+    ("11_adapting", lambda c: {"adapting_dir": str(c.out / "adapting"), "preset": c.preset.name, "seed": c.seed}),
+    # the claims scorecard reads every scenario's tables, so it runs after the steps that write them; the
+    # book shows it first (_toc.yml). The dynamic scenario's tables: OUT/dynamic/results ("not run" when absent)
+    ("00_scorecard", lambda c: {"static_results": str(c.results), "static_cohort": str(c.synth_dir / "eval"),
+                                "dynamic_results": str(dynamic_dir(c) / "results"),
+                                "dynamic_cohort": str(dynamic_dir(c) / "synth" / "eval"),
+                                "real_results": str(c.results_real), "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
 ]
 #: The steps each chapter reads from: a notebook runs as soon as these are done, beside
 #: the steps still running. The reproducibility page reads every timing and runs last.
 NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
-    "01_cohorts": ("synth", "real"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
+    "01_cohorts": ("synth", "real", "synth-dynamic"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
     "04_interactions": ("analyses", "readouts", "readouts-real"), "05_classification": ("analyses",),
     "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
+    "11_adapting": ("adapting",),
+    "05b_dynamic_scenario": ("analyses-dynamic", "analyses", "synth"),
+    # every step whose tables the scorecard reads, the dynamic scenario's steps included when they exist
+    "00_scorecard": ("synth", "analyses", "analyses-real", *(s for s in STEPS if "dynamic" in s)),
 }
 
 
@@ -313,6 +330,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
+            n_done = len(done)
             for name in list(pending):
                 if len(running) >= jobs:
                     break
@@ -337,7 +355,8 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
                 running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
                                                   else None), t0, sink, key)
-            if not running and pending:
+            # a task listed before an up-to-date step it waits for is ready on the next pass
+            if not running and pending and len(done) == n_done:
                 raise BiCoreError(f"{pending} wait for steps that never ran (Step.deps / NOTEBOOK_DEPS).")
             time.sleep(0.2)
             for name, (task, t0, sink, key) in list(running.items()):

@@ -267,8 +267,36 @@ def _analyses_real(ctx: Context) -> None:
         lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects, seed=ctx.seed)
                for m in LINEAR_METHODS]
         write_tsv(out / f"predictability_linear_{name}.tsv", pd.concat(lin, ignore_index=True))
+        write_tsv(out / f"reliability_splithalf_{name}.tsv", _split_half_reliability(model, info, cohort, ctx, out))
     # the run's snapshots on its held-out HCP subjects, the references fitted on its training subjects
     write_tsv(out / "learning_curve_hcp.tsv", learning_curve(run, hcp, seed=ctx.seed, progress=not ctx.quiet))
+
+
+def _split_half_reliability(model: Any, info: Any, cohort: Any, ctx: Context, out: Path) -> Any:
+    """ICC(3,1) between the first and second half of each recording: predictability per network, FC edges.
+
+    The real cohorts have one run per subject, so test–retest cannot be estimated; this
+    within-run split-half reliability (:func:`bi_core.analysis.reliability.split_half_cohort`)
+    is what they allow, and the table says so in its ``design`` column.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from .analysis.predictability import predictability
+    from .analysis.reliability import reliability, retest_sets, split_half_cohort
+    from .connectome import fc_from_bold
+
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        halves = split_half_cohort(cohort, Path(tmp) / "halves")
+        sets = retest_sets(halves.table)
+        ids = list(sets["recording_id"])
+        pred = predictability(model, info, halves, progress=not ctx.quiet)
+        fc = fc_from_bold([np.asarray(halves.series(r)) for r in ids], names=ids)
+        rel = reliability(sets, pred, fc=fc, roi_names=halves.atlas.roi_names, roi_networks=halves.atlas.roi_networks,
+                          fc_ids=ids)
+    return rel.assign(design="split-half: first vs second half of one run (not test-retest)",
+                      half_frames=int(halves.table["n_frames"].min()))
 
 
 def _jivnet_real_config(ctx: Context) -> Any:
@@ -304,6 +332,57 @@ def _lmae(ctx: Context) -> None:
                  study_dir=ctx.study_dir, progress=not ctx.quiet)
 
 
+#: The adapting chapter's cohort per book preset: subjects per group and frames per session (TR 2.0 s). Two
+#: sessions per subject; 144 frames are exactly three windows of the book's model (64 frames at 1.5 s), which
+#: keeps the step under a minute on one core; the smoke size keeps 3 folds possible.
+ADAPTING_SIZES: dict[str, tuple[int, int]] = {"smoke": (6, 96), "default": (20, 144), "full": (20, 144)}
+#: The adapting chapter's design: group label → condition severity range (the generator's disease effects);
+#: the reference group first. Ages ~ U(ADAPTING_AGES) in both groups.
+ADAPTING_GROUPS: dict[str, tuple[float, float]] = {"TD": (0.0, 0.1), "ADHD": (0.5, 0.9)}
+ADAPTING_AGES = (8.0, 60.0)
+
+
+def adapting_config(preset: BookPreset) -> Any:
+    """The adapting chapter's synthetic cohort: an ADHD-like two-group design on the book's synthetic atlas.
+
+    ``group`` = TD / ADHD (:data:`ADAPTING_GROUPS`), an ``age``, one site at TR 2.0 s and two
+    sessions per subject with the generator's planted test–retest stability
+    (:class:`bi_core.synth.GroupSpec`, ``retest_sessions=2``); sizes from :data:`ADAPTING_SIZES`.
+    Returns a :class:`bi_core.synth.SynthConfig`.
+    """
+    from .synth import PRESETS, GroupSpec, SiteSpec, SynthConfig
+
+    atlas = PRESETS[preset.synth]          # the same atlas as the book's pretrained model
+    n, frames = ADAPTING_SIZES[preset.name]
+    return SynthConfig(name="adhd-like", n_cortical=atlas.n_cortical, n_subcortical=atlas.n_subcortical, pretrain=(),
+                       n_cn=0, n_mci=0, n_ad=0, sites=(SiteSpec("site-1", 2.0, (frames, frames), 0.3, 1.0),),
+                       max_visits=1, retest_sessions=2, group_column="group",
+                       groups=tuple(GroupSpec(g, n, sev, ADAPTING_AGES) for g, sev in ADAPTING_GROUPS.items()))
+
+
+def _adapting(ctx: Context) -> None:
+    """The adapting chapter as a user runs it: a BIDS dataset, ``bi-core ingest bids``, ``bi-core analyze``."""
+    from .analysis.classify import CVConfig
+    from .analysis.suite import run_suite
+    from .cohort import Cohort
+    from .ingest import export_bids, ingest_bids
+    from .synth import generate
+
+    home, p = ctx.out / "adapting", ctx.preset
+    generate(home / "synth", adapting_config(p), seed=ctx.seed, overwrite=True, progress=False)
+    synthetic = Cohort.open(home / "synth" / "eval")
+    export_bids(synthetic, home / "bids", participants=("group", "age", "sex", "site"), sessions=("age",),
+                overwrite=True)
+    ingest_bids(home / "bids", synthetic.atlas.name, home / "cohort", dataset="adhd-like", overwrite=True,
+                progress=False)
+    # ingest reads participants.tsv's `group` as the cohort's `diagnosis` column (bi_core.ingest.PHENOTYPE_ALIASES)
+    run_suite(ctx.runs / "pretrain", home / "cohort", home / "results",
+              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
+                       Cs=p.cv_Cs),
+              ground_truth=home / "synth" / "ground_truth.json", occlusion_windows=p.occlusion_windows,
+              group_column="diagnosis", reference="TD", target="age",
+              # the linear references learn from the model's pretraining cohort (`--fit-cohort`), as in chapter 3
+              linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)
 def _readout_kw(ctx: Context) -> dict[str, Any]:
     # the sizes live beside the study (bi_core.analysis.readouts.SIZES), so tuning them re-runs this step only
     from .analysis.readouts import study_size
@@ -315,15 +394,12 @@ def _readouts(ctx: Context) -> None:
     from .analysis.readouts import readout_scenario, write_study
 
     kw = _readout_kw(ctx)
-    parts = [readout_scenario(ctx.runs / "pretrain", ctx.synth_dir / "eval", ctx.synth_dir / "ground_truth.json",
-                              "static", suite_dir=ctx.results, progress=not ctx.quiet, **kw)]
-    # hook for the second synthetic scenario (`bi-core synth --scenario dynamic`; branch `dynamic`, not yet in
-    # main: steps synth-dynamic / analyses-dynamic write OUT/dynamic/synth and OUT/dynamic/results, the static
-    # layout one level down). Once it lands, add "analyses-dynamic" to this step's deps and append
-    #   readout_scenario(ctx.runs / "pretrain", ctx.out / "dynamic" / "synth" / "eval",
-    #                    ctx.out / "dynamic" / "synth" / "ground_truth.json", "dynamic",
-    #                    suite_dir=ctx.out / "dynamic" / "results", progress=not ctx.quiet, **kw)
-    # (suite_dir=None would give the model's own read-outs and the model-free references only)
+    # the book's one model on both synthetic scenarios: the static one, and the dynamic one (disease acts on
+    # what time-averaged FC does not see; OUT/dynamic has the static layout one level down)
+    parts = [readout_scenario(ctx.runs / "pretrain", synth / "eval", synth / "ground_truth.json", name,
+                              suite_dir=results, progress=not ctx.quiet, **kw)
+             for name, synth, results in (("static", ctx.synth_dir, ctx.results),
+                                          ("dynamic", dynamic_dir(ctx) / "synth", dynamic_dir(ctx) / "results"))]
     write_study(ctx.out / "readouts", parts)
 
 
@@ -364,11 +440,9 @@ STEPS: dict[str, Step] = {s.name: s for s in [
     Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real")),
     Step("lmae-age", _lmae, lambda c: c.lmae_dir, deps=("masking-study", "synth"),
          settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
-    # which read-out of the model recovers the altered couplings (chapter 4)
-    Step("readouts", _readouts, lambda c: c.out / "readouts", deps=("pretrain", "synth", "analyses"),
-         settings=_readout_kw),
-    Step("readouts-real", _readouts_real, lambda c: c.out / "readouts-real",
-         deps=("pretrain-real", "real", "analyses-real"), settings=_readout_kw),
+    # the adapting chapter: its own small cohort, the book's synthetic model (same atlas), no training
+    Step("adapting", _adapting, lambda c: c.out / "adapting", deps=("pretrain", "synth"),
+         settings=lambda c: {**_analysis_settings(c), "sizes": ADAPTING_SIZES[c.preset.name]}),
 ]}
 
 
@@ -388,3 +462,85 @@ def with_dependencies(names: list[str]) -> list[str]:
             todo.extend(STEPS[n].deps)
     return [n for n in STEPS if n in need]
 
+
+
+# ---------------------------------------------------------------------- the dynamic scenario (issue 15)
+#: The dynamic scenario's cohorts per synthetic preset: the preset's atlas, sites and
+#: recording lengths, a smaller evaluation cohort with baseline visits only, and a smaller
+#: healthy cohort (the linear references learn from it). The book applies the static
+#: scenario's pretrained model to them (chapter 5b says why), so no training is added.
+DYNAMIC_SIZES: dict[str, dict[str, int]] = {
+    "smoke": {"n_cn": 8, "n_mci": 8, "n_ad": 8, "pretrain_subjects": 2},
+    "default": {"n_cn": 24, "n_mci": 24, "n_ad": 24, "pretrain_subjects": 10},
+}
+
+
+def dynamic_synth_config(synth_preset: str) -> Any:
+    """The :class:`~bi_core.synth.SynthConfig` of the book's dynamic cohorts for a synthetic preset."""
+    from .errors import ConfigError
+    from .synth import PRESETS
+
+    if synth_preset not in DYNAMIC_SIZES:
+        raise ConfigError(f"no dynamic-scenario sizes for synthetic preset {synth_preset!r}; "
+                          f"choose one of {sorted(DYNAMIC_SIZES)} (bi_core.steps.DYNAMIC_SIZES).")
+    z = DYNAMIC_SIZES[synth_preset]
+    base = PRESETS[synth_preset]
+    return replace(base, name=f"{synth_preset}-dynamic", n_cn=z["n_cn"], n_mci=z["n_mci"], n_ad=z["n_ad"],
+                   max_visits=1, pretrain=tuple(replace(d, n_subjects=z["pretrain_subjects"]) for d in base.pretrain))
+
+
+def dynamic_dir(ctx: Context) -> Path:
+    """``OUT/dynamic``: the dynamic scenario's ``synth`` and ``results`` (the static layout, one level down)."""
+    return ctx.out / "dynamic"
+
+
+def _synth_dynamic(ctx: Context) -> None:
+    from .synth import generate
+
+    generate(dynamic_dir(ctx) / "synth", dynamic_synth_config(ctx.preset.synth), seed=ctx.seed, overwrite=True,
+             progress=not ctx.quiet, scenario="dynamic")
+
+
+def _analyses_dynamic(ctx: Context) -> None:
+    from .analysis.classify import CVConfig
+    from .analysis.suite import run_suite
+
+    p = ctx.preset
+    synth = dynamic_dir(ctx) / "synth"
+    # the static book's model on the dynamic cohort; the same folds, seeds and penalties as the static
+    # analyses (one worker: this step runs beside others), plus the dynamic-FC reference
+    run_suite(ctx.runs / "pretrain", synth / "eval", dynamic_dir(ctx) / "results",
+              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
+                       Cs=p.cv_Cs, n_jobs=1),
+              ground_truth=synth / "ground_truth.json", occlusion_windows=p.occlusion_windows,
+              linear_fit_cohort=synth / "pretrain", progress=not ctx.quiet, dynamic_fc=True,
+              # the two comparisons chapter 5b reports (the 3-class task would double the cost)
+              tasks=DYNAMIC_TASKS)
+
+
+#: The classification tasks of the dynamic scenario's analyses.
+DYNAMIC_TASKS = ("ad_cn", "mci_cn")
+
+
+def _synth_dynamic_settings(c: Context) -> dict[str, Any]:
+    from .synth import SCENARIOS
+
+    return {"synth": dynamic_synth_config(c.preset.synth).to_dict(), "scenario": SCENARIOS["dynamic"].to_dict(),
+            "seed": c.seed}
+
+
+STEPS.update({s.name: s for s in [
+    Step("synth-dynamic", _synth_dynamic, lambda c: dynamic_dir(c) / "synth", settings=_synth_dynamic_settings),
+    Step("analyses-dynamic", _analyses_dynamic, lambda c: dynamic_dir(c) / "results",
+         deps=("pretrain", "synth-dynamic"),
+         settings=lambda c: {**_analysis_settings(c), "dynamic_fc": True, "tasks": list(DYNAMIC_TASKS)}),
+]})
+
+# which read-out of the model recovers the altered couplings (chapter 4): after the dynamic scenario's steps,
+# which the synthetic study reads
+STEPS.update({s.name: s for s in [
+    Step("readouts", _readouts, lambda c: c.out / "readouts",
+         deps=("pretrain", "synth", "analyses", "synth-dynamic", "analyses-dynamic"), settings=_readout_kw),
+    Step("readouts-real", _readouts_real, lambda c: c.out / "readouts-real",
+         deps=("pretrain-real", "real", "analyses-real"), settings=_readout_kw),
+]})

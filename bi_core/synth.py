@@ -44,11 +44,25 @@ within-subject stability (:data:`RETEST_STABILITY`): the true ICC of its coheren
 scale, so reliability estimates can be checked against a known ordering. The scales are
 in ``ground_truth_recordings.tsv`` (``coherence_scale_<NET>``), the stabilities in
 ``ground_truth.json`` (``retest``).
+
+Your own group design
+---------------------
+``SynthConfig(groups=(GroupSpec("TD", 20, (0.0, 0.15), (8, 60)), GroupSpec("ADHD", 20,
+(0.35, 0.75), (8, 60))), group_column="group", n_cn=0, n_mci=0, n_ad=0, ...)`` replaces
+the ADNI-like course by one time point per subject with any labels: each group's
+subjects draw a condition severity ~ U(``severity``) and an age ~ U(``age``), and the
+severity acts exactly as the disease does above (the same altered pairs, the same DMN
+coherence loss), so a group with higher severities differs from one with lower
+severities in those places and nowhere else. The label goes to ``group_column``; no
+visits, MMSE or CDR-SB are written, and the ``retest_sessions`` repeats are *sessions*
+``1..k`` (``sub-S001_ses-1``, ``sub-S001_ses-2``) rather than runs.
+``ground_truth.json`` lists the groups' ranges (``groups``).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +116,15 @@ INDIVIDUAL_SD_NAMED = 0.30        # relative SD of the couplings tied to cogniti
 RETEST_STABILITY: dict[str, float] = {"VIS": 0.9, "SMN": 0.15, "DAN": 0.7, "VAN": 0.35, "LIM": 0.5, "FPN": 0.8,
                                       "DMN": 0.05, "SUB": 0.6}
 RETEST_COHERENCE_SD = 0.25        # relative SD of a network's coherence scale (between and within subjects)
+#: The ``dynamic`` scenario: network pairs whose coupling alternates between two latent states,
+#: as (network, network, swing when healthy, change of the swing at severity 1). In state A
+#: the pair's coupling is its time-averaged value + swing, in state B − swing; the states
+#: take equal time, so the time-averaged coupling (what static FC estimates) never changes.
+#: Disease makes DMN–LIM and VAN–DMN alternate (VAN–DMN: positive in A, negative in B) and stops the
+#: healthy alternation of LIM–FPN; chosen where the population coupling leaves room for both states
+#: to be valid correlation matrices.
+DYNAMIC_SWINGS: tuple[tuple[str, str, float, float], ...] = (("DMN", "LIM", 0.0, +0.40), ("VAN", "DMN", 0.0, +0.40),
+                                                             ("LIM", "FPN", 0.40, -0.40))
 REGIONS_BY_NETWORK: dict[str, dict[str, float]] = {
     "VIS": {"Occipital": 0.7, "Temporal": 0.15, "Parietal": 0.15},
     "SMN": {"Central": 0.7, "Temporal": 0.2, "Cingulo-insular": 0.1},
@@ -143,6 +166,21 @@ class SiteSpec:
 
 
 @dataclass(frozen=True)
+class GroupSpec:
+    """One group of a custom evaluation design (see the module docstring, "Your own group design").
+
+    ``label`` is written to the cohort's ``group_column``; each of its ``n_subjects``
+    subjects draws a condition severity ~ U(``severity``) (in [0, 1], the generator's
+    disease effects) and an age ~ U(``age``) (years), constant over its sessions.
+    """
+
+    label: str
+    n_subjects: int
+    severity: tuple[float, float]
+    age: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Sizes of a synthetic cohort pair (a preset) — every field is overridable.
 
@@ -150,6 +188,9 @@ class SynthConfig:
     ``n_cn``/``n_mci``/``n_ad`` subjects followed for up to ``max_visits`` annual visits,
     continuing after each visit with probability ``1 - dropout``; ``retest_sessions``
     recordings per visit (> 1: same-day test–retest runs, see the module docstring).
+    ``groups`` (with ``n_cn = n_mci = n_ad = 0``) replaces that design by one time point
+    per subject with your own labels in column ``group_column`` (:class:`GroupSpec`); an
+    empty ``pretrain`` writes no pretraining cohort.
     """
 
     name: str
@@ -167,9 +208,52 @@ class SynthConfig:
     neural_tau: float = 2.0
     total_recordings: int | None = None   # when set, pretraining sizes are scaled to hit it exactly
     retest_sessions: int = 1              # recordings per evaluation visit (> 1: test-retest runs)
+    groups: tuple[GroupSpec, ...] = ()    # a custom one-time-point design instead of CN/MCI/AD
+    group_column: str = "diagnosis"       # the column that holds the custom groups' labels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DynamicScenario:
+    """State-dependent cross-network coupling: the ``dynamic`` scenario (``None``: the static one).
+
+    A latent state sequence alternates between states A and B in *cycles*: each cycle
+    draws one dwell time (s) from a gamma distribution (mean ``dwell_mean_s``, shape
+    ``dwell_shape``) and spends it in A and then the same time in B (or B then A, a coin
+    flip), starting at a random phase. Both states therefore take the same share of every
+    complete cycle. In state A the couplings of ``swings`` are the subject's
+    time-averaged coupling + swing, in B − swing (swing = healthy + change × severity,
+    shrunk for a subject only as far as needed to keep both states valid correlation
+    matrices), so disease leaves the time-averaged covariance — static FC — unchanged and
+    acts only on how the coupling fluctuates. Nothing else of the static model changes
+    with disease (no coupling or DMN-coherence effect); age still acts on the couplings.
+    """
+
+    dwell_mean_s: float = 60.0
+    dwell_shape: float = 4.0
+    swings: tuple[tuple[str, str, float, float], ...] = DYNAMIC_SWINGS
+    name: str = "dynamic"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (tuples as lists), as written to ``synth_config.json`` and the step settings."""
+        d = asdict(self)
+        d["swings"] = [list(s) for s in self.swings]
+        return d
+
+
+#: Scenarios of ``bi-core synth --scenario`` (``static``: the original generator, unchanged).
+SCENARIOS: dict[str, DynamicScenario | None] = {"static": None, "dynamic": DynamicScenario()}
+
+
+def resolve_scenario(scenario: str | DynamicScenario | None) -> DynamicScenario | None:
+    """A scenario name or object → the :class:`DynamicScenario` (``None`` for ``static``)."""
+    if scenario is None or isinstance(scenario, DynamicScenario):
+        return scenario
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"unknown synthetic scenario {scenario!r}; choose one of {sorted(SCENARIOS)}.")
+    return SCENARIOS[scenario]
 
 
 _ADNI_SITES = (SiteSpec("ADNI-A", 3.0, (140, 200), 0.30, 0.6), SiteSpec("ADNI-B", 0.607, (950, 976), 0.45, 0.4))
@@ -291,6 +375,51 @@ def subject_coupling(severity: float, age: float, deviation: np.ndarray, network
     return _nearest_correlation(C)
 
 
+def swing_matrix(severity: float, scenario: DynamicScenario, networks: tuple[str, ...] = NETWORKS) -> np.ndarray:
+    """Symmetric ``[K, K]`` state swing at ``severity`` (zero diagonal): state A adds it, state B subtracts it."""
+    k = {n: i for i, n in enumerate(networks)}
+    S = np.zeros((len(networks), len(networks)))
+    for a, b, healthy, change in scenario.swings:
+        if a in k and b in k:
+            S[k[a], k[b]] = S[k[b], k[a]] = healthy + change * float(severity)
+    return S
+
+
+def state_couplings(C: np.ndarray, severity: float, scenario: DynamicScenario,
+                    networks: tuple[str, ...] = NETWORKS, floor: float = 0.02) -> tuple[np.ndarray, np.ndarray, float]:
+    """The two states' coupling matrices of a subject whose time-averaged coupling is ``C``.
+
+    Returns ``(C_A, C_B, factor)`` with ``C_A = C + f S``, ``C_B = C − f S`` (``S`` from
+    :func:`swing_matrix`), so ``(C_A + C_B) / 2 = C`` exactly. ``f`` (the returned
+    ``factor``, 1 unless needed) is shrunk in steps of 5 % until both have eigenvalues
+    ≥ ``floor``: a subject's swing is never large enough to need clipping, which would move
+    the average.
+    """
+    S = swing_matrix(severity, scenario, networks)
+    f = 1.0
+    while f > 0 and min(np.linalg.eigvalsh(C + f * S).min(), np.linalg.eigvalsh(C - f * S).min()) < floor:
+        f = round(f - 0.05, 10)
+    f = max(f, 0.0)
+    return C + f * S, C - f * S, f
+
+
+def state_sequence(rng: np.random.Generator, n_steps: int, dt: float, scenario: DynamicScenario) -> np.ndarray:
+    """Latent state per neural time step ``[n_steps]`` (bool: ``True`` = state B).
+
+    Cycles of one gamma-distributed dwell time (s) in each state, in random order, from a
+    random phase (see :class:`DynamicScenario`).
+    """
+    parts: list[np.ndarray] = []
+    total = 0
+    while not parts or total < n_steps + len(parts[0]):
+        d = max(1, int(round(rng.gamma(scenario.dwell_shape, scenario.dwell_mean_s / scenario.dwell_shape) / dt)))
+        first = bool(rng.random() < 0.5)
+        parts.append(np.repeat([first, not first], d))
+        total += 2 * d
+    start = int(rng.integers(0, len(parts[0])))   # a random phase within the first cycle
+    return np.concatenate(parts)[start:start + n_steps]
+
+
 # ---------------------------------------------------------------------- signals
 def _glover(dt: float) -> np.ndarray:
     from nilearn.glm.first_level import glover_hrf
@@ -327,10 +456,14 @@ class _Simulator:
         return self._hrf[dt]
 
     def recording(self, rng: np.random.Generator, tr: float, n_frames: int, C: np.ndarray, severity: float,
-                  noise_sd: float, coherence_scale: np.ndarray | None = None) -> np.ndarray:
+                  noise_sd: float, coherence_scale: np.ndarray | None = None,
+                  states: tuple[np.ndarray, np.ndarray, DynamicScenario] | None = None) -> np.ndarray:
         """One z-scored recording ``[n_frames, n_rois]`` (float32).
 
         ``coherence_scale`` (``[K]``, optional) multiplies each network's coherence α (test–retest runs).
+        ``states`` (the dynamic scenario): ``(C_A, C_B, scenario)``; the innovations of the
+        network latents are coupled by ``C_A`` or ``C_B`` according to a state sequence
+        drawn first from ``rng`` (:func:`state_sequence`); ``C`` is their average.
         """
         cfg = self.cfg
         sub = max(1, math.ceil(tr / cfg.dt - 1e-9))
@@ -341,9 +474,16 @@ class _Simulator:
         rho = math.exp(-dt / cfg.neural_tau)
         L = np.linalg.cholesky(C)
         R = self.atlas.n_rois
+        state = None if states is None else state_sequence(rng, n_steps, dt, states[2])
         # network latents (MVAR with coupled innovations) and ROI-specific latents
         white = rng.standard_normal((n_steps, self.K + R))
-        white[:, : self.K] = white[:, : self.K] @ L.T
+        if state is None:
+            white[:, : self.K] = white[:, : self.K] @ L.T
+        else:
+            # equal time in both states: the innovations' time-averaged covariance is C
+            w = white[:, : self.K]
+            white[:, : self.K] = np.where(state[:, None], w @ np.linalg.cholesky(states[1]).T,
+                                          w @ np.linalg.cholesky(states[0]).T)
         z = lfilter([math.sqrt(1 - rho**2)], [1.0, -rho], white, axis=0)
         bold = fftconvolve(z, h[:, None], mode="full", axes=0)[:n_steps]
         bold = bold[warm::sub][:n_frames]
@@ -377,8 +517,42 @@ def _symmetric_deviation(rng: np.random.Generator, nets: tuple[str, ...]) -> np.
 
 
 # ---------------------------------------------------------------------- cohorts
+def _check_groups(cfg: SynthConfig) -> None:
+    """A custom group design is complete and unambiguous (one-line errors naming the setting)."""
+    if not cfg.groups:
+        return
+    if cfg.n_cn or cfg.n_mci or cfg.n_ad:
+        raise ConfigError(f"SynthConfig {cfg.name!r} sets both groups and n_cn/n_mci/n_ad; the groups replace the "
+                          "ADNI-like design, so set n_cn = n_mci = n_ad = 0.")
+    labels = [g.label for g in cfg.groups]
+    if len(set(labels)) != len(labels) or not all(labels):
+        raise ConfigError(f"SynthConfig {cfg.name!r}: group labels {labels} must be non-empty and distinct.")
+    for g in cfg.groups:
+        lo, hi = g.severity
+        if g.n_subjects < 1 or not 0 <= lo <= hi <= 1 or g.age[0] > g.age[1]:
+            raise ConfigError(f"SynthConfig {cfg.name!r}, group {g.label!r}: needs n_subjects >= 1, "
+                              f"0 <= severity low <= high <= 1 and age low <= high (got {g}).")
+
+
+def _group_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Subjects of a custom group design: one time point each (no signals yet)."""
+    shares = np.array([s.share for s in cfg.sites], float)
+    shares /= shares.sum()
+    visits: list[dict[str, Any]] = []
+    for g in cfg.groups:
+        for _ in range(g.n_subjects):
+            site = cfg.sites[int(rng.choice(len(cfg.sites), p=shares))]
+            visits.append(dict(subject=f"S{len(visits) + 1:03d}", session="1", severity=float(rng.uniform(*g.severity)),
+                               slope=0.0, diagnosis=g.label, age=round(float(rng.uniform(*g.age)), 2),
+                               sex="F" if rng.random() < 0.5 else "M", site=site.name, tr=site.tr,
+                               frames=site.n_frames, noise_sd=site.noise_sd))
+    return visits
+
+
 def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Subjects and visits of the ADNI-like cohort (no signals yet)."""
+    """Subjects and visits of the ADNI-like cohort (no signals yet); a custom design's subjects."""
+    if cfg.groups:
+        return _group_plan(cfg, rng)
     groups = [("CN", cfg.n_cn), ("MCI", cfg.n_mci), ("AD", cfg.n_ad)]
     shares = np.array([s.share for s in cfg.sites], float)
     shares /= shares.sum()
@@ -417,7 +591,7 @@ def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any
 
 
 def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0, overwrite: bool = False,
-             progress: bool = True) -> Path:
+             progress: bool = True, scenario: str | DynamicScenario | None = "static") -> Path:
     """Write ``out/pretrain``, ``out/eval``, ``out/ground_truth.json`` for a preset.
 
     The same ``(preset, seed)`` writes byte-identical files.
@@ -432,10 +606,17 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
         :class:`SynthConfig`.
     seed
         Seed of every random draw.
+    scenario
+        ``"static"`` (disease changes couplings and DMN coherence) or ``"dynamic"`` /
+        a :class:`DynamicScenario` (disease changes only state-dependent coupling swings;
+        the time-averaged covariance is the same for every severity). The static
+        scenario's files do not depend on this option's existence.
     """
+    dyn = resolve_scenario(scenario)
     cfg = PRESETS[preset] if isinstance(preset, str) and preset in PRESETS else preset
     if not isinstance(cfg, SynthConfig):
         raise ConfigError(f"unknown synthetic preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    _check_groups(cfg)
     atlas = synthetic_atlas(cfg.n_cortical, cfg.n_subcortical)
     sim = _Simulator(atlas, cfg)
     nets = sim.nets
@@ -458,17 +639,32 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
     truths: list[dict[str, Any]] = []
     k = {n: i for i, n in enumerate(nets)}
     ca, cb = k[COGNITION_PAIR[0]], k[COGNITION_PAIR[1]]
+    label = "" if dyn is None else f", scenario {dyn.name}"
+    swing_pairs = [] if dyn is None else [(a, b) for a, b, _, _ in dyn.swings if a in k and b in k]
+
+    def dynamics(C: np.ndarray, severity: float) -> tuple[tuple[np.ndarray, np.ndarray, DynamicScenario] | None,
+                                                            dict[str, float]]:
+        """The state couplings of a recording and their truth columns (nothing in the static scenario)."""
+        if dyn is None:
+            return None, {}
+        CA, CB, f = state_couplings(C, severity, dyn, nets)
+        return (CA, CB, dyn), {f"swing_{a}_{b}": round(float(CA[k[a], k[b]] - C[k[a], k[b]]), 4)
+                               for a, b in swing_pairs} | {"swing_factor": round(f, 4)}
+
     with atomic_dir(out, overwrite=overwrite) as tmp:
         spec = PreprocSpec(target_tr=None, zscore=True)
-        with CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
-                          description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, seed {seed}") as w:
+        with (CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
+                           description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, "
+                                       f"seed {seed}{label}")
+              if pretrain_specs else nullcontext()) as w:
             for d_ss, d in zip(pre_ss.spawn(len(pretrain_specs)), pretrain_specs):
                 for s_i, s_ss in enumerate(d_ss.spawn(d.n_subjects)):
                     rng = np.random.default_rng(s_ss)
                     age = float(rng.uniform(*d.age_range))
                     dev = _symmetric_deviation(rng, nets)
                     C = subject_coupling(0.0, age, dev, nets)
-                    x = sim.recording(rng, d.tr, d.n_frames, C, 0.0, cfg.pretrain_noise_sd)
+                    states, swing_truth = dynamics(C, 0.0)
+                    x = sim.recording(rng, d.tr, d.n_frames, C, 0.0, cfg.pretrain_noise_sd, states=states)
                     # fluid score: loads on the cognition pair's individual deviation, declines after 30
                     z_dev = dev[ca, cb] / INDIVIDUAL_SD_NAMED
                     score = (COGNITION_LOADING * z_dev + math.sqrt(1 - COGNITION_LOADING**2) * rng.standard_normal())
@@ -480,11 +676,12 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
                     truths.append({"cohort": "pretrain", "recording_id": rid, "severity": 0.0,
                                    **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
                                       for (a, b) in _truth_pairs(nets)},
-                                   "cognition_deviation": round(float(dev[ca, cb]), 4)})
+                                   "cognition_deviation": round(float(dev[ca, cb]), 4), **swing_truth})
                     if pbar:
                         pbar.update()
+        what = "/".join(g.label for g in cfg.groups) if cfg.groups else "ADNI-like"
         with CohortWriter(tmp / "eval", atlas, spec, name="synthetic-eval",
-                          description=f"bi_core synthetic ADNI-like cohort, preset {cfg.name}, seed {seed}") as w:
+                          description=f"bi_core synthetic {what} cohort, preset {cfg.name}, seed {seed}{label}") as w:
             subj_dev: dict[str, np.ndarray] = {}
             subj_trait: dict[str, np.ndarray] = {}
             retest = cfg.retest_sessions > 1
@@ -496,7 +693,10 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
                     subj_dev[vis["subject"]] = _symmetric_deviation(np.random.default_rng(v_ss.spawn(1)[0]), nets)
                     if trait_ss is not None:
                         subj_trait[vis["subject"]] = np.random.default_rng(trait_ss.spawn(1)[0]).standard_normal(len(nets))
-                C = subject_coupling(vis["severity"], vis["age"], subj_dev[vis["subject"]], nets)
+                # the dynamic scenario's disease acts on the state swings only, never on the average coupling
+                static_severity = vis["severity"] if dyn is None else 0.0
+                C = subject_coupling(static_severity, vis["age"], subj_dev[vis["subject"]], nets)
+                states, swing_truth = dynamics(C, vis["severity"])
                 n_frames = int(rng.integers(vis["frames"][0], vis["frames"][1] + 1))
                 runs: list[tuple[np.random.Generator, str | None, np.ndarray | None]] = [(rng, None, None)]
                 if retest:
@@ -507,26 +707,35 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
                             r_rng.standard_normal(len(nets))
                         runs.append((r_rng, str(r + 1), np.clip(1 + RETEST_COHERENCE_SD * z, 0.3, 1.6)))
                 for run_rng, run, scale in runs:
-                    x = sim.recording(run_rng, vis["tr"], n_frames, C, vis["severity"], vis["noise_sd"], scale)
-                    rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
-                    w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run, tr=vis["tr"],
-                          dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"], age=vis["age"],
-                          sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"], cdr_sb=vis["cdr_sb"],
-                          baseline_dx=vis["baseline_dx"], visit=vis["visit"], converter=vis["converter"])
+                    x = sim.recording(run_rng, vis["tr"], n_frames, C, static_severity, vis["noise_sd"], scale,
+                                      states=states)
+                    if cfg.groups:   # one time point: the repeats are sessions, the label goes to group_column
+                        ses = run or vis["session"]
+                        rid = f"sub-{vis['subject']}_ses-{ses}"
+                        w.add(x, recording_id=rid, subject=vis["subject"], session=ses, tr=vis["tr"], dataset=cfg.name,
+                              site=vis["site"], age=vis["age"], sex=vis["sex"], **{cfg.group_column: vis["diagnosis"]})
+                    else:
+                        rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
+                        w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run,
+                              tr=vis["tr"], dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"],
+                              age=vis["age"], sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"],
+                              cdr_sb=vis["cdr_sb"], baseline_dx=vis["baseline_dx"], visit=vis["visit"],
+                              converter=vis["converter"])
                     truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
                                    **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
                                       for (a, b) in _truth_pairs(nets)},
                                    "cognition_deviation": round(float(subj_dev[vis["subject"]][ca, cb]), 4),
-                                   "severity_slope": round(vis["slope"], 4),
+                                   "severity_slope": round(vis["slope"], 4), **swing_truth,
                                    **({} if scale is None else {f"coherence_scale_{n}": round(float(v), 4)
                                                                 for n, v in zip(nets, scale)})})
                 if pbar:
                     pbar.update()
         if pbar:
             pbar.close()
-        write_json(tmp / "ground_truth.json", ground_truth(cfg, seed, atlas, nets))
+        write_json(tmp / "ground_truth.json", ground_truth(cfg, seed, atlas, nets, scenario=dyn))
         write_tsv(tmp / "ground_truth_recordings.tsv", pd.DataFrame(truths), float_format="%.6g")
-        write_json(tmp / "synth_config.json", {"preset": cfg.to_dict(), "seed": int(seed)})
+        write_json(tmp / "synth_config.json", {"preset": cfg.to_dict(), "seed": int(seed),
+                                               **({} if dyn is None else {"scenario": dyn.to_dict()})})
     return Path(out)
 
 
@@ -535,13 +744,19 @@ def _truth_pairs(nets: tuple[str, ...]) -> list[tuple[str, str]]:
     return [p for p in dict.fromkeys(pairs) if p[0] in nets and p[1] in nets]
 
 
-def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[str, ...] = NETWORKS) -> dict[str, Any]:
-    """The population-level truth written to ``ground_truth.json``."""
+def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[str, ...] = NETWORKS,
+                 scenario: DynamicScenario | None = None) -> dict[str, Any]:
+    """The population-level truth written to ``ground_truth.json``.
+
+    With a :class:`DynamicScenario` the disease entries describe its state swings
+    (:func:`dynamic_truth`); the static scenario's file has no ``scenario`` key (readers
+    take its absence as ``"static"``).
+    """
     C0 = subject_coupling(0.0, 40.0, np.zeros((len(nets), len(nets))), nets)
     C1 = subject_coupling(1.0, 40.0, np.zeros((len(nets), len(nets))), nets)
     Ci = np.linalg.inv(C0)
     latent_r2 = 1 - 1 / np.diag(Ci)
-    return {
+    truth = {
         "generator": "bi_core.synth",
         "generator_version": 1,
         "preset": cfg.name,
@@ -577,12 +792,77 @@ def ground_truth(cfg: SynthConfig, seed: int, atlas: NetworkAtlas, nets: tuple[s
         "individual_variation": {"relative_sd": INDIVIDUAL_SD, "relative_sd_cognition_pair": INDIVIDUAL_SD_NAMED},
         "sites": [asdict(s) for s in cfg.sites],
         "pretrain_datasets": [asdict(d) for d in cfg.pretrain],
+        **({} if not cfg.groups else {"groups": {
+            "column": cfg.group_column,
+            "levels": {g.label: {"n_subjects": g.n_subjects, "severity": list(g.severity), "age": list(g.age)}
+                       for g in cfg.groups},
+            "description": "one time point per subject; severity ~ U(severity) acts as 'disease' above (altered "
+                           "pairs, DMN coherence), age ~ U(age) as 'age'; MMSE, CDR-SB and visits are not simulated"}}),
         **({} if cfg.retest_sessions <= 1 else {"retest": {
-            "runs_per_visit": cfg.retest_sessions, "coherence_relative_sd": RETEST_COHERENCE_SD,
+            "runs_per_visit": cfg.retest_sessions, "repeats_are": "sessions" if cfg.groups else "runs",
+            "coherence_relative_sd": RETEST_COHERENCE_SD,
             "stability": {n: RETEST_STABILITY.get(n, 0.5) for n in nets},
             "description": "coherence scale 1 + sd (sqrt(s) trait + sqrt(1 - s) eps_run): s is the true ICC of "
                            "each network's coherence scale across a visit's runs"}}),
     }
+    if cfg.groups:   # the ADNI-like disease course (groups, slopes, scores) is not part of a custom design
+        for k in ("severity", "severity_slopes", "slope_order", "mmse", "cdr_sb", "marker_cdr_sb_association_sign"):
+            del truth["disease"][k]
+    return truth if scenario is None else dynamic_truth(truth, scenario, C0, nets)
+
+
+def dynamic_truth(gt: dict[str, Any], scenario: DynamicScenario, C0: np.ndarray, nets: tuple[str, ...]) -> dict[str, Any]:
+    """The static truth ``gt`` rewritten for the dynamic scenario, from the generator's own functions.
+
+    Disease changes the state swing of :attr:`DynamicScenario.swings` (``sign`` +1: the
+    pair's coupling alternates more between the states with severity, −1: less) and
+    nothing else: the time-averaged coupling at severity 1, computed here from
+    :func:`state_couplings`, equals the healthy one, DMN coherence does not change.
+    """
+    k = {n: i for i, n in enumerate(nets)}
+    A0, B0, f0 = state_couplings(C0, 0.0, scenario, nets)
+    A1, B1, f1 = state_couplings(C0, 1.0, scenario, nets)
+    avg1 = (A1 + B1) / 2
+    drift = float(np.abs(avg1 - C0).max())
+    swings = []
+    for a, b, healthy, change in scenario.swings:
+        if a in k and b in k:
+            i, j = k[a], k[b]
+            swings.append({"pair": [a, b], "sign": int(np.sign(change)),
+                           "swing_healthy": round(float(A0[i, j] - C0[i, j]), 4),
+                           "swing_at_severity_1": round(float(A1[i, j] - C0[i, j]), 4),
+                           "time_averaged_coupling": round(float(C0[i, j]), 4),
+                           "state_A_coupling_at_severity_1": round(float(A1[i, j]), 4),
+                           "state_B_coupling_at_severity_1": round(float(B1[i, j]), 4),
+                           # the time-averaged coupling's change: what static FC can see
+                           "relative_change_at_severity_1": round(float((avg1[i, j] - C0[i, j]) / C0[i, j]), 6)
+                           if C0[i, j] else round(float(avg1[i, j] - C0[i, j]), 6)})
+    gt = {**gt, "scenario": scenario.name, "generator_version": 2}
+    gt["coupling_at_severity_1"] = {"description": "time-averaged coupling at severity 1 (the mean of the two states)",
+                                    "networks": list(nets), "matrix": np.round(avg1, 4).tolist()}
+    gt["dynamic"] = {
+        "description": "a latent state sequence alternates between states A and B in cycles (one gamma-distributed "
+                       "dwell time in each state, random order); in state A each swing pair's coupling is its "
+                       "time-averaged value + swing, in state B - swing; swing = healthy + change x severity",
+        "parameters": scenario.to_dict(), "state_share": 0.5,
+        "swing_factor_population": {"healthy": f0, "severity_1": f1},
+        "states_healthy": {"A": np.round(A0, 4).tolist(), "B": np.round(B0, 4).tolist()},
+        "states_at_severity_1": {"A": np.round(A1, 4).tolist(), "B": np.round(B1, 4).tolist()},
+        "swings": swings,
+    }
+    gt["static_fc_expectation"] = {
+        "time_averaged_coupling_max_abs_change_at_severity_1": round(drift, 12),
+        "group_difference": "none beyond noise: disease changes only how the swing pairs' coupling alternates "
+                            "between states; the groups' mean ages differ, so the mild age effect on every coupling "
+                            f"({AGE_GLOBAL_PER_DECADE:+g} relative per decade) remains",
+        "dynamic_measure": "the SD over sliding windows of the swing pairs' correlation rises (sign +1) or falls "
+                           "(sign -1) with severity"}
+    disease = dict(gt["disease"])
+    disease["altered_pairs"] = [{k_: v for k_, v in sw.items()} | {"measure": "state swing"} for sw in swings]
+    disease["dmn_coherence_relative_change_at_severity_1"] = 0.0
+    disease["dmn_predictability_drop"] = False
+    gt["disease"] = disease
+    return gt
 
 
 # ---------------------------------------------------------------------- implied truth

@@ -51,7 +51,7 @@ from .errors import ConfigError, InputError
 from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
-from .provenance import loaded_sources, snapshot
+from .provenance import import_closure, loaded_sources, snapshot
 from .runs import FORMAT, VERSION, TrainConfig, config_hash, snapshot_epochs, snapshot_files, training_spec
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
@@ -504,7 +504,9 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         steps_done = len(history) * spe
         summary = {
             "status": "finished" if finished else "interrupted",
-            "code": loaded_sources(sources),    # the bi_core sources this run ran (run_is_current checks them)
+            # the bi_core sources this run ran and training can reach (run_is_current checks
+            # them): an edit to the orchestrator that started it (steps, CLI) keeps the run
+            "code": loaded_sources(sources, within=import_closure(["bi_core.train"])),
             "config_hash": chash,
             "preprocessing_hash": data.preprocessing.digest(),
             "epochs_run": epoch, "max_epochs": cfg.epochs, "stopped_early": bool(stopped_early),

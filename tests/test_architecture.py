@@ -6,9 +6,10 @@ allowed to (imports inside functions count too). Analyses never import the train
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
+
+from bi_core.provenance import module_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "bi_core"
@@ -23,7 +24,7 @@ STAGES: dict[str, str] = {
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
     "train": "training",
-    "analysis": "analysis",         # the whole subpackage, analysis.readouts (the read-out study) included
+    "analysis": "analysis", "analysis.claims": "analysis", "analysis.readouts": "analysis",
     "related": "related",
     "figures": "figures",
     "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
@@ -44,9 +45,10 @@ ALLOWED: dict[str, set[str]] = {
 
 def _stage(module: str) -> str:
     name = module.removeprefix("bi_core").removeprefix(".")
-    head = name.split(".")[0]
-    if head in STAGES:
-        return STAGES[head]
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):      # the longest listed prefix owns the module
+        if ".".join(parts[:i]) in STAGES:
+            return STAGES[".".join(parts[:i])]
     raise AssertionError(f"bi_core.{name} has no stage in tests/test_architecture.py::STAGES "
                          "(and in CONTRIBUTING.md): say which stage owns it")
 
@@ -59,27 +61,8 @@ def _module_name(f: Path) -> str:
 
 
 def _imports(f: Path) -> set[str]:
-    """Every ``bi_core`` module that ``f`` imports, anywhere in the file."""
-    mod = _module_name(f)
-    pkg = mod if f.name == "__init__.py" else mod.rsplit(".", 1)[0]
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(f.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg.split(".")[: len(pkg.split(".")) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if target.startswith("bi_core"):
-                if node.module:
-                    out.add(target)
-                else:       # ``from . import x``: x is a module, or a name of the package itself
-                    for a in node.names:
-                        sub = ROOT.joinpath(*target.split("."), a.name)
-                        out.add(f"{target}.{a.name}" if sub.is_dir() or sub.with_suffix(".py").is_file() else target)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("bi_core"))
-    return out
+    """Every ``bi_core`` module that ``f`` imports, anywhere in the file (the parser the runs' code record uses)."""
+    return module_imports(f, ROOT / "bi_core")
 
 
 def test_every_module_imports_only_what_its_stage_may():

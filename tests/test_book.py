@@ -393,3 +393,31 @@ def test_related_preset_sizes_both_related_studies_and_keeps_them_apart(tmp_path
     assert "steps.py" in json.loads((tmp_path / "logs" / "probe.json").read_text())["code"]
     with pytest.raises(ConfigError, match="related-methods preset 'huge'"):
         R.reproduce("smoke", out=tmp_path, related="huge")
+
+
+def test_a_notebook_listed_before_an_up_to_date_step_it_reads_still_runs(tmp_path, monkeypatch):
+    """Up-to-date steps finish within one scheduling pass; a notebook waiting on a later one runs on the next."""
+    import bi_core.reproduce as R
+    from bi_core.steps import Step
+
+    steps = {n: Step(n, lambda c: None, lambda c, n=n: c.out / n) for n in ("analyses", "later")}
+    monkeypatch.setattr(R, "STEPS", steps)
+    monkeypatch.setattr(R, "stamp_is_current", lambda step, ctx: True)
+    # 'a' reads the analyses, so it is launched right after them, before 'later' is checked
+    monkeypatch.setattr(R, "NOTEBOOK_DEPS", {"a": ("analyses", "later")})
+    monkeypatch.setattr(R, "run_notebook", lambda name, params, out_dir, cwd=None: out_dir / f"{name}.ipynb")
+    ctx = R.Context(preset=R.BOOK_PRESETS["smoke"], out=tmp_path, book_out=tmp_path, seed=0, quiet=True)
+    done = []
+    executed = R._run_graph(ctx, 2, lambda n: None, lambda n, t0, ran: done.append(n), [("a", lambda c: {})], tmp_path)
+    assert list(executed) == ["a"] and done == ["analyses", "later", "notebook a"]
+
+
+def test_scorecard_runs_with_no_scenario_built(tmp_path):
+    """The scorecard never crashes on a missing scenario: every cell says it was not run in this build."""
+    from bi_core.reproduce import run_notebook
+
+    params = {k: "none" for k in ("static_results", "static_cohort", "dynamic_results", "dynamic_cohort",
+                                  "real_results")}
+    values = _glued(run_notebook("00_scorecard", params, tmp_path))
+    assert values["n_rep_static"] == values["n_rep_real"] == values["n_not_dynamic"] == "0"
+    assert "not run in this build" in values["dynamic_text"]

@@ -54,3 +54,38 @@ def test_curve_needs_snapshots_and_held_out_subjects(smoke_run, smoke_dir, tmp_p
     cohort = Cohort.open(smoke_dir / "pretrain")
     with pytest.raises(InputError, match="held-out subjects"):
         held_out_recordings(cohort, list(cohort.table["subject"].astype(str)))
+
+
+def test_quality_bar_and_what_it_would_take():
+    import pandas as pd
+
+    from bi_core.analysis.learning_curve import QUALITY_BAR, bar_status, what_it_would_take
+
+    assert bar_status(QUALITY_BAR) == "met" and bar_status(QUALITY_BAR - 0.01) == "not met"
+    assert bar_status(float("nan")) == "not measured"
+    t = pd.DataFrame({"cohort": ["a", "a", "a", "b"], "train_preset": ["x", "y", "z", "x"],
+                      "steps": [3840, 960, 9000, 100], "ratio": [0.95, 0.7, 1.02, 0.99]})
+    w = what_it_would_take(t, "a")
+    assert list(w["rows"]["steps"]) == [960, 3840, 9000]
+    assert w["first_meeting"]["train_preset"] == "x" and w["best"]["train_preset"] == "z"
+    w = what_it_would_take(t.assign(ratio=[0.5, 0.4, 0.6, 0.99]), "a")
+    assert w["first_meeting"] is None and w["best"]["train_preset"] == "z"
+
+
+def test_bar_report_says_what_the_measured_presets_reach():
+    import pandas as pd
+
+    from bi_core.analysis.learning_curve import bar_report
+
+    t = pd.DataFrame({"cohort": ["c", "c"], "train_preset": ["real", "real-full"], "steps": [960, 3840],
+                      "model_r2": [0.5, 0.68], "ridge_r2": [0.71, 0.71], "ratio": [0.70, 0.96],
+                      "train_s": [240.0, 960.0], "device": ["cpu", "cpu"], "machine": ["m", "m"],
+                      "measured": ["2026-12-01"] * 2})
+    r = bar_report(0.70, t, "c")
+    assert r["status"] == "not met" and r["verdict"].endswith("read them beside their linear references")
+    assert "`real-full` is the first to reach" in r["take"] and "3,840 steps" in r["take"]
+    assert r["gpu_preset"] == "real-full" and "--preset real-full" in r["gpu_command"]
+    assert list(r["table"]["training (min)"]) == [4.0, 16.0]
+    r = bar_report(0.95, t.assign(ratio=[0.5, 0.8]), "c")
+    assert r["status"] == "met" and "none of the measured presets" in r["take"]
+    assert "no training preset has been measured" in bar_report(0.5, None, "c")["take"]

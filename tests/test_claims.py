@@ -1,0 +1,152 @@
+"""The claims scorecard: each verdict flips when its number crosses its threshold (small hand-made tables)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bi_core.analysis import claims as K
+
+NETS = ["VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN", "SUB"]
+
+
+def _pred(means: dict[str, float], n_rec: int = 3) -> pd.DataFrame:
+    rows = [{"recording_id": f"r{i}", "network": n, "r2": m + 0.01 * (i - 1)} for i in range(n_rec)
+            for n, m in means.items()]
+    return pd.DataFrame(rows)
+
+
+def _profile(vis: float, sub: float) -> dict[str, float]:
+    return {"VIS": vis, "SMN": 0.5, "DAN": 0.45, "VAN": 0.4, "LIM": 0.3, "FPN": 0.35, "DMN": 0.55, "SUB": sub}
+
+
+def test_most_and_least_predictable_flip_at_the_rank():
+    # VIS just above / just below the best other network (DMN 0.55)
+    assert K.most_predictable(_pred(_profile(0.56, 0.1))).verdict == "reproduced"
+    v = K.most_predictable(_pred(_profile(0.54, 0.1)))
+    assert v.verdict == "not reproduced" and v.value == 2 and "DMN" in v.measured
+    # SUB just below / just above the worst other network (LIM 0.3)
+    assert K.least_predictable(_pred(_profile(0.6, 0.29))).verdict == "reproduced"
+    assert K.least_predictable(_pred(_profile(0.6, 0.31))).verdict == "not reproduced"
+    # the ridge reference is reported, not used for the verdict
+    lin = _pred(_profile(0.2, 0.1)).assign(method="ridge")
+    v = K.most_predictable(_pred(_profile(0.56, 0.1)), lin)
+    assert v.verdict == "reproduced" and v.reference == "ridge: VIS rank 7 of 8"
+    # only the given recordings count
+    p = pd.concat([_pred(_profile(0.56, 0.1)), _pred(_profile(-5.0, 0.1), 1).assign(recording_id="retest")])
+    assert K.most_predictable(p).verdict == "not reproduced"
+    assert K.most_predictable(p, recordings={"r0", "r1", "r2"}).verdict == "reproduced"
+    # an atlas without the network cannot test the claim; no table: not run
+    no_sub = _pred({k: v for k, v in _profile(0.6, 0.1).items() if k != "SUB"})
+    assert K.least_predictable(no_sub).verdict == "not testable here"
+    assert K.most_predictable(None).verdict == "not run in this build"
+
+
+def _gp(dmn_d: float, dmn_q: float, other_d: float = -0.5) -> pd.DataFrame:
+    rows = [{"network": n, "contrast": c, "cohens_d": other_d, "q": 0.5} for n, c in
+            itertools.product(NETS, ("AD-CN", "MCI-CN")) if n != "DMN"]
+    rows += [{"network": "DMN", "contrast": "AD-CN", "cohens_d": dmn_d, "q": dmn_q},
+             {"network": "DMN", "contrast": "MCI-CN", "cohens_d": -3.0, "q": 0.001}]
+    return pd.DataFrame(rows)
+
+
+def test_dmn_verdict_needs_sign_significance_and_the_largest_effect():
+    assert K.dmn_disproportionate(_gp(-1.0, 0.049)).verdict == "reproduced"
+    assert K.dmn_disproportionate(_gp(-1.0, 0.051)).verdict == "not reproduced"     # q crosses 0.05
+    assert K.dmn_disproportionate(_gp(1.0, 0.01)).verdict == "not reproduced"       # the wrong sign
+    v = K.dmn_disproportionate(_gp(-1.0, 0.01, other_d=1.1))                          # not the largest |d|
+    assert v.verdict == "not reproduced" and "largest |d|: VIS" in v.measured
+    assert K.dmn_disproportionate(_gp(-1.0, 0.01, other_d=0.99)).verdict == "reproduced"
+    assert K.dmn_disproportionate(None, has_groups=False).verdict == "not testable here"
+    assert K.dmn_disproportionate(None).verdict == "not run in this build"
+
+
+def _gi(sig: dict[tuple[str, str], float], measure: str = "enrichment") -> pd.DataFrame:
+    rows = []
+    for t, s in itertools.permutations(NETS, 2):
+        for m in (measure, "occlusion_delta_r2"):
+            q = sig.get((t, s), 0.9) if m == measure else 0.9
+            rows.append({"target": t, "source": s, "contrast": "AD-CN", "measure": m, "q": q, "estimate": -0.1})
+    return pd.DataFrame(rows)
+
+
+def test_alterations_need_dmn_limbic_and_an_attention_network():
+    base = {("DMN", "SMN"): 0.01, ("FPN", "LIM"): 0.02}
+    v = K.network_alterations(_gi({**base, ("VAN", "VIS"): 0.049}))
+    assert v.verdict == "reproduced" and v.value == 3
+    assert "occlusion ΔR²: 0 of 3" in v.reference
+    v = K.network_alterations(_gi({**base, ("VAN", "VIS"): 0.051}))                   # q crosses 0.05
+    assert v.verdict == "not reproduced" and v.value == 2 and "attention" not in v.measured.split("(")[1]
+    assert K.network_alterations(_gi({**base, ("VIS", "DAN"): 0.01})).verdict == "reproduced"   # as a source
+    assert K.network_alterations(_gi({("DMN", "LIM"): 0.01})).value == 2             # one cell, two networks
+    # another contrast or measure does not count
+    other = _gi({**base, ("VAN", "VIS"): 0.01}).assign(contrast="MCI-CN")
+    assert K.network_alterations(other).value == 0
+    assert K.network_alterations(_gi({**base, ("VAN", "VIS"): 0.01}), measure="attention").verdict \
+        == "not run in this build"
+    assert K.network_alterations(None, has_groups=False).verdict == "not testable here"
+
+
+def _s3(ba: float, lo: float, hi: float) -> pd.DataFrame:
+    return pd.DataFrame([{"feature_set": K.EMBEDDING, "balanced_accuracy": ba, "balanced_accuracy_ci_low": lo,
+                          "balanced_accuracy_ci_high": hi},
+                         {"feature_set": "FC correlation", "balanced_accuracy": 0.7, "balanced_accuracy_ci_low": 0.6,
+                          "balanced_accuracy_ci_high": 0.8},
+                         {"feature_set": "FC tangent", "balanced_accuracy": 0.8, "balanced_accuracy_ci_low": 0.7,
+                          "balanced_accuracy_ci_high": 0.9}])
+
+
+def test_separation_flips_when_the_interval_crosses_chance():
+    v = K.embeddings_separate(_s3(0.5, 1 / 3 + 0.01, 0.6))
+    assert v.verdict == "reproduced" and v.value == 0.5 and v.reference == "FC tangent: 0.800"
+    assert K.embeddings_separate(_s3(0.5, 1 / 3 - 0.01, 0.6)).verdict == "not reproduced"
+    assert K.embeddings_separate(_s3(0.5, float("nan"), float("nan"))).verdict == "not reproduced"
+    assert K.embeddings_separate(None).verdict == "not run in this build"
+
+
+def _assoc(est: float, p: float) -> pd.DataFrame:
+    return pd.DataFrame([{"score": "cdr_sb", "part": "within", "estimate": est, "p": p},
+                         {"score": "cdr_sb", "part": "between", "estimate": 9.0, "p": 0.001}])
+
+
+def test_marker_flips_on_sign_and_p():
+    assert K.marker_tracks_severity(_assoc(0.5, 0.049)).verdict == "reproduced"
+    assert K.marker_tracks_severity(_assoc(0.5, 0.051)).verdict == "not reproduced"
+    assert K.marker_tracks_severity(_assoc(-0.5, 0.001)).verdict == "not reproduced"
+    assert "between subjects: 9" in K.marker_tracks_severity(_assoc(0.5, 0.01)).reference
+    assert K.marker_tracks_severity(None, has_groups=False).verdict == "not testable here"
+
+
+def test_scorecard_reads_directories_and_never_crashes_on_missing_ones(tmp_path):
+    static = tmp_path / "results"
+    static.mkdir()
+    _pred(_profile(0.6, 0.1)).to_csv(static / "predictability.tsv", sep="\t", index=False)
+    _gp(-1.0, 0.01).to_csv(static / "groupdiff_predictability.tsv", sep="\t", index=False)
+    real = tmp_path / "real"
+    real.mkdir()
+    _pred({k: v for k, v in _profile(0.2, 0.1).items() if k != "SUB"}).to_csv(real / "predictability_hcp.tsv",
+                                                                                sep="\t", index=False)
+    scen = [K.load_suite("static", static), K.load_suite("dynamic", tmp_path / "absent"),
+            K.load_real("real", real)]
+    card = K.scorecard(scen)
+    assert len(card) == len(K.CLAIMS) * 3 and set(card["verdict"]) <= set(K.VERDICTS)
+    v = card.set_index(["claim", "scenario"])["verdict"]
+    assert v["visual_most", "static"] == "reproduced" and v["dmn_disproportionate", "static"] == "reproduced"
+    assert v["alterations", "static"] == "not run in this build"          # its table is missing
+    assert (card[card["scenario"] == "dynamic"]["verdict"] == "not run in this build").all()
+    assert v["subcortical_least", "real"] == "not testable here" and v["visual_most", "real"] == "not reproduced"
+    assert v["embeddings_separate", "real"] == "not testable here"
+    c = K.counts(card)
+    assert list(c.columns) == list(K.VERDICTS) and c.loc["dynamic", "not run in this build"] == len(K.CLAIMS)
+    html = K.cell_text(card.iloc[0].to_dict(), link=lambda claim, scen: "03_predictability.html#fig-profile")
+    assert html.startswith("<b>reproduced</b>") and 'href="03_predictability.html#fig-profile"' in html
+    assert "&lt;" in K.cell_text({"verdict": "reproduced", "measured": "q < 0.05", "claim": "x", "scenario": "y"})
+
+
+def test_verdict_must_be_known():
+    with pytest.raises(ValueError):
+        K.Verdict("maybe")
+    assert np.isnan(K.Verdict("not testable here").value)
