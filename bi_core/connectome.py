@@ -128,8 +128,8 @@ def normalise_sc(counts: np.ndarray) -> np.ndarray:
     return w[0] if single else w
 
 
-def fc_from_bold(bolds: list[np.ndarray], names: list[str] | None = None) -> np.ndarray:
-    """Fisher-z Pearson FC of z-scored BOLD.
+def fc_from_bold(bolds: list[np.ndarray], names: list[str] | None = None, kind: str = "correlation") -> np.ndarray:
+    """Fisher-z Pearson (or partial) FC of z-scored BOLD.
 
     Parameters
     ----------
@@ -137,6 +137,10 @@ def fc_from_bold(bolds: list[np.ndarray], names: list[str] | None = None) -> np.
         Time first; frame counts may differ between subjects.
     names
         Subject labels for error messages.
+    kind
+        ``"correlation"`` or ``"partial correlation"`` (nilearn ``ConnectivityMeasure``; the
+        partial correlation of two nodes given all the others, from the inverse of the
+        empirical covariance: it separates direct couplings from ones relayed by a third node).
 
     Returns
     -------
@@ -160,7 +164,9 @@ def fc_from_bold(bolds: list[np.ndarray], names: list[str] | None = None) -> np.
         zs.append((b - b.mean(axis=0)) / sd)
     if len({z.shape[1] for z in zs}) > 1:
         raise InputError(f"BOLD node counts differ between subjects: {sorted({z.shape[1] for z in zs})}.")
-    cm = ConnectivityMeasure(kind="correlation", cov_estimator=EmpiricalCovariance(), standardize=False)
+    if kind not in ("correlation", "partial correlation"):
+        raise InputError(f"FC kind {kind!r} is not supported; use 'correlation' or 'partial correlation'.")
+    cm = ConnectivityMeasure(kind=kind, cov_estimator=EmpiricalCovariance(), standardize=False)
     r = cm.fit_transform(zs)
     z = np.arctanh(np.clip(r, -R_CLIP, R_CLIP))
     idx = np.arange(z.shape[1])

@@ -398,17 +398,41 @@ class BrainInterNet(nn.Module):
         return (e[:, None, :] + time[None, :, :]).reshape(-1, dim)                       # [R * n_p, dim]
 
     # ------------------------------------------------------------------ stages
-    def forward_encoder(self, x: torch.Tensor, mask: Mask) -> torch.Tensor:
-        """Encode the visible tokens of ``x`` ``[B, n_rois, T]``; returns ``[B, Nv, d]``."""
+    def _embed_visible(self, x: torch.Tensor, mask: Mask) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encoder input of the visible tokens ``[B, Nv, d]`` and the key-padding mask ``[B, 1, 1, Nv]`` (or None)."""
         tokens = self.patchify(x)                                                        # [B, L, P]
         n_p = tokens.shape[1] // self.cfg.n_rois
         vis = _gather_tokens(tokens, mask.visible)                                       # [B, Nv, P]
         pos = self._pos(self.roi_embed, self.net_embed, self.time_embed, n_p)           # [L, d]
-        h = self.patch_embed(vis) + pos[mask.visible]                                    # [B, Nv, d]
         attn_mask = None if mask.visible_pad is None else ~mask.visible_pad[:, None, None, :]    # [B, 1, 1, Nv]
+        return self.patch_embed(vis) + pos[mask.visible], attn_mask
+
+    def forward_encoder(self, x: torch.Tensor, mask: Mask) -> torch.Tensor:
+        """Encode the visible tokens of ``x`` ``[B, n_rois, T]``; returns ``[B, Nv, d]``."""
+        h, attn_mask = self._embed_visible(x, mask)
         for blk in self.blocks:
             h = blk(h, attn_mask)
         return self.norm(h)
+
+    def encoder_attention(self, x: torch.Tensor, mask: Mask) -> list[torch.Tensor]:
+        """Self-attention weights of every encoder layer, ``[B, heads, Nv, Nv]`` each (analysis mode).
+
+        The encoder's own pass (:meth:`forward_encoder`, SDPA) never materializes them; this
+        recomputes each layer's softmax(q kᵀ / √d_head) from the same inputs, for attention
+        rollout through the encoder (:mod:`bi_core.analysis.readouts`).
+        """
+        h, attn_mask = self._embed_visible(x, mask)
+        out = []
+        for blk in self.blocks:
+            a = blk.attn
+            B, N, C = h.shape
+            q, k, _ = a.qkv(blk.ln1(h)).view(B, N, 3, a.n_heads, C // a.n_heads).permute(2, 0, 3, 1, 4)
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // a.n_heads))     # [B, H, Nv, Nv]
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            out.append(scores.softmax(dim=-1))
+            h = blk(h, attn_mask)
+        return out
 
     def forward_decoder(self, latent: torch.Tensor, mask: Mask, n_patches: int | None = None,
                         return_attention: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:

@@ -62,7 +62,8 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                                   "curve_file": str(c.results / "learning_curve.tsv"),
                                   "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
-    ("04_interactions", lambda c: _analysis_params(c)),
+    ("04_interactions", lambda c: {**_analysis_params(c), "readouts_dir": str(c.out / "readouts"),
+                                   "readouts_real_dir": str(c.out / "readouts-real")}),
     ("05_classification", lambda c: _analysis_params(c)),
     ("05b_dynamic_scenario", lambda c: {"suite_dir": str(dynamic_dir(c) / "results"), "static_suite_dir": str(c.results),
                                         "synth_dir": str(dynamic_dir(c) / "synth"), "static_synth_dir": str(c.synth_dir),
@@ -90,7 +91,8 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
 #: the steps still running. The reproducibility page reads every timing and runs last.
 NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "01_cohorts": ("synth", "real", "synth-dynamic"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
-    "04_interactions": ("analyses",), "05_classification": ("analyses",), "06_longitudinal": ("analyses",),
+    "04_interactions": ("analyses", "readouts", "readouts-real"), "05_classification": ("analyses",),
+    "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
     "11_adapting": ("adapting",),

@@ -383,6 +383,35 @@ def _adapting(ctx: Context) -> None:
               group_column="diagnosis", reference="TD", target="age",
               # the linear references learn from the model's pretraining cohort (`--fit-cohort`), as in chapter 3
               linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)
+def _readout_kw(ctx: Context) -> dict[str, Any]:
+    # the sizes live beside the study (bi_core.analysis.readouts.SIZES), so tuning them re-runs this step only
+    from .analysis.readouts import study_size
+
+    return study_size(ctx.preset.name, ctx.seed)
+
+
+def _readouts(ctx: Context) -> None:
+    from .analysis.readouts import readout_scenario, write_study
+
+    kw = _readout_kw(ctx)
+    # the book's one model on both synthetic scenarios: the static one, and the dynamic one (disease acts on
+    # what time-averaged FC does not see; OUT/dynamic has the static layout one level down)
+    parts = [readout_scenario(ctx.runs / "pretrain", synth / "eval", synth / "ground_truth.json", name,
+                              suite_dir=results, progress=not ctx.quiet, **kw)
+             for name, synth, results in (("static", ctx.synth_dir, ctx.results),
+                                          ("dynamic", dynamic_dir(ctx) / "synth", dynamic_dir(ctx) / "results"))]
+    write_study(ctx.out / "readouts", parts)
+
+
+def _readouts_real(ctx: Context) -> None:
+    from .analysis.readouts import real_readouts
+
+    run = ctx.runs / "real-hcp"
+    held_out = json.loads((run / "summary.json").read_text())["val_subjects"]
+    kw = _readout_kw(ctx)
+    real_readouts(run, ctx.real_dir, held_out, ctx.out / "readouts-real",
+                  interactions=ctx.results_real / "interactions_hcp.tsv", seed=kw["seeds"][0], windows=kw["windows"],
+                  gradient_windows=kw["gradient_windows"], ig_steps=kw["ig_steps"], progress=not ctx.quiet)
 
 
 def _analysis_settings(c: Context) -> dict[str, Any]:
@@ -505,4 +534,13 @@ STEPS.update({s.name: s for s in [
     Step("analyses-dynamic", _analyses_dynamic, lambda c: dynamic_dir(c) / "results",
          deps=("pretrain", "synth-dynamic"),
          settings=lambda c: {**_analysis_settings(c), "dynamic_fc": True, "tasks": list(DYNAMIC_TASKS)}),
+]})
+
+# which read-out of the model recovers the altered couplings (chapter 4): after the dynamic scenario's steps,
+# which the synthetic study reads
+STEPS.update({s.name: s for s in [
+    Step("readouts", _readouts, lambda c: c.out / "readouts",
+         deps=("pretrain", "synth", "analyses", "synth-dynamic", "analyses-dynamic"), settings=_readout_kw),
+    Step("readouts-real", _readouts_real, lambda c: c.out / "readouts-real",
+         deps=("pretrain-real", "real", "analyses-real"), settings=_readout_kw),
 ]})

@@ -37,3 +37,7 @@ REGRESSOR_INIT = 0x1417
 REGRESSOR_BATCHES = 0xBA7C
 #: Bootstrap resamples of the regression metrics' intervals.
 BOOTSTRAP = 0xB007
+
+# analyses (bi_core.analysis)
+#: Windows of each recording that the read-out study scores: ``[seed, READOUT_WINDOWS, recording position]``.
+READOUT_WINDOWS = 0x2EAD

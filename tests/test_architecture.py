@@ -24,7 +24,7 @@ STAGES: dict[str, str] = {
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
     "train": "training",
-    "analysis": "analysis", "analysis.claims": "analysis",
+    "analysis": "analysis", "analysis.claims": "analysis", "analysis.readouts": "analysis",
     "related": "related",
     "figures": "figures",
     "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",

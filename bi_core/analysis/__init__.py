@@ -10,5 +10,7 @@
 - :mod:`.classify` — group classification (CN/MCI/AD by default) on identical subject-grouped folds,
   FC baselines, the summary marker;
 - :mod:`.longitudinal` — mixed-effects models of the marker;
-- :mod:`.reliability` — test–retest ICC(3,1) of every per-recording measure.
+- :mod:`.reliability` — test–retest ICC(3,1) of every per-recording measure;
+- :mod:`.readouts` — which read-out of the model (attention per head, value-weighted, rollout, gradient
+  attributions, occlusion...) recovers the altered couplings, beside FC and partial correlation.
 """

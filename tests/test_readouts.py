@@ -1,0 +1,253 @@
+"""The read-out study (bi_core.analysis.readouts): planted models and signals where the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _cohort(out, atlas, n_subjects=3, frames=200, seed=0):
+    from bi_core.cohort import Cohort, CohortWriter
+
+    rng = np.random.default_rng(seed)
+    with CohortWriter(out, atlas) as w:
+        for i in range(n_subjects):
+            y = rng.normal(size=(frames, atlas.n_rois))
+            w.add(((y - y.mean(0)) / y.std(0)).astype(np.float32), recording_id=f"r{i}", subject=f"s{i}", tr=1.5)
+    return Cohort.open(out)
+
+
+def _info(model, atlas):
+    """A stand-in for the checkpoint info of a model built in the test (what model_readouts reads)."""
+    from types import SimpleNamespace
+
+    from bi_core.masking import TokenLayout
+
+    return SimpleNamespace(atlas=atlas, window=model.cfg.window, target_tr=None, patch_size=model.cfg.patch_size,
+                           layout=TokenLayout.from_atlas(atlas, model.cfg.n_patches), path="test model")
+
+
+def test_hand_set_uniform_attention_gives_token_shares(small_atlas, tmp_path):
+    """Decoder queries and encoder queries set to zero: every attention is uniform over the context, and
+    every value vector has the same norm. Then attention per head, value-weighted attention and rollout all
+    equal the source's share of the context tokens, which is known."""
+    import torch
+
+    from bi_core.analysis.readouts import model_readouts
+    from bi_core.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig.from_atlas(small_atlas, "tiny"), seed=0).eval()
+    with torch.no_grad():
+        for blk in model.decoder_blocks:
+            blk.attn.q.weight.zero_()
+            blk.attn.q.bias.zero_()
+            C = blk.attn.q.weight.shape[0]
+            blk.attn.kv.weight[C:].zero_()          # values = their bias: the same vector for every token
+            blk.attn.kv.bias[C:].fill_(0.3)
+        for blk in model.blocks:
+            C = blk.attn.proj.weight.shape[0]
+            blk.attn.qkv.weight[:C].zero_()         # encoder queries zero: uniform self-attention
+            blk.attn.qkv.bias[:C].zero_()
+    cohort = _cohort(tmp_path / "c", small_atlas)
+    t = model_readouts(model, _info(model, small_atlas), cohort, windows=1, gradient_windows=0)
+    size = pd.Series(small_atlas.network_index).value_counts()
+    nets = small_atlas.networks
+    expected = t.apply(lambda r: size[nets.index(r["source"])] / (small_atlas.n_rois - size[nets.index(r["target"])]),
+                       axis=1)
+    for col in ("attention_l1_h1", "attention_l1_h2", "attention_l1", "value_weighted", "rollout"):
+        np.testing.assert_allclose(t[col], expected, atol=1e-5, err_msg=col)
+    # the shares of every target's sources sum to one
+    np.testing.assert_allclose(t.groupby(["recording_id", "target"])["value_weighted"].sum(), 1.0, atol=1e-5)
+    assert t["integrated_gradients"].isna().all()       # no gradient windows asked for
+
+
+def test_rollout_traces_attention_through_the_encoder():
+    """One encoder layer in which every token attends to token 0; the decoder reads token 2 only.
+    Rollout (½A + ½I) gives token 0 and token 2 half the mass each; without the encoder it is token 2 alone."""
+    import torch
+
+    from bi_core.analysis.readouts import _rollout
+
+    nv = 4
+    enc = torch.zeros(1, 2, nv, nv)
+    enc[..., 0] = 1.0
+    dec = torch.zeros(1, 2, 3, nv)
+    dec[..., 2] = 1.0
+    r = _rollout([enc], [dec])
+    np.testing.assert_allclose(r[0].numpy(), np.tile([0.5, 0.0, 0.5, 0.0], (3, 1)), atol=1e-6)
+    np.testing.assert_allclose(_rollout([], [dec])[0].numpy(), dec[0, 0].numpy())
+    # two such layers: token 0 keeps collecting (0.75)
+    np.testing.assert_allclose(_rollout([enc, enc], [dec])[0, 0].numpy(), [0.75, 0.0, 0.25, 0.0], atol=1e-6)
+
+
+def test_integrated_gradients_are_complete(small_atlas):
+    """Σ IG = f(x) − f(0) within 1 % with 32 Simpson intervals on a random tiny model (smooth GELU network);
+    attributions on the masked network's own ROIs are exactly zero (they are not inputs)."""
+    import torch
+
+    from bi_core.analysis.readouts import gradient_attributions
+    from bi_core.masking import network_mask
+    from bi_core.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig.from_atlas(small_atlas, "tiny"), seed=1).eval()
+    with torch.no_grad():           # O(1) weights: a clearly nonlinear function with a sizeable output
+        g = torch.Generator().manual_seed(1)
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.Linear):
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / mod.weight.shape[1] ** 0.5)
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, small_atlas.n_rois, 64)).astype(np.float32))
+    lay = model.layout
+    ixg, ig, f_x, f_0 = gradient_attributions(model, x, lambda b: network_mask(lay, "DMN", batch_size=b), 32)
+    gap = f_x - f_0
+    assert (gap.abs() > 0.5).all(), gap
+    rel = ((ig.sum((1, 2)) - gap).abs() / gap.abs()).max().item()
+    assert rel < 0.01, rel
+    dmn = np.flatnonzero(np.asarray(small_atlas.networks)[small_atlas.network_index] == "DMN")
+    assert float(ig[:, dmn].abs().max()) == 0.0 and float(ixg[:, dmn].abs().max()) == 0.0
+    # the coarsest rule (2 intervals) is less exact than 32; an odd count is refused (Simpson's rule)
+    _, ig2, _, _ = gradient_attributions(model, x, lambda b: network_mask(lay, "DMN", batch_size=b), 2)
+    assert ((ig2.sum((1, 2)) - gap).abs() / gap.abs()).max().item() > rel
+    with pytest.raises(ValueError, match="even"):
+        gradient_attributions(model, x, lambda b: network_mask(lay, "DMN", batch_size=b), 3)
+
+
+def test_gradient_attribution_finds_a_planted_coupling(tmp_path):
+    """A tiny model trained (~10 s) on cohorts where DMN is a linear copy of the VIS latent and SMN is
+    independent: the DMN reconstruction's integrated gradients and input × gradient come from VIS, not SMN."""
+    from bi_core.analysis.readouts import model_readouts
+    from bi_core.atlas import NetworkAtlas
+    from bi_core.cohort import Cohort
+    from bi_core.model import tiny
+    from bi_core.runs import TrainConfig, load_model
+    from bi_core.train import pretrain
+    from tests.test_train import _planted_cohort
+
+    nets = ["VIS"] * 6 + ["SMN"] * 2 + ["DMN"] * 4
+    atlas = NetworkAtlas("planted", tuple(f"roi{i}" for i in range(len(nets))), tuple(nets))
+    train = _planted_cohort(tmp_path / "train", atlas, 12, seed=0)
+    held_out = Cohort.open(_planted_cohort(tmp_path / "test", atlas, 3, seed=99))
+    pretrain([train], TrainConfig(model=tiny(), epochs=60, batch_size=16, lr=3e-3, val_fraction=0.2, patience=0),
+             tmp_path / "run", device="cpu", progress=False)
+    model, info = load_model(tmp_path / "run", cohort=held_out)
+    t = model_readouts(model, info, held_out, windows=2, gradient_windows=2, ig_steps=16)
+    m = t.groupby(["target", "source"])[["integrated_gradients", "input_x_gradient"]].mean()
+    # measured (seed 0): IG DMN←VIS 0.51, DMN←SMN −0.01, SMN←VIS 0.00; input × gradient, the local slope at the
+    # window only, is smaller (0.07) but ranks the same way
+    for col, floor in (("integrated_gradients", 0.2), ("input_x_gradient", 0.03)):
+        assert m.loc[("DMN", "VIS"), col] > floor, col
+        assert abs(m.loc[("DMN", "SMN"), col]) < m.loc[("DMN", "VIS"), col] / 3, col
+        assert abs(m.loc[("SMN", "VIS"), col]) < m.loc[("DMN", "VIS"), col] / 3, col
+    assert t.attrs["completeness"]["median_relative_error"] < 0.01
+
+
+def test_partial_correlation_separates_a_direct_coupling_from_a_proxy():
+    """Chain A → B → C: A and C correlate (through B), but their partial correlation given B is ≈ 0;
+    A–B and B–C stay large."""
+    from bi_core.connectome import fc_from_bold
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=2000)
+    b = a + rng.normal(size=2000)
+    c = b + rng.normal(size=2000)
+    x = np.c_[a, b, c]
+    fc = fc_from_bold([x])[0]
+    pc = fc_from_bold([x], kind="partial correlation")[0]
+    assert fc[0, 2] > 0.4
+    assert abs(pc[0, 2]) < 0.06
+    assert pc[0, 1] > 0.4 and pc[1, 2] > 0.4
+
+
+def test_ranking_and_verdict_follow_the_table():
+    from bi_core.analysis.readouts import rank_readouts, verdict
+
+    def row(r, fam, c, p, rec, s, rho):
+        return {"readout": r, "family": fam, "contrast": c, "precision": p, "recall": rec, "sign_agreement": s,
+                "spearman_implied": rho, "seed": 0}
+
+    rows = []
+    for c in ("AD-CN", "MCI-CN"):
+        rows += [row("attention", "attention", c, np.nan, 0.0, np.nan, -0.05),
+                 row("rollout", "attention", c, 0.5, 1 / 3, 1.0, 0.1),
+                 row("source_only_r", "model", c, 1.0, 1.0, 1.0, 0.6),
+                 row("fc_correlation", "reference", c, 1.0, 2 / 3, 1.0, 0.5),
+                 row("attention_l1_h1", "attention", c, 1.0, 1.0, 1.0, 0.9)]     # per-head rows are not ranked
+    s = pd.DataFrame(rows)
+    r = rank_readouts(s)
+    assert list(r["readout"]) == ["source_only_r", "fc_correlation", "rollout", "attention"]
+    v = verdict(s)
+    assert v["recommended"] == "source_only_r" and v["beats_references"]
+    assert v["best_attention"] == "rollout" and not v["claim_reproduced"]
+    s.loc[s["readout"] == "rollout", ["precision", "recall"]] = [1.0, 1.0]
+    assert verdict(s)["claim_reproduced"]
+
+
+def test_agreement_and_split_half_stability():
+    """A read-out that is the same map in every subject is perfectly stable; pure noise is not; a read-out
+    agrees perfectly with a monotone transform of itself."""
+    from bi_core.analysis.readouts import agreement_matrix, split_half_stability
+
+    rng = np.random.default_rng(0)
+    cells = [(t, s) for t in "ABCD" for s in "ABCD" if t != s]
+    base = rng.normal(size=len(cells))
+    rows = []
+    for subj in range(6):
+        for (t, s), b in zip(cells, base):
+            rows.append({"subject": f"s{subj}", "target": t, "source": s, "stable": b + 0.01 * rng.normal(),
+                         "noise": rng.normal(), "cubed": b ** 3})
+    v = pd.DataFrame(rows)
+    st = split_half_stability(v, ["stable", "noise"]).set_index("readout")["stability"]
+    assert st["stable"] > 0.95 and abs(st["noise"]) < 0.5
+    ag = agreement_matrix(v, ["stable", "cubed"]).set_index(["readout_a", "readout_b"])["spearman"]
+    assert ag[("stable", "cubed")] > 0.99
+
+
+def test_readout_figures_show_every_readout_and_contrast():
+    import matplotlib.pyplot as plt
+
+    from bi_core.figures.readouts import agreement_heatmap, readout_scores
+
+    s = pd.DataFrame([{"readout": r, "contrast": c, "precision": 0.5, "recall": 1.0, "spearman_implied": -0.2}
+                      for r in ("a", "b", "c") for c in ("AD-CN", "MCI-CN")])
+    fig = readout_scores(s, ["c", "a", "b"], {"a": "A label"}, {"a": "attention", "b": "model", "c": "reference"})
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["AD-CN", "MCI-CN"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["c", "A label", "b"]
+    assert len(axes[0].collections) == 3 and len(axes[0].collections[0].get_offsets()) == 3
+    plt.close(fig)
+    ag = pd.DataFrame([{"readout_a": a, "readout_b": b, "spearman": 1.0 if a == b else 0.3} for a in "ab" for b in "ab"])
+    ax = agreement_heatmap(ag, ["a", "b"])
+    np.testing.assert_allclose(ax.images[0].get_array(), [[1.0, 0.3], [0.3, 1.0]])
+    plt.close(ax.figure)
+
+
+def test_encoder_attention_is_what_the_encoder_computes(small_atlas):
+    """The explicit weights of BrainInterNet.encoder_attention reproduce the SDPA layer's output, rows sum to one,
+    and padded keys get no weight."""
+    import torch
+
+    from bi_core.masking import MaskConfig, MaskSampler, network_mask
+    from bi_core.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig.from_atlas(small_atlas, "tiny"), seed=0).eval()
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(2, small_atlas.n_rois, 64)).astype(np.float32))
+    mask = network_mask(model.layout, "SMN", batch_size=2)
+    att = model.encoder_attention(x, mask)
+    assert len(att) == len(model.blocks)
+    h, _ = model._embed_visible(x, mask)
+    blk = model.blocks[0]
+    B, N, C = h.shape
+    H = blk.attn.n_heads
+    v = blk.attn.qkv(blk.ln1(h)).view(B, N, 3, H, C // H)[:, :, 2].transpose(1, 2)        # [B, H, N, hd]
+    y = blk.attn.proj((att[0] @ v).transpose(1, 2).reshape(B, N, C))
+    with torch.no_grad():
+        torch.testing.assert_close(y, blk.attn(blk.ln1(h)), atol=1e-5, rtol=1e-4)
+    for a in att:
+        torch.testing.assert_close(a.sum(-1), torch.ones_like(a.sum(-1)))
+    padded = MaskSampler(model.layout, MaskConfig(per_sample=True)).sample(2, np.random.default_rng(0))
+    if padded.visible_pad is not None and padded.visible_pad.any():
+        with torch.no_grad():
+            a = model.encoder_attention(x, padded)[0]
+        assert float(a.masked_select(padded.visible_pad[:, None, None, :].expand_as(a)).abs().max()) == 0.0
