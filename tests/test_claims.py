@@ -170,4 +170,6 @@ def test_attention_claim_flips_at_the_read_out_study_bars():
     assert v.verdict == "not reproduced" and "recall 0.333" in v.measured and "source-only r" in v.reference
     assert K.attention_interpretable(_readout_scores(1.0, 0.4)).verdict == "not reproduced"
     assert K.attention_interpretable(None).verdict == "not run in this build"
+    none = _readout_scores(0.0, float("nan")).assign(recall=0.0, precision=float("nan"))
+    assert K.attention_interpretable(none).reference.startswith("no read-out of the model")
     assert K.attention_interpretable(_readout_scores(1.0, 1.0), has_groups=False).verdict == "not testable here"

@@ -83,7 +83,10 @@ def test_bar_report_says_what_the_measured_presets_reach():
                       "measured": ["2026-12-01"] * 2})
     r = bar_report(0.70, t, "c")
     assert r["status"] == "not met" and r["verdict"].endswith("read them beside their linear references")
-    assert "`real-full` is the first to reach" in r["take"] and "3,840 steps" in r["take"]
+    assert "real-full is the first to reach" in r["take"] and "3,840 steps" in r["take"]
+    assert "shared" not in r["take"]
+    noted = bar_report(0.70, t.assign(note=["", "machine shared"]), "c")["take"]
+    assert noted.endswith("on cpu; machine shared)")
     assert r["gpu_preset"] == "real-full" and "--preset real-full" in r["gpu_command"]
     assert list(r["table"]["training (min)"]) == [4.0, 16.0]
     r = bar_report(0.95, t.assign(ratio=[0.5, 0.8]), "c")

@@ -328,9 +328,12 @@ def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True
     a = ad.loc[att]
     measured = (f"best attention read-out ({LABELS.get(att, att)}), AD−CN: recall {_fmt(a['recall'])}, "
                 f"precision {_fmt(a['precision'])}, sign agreement {_fmt(a['sign_agreement'])}")
-    reference = (f"recommended read-out: {LABELS.get(v['recommended'], v['recommended'])} (F1 "
-                 f"{_fmt(v['recommended_f1'])}); best reference: "
-                 f"{LABELS.get(v['best_reference'], v['best_reference'])} (F1 {_fmt(v['best_reference_f1'])})")
+    if v["recommended_f1"] > 0 or v["best_reference_f1"] > 0:
+        reference = (f"recommended read-out: {LABELS.get(v['recommended'], v['recommended'])} (F1 "
+                     f"{_fmt(v['recommended_f1'])}); best reference: "
+                     f"{LABELS.get(v['best_reference'], v['best_reference'])} (F1 {_fmt(v['best_reference_f1'])})")
+    else:
+        reference = "no read-out of the model and no model-free reference finds a planted pair"
     return Verdict("reproduced" if v["claim_reproduced"] else "not reproduced", float(a["f1"]), measured,
                    reference)
 

@@ -169,6 +169,12 @@ GPU_COMMAND = ("bi-core pretrain --cohort {train} --preset {preset} --device cud
                "bi-core analyze --run runs/{preset}-gpu --cohort {eval} --out results-{preset}-gpu")
 
 
+def _note(row: dict[str, Any]) -> str:
+    """``"; NOTE"`` for a measured row that carries a note (e.g. a shared machine), else ``""``."""
+    note = row.get("note")
+    return f"; {note}" if isinstance(note, str) and note.strip() else ""
+
+
 def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: float = QUALITY_BAR,
                train_cohort: str = "TRAIN_COHORT", eval_cohort: str = "EVAL_COHORT") -> dict[str, Any]:
     """What a chapter says about the quality bar: this build's verdict and what the measured presets reach.
@@ -207,15 +213,16 @@ def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: flo
         if w["first_meeting"] is not None:
             r = w["first_meeting"]
             gpu_preset = str(r["train_preset"])
-            take = (f"of the measured presets, `{r['train_preset']}` is the first to reach the bar "
+            take = (f"of the measured presets, {r['train_preset']} is the first to reach the bar "
                     f"({int(r['steps']):,} steps, ratio {r['ratio']:.2f}, {r['train_s'] / 60:.0f} min of training "
-                    f"on {r['device']})")
+                    f"on {r['device']}{_note(r)})")
         else:
             r = w["best"]
             gpu_preset = str(r["train_preset"])
-            take = (f"none of the measured presets reaches the bar: the best, `{r['train_preset']}` "
-                    f"({int(r['steps']):,} steps, {r['train_s'] / 60:.0f} min of training on {r['device']}), "
-                    f"reaches {r['ratio']:.2f}; the bar needs more steps than any preset measured so far")
+            take = (f"none of the measured presets reaches the bar: the best, {r['train_preset']} "
+                    f"({int(r['steps']):,} steps, {r['train_s'] / 60:.0f} min of training on {r['device']}{_note(r)}), "
+                    f"reaches {r['ratio']:.2f}; reaching the bar needs a longer schedule or a change to the model, "
+                    "neither measured yet")
     table = rows.reindex(columns=["train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device",
                                   "machine", "measured", "note"])
     if not table.empty:
