@@ -56,7 +56,7 @@ BOOK_PRESETS: dict[str, BookPreset] = {
     # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
     "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", related="smoke",
                         cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2),
-    # sized so that the whole book builds in about 10 minutes on 2 CPU cores (bench/README.md)
+    # the whole book in about 15 minutes on 2 CPU cores (14.3 measured on 1 December 2026; bench/README.md)
     "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", related="default",
                           cv_repeats=3, cv_folds=5, occlusion_windows=3),
     # the published book (GitHub Pages): the same cohorts, models trained 4x as long, 5 CV repeats
