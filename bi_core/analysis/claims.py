@@ -318,14 +318,13 @@ def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True
         return Verdict("not testable here", measured="no diagnoses and no planted couplings in this cohort")
     if scores is None or scores.empty:
         return _not_run("the read-out study (readout_scores.tsv)")
-    from .readouts import LABELS, rank_readouts, verdict
+    from .readouts import LABELS, verdict
 
     v = verdict(scores)
     att = v["best_attention"]
     if att is None:
         return _not_run("an attention-based read-out")
-    ad = rank_readouts(scores, contrast="AD-CN").set_index("readout")
-    a = ad.loc[att]
+    a = v["best_attention_contrast"]
     measured = (f"best attention read-out ({LABELS.get(att, att)}), AD−CN: recall {_fmt(a['recall'])}, "
                 f"precision {_fmt(a['precision'])}, sign agreement {_fmt(a['sign_agreement'])}")
     if v["recommended_f1"] > 0 or v["best_reference_f1"] > 0:

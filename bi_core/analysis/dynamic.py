@@ -30,7 +30,23 @@ STEP_S = 7.5
 
 def network_series(x: np.ndarray, atlas: NetworkAtlas) -> np.ndarray:
     """Mean signal of each network ``[n_frames, n_networks]`` of a recording ``x`` ``[n_frames, n_rois]``."""
-    return np.stack([np.asarray(x)[:, atlas.rois_of(n)].mean(1) for n in atlas.networks], axis=1)
+    from ..descriptives import network_signals
+
+    return network_signals(x, atlas.network_index, atlas.n_networks)
+
+
+def _correlations(series: Sequence[np.ndarray]) -> np.ndarray:
+    """Pearson r of every pair of columns of each ``[n_frames, n_signals]`` array, ``[n_arrays, n_pairs]``.
+
+    nilearn's ``ConnectivityMeasure`` with the empirical covariance (no shrinkage), lower
+    triangle vectorized without the diagonal (:func:`network_pairs` order).
+    """
+    from nilearn.connectome import ConnectivityMeasure
+    from sklearn.covariance import EmpiricalCovariance
+
+    cm = ConnectivityMeasure(cov_estimator=EmpiricalCovariance(), kind="correlation", vectorize=True,
+                             discard_diagonal=True, standardize="zscore_sample")
+    return cm.fit_transform(list(series))
 
 
 def network_pairs(atlas: NetworkAtlas) -> list[tuple[str, str]]:
@@ -50,19 +66,13 @@ def sliding_window_fc(series: np.ndarray, tr: float, window_s: float = WINDOW_S,
     window_s, step_s
         Window length and step (s), rounded to whole frames.
     """
-    from nilearn.connectome import ConnectivityMeasure
-    from sklearn.covariance import EmpiricalCovariance
-
     x = np.asarray(series, np.float64)
     w = max(3, int(round(window_s / tr)))
     step = max(1, int(round(step_s / tr)))
     if len(x) < w + step:
         raise InputError(f"a recording of {len(x)} frames at TR {tr:g} s is too short for {window_s:g}-s sliding "
                          f"windows (need at least {w + step} frames); use shorter windows.")
-    windows = [x[s:s + w] for s in range(0, len(x) - w + 1, step)]
-    cm = ConnectivityMeasure(cov_estimator=EmpiricalCovariance(), kind="correlation", vectorize=True,
-                             discard_diagonal=True, standardize="zscore_sample")
-    return cm.fit_transform(windows)
+    return _correlations([x[s:s + w] for s in range(0, len(x) - w + 1, step)])
 
 
 def dynamic_fc_features(series: Sequence[np.ndarray], tr: float, atlas: NetworkAtlas, window_s: float = WINDOW_S,
@@ -77,12 +87,7 @@ def dynamic_fc_features(series: Sequence[np.ndarray], tr: float, atlas: NetworkA
 
 def static_network_fc(series: Sequence[np.ndarray], atlas: NetworkAtlas) -> np.ndarray:
     """Whole-recording correlation of each network pair ``[n_recordings, n_pairs]`` (what static FC sees)."""
-    from nilearn.connectome import ConnectivityMeasure
-    from sklearn.covariance import EmpiricalCovariance
-
-    cm = ConnectivityMeasure(cov_estimator=EmpiricalCovariance(), kind="correlation", vectorize=True,
-                             discard_diagonal=True, standardize="zscore_sample")
-    return cm.fit_transform([network_series(x, atlas) for x in series])
+    return _correlations([network_series(x, atlas) for x in series])
 
 
 def static_and_dynamic_effects(series: Sequence[np.ndarray], tr: float, groups: Sequence[str], atlas: NetworkAtlas,

@@ -204,12 +204,12 @@ def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: flo
     if status == "not met":
         verdict += (". The model measures in this build describe a model that is still learning more than they "
                     "describe the data; read them beside their linear references")
-    rows = pd.DataFrame() if presets is None else what_it_would_take(presets, cohort, bar)["rows"]
+    w = None if presets is None else what_it_would_take(presets, cohort, bar)
+    rows = pd.DataFrame() if w is None else w["rows"]
     gpu_preset = "real-full" if "HCP" in cohort else "full"
     if rows.empty:
         take = "no training preset has been measured on this cohort yet (`bench/bench_presets.py`)"
     else:
-        w = what_it_would_take(presets, cohort, bar)
         if w["first_meeting"] is not None:
             r = w["first_meeting"]
             gpu_preset = str(r["train_preset"])

@@ -105,6 +105,8 @@ LABELS: dict[str, str] = {
 #: Thresholds of the verdict on "cross-network attention is interpretable" (AD−CN, the reported seeds' mean):
 #: an attention read-out must find most altered pairs, mostly true ones, with the right sign.
 VERDICT_RECALL, VERDICT_PRECISION, VERDICT_SIGN = 2 / 3, 0.5, 2 / 3
+#: The contrast the verdict reads (the paper's claims are about AD against CN).
+VERDICT_CONTRAST = "AD-CN"
 
 
 #: Sizes of the study per book preset: windows drawn per recording for the attention read-outs and for
@@ -566,7 +568,8 @@ def verdict(scores: pd.DataFrame) -> dict[str, Any]:
     Returns ``recommended`` (the best model read-out by :func:`rank_readouts`, attention-based
     or not), ``best_reference`` (the best model-free reference), ``beats_references``
     (recommended F1 > best reference F1), ``best_attention`` (the best attention-based
-    read-out) and ``claim_reproduced``: whether that attention read-out's AD−CN precision,
+    read-out), ``best_attention_contrast`` (its :data:`VERDICT_CONTRAST` precision, recall,
+    sign agreement and F1) and ``claim_reproduced``: whether that attention read-out's AD−CN precision,
     recall and sign agreement reach :data:`VERDICT_PRECISION`, :data:`VERDICT_RECALL` and
     :data:`VERDICT_SIGN` (mean over seeds).
     """
@@ -574,7 +577,7 @@ def verdict(scores: pd.DataFrame) -> dict[str, Any]:
     model = r[r["family"] != "reference"]
     ref = r[r["family"] == "reference"]
     att = r[r["family"] == "attention"]
-    ad = rank_readouts(scores, contrast=scores["contrast"].iloc[0]).set_index("readout")
+    ad = rank_readouts(scores, contrast=VERDICT_CONTRAST).set_index("readout")
     best_att = att.iloc[0]["readout"] if not att.empty else None
     a = ad.loc[best_att] if best_att is not None else None
     ok = bool(a is not None and a["recall"] >= VERDICT_RECALL and np.nan_to_num(a["precision"]) >= VERDICT_PRECISION
@@ -584,6 +587,8 @@ def verdict(scores: pd.DataFrame) -> dict[str, Any]:
             "best_reference_f1": float(ref.iloc[0]["f1"]) if not ref.empty else float("nan"),
             "beats_references": bool(ref.empty or model.iloc[0]["f1"] > ref.iloc[0]["f1"]),
             "best_attention": best_att, "best_attention_f1": float(att.iloc[0]["f1"]) if not att.empty else float("nan"),
+            "best_attention_contrast": None if a is None else a[["precision", "recall", "sign_agreement",
+                                                                 "f1"]].astype(float).to_dict(),
             "claim_reproduced": ok}
 
 
