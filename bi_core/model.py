@@ -64,6 +64,12 @@ class ModelConfig:
         MLP hidden width / model width.
     dropout
         Dropout in attention and residual branches (0 keeps DDP runs equal to single-process runs).
+    linear_path
+        Add a learned same-frame linear map from the visible ROIs to every masked token's
+        reconstruction (``[n_rois, n_rois]``, zero at initialisation; a design choice of this
+        companion, not of the paper — see :meth:`BrainInterNet.forward_linear`; chapter 2 ablates
+        it). ``False`` is the paper's plain cross-attention decoder; checkpoints written before
+        the field existed load as ``False``.
     n_rois, roi_networks, network_names
         Atlas part: number of ROIs, network id of each ROI, network names.
     """
@@ -78,6 +84,7 @@ class ModelConfig:
     dec_heads: int = 4
     mlp_ratio: float = 4.0
     dropout: float = 0.0
+    linear_path: bool = True
     n_rois: int = 0
     roi_networks: tuple[int, ...] = ()
     network_names: tuple[str, ...] = ()
@@ -304,6 +311,10 @@ class Embedding(NamedTuple):
     temporal_sd: torch.Tensor
 
 
+#: What :meth:`BrainInterNet.reconstruct` can predict with: the whole model or one of its two parts.
+PARTS = ("model", "linear path", "decoder")
+
+
 def _gather_tokens(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``t[b, idx[b]]`` for ``t`` ``[B, L, C]`` and ``idx`` ``[B, N]`` → ``[B, N, C]``."""
     return torch.gather(t, 1, idx.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
@@ -346,6 +357,9 @@ class BrainInterNet(nn.Module):
                                             for _ in range(cfg.dec_depth))
         self.decoder_norm = nn.LayerNorm(dd)
         self.decoder_pred = nn.Linear(dd, P)
+        # same-frame linear map visible ROIs → masked ROI (design choice; zero-initialised below)
+        # (a bare parameter: building it draws no random numbers, so the rest initialises as the plain model)
+        self.linear = nn.Parameter(torch.zeros(R, R)) if cfg.linear_path else None       # [R_out, R_in]
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -453,6 +467,43 @@ class BrainInterNet(nn.Module):
                 attn.append(a)
         return self.decoder_pred(self.decoder_norm(q)), attn
 
+    def forward_linear(self, x: torch.Tensor, mask: Mask) -> torch.Tensor:
+        """The linear path's contribution to the masked tokens, ``[B, Nm, P]`` (zeros without one).
+
+        Every masked token (ROI ``r``, patch ``p``) gets ``Σ_s W[r, s] x[s, t]`` frame by frame
+        over the ROIs ``s`` whose token at patch ``p`` is visible — the same-frame ridge
+        reference's form, learned with the rest of the model. Hidden and masked tokens
+        contribute nothing, so occlusion removes a source from this path as well.
+        """
+        tokens = self.patchify(x)                                                        # [B, L, P]
+        B, L, P = tokens.shape
+        if self.linear is None:
+            return tokens.new_zeros(B, mask.masked.shape[1], P)
+        ones = torch.ones(mask.visible.shape, dtype=tokens.dtype, device=tokens.device)
+        if mask.visible_pad is not None:
+            ones = ones * (~mask.visible_pad)                                            # padding ids point at token 0
+        seen = tokens.new_zeros(B, L).scatter_add_(1, mask.visible, ones).clamp_(max=1.0)   # [B, L]
+        xv = (tokens * seen[..., None]).reshape(B, self.cfg.n_rois, L // self.cfg.n_rois, P)
+        lin = torch.einsum("os,bspt->bopt", self.linear.to(xv.dtype), xv)          # [B, R, n_p, P]
+        return _gather_tokens(lin.reshape(B, L, P), mask.masked)
+
+    def reconstruct(self, x: torch.Tensor, mask: Mask, part: str = "model") -> torch.Tensor:
+        """The masked tokens' reconstruction ``[B, Nm, P]`` by the whole model or one of its parts.
+
+        ``part``: ``"model"`` (what :meth:`forward` predicts), ``"linear path"`` (the linear
+        path alone, :meth:`forward_linear`) or ``"decoder"`` (encoder + cross-attention
+        decoder alone) — the decomposition chapter 2 reports. Without a linear path the
+        decoder is the model and the linear path predicts zeros.
+        """
+        if part not in PARTS:
+            raise ConfigError(f"unknown model part {part!r}; choose one of {list(PARTS)}.")
+        if part == "linear path":
+            return self.forward_linear(x, mask)
+        pred, _ = self.forward_decoder(self.forward_encoder(x, mask), mask, x.shape[-1] // self.cfg.patch_size)
+        if part == "model" and self.linear is not None:
+            pred = pred + self.forward_linear(x, mask).to(pred.dtype)
+        return pred
+
     def forward_target(self, x: torch.Tensor, mask: Mask) -> torch.Tensor:
         """The true values of the masked tokens, ``[B, Nm, P]``."""
         return _gather_tokens(self.patchify(x), mask.masked)
@@ -481,6 +532,8 @@ class BrainInterNet(nn.Module):
         """
         latent = self.forward_encoder(x, mask)
         pred, attn = self.forward_decoder(latent, mask, x.shape[-1] // self.cfg.patch_size, return_attention)
+        if self.linear is not None:
+            pred = pred + self.forward_linear(x, mask).to(pred.dtype)
         target = self.forward_target(x, mask)
         return Reconstruction(self.forward_loss(x, pred, mask), pred, target, attn)
 
@@ -543,5 +596,5 @@ def layout_of(cfg: ModelConfig, atlas: NetworkAtlas | None = None) -> TokenLayou
     return lay
 
 
-__all__ = ["ModelConfig", "BrainInterNet", "Reconstruction", "Embedding", "SIZES", "tiny", "small", "base", "paper",
+__all__ = ["ModelConfig", "BrainInterNet", "PARTS", "Reconstruction", "Embedding", "SIZES", "tiny", "small", "base", "paper",
            "build_model", "layout_of", "sincos_1d"]

@@ -48,6 +48,8 @@ __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Held-out ratio to ridge of every measured training preset (``bench/bench_presets.py``; chapters 2 and 7)
 PRESETS_TABLE = REPO_ROOT / "bench" / "results" / "presets.tsv"
+#: The plain decoder against the linear path, per cohort and seed (``bench/bench_convergence.py``; chapter 2)
+ABLATION_TABLE = REPO_ROOT / "bench" / "results" / "linear_path.tsv"
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -60,7 +62,8 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                               "dynamic_dir": str(dynamic_dir(c) / "synth"), "preset": c.preset.name, "seed": c.seed}),
     ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
                                   "curve_file": str(c.results / "learning_curve.tsv"),
-                                  "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
+                                  "presets_table": str(PRESETS_TABLE), "ablation_file": str(ABLATION_TABLE),
+                                  "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: {**_analysis_params(c), "readouts_dir": str(c.out / "readouts"),
                                    "readouts_real_dir": str(c.out / "readouts-real")}),

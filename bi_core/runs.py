@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .atlas import NetworkAtlas
 from .checkpoint import load_checkpoint
@@ -298,6 +298,19 @@ def _find_checkpoint(path: str | Path) -> Path:
     return p
 
 
+def legacy_model_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's stored model config, with fields added since it was written set to what it
+    was trained with (``linear_path``: absent means the plain decoder)."""
+    return {"linear_path": False, **d} if isinstance(d, dict) else d
+
+
+def legacy_train_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's stored training config, its ``model`` part through :func:`legacy_model_dict`."""
+    if isinstance(d, dict) and isinstance(d.get("model"), dict):
+        return {**d, "model": legacy_model_dict(d["model"])}
+    return d
+
+
 def load_model(path: str | Path, atlas: NetworkAtlas | None = None, cohort: Cohort | None = None,
                device: str | torch.device = "cpu") -> tuple[BrainInterNet, CheckpointInfo]:
     """Load a trained model (eval mode) and its metadata.
@@ -329,11 +342,11 @@ def load_model(path: str | Path, atlas: NetworkAtlas | None = None, cohort: Coho
         ck_atlas.check_same(cohort.atlas, what=f"checkpoint {f} and cohort {cohort.path}")
     if atlas is not None:
         ck_atlas.check_same(atlas, what=f"checkpoint {f} and atlas {atlas.name!r}")
-    mcfg = config_from_dict(ModelConfig, ck["model_config"], where=f"{f}: model_config")
+    mcfg = config_from_dict(ModelConfig, legacy_model_dict(ck["model_config"]), where=f"{f}: model_config")
     model = BrainInterNet(mcfg)
     model.load_state_dict(ck["model"])
     model.to(device).eval()
-    tcfg = config_from_dict(TrainConfig, ck["train_config"], where=f"{f}: train_config")
+    tcfg = config_from_dict(TrainConfig, legacy_train_dict(ck["train_config"]), where=f"{f}: train_config")
     info = CheckpointInfo(f, mcfg, tcfg, ck_atlas, PreprocSpec(**ck["preprocessing"]),
                           ck["preprocessing_hash"], ck["config_hash"], int(ck["epoch"]), int(ck["step"]),
                           ck.get("val_loss"), ck.get("val_zero_loss"))

@@ -52,7 +52,7 @@ from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
 from .provenance import import_closure, loaded_sources, snapshot
-from .runs import FORMAT, VERSION, TrainConfig, config_hash, snapshot_epochs, snapshot_files, training_spec
+from .runs import FORMAT, VERSION, TrainConfig, config_hash, legacy_train_dict, snapshot_epochs, snapshot_files, training_spec
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
@@ -337,7 +337,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         if not ckpt_path.is_file():
             raise InputError(f"--resume: {ckpt_path} does not exist; start the run without --resume.")
         ck = load_checkpoint(ckpt_path)
-        saved = config_from_dict(TrainConfig, ck["train_config"], where=f"{ckpt_path}: train_config")
+        saved = config_from_dict(TrainConfig, legacy_train_dict(ck["train_config"]), where=f"{ckpt_path}: train_config")
         cfg = saved if cfg is None else cfg
     elif cfg is None:
         raise ConfigError("no training config: give a preset or a config file.")

@@ -37,10 +37,15 @@ def test_curve_scores_only_held_out_subjects(smoke_run, smoke_dir):
     model = curve[curve["method"] == "model"]
     assert sorted(model["epoch"].unique()) == [2, 4]
     assert (model.groupby("epoch")["step"].first().diff().dropna() > 0).all()      # steps grow with epochs
-    assert set(curve["method"]) == {"model", "ridge", "lagged-ridge"}
+    # the smoke model has a linear path: its last snapshot is also scored part by part
+    assert set(curve["method"]) == {"model", "ridge", "lagged-ridge", "model: linear path", "model: decoder"}
+    parts = curve[curve["method"].str.startswith("model: ")]
+    assert set(parts["epoch"]) == {4} and set(parts["step"]) == {model["step"].max()}
     assert (curve["n_recordings"] == len(held)).all()
     s = curve_summary(curve)
     assert s["epochs"] == [2, 4] and s["ratio_to_ridge"] == pytest.approx(s["final_model_r2"] / s["ridge_r2"])
+    assert set(s["references"]) == {"ridge", "lagged-ridge"} and set(s["parts"]) == {"linear path", "decoder"}
+    assert s["parts"]["linear path"] == pytest.approx(parts.loc[parts["method"] == "model: linear path", "r2"].mean())
     # the references are fitted on the training subjects only: a strong linear map on this cohort
     assert s["ridge_r2"] > 0.1
 
@@ -70,6 +75,13 @@ def test_quality_bar_and_what_it_would_take():
     assert w["first_meeting"]["train_preset"] == "x" and w["best"]["train_preset"] == "z"
     w = what_it_would_take(t.assign(ratio=[0.5, 0.4, 0.6, 0.99]), "a")
     assert w["first_meeting"] is None and w["best"]["train_preset"] == "z"
+    # a table without a decoder column holds plain decoders; judging by decoder kind keeps the others shown
+    w = what_it_would_take(t, "a", decoder="linear path")
+    assert w["first_meeting"] is None and w["best"] is None and len(w["rows"]) == 3
+    t2 = t.assign(decoder=["plain", "linear path", "plain", "plain"])
+    w = what_it_would_take(t2, "a", decoder="linear path")
+    assert w["first_meeting"] is None and w["best"]["train_preset"] == "y"
+    assert what_it_would_take(t2, "a", decoder="plain")["first_meeting"]["train_preset"] == "x"
 
 
 def test_bar_report_says_what_the_measured_presets_reach():
@@ -92,3 +104,33 @@ def test_bar_report_says_what_the_measured_presets_reach():
     r = bar_report(0.95, t.assign(ratio=[0.5, 0.8]), "c")
     assert r["status"] == "met" and "none of the measured presets" in r["take"]
     assert "no training preset has been measured" in bar_report(0.5, None, "c")["take"]
+    # only rows of the build's decoder kind say what it would take; the table shows them all
+    r = bar_report(0.70, t.assign(decoder=["plain", "plain"]), "c", decoder="linear path")
+    assert "no training preset with this decoder (linear path)" in r["take"] and len(r["table"]) == 2
+    assert list(r["table"]["decoder"]) == ["plain", "plain"]
+
+
+def test_ablation_table_and_sentences():
+    import pandas as pd
+
+    from bi_core.analysis.learning_curve import PART_METHODS, ablation_sentences, ablation_table
+
+    rows = []
+    for variant, seed, model_r2, parts in (("plain decoder", 0, 0.5, None), ("plain decoder", 1, 0.4, None),
+                                           ("linear path", 0, 0.7, (0.65, 0.2)), ("linear path", 1, 0.6, (0.55, 0.1))):
+        run = [{"method": "model", "epoch": step // 10, "step": step, "network": "A", "r2": r2}
+               for step, r2 in ((100, model_r2 / 2), (200, model_r2))]
+        run += [{"method": "ridge", "network": "A", "r2": 0.7 if seed == 0 else 0.6},
+                {"method": "lagged-ridge", "network": "A", "r2": 0.69}]
+        if parts:
+            run += [{"method": PART_METHODS[k], "epoch": 20, "step": 200, "network": "A", "r2": v}
+                    for k, v in zip(("linear path", "decoder"), parts)]
+        rows += [{**r, "cohort": "HCP", "variant": variant, "seed": seed, "train_s": 10.0} for r in run]
+    t = ablation_table(pd.DataFrame(rows))
+    assert len(t) == 4 and set(t["steps"]) == {200}
+    lp = t[t["variant"] == "linear path"].set_index("seed")
+    assert lp.loc[0, "ratio"] == pytest.approx(1.0) and lp.loc[1, "linear_path_r2"] == pytest.approx(0.55)
+    assert t[t["variant"] == "plain decoder"]["linear_path_r2"].isna().all()
+    (text,) = ablation_sentences(t)
+    assert "2 seeds" in text and "plain decoder captures 0.67–0.71" in text and "linear path 1.00" in text
+    assert "linear path alone reaches R² 0.600" in text and "decoder alone 0.150" in text

@@ -176,3 +176,21 @@ def test_cli_method_fit_cohort_and_errors(smoke_dir, smoke_run, tmp_path, capsys
     (tmp_path / "empty.txt").write_text("\n")
     assert main(base + ["--cohort", ev, "--method", "ridge", "--fit-subjects", str(tmp_path / "empty.txt")]) == 2
     assert "lists no subject" in capsys.readouterr().err
+
+
+def test_cli_scores_the_model_part_by_part(smoke_dir, smoke_run, tmp_path, capsys):
+    """``--part``: the linear path alone and the decoder alone; their reconstructions add up to the model's."""
+    ev, out = str(smoke_dir / "eval"), tmp_path / "p.tsv"
+    base = ["predictability", "--run", str(smoke_run), "--cohort", ev, "--quiet"]
+    tables = {}
+    for part in ("model", "linear path", "decoder"):
+        assert main(base + ["--part", part, "--out", str(out)]) == 0
+        tables[part] = pd.read_csv(out, sep="\t")
+        assert set(tables[part]["method"]) == {"model" if part == "model" else f"model: {part}"}
+    assert "(model: linear path)" in capsys.readouterr().out
+    for t in tables.values():
+        assert len(t) == len(tables["model"]) and t["r2"].notna().all()
+    # different predictions: the parts are not the model (a trained linear path is not zero)
+    assert not np.allclose(tables["linear path"]["r2"], tables["model"]["r2"])
+    assert main(base + ["--part", "decoder", "--method", "ridge", "--out", str(out)]) == 2
+    assert "use it with --method model" in capsys.readouterr().err

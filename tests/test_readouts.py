@@ -116,7 +116,7 @@ def test_integrated_gradients_are_complete(small_atlas):
 
 def test_gradient_attribution_finds_a_planted_coupling(tmp_path):
     """A tiny model trained (~10 s) on cohorts where DMN is a linear copy of the VIS latent and SMN is
-    independent: the DMN reconstruction's integrated gradients and input × gradient come from VIS, not SMN."""
+    independent: the DMN reconstruction's integrated gradients come from VIS, not SMN."""
     from bi_core.analysis.readouts import model_readouts
     from bi_core.atlas import NetworkAtlas
     from bi_core.cohort import Cohort
@@ -134,12 +134,15 @@ def test_gradient_attribution_finds_a_planted_coupling(tmp_path):
     model, info = load_model(tmp_path / "run", cohort=held_out)
     t = model_readouts(model, info, held_out, windows=2, gradient_windows=2, ig_steps=16)
     m = t.groupby(["target", "source"])[["integrated_gradients", "input_x_gradient"]].mean()
-    # measured (seed 0): IG DMN←VIS 0.51, DMN←SMN −0.01, SMN←VIS 0.00; input × gradient, the local slope at the
-    # window only, is smaller (0.07) but ranks the same way
-    for col, floor in (("integrated_gradients", 0.2), ("input_x_gradient", 0.03)):
-        assert m.loc[("DMN", "VIS"), col] > floor, col
-        assert abs(m.loc[("DMN", "SMN"), col]) < m.loc[("DMN", "VIS"), col] / 3, col
-        assert abs(m.loc[("SMN", "VIS"), col]) < m.loc[("DMN", "VIS"), col] / 3, col
+    # measured (seed 0, with the linear path): IG DMN←VIS 0.91, DMN←SMN −0.00, SMN←VIS −0.01 (0.51 / −0.01 / 0.00
+    # with the plain decoder)
+    ig = "integrated_gradients"
+    assert m.loc[("DMN", "VIS"), ig] > 0.5
+    assert abs(m.loc[("DMN", "SMN"), ig]) < m.loc[("DMN", "VIS"), ig] / 10
+    assert abs(m.loc[("SMN", "VIS"), ig]) < m.loc[("DMN", "VIS"), ig] / 10
+    # input × gradient is the local slope at the window: the gradient of the explained energy is proportional to
+    # the residual, so for a model that fits the planted map well it is small (0.01 here) whatever drives the target
+    assert abs(m.loc[("DMN", "VIS"), "input_x_gradient"]) < m.loc[("DMN", "VIS"), ig] / 10
     assert t.attrs["completeness"]["median_relative_error"] < 0.01
 
 

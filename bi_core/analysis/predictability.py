@@ -15,6 +15,8 @@ network mask (masks are shared by the batch, so there is no padding).
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +69,9 @@ class _Sums:
         with np.errstate(invalid="ignore", divide="ignore"):
             r2 = 1.0 - sse.sum(1) / sst.sum(1)
             r = (syp - sy * sp / n) / np.sqrt(np.clip(sst, 0, None) * np.clip(spp - sp**2 / n, 0, None))
-            r = np.nanmean(r, axis=1)
+            with warnings.catch_warnings():       # a constant reconstruction (e.g. one model part alone) has no r
+                warnings.simplefilter("ignore", RuntimeWarning)
+                r = np.nanmean(r, axis=1)
         return r2, r
 
 
@@ -86,7 +90,7 @@ def _window_values(pred: torch.Tensor, target: torch.Tensor, n_rois: int) -> tup
 
 def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 64,
                    device: str | torch.device = "cpu", progress: bool = False,
-                   recordings: list[str] | None = None) -> pd.DataFrame:
+                   recordings: list[str] | None = None, part: str = "model") -> pd.DataFrame:
     """Per (recording, network) reconstruction R² and Pearson r.
 
     Parameters
@@ -99,6 +103,9 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
         Windows per forward pass.
     recordings
         Restrict to these recording ids (default: every recording of the cohort).
+    part
+        ``"model"`` (the default), or one part of it alone: ``"linear path"`` or ``"decoder"``
+        (:meth:`bi_core.model.BrainInterNet.reconstruct`).
 
     Returns
     -------
@@ -134,8 +141,12 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
             np.add.at(counts, rec, 1)
             for k in range(K):
                 mask = network_mask(layout, k, batch_size=len(rows)).to(device)
-                out = model(x, mask)
-                y, p = _window_values(out.pred, out.target, len(rois[k]))
+                if part == "model":
+                    out = model(x, mask)
+                    pred, target = out.pred, out.target
+                else:
+                    pred, target = model.reconstruct(x, mask, part), model.forward_target(x, mask)
+                y, p = _window_values(pred, target, len(rois[k]))
                 sums.add(rec, (k,), rois[k], y, p)
     out = _predictability_table(sums, frames, counts, rois, recording_meta(tiles, cohort), info.atlas.networks)
     out.attrs["skipped"] = list(tiles.skipped)

@@ -189,6 +189,7 @@ def explained_energy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, m
     """``f(x) = Σ y² − Σ (y − ŷ(x))²`` per window ``[B]`` over the masked tokens; ``y`` ``[B, Nm, P]`` fixed."""
     latent = model.forward_encoder(x, mask)
     pred, _ = model.forward_decoder(latent, mask, x.shape[-1] // model.cfg.patch_size)
+    pred = pred + model.forward_linear(x, mask)                                         # zeros without a linear path
     return (y.pow(2) - (y - pred).pow(2)).sum(dim=(1, 2))
 
 

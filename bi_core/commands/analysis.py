@@ -60,6 +60,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="model: the run's reconstructions; ridge: each ROI of the masked network from every other "
                         "ROI at the same frame; lagged-ridge: the same plus the other ROIs at ±1 and ±2 frames "
                         "within the window [default: %(default)s]")
+    p.add_argument("--part", choices=("model", "linear path", "decoder"), default="model",
+                   help="--method model: score the whole model or one part of it alone: 'linear path' (the "
+                        "same-frame linear map from the visible ROIs) or 'decoder' (encoder + cross-attention "
+                        "decoder without it); method column 'model: <part>' [default: %(default)s]")
     p.add_argument("--fit-cohort", action="append", metavar="DIR",
                    help="ridge methods: fit on this cohort (e.g. the run's pretraining cohort; repeat for several) "
                         "and score --cohort; subjects of --cohort are left out of the fit [default: cross-fit on "
@@ -181,6 +185,8 @@ def _predictability(args: argparse.Namespace) -> int:
     from .._io import write_tsv
     from ..errors import ConfigError
 
+    if args.method != "model" and args.part != "model":
+        raise ConfigError("--part scores a part of the model; use it with --method model.")
     if args.method == "model" and (args.fit_cohort or args.fit_subjects):
         raise ConfigError("--fit-cohort and --fit-subjects choose what a linear reference is fitted on; use them "
                           "with --method ridge or lagged-ridge.")
@@ -189,7 +195,8 @@ def _predictability(args: argparse.Namespace) -> int:
         from ..analysis.predictability import predictability
 
         df = predictability(model, info, cohort, batch_size=args.batch_size, device=args.device,
-                            progress=not args.quiet).assign(method="model")
+                            progress=not args.quiet, part=args.part)
+        df = df.assign(method="model" if args.part == "model" else f"model: {args.part}")
     else:
         from ..analysis.linear import linear_predictability
         from ..cohort import Cohort
@@ -200,7 +207,8 @@ def _predictability(args: argparse.Namespace) -> int:
                                    folds=args.folds, seed=args.seed, progress=not args.quiet)
     write_tsv(args.out, df)
     means = df.groupby("network")["r2"].mean().reindex(info.atlas.networks)
-    print(f"wrote {args.out} ({args.method}): {df['recording_id'].nunique()} recordings x {len(means)} networks; "
+    what = args.method if args.part == "model" else f"model: {args.part}"
+    print(f"wrote {args.out} ({what}): {df['recording_id'].nunique()} recordings x {len(means)} networks; "
           "mean R² " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
     return 0
 

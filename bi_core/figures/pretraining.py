@@ -95,7 +95,14 @@ def learning_curve(curve: pd.DataFrame, ax: plt.Axes | None = None, title: str =
     m = curve[curve["method"] == "model"].groupby("step")["r2"].mean()
     ax.plot(m.index.to_numpy(float), m.to_numpy(float), marker="o", color="#c0392b", lw=1.8, label="BrainInterNet")
     styles = {"ridge": ("0.25", "--"), "lagged-ridge": ("0.55", ":")}
+    parts = {"model: linear path": ("#2471a3", "s", "its linear path alone"),
+             "model: decoder": ("#7d3c98", "^", "its cross-attention decoder alone")}
     for method, r2 in curve[curve["method"] != "model"].groupby("method")["r2"].mean().items():
+        if method in parts:  # the last snapshot's parts, as points at its step
+            color, marker, label = parts[method]
+            step = curve.loc[curve["method"] == method, "step"].astype(float).max()
+            ax.plot([step], [float(r2)], marker=marker, color=color, ls="none", ms=7, label=label)
+            continue
         color, ls = styles.get(method, ("0.4", "-."))
         ax.axhline(float(r2), color=color, ls=ls, lw=1.4, label=f"{method} (same recordings)")
     ax.axhline(0, color="0.7", lw=0.8)
