@@ -42,8 +42,8 @@ from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-#: Training variants: name → changes to the preset (``model.`` prefixes a ModelConfig field;
-#: ``epochs xN`` / ``lr xN`` scale the preset's value).
+#: Training variants: name → changes to the preset (``model.`` / ``mask.`` prefix a ModelConfig /
+#: MaskConfig field; ``epochs xN`` / ``lr xN`` scale the preset's value).
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "epochs x2": {"epochs x": 2},
@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "heads 8": {"model.n_heads": 8, "model.dec_heads": 8},
     "linear path": {"model.linear_path": True},
     "plain decoder": {"model.linear_path": False},
+    "linear path + one network per mask": {"model.linear_path": True, "mask.p_two": 0.0},
 }
 
 
@@ -72,7 +73,7 @@ def variant_config(preset_name: str, variant: str, seed: int, val_fraction: floa
     cfg = replace(preset(preset_name), seed=seed, patience=0)
     if val_fraction is not None:
         cfg = replace(cfg, val_fraction=val_fraction)
-    model_changes = {}
+    model_changes, mask_changes = {}, {}
     for k, v in VARIANTS[variant].items():
         if k == "epochs x":
             cfg = replace(cfg, epochs=int(round(cfg.epochs * v)))
@@ -80,11 +81,25 @@ def variant_config(preset_name: str, variant: str, seed: int, val_fraction: floa
             cfg = replace(cfg, lr=cfg.lr * v)
         elif k.startswith("model."):
             model_changes[k.removeprefix("model.")] = v
+        elif k.startswith("mask."):
+            mask_changes[k.removeprefix("mask.")] = v
         else:
             cfg = replace(cfg, **{k: v})
     if model_changes:
         cfg = replace(cfg, model=replace(cfg.model, **model_changes))
+    if mask_changes:
+        cfg = replace(cfg, mask=replace(cfg.mask, **mask_changes))
     return cfg
+
+
+def _write(tables: list, out: str) -> None:
+    """All runs so far to ``out`` (temp file, then rename)."""
+    import pandas as pd
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out).with_suffix(".tmp")
+    pd.concat(tables, ignore_index=True).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    tmp.replace(out)
 
 
 def main() -> None:
@@ -101,7 +116,6 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="output TSV")
     args = ap.parse_args()
 
-    import pandas as pd
     import torch
 
     from bi_core.analysis.learning_curve import learning_curve
@@ -112,8 +126,11 @@ def main() -> None:
     cohort = Cohort.open(args.cohort)
     tables = []
     work = Path(tempfile.mkdtemp(prefix="bench-conv-"))
-    for variant in args.variants.split(","):
-        variant = variant.strip()
+    variants = [v.strip() for v in args.variants.split(",")]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant(s) {unknown}; choose from: {', '.join(VARIANTS)}")
+    for variant in variants:
         for seed in (int(s) for s in args.seeds.split(",")):
             cfg = replace(variant_config(args.preset, variant, seed, args.val_fraction), snapshots=args.snapshots)
             run = work / f"{variant.replace(' ', '_')}-s{seed}"
@@ -134,9 +151,7 @@ def main() -> None:
             if len(parts):
                 print(f"{'':>16s} parts of the last snapshot: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()),
                       flush=True)
-    out = pd.concat(tables, ignore_index=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(args.out, sep="\t", index=False, float_format="%.4f")
+            _write(tables, args.out)          # after every run: a later failure loses nothing
     print(f"wrote {args.out}")
 
 

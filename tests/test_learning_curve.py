@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from bi_core.analysis.learning_curve import curve_summary, held_out_recordings, learning_curve
@@ -134,3 +135,23 @@ def test_ablation_table_and_sentences():
     (text,) = ablation_sentences(t)
     assert "2 seeds" in text and "plain decoder captures 0.67–0.71" in text and "linear path 1.00" in text
     assert "linear path alone reaches R² 0.600" in text and "decoder alone 0.150" in text
+
+
+def test_an_early_stopped_run_ends_its_curve_with_the_weights_the_analyses_load(smoke_run, smoke_dir, tmp_path):
+    from bi_core.analysis.predictability import predictability
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    (run / "snapshots" / "epoch-0004.pt").unlink()              # as if training had stopped before epoch 4
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "best_epoch": 3}))
+    cohort = Cohort.open(smoke_dir / "pretrain")
+    curve = learning_curve(run, cohort)
+    model_rows = curve[curve["method"] == "model"]
+    assert sorted(model_rows["epoch"].unique()) == [2, 3]
+    m, info = load_model(run / "best.pt", cohort=cohort)
+    ids = held_out_recordings(cohort, summary["train_subjects"])
+    expected = predictability(m, info, cohort, recordings=ids).groupby("network")["r2"].mean()
+    got = model_rows[model_rows["epoch"] == 3].set_index("network")["r2"]
+    assert np.allclose(got.reindex(expected.index), expected)
+    assert set(curve.loc[curve["method"].str.startswith("model: "), "epoch"]) == {3}

@@ -66,7 +66,8 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
     ----------
     run
         A run directory trained with ``snapshots > 0`` (its ``summary.json`` lists the
-        training subjects).
+        training subjects). When early stopping ended it before its last scheduled
+        snapshot, ``best.pt`` (the weights the analyses load) is the curve's last point.
     cohort
         The cohort scored (on the run's atlas).
     fit_cohort
@@ -98,6 +99,11 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
     snaps = snapshot_files(run)
     if not snaps:
         raise InputError(f"{run} kept no weight snapshots; train with `snapshots: N` (N > 0) in the config.")
+    # an early-stopped run ends before its last scheduled snapshot: score the weights the analyses
+    # load (best.pt) as the curve's last point, so "the end of training" is the model the book reads
+    best_epoch = summary.get("best_epoch")
+    if (run / "best.pt").is_file() and best_epoch is not None and int(best_epoch) > snaps[-1][0]:
+        snaps = [*snaps, (int(best_epoch), run / "best.pt")]
     train_subjects = [str(s) for s in summary.get("train_subjects", [])]
     ids = list(recordings) if recordings is not None else held_out_recordings(
         cohort, train_subjects if fit_cohort is None else [], max_recordings, seed)
