@@ -183,8 +183,9 @@ def test_cli_scores_the_model_part_by_part(smoke_dir, smoke_run, tmp_path, capsy
     ev, out = str(smoke_dir / "eval"), tmp_path / "p.tsv"
     base = ["predictability", "--run", str(smoke_run), "--cohort", ev, "--quiet"]
     tables = {}
-    for part in ("model", "linear path", "decoder"):
+    for part in ("model", "linear-path", "decoder"):
         assert main(base + ["--part", part, "--out", str(out)]) == 0
+        part = part.replace("-", " ")
         tables[part] = pd.read_csv(out, sep="\t")
         assert set(tables[part]["method"]) == {"model" if part == "model" else f"model: {part}"}
     assert "(model: linear path)" in capsys.readouterr().out

@@ -200,8 +200,9 @@ def ablation_sentences(table: pd.DataFrame, plain: str = "plain decoder", linear
                 f"the plain decoder captures {rng(p['ratio'])} of what the same-frame ridge captures, the model "
                 f"with the linear path {rng(lp['ratio'])}")
         if lp["linear_path_r2"].notna().all():
-            text += (f"; its linear path alone reaches R² {lp['linear_path_r2'].mean():.3f} and its decoder alone "
-                     f"{lp['decoder_r2'].mean():.3f} (ridge {lp['ridge_r2'].mean():.3f})")
+            r3 = lambda v: round(float(v), 3) + 0.0  # noqa: E731  (+ 0.0: "0.000", not "-0.000")
+            text += (f"; its linear path alone reaches R² {r3(lp['linear_path_r2'].mean()):.3f} and its decoder alone "
+                     f"{r3(lp['decoder_r2'].mean()):.3f} (ridge {lp['ridge_r2'].mean():.3f})")
         out.append(text)
     return out
 

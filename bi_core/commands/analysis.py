@@ -60,10 +60,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="model: the run's reconstructions; ridge: each ROI of the masked network from every other "
                         "ROI at the same frame; lagged-ridge: the same plus the other ROIs at ±1 and ±2 frames "
                         "within the window [default: %(default)s]")
-    p.add_argument("--part", choices=("model", "linear path", "decoder"), default="model",
-                   help="--method model: score the whole model or one part of it alone: 'linear path' (the "
-                        "same-frame linear map from the visible ROIs) or 'decoder' (encoder + cross-attention "
-                        "decoder without it); method column 'model: <part>' [default: %(default)s]")
+    p.add_argument("--part", choices=("model", "linear-path", "decoder"), default="model",
+                   help="--method model: score the whole model or one part of it alone: linear-path (the "
+                        "same-frame linear map from the visible ROIs) or decoder (encoder + cross-attention "
+                        "decoder without it); method column 'model: linear path' / 'model: decoder' "
+                        "[default: %(default)s]")
     p.add_argument("--fit-cohort", action="append", metavar="DIR",
                    help="ridge methods: fit on this cohort (e.g. the run's pretraining cohort; repeat for several) "
                         "and score --cohort; subjects of --cohort are left out of the fit [default: cross-fit on "
@@ -194,9 +195,10 @@ def _predictability(args: argparse.Namespace) -> int:
     if args.method == "model":
         from ..analysis.predictability import predictability
 
+        part = args.part.replace("-", " ")                    # bi_core.model.PARTS spelling
         df = predictability(model, info, cohort, batch_size=args.batch_size, device=args.device,
-                            progress=not args.quiet, part=args.part)
-        df = df.assign(method="model" if args.part == "model" else f"model: {args.part}")
+                            progress=not args.quiet, part=part)
+        df = df.assign(method="model" if part == "model" else f"model: {part}")
     else:
         from ..analysis.linear import linear_predictability
         from ..cohort import Cohort
@@ -207,7 +209,7 @@ def _predictability(args: argparse.Namespace) -> int:
                                    folds=args.folds, seed=args.seed, progress=not args.quiet)
     write_tsv(args.out, df)
     means = df.groupby("network")["r2"].mean().reindex(info.atlas.networks)
-    what = args.method if args.part == "model" else f"model: {args.part}"
+    what = args.method if args.part == "model" else f"model: {args.part.replace('-', ' ')}"
     print(f"wrote {args.out} ({what}): {df['recording_id'].nunique()} recordings x {len(means)} networks; "
           "mean R² " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
     return 0
