@@ -34,15 +34,15 @@ import pandas as pd
 
 def frames(cohort, info, subjects, keep):
     """Frames ``[n, n_rois]`` of the windows of ``subjects`` (book tiling) and their recording ids."""
+    from bi_core.analysis.linear import _Windows      # the windows the ridge reference reads
     from bi_core.windows import TiledWindows
 
     t = cohort.table
     ids = [r for r, s in zip(t["recording_id"], t["subject"].astype(str)) if (s in subjects) == keep]
     tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=ids)
-    rec = tiles.index["recording"].to_numpy(np.int64)
-    x = tiles.recordings_set.read(rec, tiles.index["start"].to_numpy(np.int64), tiles.window)   # [N, R, T]
-    rec_ids = np.asarray(tiles.recordings_set.table["recording_id"].astype(str))[rec]
-    return x.transpose(0, 2, 1).reshape(-1, x.shape[1]).astype(np.float64), np.repeat(rec_ids, x.shape[2])
+    w = _Windows.read(tiles)                                                           # x [N, R, T]
+    rec_ids = np.asarray(tiles.recordings_set.table["recording_id"].astype(str))[w.rec]
+    return w.x.transpose(0, 2, 1).reshape(-1, w.x.shape[1]).astype(np.float64), np.repeat(rec_ids, w.x.shape[2])
 
 
 def r2_by_recording(y, p, rec):

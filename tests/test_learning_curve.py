@@ -47,6 +47,7 @@ def test_curve_scores_only_held_out_subjects(smoke_run, smoke_dir):
     assert s["epochs"] == [2, 4] and s["ratio_to_ridge"] == pytest.approx(s["final_model_r2"] / s["ridge_r2"])
     assert set(s["references"]) == {"ridge", "lagged-ridge"} and set(s["parts"]) == {"linear path", "decoder"}
     assert s["parts"]["linear path"] == pytest.approx(parts.loc[parts["method"] == "model: linear path", "r2"].mean())
+    assert s["decoder_adds"] == pytest.approx(s["final_model_r2"] - s["parts"]["linear path"])
     # the references are fitted on the training subjects only: a strong linear map on this cohort
     assert s["ridge_r2"] > 0.1
 
@@ -109,6 +110,13 @@ def test_bar_report_says_what_the_measured_presets_reach():
     r = bar_report(0.70, t.assign(decoder=["plain", "plain"]), "c", decoder="linear path")
     assert "no training preset with this decoder (linear path)" in r["take"] and len(r["table"]) == 2
     assert list(r["table"]["decoder"]) == ["plain", "plain"]
+
+
+def test_rounded_has_no_negative_zero():
+    from bi_core.analysis.learning_curve import rounded
+
+    assert f"{rounded(-0.0004):.3f}" == "0.000" and f"{rounded(-0.0006):.3f}" == "-0.001"
+    assert rounded(0.12345) == 0.123
 
 
 def test_ablation_table_and_sentences():

@@ -262,11 +262,15 @@ def test_linear_path_with_padded_and_random_masks(atlas):
         torch.testing.assert_close(lin[b, j], manual, rtol=1e-4, atol=1e-4)
 
 
+def _planted_map(atlas):
+    """The VIS ROIs (boolean ``[n_rois]``) and the fixed signed map ``A`` ``[n_vis, n_other]`` onto them."""
+    vis = np.asarray(atlas.network_index) == list(atlas.networks).index("VIS")
+    return vis, np.random.default_rng(42).standard_normal((vis.sum(), (~vis).sum())) / np.sqrt((~vis).sum())
+
+
 def _planted_mixing(atlas, n, rng, noise=0.5):
     """Windows whose VIS ROIs are a fixed signed mix of the other ROIs at the same frame plus noise."""
-    net = np.asarray(atlas.network_index)
-    vis = net == list(atlas.networks).index("VIS")
-    A = np.random.default_rng(42).standard_normal((vis.sum(), (~vis).sum())) / np.sqrt((~vis).sum())
+    vis, A = _planted_map(atlas)
     x = rng.standard_normal((n, atlas.n_rois, 64))
     x[:, vis] = np.einsum("vs,bst->bvt", A, x[:, ~vis]) + noise * rng.standard_normal((n, vis.sum(), 64))
     return torch.from_numpy(x.astype(np.float32))
@@ -282,8 +286,7 @@ def test_linear_path_learns_a_planted_mixing_the_plain_decoder_does_not(atlas):
     """In 150 steps the model with the linear path reaches the R² of the planted mixing itself (the
     best any predictor can do); the paper's plain decoder, trained the same way, stays far below."""
     test = _planted_mixing(atlas, 32, np.random.default_rng(1))
-    vis = np.asarray(atlas.network_index) == list(atlas.networks).index("VIS")
-    A = np.random.default_rng(42).standard_normal((vis.sum(), (~vis).sum())) / np.sqrt((~vis).sum())
+    vis, A = _planted_map(atlas)
     xt = test.numpy()
     oracle = 1 - ((np.einsum("vs,bst->bvt", A, xt[:, ~vis]) - xt[:, vis]) ** 2).sum() / (xt[:, vis] ** 2).sum()
     scores = {}

@@ -138,9 +138,15 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def rounded(x: float, digits: int = 3) -> float:
+    """``x`` rounded for display, without a negative zero (``-0.000`` prints as ``0.000``)."""
+    return round(float(x), digits) + 0.0
+
+
 def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
     """Mean R² over networks per snapshot and per reference, the last snapshot's ratio to ridge,
-    and its parts (``parts``: ``{"linear path": r2, "decoder": r2}``; empty without a linear path)."""
+    its parts (``parts``: ``{"linear path": r2, "decoder": r2}``; empty without a linear path)
+    and ``decoder_adds``, the whole model's R² minus its linear path's alone (NaN without one)."""
     model = curve[curve["method"] == "model"].groupby(["epoch", "step"])["r2"].mean().reset_index()
     refs = curve[curve["method"].isin(METHODS)].groupby("method")["r2"].mean()
     by_method = curve.groupby("method")["r2"].mean()
@@ -150,7 +156,7 @@ def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
     return {"epochs": model["epoch"].astype(int).tolist(), "steps": model["step"].tolist(),
             "model_r2": model["r2"].round(4).tolist(), "references": refs.round(4).to_dict(),
             "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan"),
-            "parts": parts}
+            "parts": parts, "decoder_adds": last - parts["linear path"] if parts else float("nan")}
 
 
 def ablation_table(curves: pd.DataFrame) -> pd.DataFrame:
@@ -200,9 +206,8 @@ def ablation_sentences(table: pd.DataFrame, plain: str = "plain decoder", linear
                 f"the plain decoder captures {rng(p['ratio'])} of what the same-frame ridge captures, the model "
                 f"with the linear path {rng(lp['ratio'])}")
         if lp["linear_path_r2"].notna().all():
-            r3 = lambda v: round(float(v), 3) + 0.0  # noqa: E731  (+ 0.0: "0.000", not "-0.000")
-            text += (f"; its linear path alone reaches R² {r3(lp['linear_path_r2'].mean()):.3f} and its decoder alone "
-                     f"{r3(lp['decoder_r2'].mean()):.3f} (ridge {lp['ridge_r2'].mean():.3f})")
+            text += (f"; its linear path alone reaches R² {rounded(lp['linear_path_r2'].mean()):.3f} and its decoder "
+                     f"alone {rounded(lp['decoder_r2'].mean()):.3f} (ridge {lp['ridge_r2'].mean():.3f})")
         out.append(text)
     return out
 

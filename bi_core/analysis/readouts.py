@@ -187,9 +187,7 @@ def _rollout(enc_att: list[torch.Tensor], dec_att: list[torch.Tensor]) -> torch.
 
 def explained_energy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: Any) -> torch.Tensor:
     """``f(x) = Σ y² − Σ (y − ŷ(x))²`` per window ``[B]`` over the masked tokens; ``y`` ``[B, Nm, P]`` fixed."""
-    latent = model.forward_encoder(x, mask)
-    pred, _ = model.forward_decoder(latent, mask, x.shape[-1] // model.cfg.patch_size)
-    pred = pred + model.forward_linear(x, mask)                                         # zeros without a linear path
+    pred = model.reconstruct(x, mask)                                                   # decoder + linear path
     return (y.pow(2) - (y - pred).pow(2)).sum(dim=(1, 2))
 
 
