@@ -127,8 +127,11 @@ def test_summary_marker_scores_other_subjects_with_one_balanced_fold_per_repeat(
 
 def test_bad_input_errors(rng):
     table, X, _ = _cohort(rng, n_per=2)
-    with pytest.raises(InputError, match="too few subjects for 5-fold CV"):
-        run_classification({"emb": X}, table, "ad_cn", CVConfig(n_splits=5))
+    # fewer subjects than folds: leave-one-subject-out, said in the folds' notes (tests/test_small_cohorts.py)
+    loso = run_classification({"emb": X}, table, "ad_cn", CVConfig(n_splits=5))["folds"]
+    assert loso.n_splits == 4 and loso.notes[0].startswith("leave-one-subject-out")
+    with pytest.raises(InputError, match="group AD has 1"):
+        run_classification({"emb": X}, table[table["subject"] != "AD1"], "ad_cn", CVConfig(n_splits=5))
     with pytest.raises(InputError, match="needs diagnoses"):
         task_labels(table["diagnosis"].map(lambda _: np.nan), "ad_cn")
     with pytest.raises(InputError, match="at least two diagnosis groups"):
@@ -137,8 +140,8 @@ def test_bad_input_errors(rng):
         task_labels(pd.Series(["CN", "AD", "AD"]), "3class")
     with pytest.raises(InputError, match="unknown task"):
         task_labels(table["diagnosis"], "adhd")
-    with pytest.raises(InputError, match="too few subjects"):
-        make_folds(np.array(["a", "b", "c", "d"]), np.array([0, 0, 1, 1]), CVConfig(n_splits=3))
+    with pytest.raises(InputError, match="needs at least 2 subjects in each of 2 groups"):
+        make_folds(np.array(["a", "b", "c", "d"]), np.array([0, 0, 0, 1]), CVConfig(n_splits=3))
 
 
 def test_parallel_folds_give_the_same_predictions(rng):

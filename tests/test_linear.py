@@ -136,8 +136,11 @@ def test_fit_cohort_and_training_subjects(planted, tmp_path):
     assert pred.loc[pred["network"] == "VIS", "r2"].mean() == pytest.approx(_theory("SMN", "DMN"), abs=0.03)
     with pytest.raises(InputError, match="training subject.*no window"):
         L.linear_predictability(INFO, planted, "ridge", train_subjects=["s01", "nobody"])
-    with pytest.raises(ConfigError, match="needs 2 <= folds"):
-        L.linear_predictability(INFO, planted, "ridge", folds=11)
+    # more folds than subjects: leave-one-subject-out, said in the fit's description
+    loso = L.linear_predictability(INFO, planted, "ridge", folds=11)
+    assert loso.attrs["fit"]["folds"] == 10 and loso.attrs["fit"]["note"].startswith("leave-one-subject-out")
+    with pytest.raises(InputError, match="needs at least 2 folds, got 1"):
+        L.linear_predictability(INFO, planted, "ridge", folds=1)
     with pytest.raises(ConfigError, match="unknown linear reference method 'lasso'"):
         L.linear_predictability(INFO, planted, "lasso")
 

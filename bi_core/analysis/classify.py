@@ -27,7 +27,7 @@ cohort, prefer more repeats and report them as such.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,10 +96,27 @@ class CVConfig:
 
 @dataclass
 class Folds:
-    """Outer folds over samples (one sample per subject), with their repeat index."""
+    """Outer folds over samples (one sample per subject), with their repeat index.
+
+    ``inner_splits``: folds of the inner CV that tunes ``C`` (0: too few subjects in a
+    training fold to tune it; ``C`` is fixed, :func:`make_classifier`); ``notes``: how
+    the folds differ from the requested ones on a small cohort (empty when they do not).
+    """
 
     subjects: np.ndarray
     splits: list[tuple[int, int, np.ndarray, np.ndarray]]
+    inner_splits: int = 3
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_splits(self) -> int:
+        """Folds per repeat."""
+        return 1 + max(f for _, f, _, _ in self.splits)
+
+    @property
+    def n_repeats(self) -> int:
+        """Repeats drawn (1 for leave-one-subject-out)."""
+        return 1 + max(r for r, _, _, _ in self.splits)
 
     def check_disjoint(self) -> None:
         """Raise if any subject appears in both the training and the test part of a fold."""
@@ -145,19 +162,45 @@ def task_labels(labels: pd.Series, task: str | ClassificationTask) -> tuple[np.n
 def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None) -> Folds:
     """Repeated stratified subject-grouped K-fold (the same folds for every feature set).
 
-    ``classes`` (the names of ``y``'s values) only make the error message readable.
+    Folds follow the cohort (:func:`bi_core.folds.plan_folds`): ``cfg.n_splits`` when every
+    class has that many subjects, else as many as the smallest class has, or
+    leave-one-subject-out when there are fewer subjects than ``cfg.n_splits``. The inner CV
+    gets ``cfg.inner_splits`` folds, or as many as the smallest class of a training fold has
+    subjects; below 2, ``C`` is not tuned. What changed is said in ``Folds.notes``.
+    ``classes`` (the names of ``y``'s values) make the messages readable.
+
+    Raises
+    ------
+    InputError
+        A class with fewer than 2 subjects.
     """
-    from ..folds import stratified_subject_folds
+    from ..folds import class_counts, plan_folds, repeated_subject_folds
 
     subjects = np.asarray(subjects)
-    counts = pd.Series(y).groupby(subjects).first().value_counts()
-    if counts.min() < cfg.n_splits:
-        named = {(classes[int(k)] if classes else k): int(v) for k, v in counts.sort_index().items()}
-        raise InputError(f"too few subjects for {cfg.n_splits}-fold CV: the smallest class has {int(counts.min())} "
-                         f"subjects ({named}); lower n_splits (--folds) or add subjects.")
-    folds = Folds(subjects, stratified_subject_folds(subjects, y, cfg.n_splits, cfg.n_repeats, cfg.seed))
+    plan = plan_folds(cfg.n_splits, subjects, y, classes, what="classification")
+    folds = Folds(subjects, repeated_subject_folds(plan, subjects, y, cfg.n_repeats, cfg.seed))
     folds.check_disjoint()
+    if plan.adapted:
+        folds.notes.append(plan.describe("outer folds"))
+    # the inner CV stratifies each training fold: it needs every class in each inner fold
+    n_classes = int(np.max(y)) + 1
+    train = [class_counts(subjects[tr], y[tr]) for _, _, tr, _ in folds.splits]
+    low, k = min(((c.get(k, 0), k) for c in train for k in range(n_classes)))
+    name = classes[k] if classes else str(k)
+    folds.inner_splits = min(cfg.inner_splits, low)
+    if folds.inner_splits < 2:
+        folds.inner_splits = 0
+        folds.notes.append(f"C fixed at {untuned_c(cfg):g}, not tuned (a training fold holds {low} subject"
+                           f"{'' if low == 1 else 's'} of {name}; tuning needs 2)")
+    elif folds.inner_splits < cfg.inner_splits:
+        folds.notes.append(f"{folds.inner_splits} inner folds instead of {cfg.inner_splits} (a training fold holds "
+                           f"{low} subjects of {name})")
     return folds
+
+
+def untuned_c(cfg: CVConfig) -> float:
+    """The ``C`` used when a training fold is too small to tune it: the middle of ``cfg.Cs``."""
+    return float(sorted(cfg.Cs)[len(cfg.Cs) // 2])
 
 
 _COV_CACHE: dict[bytes, tuple[np.ndarray, np.ndarray, float]] = {}
@@ -229,7 +272,13 @@ class ConnectivityFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        return self.measure_.transform([np.asarray(x, np.float64) for x in X])
+        X = [np.asarray(x, np.float64) for x in X]
+        if len(X) == 1:
+            # nilearn refuses to transform one subject in tangent space ("deviations to the mean"), but the
+            # mean was fitted on the training subjects and each subject is projected on its own: transform
+            # the subject twice and keep one row (a leave-one-subject-out test fold holds one subject)
+            return self.measure_.transform(X * 2)[:1]
+        return self.measure_.transform(X)
 
 
 def as_series_array(series: list[np.ndarray]) -> np.ndarray:
@@ -240,24 +289,40 @@ def as_series_array(series: list[np.ndarray]) -> np.ndarray:
     return arr
 
 
-def make_classifier(cfg: CVConfig, n_classes: int = 2) -> Any:
+def make_classifier(cfg: CVConfig, n_classes: int = 2, inner_splits: int | None = None) -> Any:
     """Standardize → logistic regression, ``C`` tuned by an inner subject-grouped CV.
 
+    ``inner_splits`` folds (default ``cfg.inner_splits``; :func:`make_folds` lowers it on a
+    small cohort); below 2 the pipeline has ``C`` fixed at :func:`untuned_c`.
     Connectivity features are computed before it, inside each outer fold
-    (:func:`cross_validate`).
+    (:func:`cross_validate`). :func:`chosen_c` reads the ``C`` a fitted one used.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
+    inner = cfg.inner_splits if inner_splits is None else inner_splits
     # newton-cg: an order of magnitude faster than lbfgs when features outnumber subjects (FC edges)
     steps = [("scale", StandardScaler()), ("clf", LogisticRegression(solver="newton-cg", max_iter=5000))]
+    if inner < 2:
+        return Pipeline(steps).set_params(clf__C=untuned_c(cfg))
     scoring = "roc_auc" if n_classes == 2 else "balanced_accuracy"
     return GridSearchCV(Pipeline(steps), {"clf__C": list(cfg.Cs)},
                         scoring=scoring,
-                        cv=StratifiedGroupKFold(n_splits=cfg.inner_splits, shuffle=True, random_state=cfg.seed),
+                        cv=StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=cfg.seed),
                         n_jobs=None, error_score="raise")
+
+
+def _inner_groups(folds: Folds, subjects: np.ndarray) -> dict[str, np.ndarray]:
+    """``fit`` keywords of :func:`make_classifier`: the inner CV's subject groups, none when ``C`` is fixed."""
+    return {"groups": subjects} if folds.inner_splits >= 2 else {}
+
+
+def chosen_c(model: Any) -> float:
+    """The ``C`` of a fitted :func:`make_classifier` (tuned, or fixed when it could not be)."""
+    params = getattr(model, "best_params_", None) or model.get_params()
+    return float(params["clf__C"])
 
 
 @dataclass
@@ -296,8 +361,8 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
                 # training subjects, once; C is then tuned on those features
                 fc = ConnectivityFeatures(kind=fs.connectivity).fit(Xtr)
                 Xtr, Xte = fc.transform(Xtr), fc.transform(Xte)
-            model = clone(make_classifier(cfg, len(classes)))
-            model.fit(Xtr, y[tr], groups=subjects[tr])
+            model = clone(make_classifier(cfg, len(classes), folds.inner_splits))
+            model.fit(Xtr, y[tr], **_inner_groups(folds, subjects[tr]))
             proba = model.predict_proba(Xte)
             score = model.decision_function(Xte) if len(classes) == 2 else np.full(len(te), np.nan)
         pred = model.classes_[np.argmax(proba, 1)]
@@ -305,7 +370,7 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
         for k, i in enumerate(te):
             row = {"feature_set": fs.name, "repeat": r, "fold": f, "sample": int(i), "subject": subjects[i],
                    "y_true": int(y[i]), "y_pred": int(pred[k]), "score": float(np.ravel(score)[k]),
-                   "C": float(model.best_params_["clf__C"])}
+                   "C": chosen_c(model)}
             for c_i, c in enumerate(classes):
                 row[f"p_{c}"] = float(proba[k, list(model.classes_).index(c_i)]) if c_i in model.classes_ else 0.0
             out.append(row)
@@ -408,7 +473,8 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
     -------
     DataFrame
         ``recording_id``, ``subject``, ``marker`` (log-odds of the level: AD), ``n_models``
-        (``n_repeats`` for every visit).
+        (``n_repeats`` for every visit; 1 with leave-one-subject-out); ``attrs["cv_notes"]``:
+        how a small cohort changed the folds (:func:`make_folds`).
     """
     from .groupstats import baseline_rows
 
@@ -428,9 +494,9 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
     others = np.array(sorted(set(all_subj) - pool_subjects), dtype=object)
     # each repeat: every subject outside the training pool scored by one fold's model (balanced)
     assigned = {}
-    for r in range(cfg.n_repeats):
+    for r in range(folds.n_repeats):
         order = np.random.default_rng([cfg.seed, r]).permutation(len(others))
-        assigned[r] = {others[i]: k % cfg.n_splits for k, i in enumerate(order)}
+        assigned[r] = {others[i]: k % folds.n_splits for k, i in enumerate(order)}
     sums = np.zeros(len(table))
     counts = np.zeros(len(table))
     it = folds.splits
@@ -439,15 +505,17 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
 
         it = tqdm(it, desc="summary marker folds", unit="fold")
     for r, f, tr, te in it:
-        model = clone(make_classifier(cfg, 2))
-        model.fit(X[train_pool[tr]], y[tr], groups=subj_pool[tr])
+        model = clone(make_classifier(cfg, 2, folds.inner_splits))
+        model.fit(X[train_pool[tr]], y[tr], **_inner_groups(folds, subj_pool[tr]))
         held = set(subj_pool[te]) | {s for s, k in assigned[r].items() if k == f}
         score_rows = np.flatnonzero([s in held for s in all_subj])
         assert not (set(all_subj[score_rows]) & set(subj_pool[tr])), "a subject would score itself"
         sums[score_rows] += model.decision_function(X[score_rows])
         counts[score_rows] += 1
-    return pd.DataFrame({"recording_id": table["recording_id"].to_numpy(), "subject": all_subj,
-                         "marker": sums / np.maximum(counts, 1), "n_models": counts.astype(int)})
+    marker = pd.DataFrame({"recording_id": table["recording_id"].to_numpy(), "subject": all_subj,
+                           "marker": sums / np.maximum(counts, 1), "n_models": counts.astype(int)})
+    marker.attrs["cv_notes"] = list(folds.notes)
+    return marker
 
 
 def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], table: pd.DataFrame,

@@ -168,6 +168,24 @@ def baseline_rows(table: pd.DataFrame) -> np.ndarray:
     return ~table.duplicated("subject", keep="first").to_numpy()
 
 
+def comparable_groups(table: pd.DataFrame, groups: Groups,
+                      min_per_group: int = 2) -> tuple[Groups | None, dict[str, str]]:
+    """``groups`` without the levels that have fewer than ``min_per_group`` subjects in ``table``.
+
+    Returns the groups left (``None`` when the reference is too small or no other level
+    is left) and, per contrast left out (``"MCI-CN"``), the reason in words.
+    """
+    counts = table.dropna(subset=[groups.column]).groupby(groups.column)["subject"].nunique()
+    n = {g: int(counts.get(g, 0)) for g in groups.order}
+    small = {g for g, k in n.items() if k < min_per_group}
+    why = {f"{g}-{r}": f"group {s} has {n[s]} subject{'' if n[s] == 1 else 's'} (need at least {min_per_group})"
+           for g, r in groups.contrasts for s in (g, r) if s in small}
+    keep = tuple(g for g in groups.order if g not in small)
+    if groups.reference in small or len(keep) < 2:
+        return None, why
+    return Groups(groups.column, keep, groups.reference), why
+
+
 def check_groups(table: pd.DataFrame, need: Sequence[str] = ("CN",), min_per_group: int = 2,
                  what: str = "this analysis", column: str = "diagnosis") -> pd.Series:
     """Validate a group column (default ``diagnosis``) and return the per-group subject counts."""
@@ -265,6 +283,11 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
                 use = [t for t in terms if sub[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
                 X = designs[grp, ids] = patsy.dmatrix("_grp" + "".join(f" + {t}" for t in use), sub,
                                                       return_type="dataframe")
+            if len(sub) <= X.shape[1]:
+                # as many coefficients as subjects: no residual to test the difference against
+                rows.append({**base, "estimate": np.nan, "se": np.nan, "t": np.nan, "p": np.nan, "ci_low": np.nan,
+                             "ci_high": np.nan, "cohens_d": np.nan})
+                continue
             fit = ols_effect(sub[value], X, "_grp")
             sd = fit.pop("residual_sd")
             rows.append({**base, **fit, "cohens_d": fit["estimate"] / sd if sd else np.nan})

@@ -45,8 +45,8 @@ Fitting
 Three ways to choose the fitting data
 -------------------------------------
 (a) *cross-fitted* (default): the scored recordings are split into ``folds``
-    subject-grouped folds (``GroupKFold`` by subject); each fold is scored by a fit on the
-    other folds' subjects.
+    subject-grouped folds (``GroupKFold`` by subject; leave-one-subject-out when there are
+    fewer subjects, at least 3); each fold is scored by a fit on the other folds' subjects.
 (b) *another cohort* (``fit_cohort``): fit on every recording of one or several cohorts
     on the same atlas (e.g. the run's pretraining cohort — how the model was trained) and
     score ``cohort``. A subject label present among the scored recordings is left out of
@@ -193,26 +193,34 @@ def _as_windows(pred: np.ndarray, T: int) -> np.ndarray:
     return pred.reshape(-1, T, pred.shape[1]).transpose(0, 2, 1)
 
 
-def _plan(score: _Windows, fit: _Windows | None, folds: int, where: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def _plan(score: _Windows, fit: _Windows | None, folds: int,
+          where: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     """``(fitting window positions, scored window positions)`` per fit; the fitting ones index
-    ``fit`` (or ``score`` when cross-fitting, ``fit=None``)."""
+    ``fit`` (or ``score`` when cross-fitting, ``fit=None``). Also returns how the folds differ
+    from ``folds`` (leave-one-subject-out with fewer subjects; empty when they do not)."""
+    note = ""
     if fit is not None:
         plans = [(np.arange(len(fit.x)), np.arange(len(score.x)))]
         fit_subjects = [fit.subject]
     else:
-        n_sub = len(np.unique(score.subject))
-        if folds < 2 or n_sub < folds:
-            raise ConfigError(f"cross-fitting {where} needs 2 <= folds <= its {n_sub} subjects, got folds={folds}; "
-                              "lower --folds or fit on another cohort (--fit-cohort).")
         from sklearn.model_selection import GroupKFold
 
-        plans = list(GroupKFold(n_splits=folds).split(score.x, groups=score.subject))
+        from ..folds import plan_folds
+
+        n_sub = len(np.unique(score.subject))
+        if n_sub < INNER_FOLDS + 1:
+            raise InputError(f"cross-fitting {where} needs at least {INNER_FOLDS + 1} subjects (each fit chooses "
+                             f"its penalty by CV over {INNER_FOLDS} or more other subjects), it has {n_sub}; fit "
+                             "on another cohort (--fit-cohort).")
+        plan = plan_folds(folds, score.subject, what=f"cross-fitting {where}")
+        note = plan.describe("folds", repeated=False) if plan.adapted else ""
+        plans = list(GroupKFold(n_splits=plan.n_splits).split(score.x, groups=score.subject))
         fit_subjects = [score.subject[f] for f, _ in plans]
     for s in fit_subjects:
         if len(np.unique(s)) < 2:
             raise InputError(f"{where}: a linear reference is fitted on at least 2 subjects (the penalty is chosen "
                              f"by subject-grouped CV), found {len(np.unique(s))}; add subjects or use more folds.")
-    return plans
+    return plans, note
 
 
 def _data(info: Any, cohort: Cohort, fit_cohort: Cohort | Sequence[Cohort] | None,
@@ -307,8 +315,10 @@ def linear_predictability_and_occlusion(
     if T - max(lags) + min(lags) < 1:
         raise ConfigError(f"{method}: a window of {T} frames is too short for lags {list(lags)}.")
     tiles, score, fit, how = _data(info, cohort, fit_cohort, train_subjects, recordings, cache_dir)
-    plans = _plan(score, fit, folds, f"cohort(s) {', '.join(how['fit_cohorts'])}")
+    plans, note = _plan(score, fit, folds, f"cohort(s) {', '.join(how['fit_cohorts'])}")
     how.update(method=method, folds=len(plans) if fit is None else None, max_fit_frames=MAX_FIT_FRAMES)
+    if note:
+        how["note"] = note
     source = score if fit is None else fit
     atlas = info.atlas
     K, R = atlas.n_networks, atlas.n_rois

@@ -87,6 +87,12 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
 
     Baseline visits of the subjects in ``groups.order`` only; adjusted for the covariates
     among age, sex and site that every such visit has.
+
+    Raises
+    ------
+    InputError
+        A group with fewer than 2 subjects, or so few subjects that no difference can be
+        estimated once the covariates are adjusted for.
     """
     groups = groups or G.Groups()
     t = cohort.table
@@ -97,6 +103,10 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
     cols = (*PHENOTYPES, groups.column)
     p = with_phenotypes(pred[pred["recording_id"].isin(base_ids)], cohort, cols)
     gp = G.group_differences(p, "r2", ["network"], **kw)
+    if gp["p"].isna().all():
+        most = int((gp["n_group"] + gp["n_ref"]).max())
+        raise InputError(f"a comparison of {most} subjects leaves no residual degrees of freedom once the group and "
+                         f"the covariates ({', '.join(cov) or 'none'}) are fitted; add subjects")
     gi = None if inter is None else interaction_differences(inter, cohort, INTERACTION_MEASURES, alpha, groups)
     return gp, gi
 
@@ -189,8 +199,10 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     cohort = Cohort.open(cohort_dir)
     groups = G.resolve_groups(cohort.table, group_column, reference, order, where=f"cohort {cohort.path}")
     if target is not None:
-        T.check_target(cohort.table, target, where=f"cohort {cohort.path}")
+        # a known numeric column with values; too few subjects skips its prediction below
+        T.check_target(cohort.table, target, where=f"cohort {cohort.path}", min_subjects=1)
     skipped: dict[str, str] = {}
+    adapted: dict[str, str] = {}
     if groups is None:
         skipped["group analyses"] = ("group differences, classification, the summary marker and the longitudinal "
                                      "models need groups, and the cohort has no diagnoses (or a single one); choose "
@@ -228,17 +240,27 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     fit_paths = [linear_fit_cohort] if isinstance(linear_fit_cohort, (str, Path)) else linear_fit_cohort
     fit_cohorts = [Cohort.open(p) for p in fit_paths] if fit_paths else None
     linear, lin_occ, lin_fit = [], None, {}
-    for method in LINEAR_METHODS:
-        lp, lo = linear_predictability_and_occlusion(info, cohort, method, fit_cohort=fit_cohorts, recordings=rec_ids,
-                                                     occlusion=method == "ridge", seed=cv.seed, progress=progress)
-        linear.append(lp)
-        lin_occ = lo if lo is not None else lin_occ
-        lin_fit = lp.attrs["fit"]
-    linear_pred = pd.concat(linear, ignore_index=True)
-    write_tsv(out / "predictability_linear.tsv", linear_pred)
-    mean_r2 = linear_pred.groupby(["method", "network"], sort=False)["r2"].mean().round(4)
-    linear_summary = {"fit": {k: v for k, v in lin_fit.items() if k not in ("left_out_subjects", "method")},
-                      "mean_r2": {m: mean_r2[m].to_dict() for m in LINEAR_METHODS}}
+    try:
+        for method in LINEAR_METHODS:
+            lp, lo = linear_predictability_and_occlusion(info, cohort, method, fit_cohort=fit_cohorts,
+                                                         recordings=rec_ids, occlusion=method == "ridge", seed=cv.seed,
+                                                         progress=progress)
+            linear.append(lp)
+            lin_occ = lo if lo is not None else lin_occ
+            lin_fit = lp.attrs["fit"]
+    except InputError as exc:
+        # e.g. cross-fitting on 2 subjects: each fit needs 2 subjects to choose its penalty
+        skipped["linear references"] = str(exc)
+        linear, lin_occ = [], None
+    linear_summary = None
+    linear_pred = pd.concat(linear, ignore_index=True) if linear else pd.DataFrame(columns=["recording_id", "method"])
+    if linear:
+        write_tsv(out / "predictability_linear.tsv", linear_pred)
+        mean_r2 = linear_pred.groupby(["method", "network"], sort=False)["r2"].mean().round(4)
+        linear_summary = {"fit": {k: v for k, v in lin_fit.items() if k not in ("left_out_subjects", "method")},
+                          "mean_r2": {m: mean_r2[m].to_dict() for m in LINEAR_METHODS}}
+        if lin_fit.get("note"):
+            adapted["linear references"] = lin_fit["note"]
     if lin_occ is not None:
         inter = inter.merge(lin_occ[["recording_id", "target", "source", "linear_occlusion_delta_r2"]],
                             on=["recording_id", "target", "source"], how="left")
@@ -272,25 +294,30 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     if groups is not None:
         summary["groups"] = {"column": groups.column, "reference": groups.reference, "order": list(groups.order),
                              "contrasts": [f"{g}-{r}" for g, r in groups.contrasts]}
+        # a level with a single subject cannot be compared; the other contrasts still are
+        compared, why = G.comparable_groups(cohort.table.loc[G.baseline_rows(cohort.table)], groups)
+        skipped.update({f"group differences {c}": w for c, w in why.items()})
         try:
-            gp, gi = group_tables(pred, inter, cohort, groups=groups)
-            write_tsv(out / "groupdiff_predictability.tsv", gp)
-            write_tsv(out / "groupdiff_interactions.tsv", gi)
-            # one Benjamini–Hochberg family per measure and contrast, across its cells
-            summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
+            if compared is not None:
+                gp, gi = group_tables(pred, inter, cohort, groups=compared)
+                write_tsv(out / "groupdiff_predictability.tsv", gp)
+                write_tsv(out / "groupdiff_interactions.tsv", gi)
+                # one Benjamini–Hochberg family per measure and contrast, across its cells
+                summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
         except InputError as exc:
+            gp = gi = None
             skipped["group differences"] = str(exc)
         lap("group statistics")
         summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
-                                                    cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks)
+                                                    cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks,
+                                                    adapted)
         lap("classification")
         summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
-                                                                        skipped, progress)
+                                                                        skipped, progress, adapted)
         lap("marker and longitudinal")
     if target is not None:
         summary["target"] = _target(cohort, target, pred, inter, linear_pred, emb_rows, etab, info, cv, fc_baselines,
-                                    out, skipped,
-                                    progress)
+                                    out, skipped, progress, adapted)
         lap("target")
 
     if ground_truth is not None:
@@ -298,7 +325,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         gts: dict[str, Any] = {"predictability_order": _order_check(pred, truth)}
         if gp is not None and gi is not None and (gp["contrast"] == "AD-CN").any():
             gts["dmn_drop"] = GT.score_dmn_drop(gp)
-            for contrast in ("AD-CN", "MCI-CN"):
+            for contrast in [c for c in ("AD-CN", "MCI-CN") if (gi["contrast"] == c).any()]:
                 for m in INTERACTION_MEASURES:
                     gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
         if traj is not None and assoc is not None:
@@ -330,6 +357,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         lap("ground truth")
     summary["agreement"] = agree
     summary["skipped"] = skipped
+    summary["adapted"] = adapted
     summary["timings"] = timings
     write_json(out / "timings.json", timings)
     write_json(out / "summary.json", summary)
@@ -340,11 +368,12 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
                     linear_pred: pd.DataFrame, emb_rows: Callable[[str, list[str]], np.ndarray],
                     etab: pd.DataFrame, info: Any, cv: C.CVConfig, fc_baselines: bool, out: Path,
                     skipped: dict[str, str], progress: bool, dynamic_fc: bool = False,
-                    tasks: Sequence[str] | None = None) -> dict[str, Any]:
+                    tasks: Sequence[str] | None = None, adapted: dict[str, str] | None = None) -> dict[str, Any]:
     """Every task of ``groups`` (reference vs each level, all levels) on baseline visits, every feature set.
 
     All feature sets of a task share its folds. A task that cannot be cross-validated
-    (e.g. a level with fewer subjects than folds) is skipped and named in ``skipped``.
+    (a level with fewer than 2 subjects) is skipped and named in ``skipped``; folds that
+    a small cohort changed are described in ``adapted``.
     """
     have = set(etab["recording_id"]) & set(pred["recording_id"])
     ids = [r for r in cohort.table["recording_id"] if r in have]
@@ -354,16 +383,24 @@ def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     for task in C.tasks_for(groups):
         if tasks is not None and task.name not in tasks:
             continue
+        what = f"classification {task.name} ({' vs '.join(task.classes)})"
         try:
             res = C.run_classification(feats, table, task, cv, progress=progress)
         except InputError as exc:
             results[task.name] = {"skipped": str(exc)}
-            skipped[f"classification {task.name} ({' vs '.join(task.classes)})"] = str(exc)
+            skipped[what] = str(exc)
             continue
+        _note(adapted, what, res["folds"].notes)
         write_tsv(out / f"classification_{task.name}_summary.tsv", res["summary"])
         write_tsv(out / f"classification_{task.name}_predictions.tsv", res["predictions"])
         results[task.name] = res["summary"].set_index("feature_set")[["auc", "balanced_accuracy"]].to_dict("index")
     return results
+
+
+def _note(adapted: dict[str, str] | None, what: str, notes: Sequence[str]) -> None:
+    """Record how a small cohort changed an analysis's folds (nothing when it did not)."""
+    if adapted is not None and notes:
+        adapted[what] = "; ".join(notes)
 
 
 def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linear_pred: pd.DataFrame,
@@ -379,9 +416,10 @@ def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linea
     feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
              C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
              C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
-             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids)),
-             C.FeatureSet("ridge predictability profile",
-                          features_from_table(linear_pred[linear_pred["method"] == "ridge"], "r2", ["network"], ids))]
+             C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
+    if (linear_pred["method"] == "ridge").any():      # absent when the linear references were skipped
+        feats.append(C.FeatureSet("ridge predictability profile", features_from_table(
+            linear_pred[linear_pred["method"] == "ridge"], "r2", ["network"], ids)))
     if fc_baselines:
         h = cohort.harmonized(info.target_tr)
         series = C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids])
@@ -399,11 +437,13 @@ def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linea
 
 def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame, linear_pred: pd.DataFrame,
             emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame, info: Any, cv: C.CVConfig,
-            fc_baselines: bool, out: Path, skipped: dict[str, str], progress: bool) -> dict[str, Any]:
+            fc_baselines: bool, out: Path, skipped: dict[str, str], progress: bool,
+            adapted: dict[str, str] | None = None) -> dict[str, Any]:
     """Association of the numeric ``target`` with each network's predictability, and its prediction.
 
     Baseline visits with a value of the target; the prediction is skipped (and named in
-    ``skipped``) when there are fewer subjects than folds.
+    ``skipped``) with fewer than :data:`~bi_core.analysis.target.MIN_PREDICTION_SUBJECTS`
+    subjects, and uses leave-one-subject-out with fewer subjects than folds (``adapted``).
     """
     t = cohort.table
     base = t.loc[G.baseline_rows(t) & t[target].notna().to_numpy()]
@@ -422,6 +462,7 @@ def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame
     except InputError as exc:
         skipped[f"prediction of {target}"] = str(exc)
         return res
+    _note(adapted, f"prediction of {target}", pr["cv_notes"])
     write_tsv(out / f"target_{name}_prediction.tsv", pr["summary"])
     write_tsv(out / f"target_{name}_predictions.tsv", pr["predictions"])
     res["prediction"] = pr["summary"].set_index("feature_set")[["r", "mae"]].to_dict("index")
@@ -430,7 +471,8 @@ def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame
 
 def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callable[[str, list[str]], np.ndarray],
                              etab: pd.DataFrame, cv: C.CVConfig, out: Path, skipped: dict[str, str],
-                             progress: bool) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
+                             progress: bool, adapted: dict[str, str] | None = None
+                             ) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
     """The summary marker (the last level vs the reference) of every visit and its mixed models.
 
     Returns ``(summary, trajectories, clinical association)``; the last two are ``None``
@@ -440,11 +482,13 @@ def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callabl
     task = C.ClassificationTask(f"{G.slug(last)}_{G.slug(groups.reference)}", (groups.reference, last), groups.column)
     all_ids = [r for r in cohort.table["recording_id"] if r in set(etab["recording_id"])]
     all_table = cohort.table.set_index("recording_id").loc[all_ids].reset_index()
+    what = f"summary marker ({last} vs {groups.reference})"
     try:
         marker = C.summary_marker(emb_rows(EMBEDDING_KIND, all_ids), all_table, cv, progress=progress, task=task)
     except InputError as exc:
-        skipped[f"summary marker ({last} vs {groups.reference}) and longitudinal models"] = str(exc)
+        skipped[f"{what} and longitudinal models"] = str(exc)
         return {"skipped": str(exc)}, None, None
+    _note(adapted, what, marker.attrs["cv_notes"])
     write_tsv(out / "marker.tsv", marker)
     long_df = with_phenotypes(marker, cohort, (*PHENOTYPES, groups.column))
     kw = dict(column=groups.column, groups=groups.order)

@@ -9,7 +9,8 @@ Benjamini–Hochberg q across cells.
 Prediction: every feature set predicts the target with ridge regression (standardized
 features, the penalty chosen by the efficient leave-one-out CV of ``RidgeCV`` within the
 training subjects) on the **same** repeated subject-grouped K folds (``GroupKFold``
-with shuffling, one seed per repeat); connectivity baselines are computed inside each
+with shuffling, one seed per repeat; leave-one-subject-out when there are fewer subjects
+than folds, :func:`bi_core.folds.plan_folds`); connectivity baselines are computed inside each
 fold as in :mod:`bi_core.analysis.classify`. Pearson r and the mean absolute error are
 computed per repeat on the pooled out-of-fold predictions; intervals are mean ± t·SD/√R
 over the R repeats (the variability of the CV procedure, see classify), clipped to each
@@ -31,6 +32,8 @@ from .groupstats import COVARIATES, available_covariates, covariate_terms, fdr, 
 
 #: Range of each prediction metric: its interval is clipped to it.
 RANGES: dict[str, tuple[float, float]] = {"r": (-1.0, 1.0), "mae": (0.0, np.inf)}
+#: Fewest subjects with a value for a prediction of the target (its r is over their held-out predictions).
+MIN_PREDICTION_SUBJECTS = 4
 #: Ridge penalties searched by RidgeCV.
 ALPHAS: tuple[float, ...] = tuple(np.logspace(-3, 4, 15))
 
@@ -116,28 +119,36 @@ def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     subjects
         ``[n_samples]`` subject ids (folds never split a subject).
     cfg
-        ``n_splits`` folds, ``n_repeats`` repeats (seeds ``seed``, ``seed+1``...).
+        ``n_splits`` folds, ``n_repeats`` repeats (seeds ``seed``, ``seed+1``...); with fewer
+        subjects than folds, leave-one-subject-out (one repeat).
 
     Returns
     -------
     dict
         ``summary`` (per feature set: ``r``, ``mae`` with ``_ci_low``/``_ci_high``,
-        ``n_repeats``, ``n``) and ``predictions`` (feature_set, repeat, fold, sample,
-        subject, y_true, y_pred, alpha).
+        ``n_repeats``, ``n``), ``predictions`` (feature_set, repeat, fold, sample,
+        subject, y_true, y_pred, alpha) and ``cv_notes`` (how the folds differ from
+        ``cfg``'s, empty when they do not).
+
+    Raises
+    ------
+    InputError
+        Fewer than :data:`MIN_PREDICTION_SUBJECTS` subjects.
     """
     from sklearn.base import clone
     from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from ..folds import plan_folds, repeated_subject_folds
+
     y = np.asarray(y, float)
     n_subj = len(set(subjects))
-    if n_subj < cfg.n_splits:
-        raise InputError(f"too few subjects for {cfg.n_splits}-fold CV of the target: {n_subj} subjects have a "
-                         "value; lower --folds or add subjects.")
-    splits = [(r, f, tr, te) for r in range(cfg.n_repeats) for f, (tr, te) in enumerate(
-        GroupKFold(n_splits=cfg.n_splits, shuffle=True, random_state=cfg.seed + r).split(y, y, subjects))]
+    if n_subj < MIN_PREDICTION_SUBJECTS:
+        raise InputError(f"predicting the target needs at least {MIN_PREDICTION_SUBJECTS} subjects with a value "
+                         f"(a correlation over fewer held-out predictions says nothing); {n_subj} have one.")
+    plan = plan_folds(cfg.n_splits, subjects, what="target prediction")
+    splits = repeated_subject_folds(plan, subjects, None, cfg.n_repeats, cfg.seed)
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
     it = [(fs, *s) for fs in features for s in splits]
     if progress:
@@ -165,7 +176,8 @@ def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
             mean, lo, hi = t_interval(per[metric].to_numpy(), clip=RANGES[metric])
             row.update({metric: mean, f"{metric}_ci_low": lo, f"{metric}_ci_high": hi})
         summary.append(row)
-    return {"summary": pd.DataFrame(summary), "predictions": pred}
+    return {"summary": pd.DataFrame(summary), "predictions": pred,
+            "cv_notes": [plan.describe("folds")] if plan.adapted else []}
 
 
 __all__ = ["check_target", "target_association", "predict_target"]

@@ -20,7 +20,14 @@ def _run_cohort(p: argparse.ArgumentParser) -> None:
 
 
 def _cv(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--folds", type=int, default=5, help="outer subject-grouped folds [default: %(default)s]")
+    p.add_argument("--folds", type=int, default=5,
+                   help="outer subject-grouped folds; a small cohort gets as many as its smallest group has subjects, "
+                        "or leave-one-subject-out with fewer subjects than folds (the log and summary.json say so) "
+                        "[default: %(default)s]")
+    p.add_argument("--inner-folds", type=int, default=3,
+                   help="inner folds that tune the classifiers' penalty C within each training fold; fewer when a "
+                        "training fold's smallest group has fewer subjects, C fixed when it has one "
+                        "[default: %(default)s]")
     p.add_argument("--repeats", type=int, default=5, help="repeats of the outer CV with new seeds [default: %(default)s]")
     p.add_argument("--seed", type=int, default=0, help="seed of the first repeat's folds [default: %(default)s]")
 
@@ -124,7 +131,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "marker and its mixed models; writes every table into OUT (see "
                                    "bi_core/analysis/suite.py). The groups are the levels of --group-column; a cohort "
                                    "without one gets the tables that need no groups and one line that says what was "
-                                   "skipped and why.")
+                                   "skipped and why. Small cohorts (from 2 subjects) run too: folds follow the "
+                                   "subjects and groups available, and an analysis the cohort cannot support (e.g. "
+                                   "classification with a group of one subject) is skipped; the log and summary.json "
+                                   "('adapted', 'skipped') say which and why.")
     _run_cohort(p)
     _cv(p)
     _groups(p)
@@ -296,7 +306,13 @@ def _analyze(args: argparse.Namespace) -> int:
     from ..analysis.classify import CVConfig
     from ..analysis.suite import run_suite
 
-    s = run_suite(args.run, args.cohort, args.out, CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed),
+    from ..errors import ConfigError
+
+    for opt, v in (("--folds", args.folds), ("--inner-folds", args.inner_folds), ("--repeats", args.repeats)):
+        if v < (1 if opt == "--repeats" else 2):
+            raise ConfigError(f"{opt} {v}: cross-validation needs at least {1 if opt == '--repeats' else 2}.")
+    cv = CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed, inner_splits=args.inner_folds)
+    s = run_suite(args.run, args.cohort, args.out, cv,
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
                   device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
                   group_column=args.group_column, reference=args.reference,
@@ -306,6 +322,8 @@ def _analyze(args: argparse.Namespace) -> int:
     print(f"wrote the analysis tables to {args.out}"
           + (f" (groups: {g['column']}, {' < '.join(g['order'])}, reference {g['reference']})" if g else "")
           + f"; timings (s): {s['timings']}")
+    for what, how in s["adapted"].items():
+        print(f"adapted {what} to this cohort: {how}")
     for what, why in s["skipped"].items():
         print(f"skipped {what}: {why}")
     return 0

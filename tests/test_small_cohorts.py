@@ -1,0 +1,150 @@
+"""Small and unbalanced cohorts never crash: folds follow the subjects (issue 23).
+
+The pilots are baseline visits of the smoke synthetic cohort's first subjects of each
+diagnosis (:func:`_pilot`); every command runs through ``bi_core.cli.main``, which lets
+any exception other than a bi_core error through: a test that passes saw no traceback.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bi_core.analysis.classify import CVConfig, FeatureSet, as_series_array, make_folds, run_classification
+from bi_core.cli import main
+from bi_core.cohort import Cohort
+from bi_core.errors import InputError
+
+
+def _pilot(smoke_dir: Path, out: Path, **per_group: int) -> Path:
+    """A cohort of the baseline visits of the first ``n`` subjects of each diagnosis (``CN=3, AD=3``)."""
+    c = Cohort.open(smoke_dir / "eval")
+    t = c.table
+    rows: list[int] = []
+    for dx, n in per_group.items():
+        first = t.index[(t["diagnosis"] == dx) & (t["visit"] == 0)]
+        subjects = list(dict.fromkeys(t.loc[first, "subject"]))[:n]
+        rows += [int(i) for i in first if t.loc[i, "subject"] in subjects]
+    c.write_copy(out, rows=sorted(rows))
+    return out
+
+
+def _analyze(smoke_run: Path, cohort: Path, out: Path, capsys, *extra: str) -> tuple[dict, str]:
+    rc = main(["analyze", "--run", str(smoke_run), "--cohort", str(cohort), "--out", str(out), "--repeats", "1",
+               "--occlusion-windows", "1", "--quiet", *extra])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "Traceback" not in captured.out + captured.err
+    return json.loads((out / "summary.json").read_text()), captured.out
+
+
+# ---------------------------------------------------------------------- analyze
+def test_two_subjects_get_the_tables_that_need_no_comparison(smoke_dir, smoke_run, tmp_path, capsys, one_thread):
+    cohort = _pilot(smoke_dir, tmp_path / "two", CN=1, AD=1)
+    s, log = _analyze(smoke_run, cohort, tmp_path / "out", capsys)
+    out = tmp_path / "out"
+    assert (out / "predictability.tsv").is_file() and (out / "embeddings.tsv").is_file()
+    skipped = s["skipped"]
+    assert skipped["classification ad_cn (CN vs AD)"] == ("classification needs at least 2 subjects in each of 2 "
+                                                          "groups; group CN has 1 (CN 1, AD 1)")
+    assert "cross-fitting" in skipped["linear references"] and "--fit-cohort" in skipped["linear references"]
+    assert "group CN has 1 subject" in skipped["group differences AD-CN"]
+    # every reason is printed once, on its own line
+    for what, why in skipped.items():
+        assert log.count(f"skipped {what}: {why}\n") == 1
+    assert not (out / "predictability_linear.tsv").exists() and not (out / "marker.tsv").exists()
+
+
+def test_three_subjects_one_group_of_one(smoke_dir, smoke_run, tmp_path, capsys, one_thread):
+    cohort = _pilot(smoke_dir, tmp_path / "three", CN=2, AD=1)
+    s, log = _analyze(smoke_run, cohort, tmp_path / "out", capsys)     # --folds 5 by default
+    assert "group AD has 1 (CN 2, AD 1)" in s["skipped"]["classification ad_cn (CN vs AD)"]
+    assert s["skipped"]["group differences AD-CN"] == "group AD has 1 subject (need at least 2)"
+    # the linear references are cross-fitted leaving one subject out
+    assert s["adapted"]["linear references"] == "leave-one-subject-out (3 folds) instead of 5 (3 subjects)"
+    assert s["linear"]["fit"]["folds"] == 3
+    assert "adapted linear references to this cohort: leave-one-subject-out" in log
+
+
+def test_six_subject_pilot_adapts_its_folds(smoke_dir, smoke_run, tmp_path, capsys, one_thread):
+    """The pilot of issue 23: 3 CN and 3 AD, default --folds 5 and --inner-folds 3."""
+    cohort = _pilot(smoke_dir, tmp_path / "six", CN=3, AD=3)
+    s, log = _analyze(smoke_run, cohort, tmp_path / "out", capsys, "--group-column", "diagnosis")
+    note = s["adapted"]["classification ad_cn (CN vs AD)"]
+    assert note == ("3 outer folds instead of 5 (the smallest group, CN, has 3 subjects); 2 inner folds instead of 3 "
+                    "(a training fold holds 2 subjects of CN)")
+    assert f"adapted classification ad_cn (CN vs AD) to this cohort: {note}\n" in log
+    assert "summary marker (AD vs CN)" in s["adapted"]
+    pred = pd.read_csv(tmp_path / "out" / "classification_ad_cn_predictions.tsv", sep="\t")
+    assert pred["fold"].nunique() == 3 and {"FC tangent", "FC correlation"} <= set(pred["feature_set"])
+    assert (tmp_path / "out" / "groupdiff_predictability.tsv").is_file()
+    assert set(s["classification"]["ad_cn"]) >= {"BrainInterNet embedding", "FC tangent"}
+    assert not any(k.startswith(("classification", "group differences")) for k in s["skipped"])
+
+
+def test_inner_folds_option_is_checked(smoke_dir, smoke_run, tmp_path, capsys):
+    rc = main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "eval"), "--out", str(tmp_path / "o"),
+               "--inner-folds", "1"])
+    assert rc == 2 and "--inner-folds 1: cross-validation needs at least 2" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- folds (no model)
+def _table(sizes: dict[str, int], rng: np.random.Generator):
+    rows, X, series = [], [], []
+    for g, (dx, n) in enumerate(sizes.items()):
+        for i in range(n):
+            rows.append(dict(recording_id=f"{dx}{i}", subject=f"{dx}{i}", diagnosis=dx, years_from_baseline=0.0))
+            X.append(rng.normal(size=4) + 2.0 * g)
+            series.append(rng.normal(size=(60, 4)))
+    return pd.DataFrame(rows), np.array(X), as_series_array(series)
+
+
+def test_a_class_absent_from_every_test_fold(rng):
+    """Leave-one-subject-out: each test fold holds one class only, and one subject for the tangent space."""
+    table, X, series = _table({"CN": 2, "AD": 2}, rng)
+    res = run_classification([FeatureSet("emb", X), FeatureSet("FC tangent", series, "tangent")], table, "ad_cn",
+                             CVConfig(n_splits=5, n_repeats=5))
+    folds = res["folds"]
+    assert (folds.n_splits, folds.n_repeats, folds.inner_splits) == (4, 1, 0)
+    assert folds.notes == ["leave-one-subject-out (4 folds, 1 repeat) instead of 5 (4 subjects: CN 2, AD 2)",
+                           "C fixed at 0.1, not tuned (a training fold holds 1 subject of CN; tuning needs 2)"]
+    pred = res["predictions"]
+    assert pred.groupby(["feature_set", "fold"])["y_true"].nunique().eq(1).all()
+    assert set(pred["C"]) == {0.1} and res["summary"]["auc"].notna().all()
+
+
+@pytest.mark.parametrize("sizes, outer, inner", [({"CN": 3, "AD": 3}, 3, 2), ({"CN": 2, "AD": 3}, 2, 0),
+                                                 ({"CN": 3, "MCI": 2, "AD": 9}, 2, 0)])
+def test_fold_counts_follow_the_smallest_group(sizes, outer, inner, rng):
+    table, X, _ = _table(sizes, rng)
+    y = table["diagnosis"].map({k: i for i, k in enumerate(sizes)}).to_numpy()
+    folds = make_folds(table["subject"].to_numpy(), y, CVConfig(), tuple(sizes))
+    assert (folds.n_splits, folds.inner_splits, folds.n_repeats) == (outer, inner, 5)
+    for _, _, tr, te in folds.splits:     # every class in every training fold
+        assert set(y[tr]) == set(range(len(sizes)))
+
+
+def test_enough_subjects_keep_the_requested_folds(rng):
+    """Nothing changes on a cohort large enough for the request: the same folds as before, no note."""
+    from bi_core.folds import stratified_subject_folds
+
+    table, _, _ = _table({"CN": 6, "AD": 5}, rng)
+    y = (table["diagnosis"] == "AD").to_numpy().astype(int)
+    cfg = CVConfig(n_splits=5, n_repeats=2, seed=3)
+    folds = make_folds(table["subject"].to_numpy(), y, cfg, ("CN", "AD"))
+    ref = stratified_subject_folds(table["subject"].to_numpy(), y, 5, 2, 3)
+    assert folds.notes == [] and folds.inner_splits == 3
+    assert all((a == c).all() and (b == d).all() for (_, _, a, b), (_, _, c, d) in zip(folds.splits, ref))
+
+
+def test_one_group_of_one_subject_is_left_out_of_the_comparisons(rng):
+    from bi_core.analysis.groupstats import Groups, comparable_groups
+
+    table, X, _ = _table({"CN": 3, "MCI": 1, "AD": 3}, rng)
+    kept, why = comparable_groups(table, Groups())
+    assert kept == Groups(order=("CN", "AD")) and why == {"MCI-CN": "group MCI has 1 subject (need at least 2)"}
+    assert comparable_groups(table[table["diagnosis"] != "CN"], Groups())[0] is None     # no reference
+    with pytest.raises(InputError, match="group MCI has 1"):
+        run_classification({"emb": X}, table, "3class", CVConfig())
