@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -204,6 +205,48 @@ def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown training preset {name!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[name]()
+
+
+def fit_to_windows(cfg: TrainConfig, n_windows: int, name: str, world: int = 1,
+                   window: int | None = None) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """A preset fitted to a cohort with fewer training windows than one of its batches.
+
+    The batch shrinks to the largest size at most ``n_windows`` that the ``mask_groups``
+    draws and the ``world`` processes divide (one mask draw per batch when fewer windows
+    than draws); one step per epoch is then what the preset itself runs on a cohort of
+    exactly one batch, so the epochs are kept. A preset that fits is returned unchanged.
+
+    Parameters
+    ----------
+    n_windows
+        Training windows per epoch (:attr:`bi_core.windows.RandomCrops.windows_per_epoch`).
+    name
+        The preset's name, for the message.
+    window
+        Frames per window, for the message.
+
+    Returns
+    -------
+    (TrainConfig, dict or None)
+        The config to train with and, when it changed, what changed: ``preset``,
+        ``training_windows``, ``batch_size`` and ``mask_groups`` as ``[preset, fitted]``,
+        and ``message`` (one line for the log).
+    """
+    n = int(n_windows)
+    if n >= cfg.batch_size or n < world:
+        return cfg, None                    # fits (or nothing to fit: steps_per_epoch says why)
+    unit = math.lcm(cfg.mask_groups, world)
+    groups = cfg.mask_groups if n >= unit else 1
+    step = unit if n >= unit else world
+    fitted = replace(cfg, batch_size=n // step * step, mask_groups=groups)
+    parts = [f"batch size {cfg.batch_size} → {fitted.batch_size}"]
+    if groups != cfg.mask_groups:
+        parts.append(f"mask draws per batch {cfg.mask_groups} → {groups}")
+    what = f"{n} training window{'s' if n != 1 else ''}" + (f" of {window} frames" if window else "")
+    message = (f"preset {name} fitted to this cohort: {', '.join(parts)} (only {what}; {cfg.epochs} epochs of one step "
+               "each)")
+    return fitted, {"preset": name, "training_windows": n, "batch_size": [cfg.batch_size, fitted.batch_size],
+                    "mask_groups": [cfg.mask_groups, groups], "message": message}
 
 
 def config_hash(cfg: TrainConfig, atlas: NetworkAtlas, preprocessing: PreprocSpec, cohort_digests: Sequence[str]) -> str:

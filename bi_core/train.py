@@ -52,7 +52,8 @@ from .masking import MaskSampler, TokenLayout
 from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
 from .provenance import import_closure, loaded_sources, snapshot
-from .runs import FORMAT, VERSION, TrainConfig, config_hash, legacy_train_dict, snapshot_epochs, snapshot_files, training_spec
+from .runs import (FORMAT, VERSION, TrainConfig, config_hash, fit_to_windows, legacy_train_dict, snapshot_epochs,
+                   snapshot_files, training_spec)
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
@@ -302,7 +303,8 @@ def _finite_or_none(v: float) -> float | None:
 
 def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: str | Path, *, resume: bool = False,
              overwrite: bool = False, device: str = "auto", progress: bool = True,
-             cache_dir: str | Path | None = None, stop_after_epochs: int | None = None) -> dict[str, Any]:
+             cache_dir: str | Path | None = None, stop_after_epochs: int | None = None,
+             preset: str | None = None) -> dict[str, Any]:
     """Pretrain a BrainInterNet and write the run directory ``out`` (see the module docstring).
 
     Parameters
@@ -322,6 +324,10 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
     stop_after_epochs
         Stop after this many completed epochs as if the run were killed (the schedule
         still spans ``cfg.epochs``; no summary is written). For tests and time-sliced jobs.
+    preset
+        The name of the preset ``cfg`` comes from: on a cohort with fewer training windows
+        than one batch, its batch size is fitted to them (:func:`bi_core.runs.fit_to_windows`;
+        one line says so, the summary records it as ``preset_fitted``) instead of refusing.
 
     Returns
     -------
@@ -350,6 +356,12 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         seed_everything(cfg.seed)
         data = prepare_data(cohort_paths, cfg, cache_dir=cache_dir, progress=progress and dist.main, dist=dist)
         cfg = replace(cfg, model=cfg.model.bind(data.atlas))
+        fitted = None
+        if preset is not None:
+            cfg, fitted = fit_to_windows(cfg, data.crops.windows_per_epoch, preset, dist.world,
+                                         cfg.model.window)
+            if fitted is not None and dist.main:
+                print(fitted["message"], flush=True)
         chash = config_hash(cfg, data.atlas, data.preprocessing, data.cohort_digests)
         if ck is not None and ck["config_hash"] != chash:
             raise ConfigError(f"{ckpt_path} was trained with another config or data (config hash {ck['config_hash']} "
@@ -528,6 +540,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             "val_subjects": [] if data.val is None else [str(s) for s in data.val.subjects],
             "n_recordings_too_short": data.n_too_short,
             "mask": config_to_dict(cfg.mask), "checkpoint": str(out / "best.pt"),
+            "preset_fitted": fitted,
         }
         if dist.main and finished:
             write_json(out / "summary.json", summary)

@@ -1,4 +1,4 @@
-"""Small and unbalanced cohorts never crash: folds follow the subjects (issue 23).
+"""Small and unbalanced cohorts never crash: folds follow the subjects, presets fit the data (issue 23).
 
 The pilots are baseline visits of the smoke synthetic cohort's first subjects of each
 diagnosis (:func:`_pilot`); every command runs through ``bi_core.cli.main``, which lets
@@ -148,3 +148,36 @@ def test_one_group_of_one_subject_is_left_out_of_the_comparisons(rng):
     assert comparable_groups(table[table["diagnosis"] != "CN"], Groups())[0] is None     # no reference
     with pytest.raises(InputError, match="group MCI has 1"):
         run_classification({"emb": X}, table, "3class", CVConfig())
+
+
+# ---------------------------------------------------------------------- presets
+def test_smoke_preset_fits_a_six_subject_pilot(smoke_dir, tmp_path, capsys, one_thread):
+    cohort = _pilot(smoke_dir, tmp_path / "six", CN=3, AD=3)
+    rc = main(["pretrain", "--cohort", str(cohort), "--preset", "smoke", "--out", str(tmp_path / "run"), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    fitted = s["preset_fitted"]
+    n = s["windows_per_epoch"]
+    assert n < 8 and fitted["batch_size"] == [8, n] and s["steps_per_epoch"] == 1 and s["epochs_run"] == 4
+    line = f"preset smoke fitted to this cohort: batch size 8 → {n} (only {n} training windows of 64 frames; " \
+           "4 epochs of one step each)\n"
+    assert out.count("preset smoke fitted") == 1 and line in out
+    assert f"batch_size: {n}\n" in (tmp_path / "run" / "config.yaml").read_text()
+    # an explicit --batch-size is the user's: refused as before
+    rc = main(["pretrain", "--cohort", str(cohort), "--preset", "smoke", "--batch-size", "8",
+               "--out", str(tmp_path / "run8"), "--quiet"])
+    assert rc == 2 and "larger than an epoch" in capsys.readouterr().err
+
+
+def test_a_preset_that_fits_is_unchanged():
+    from bi_core.runs import fit_to_windows, preset
+
+    real = preset("real")                     # 16 windows per batch in 4 mask draws
+    assert fit_to_windows(real, 16, "real") == (real, None)
+    fitted, how = fit_to_windows(real, 11, "real")
+    assert (fitted.batch_size, fitted.mask_groups) == (8, 4) and how["batch_size"] == [16, 8]
+    fitted, how = fit_to_windows(real, 3, "real")           # fewer windows than mask draws: one draw
+    assert (fitted.batch_size, fitted.mask_groups) == (3, 1)
+    assert "mask draws per batch 4 → 1" in how["message"]
+    assert fit_to_windows(preset("smoke"), 6, "smoke", world=4)[0].batch_size == 4     # DDP: divisible by ranks

@@ -36,7 +36,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cohort", action="append", required=True, metavar="DIR",
                    help="cohort directory; repeat for multi-cohort pretraining")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", metavar="NAME", help=f"training preset: {_PRESET_HELP}")
+    src.add_argument("--preset", metavar="NAME",
+                     help=f"training preset: {_PRESET_HELP}. On a cohort with fewer training windows than the "
+                          "preset's batch, the batch shrinks to them (one line says so; summary.json records it as "
+                          "preset_fitted), unless --batch-size is given")
     src.add_argument("--config", metavar="FILE.yaml",
                      help="training config (YAML with the TrainConfig fields; missing fields take the default preset's "
                           "values; see --dump-config)")
@@ -103,8 +106,11 @@ def _pretrain(args: argparse.Namespace) -> int:
             raise ConfigError("--dump-config needs --preset or --config.")
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
         return 0
+    # a preset (not a config file, nor an explicit --batch-size) fits its batch to a small cohort
+    fit = args.preset if args.preset and not args.config and args.batch_size is None else None
     summary = pretrain(args.cohort, cfg, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device,
-                       progress=not args.quiet, cache_dir=args.cache_dir, stop_after_epochs=args.stop_after_epochs)
+                       progress=not args.quiet, cache_dir=args.cache_dir, stop_after_epochs=args.stop_after_epochs,
+                       preset=fit)
     if os.environ.get("RANK", "0") != "0":
         return 0
     if summary.get("status") == "finished":
