@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._io import atomic_dir, write_json, write_tsv
+from ._io import atomic_dir, not_utf8, read_text, user_cache_dir, write_json, write_tsv
 from .atlas import NetworkAtlas
 from .errors import InputError
 from .preprocess import PreprocSpec, check_series, preprocess
@@ -70,6 +70,8 @@ _DX_ALIASES = {
     "mci": "MCI", "emci": "MCI", "lmci": "MCI",
     "ad": "AD", "dementia": "AD", "alzheimer": "AD", "alzheimers": "AD",
 }
+#: series file (path, size, mtime, inode) → its digest (:meth:`Cohort.series_digest`)
+_SERIES_DIGESTS: dict[tuple[str, int, int, int], str] = {}
 _SEX_ALIASES = {"m": "M", "male": "M", "man": "M", "1": "M", "f": "F", "female": "F", "woman": "F", "2": "F"}
 
 
@@ -218,7 +220,7 @@ class CohortWriter:
         self.tmp: Path | None = None
 
     def __enter__(self) -> "CohortWriter":
-        self._ctx = atomic_dir(self.out, overwrite=self.overwrite)
+        self._ctx = atomic_dir(self.out, overwrite=self.overwrite, kind="cohort")
         self.tmp = self._ctx.__enter__()
         self._fh = open(self.tmp / SERIES_FILE, "wb")
         return self
@@ -374,7 +376,7 @@ class Cohort:
             raise InputError(f"{path} is not a bi_core cohort (no cohort.json); create one with "
                              "`bi-core synth` or `bi-core ingest`.")
         try:
-            meta = json.loads(meta_file.read_text())
+            meta = json.loads(read_text(meta_file))
         except json.JSONDecodeError as exc:
             raise InputError(f"{meta_file} is not valid JSON ({exc}).") from exc
         if meta.get("format") != FORMAT:
@@ -384,9 +386,12 @@ class Cohort:
                              f"understands ({VERSION}); upgrade bi_core.")
         atlas = NetworkAtlas.from_dseg(path / "atlas.tsv", name=meta.get("atlas"))
         labels = {c: str for c, t in meta.get("phenotypes", {}).items() if t == "categorical"}
-        table = pd.read_csv(path / "recordings.tsv", sep="\t", na_values=["n/a"], keep_default_na=False,
-                            dtype={**labels, "recording_id": str, "subject": str, "session": str, "run": str,
-                                   "dataset": str, "site": str, "diagnosis": str, "sex": str})
+        try:
+            table = pd.read_csv(path / "recordings.tsv", sep="\t", na_values=["n/a"], keep_default_na=False,
+                                dtype={**labels, "recording_id": str, "subject": str, "session": str, "run": str,
+                                       "dataset": str, "site": str, "diagnosis": str, "sex": str})
+        except UnicodeDecodeError as exc:       # edited by hand in a spreadsheet
+            raise not_utf8(path / "recordings.tsv", exc) from None
         for c in ("session", "run", "dataset", "site"):
             table[c] = table[c].fillna("")
         series = path / meta.get("series_file", SERIES_FILE)
@@ -461,20 +466,37 @@ class Cohort:
         blob = self.table[cols].to_csv(sep="\t", index=False).encode()
         return hashlib.sha256(blob + json.dumps(self.meta.get("preprocessing", {}), sort_keys=True).encode()).hexdigest()[:12]
 
+    def series_digest(self) -> str:
+        """Hash of the stored series file (read once per process and file version)."""
+        f = self.path / self.meta.get("series_file", SERIES_FILE)
+        st = f.stat()
+        memo = (str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if memo not in _SERIES_DIGESTS:
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 24), b""):
+                    h.update(block)
+            _SERIES_DIGESTS[memo] = h.hexdigest()[:16]
+        return _SERIES_DIGESTS[memo]
+
     # ------------------------------------------------------------------ derived views
     def harmonized(self, target_tr: float | None, cache_dir: str | Path | None = None, progress: bool = False) -> "Cohort":
         """This cohort resampled to ``target_tr`` seconds (and re-z-scored).
 
         Returns ``self`` when ``target_tr`` is ``None`` or every recording already has it.
         Otherwise the resampled series are written once, recording by recording, to a
-        cache cohort (default ``DIR/.cache/``; a temp-dir fallback when ``DIR`` is
-        read-only) and memory-mapped from there on later calls.
+        cache cohort and memory-mapped from there on later calls. The cache is never written
+        into the cohort (an input): it goes to ``cache_dir``, by default
+        ``user_cache_dir()/harmonized`` (:func:`bi_core._io.user_cache_dir`: ``$BI_CORE_CACHE_DIR``,
+        ``$XDG_CACHE_HOME/bi_core`` or ``~/.cache/bi_core``), with a temp-dir fallback when
+        that is not writable. The cache is keyed on the recordings table, the preprocessing and
+        the stored series, so cohorts at different paths share it only when their data are the same.
         """
         if target_tr is None or np.allclose(self.table["tr"].to_numpy(float), target_tr, rtol=1e-4):
             return self
-        key = f"tr-{float(target_tr):g}-{self.content_digest()}"
-        candidates = [Path(cache_dir)] if cache_dir else [self.path / ".cache",
-                                                           Path(tempfile.gettempdir()) / "bi_core-cache" / self.content_digest()]
+        key = f"tr-{float(target_tr):g}-{self.content_digest()}-{self.series_digest()}"
+        candidates = [Path(cache_dir)] if cache_dir else [user_cache_dir() / "harmonized",
+                                                           Path(tempfile.gettempdir()) / "bi_core-cache"]
         for base in candidates:
             target = base / key
             if (target / "cohort.json").is_file():

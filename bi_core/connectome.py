@@ -519,7 +519,7 @@ def synth_paired(spec: PairedSynthSpec | str = "default", seed: int = 0) -> Pair
 def save_paired(pc: PairedConnectomes, out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``connectomes.npz`` (``sc``, ``fc`` ``[n_subjects, n, n]``), ``subjects.tsv``
     and, when present, ``ground_truth.json`` into directory ``out`` (atomically)."""
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, kind="connectomes") as tmp:
         with atomic_path(tmp / "connectomes.npz") as f:
             with open(f, "wb") as fh:
                 np.savez(fh, sc=pc.sc.astype(np.float32), fc=pc.fc.astype(np.float32))

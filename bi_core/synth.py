@@ -676,7 +676,7 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
         return (CA, CB, dyn), {f"swing_{a}_{b}": round(float(CA[k[a], k[b]] - C[k[a], k[b]]), 4)
                                for a, b in swing_pairs} | {"swing_factor": round(f, 4)}
 
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, kind="synth") as tmp:
         spec = PreprocSpec(target_tr=None, zscore=True)
         with (CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
                            description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, "

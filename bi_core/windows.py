@@ -275,7 +275,8 @@ class TiledWindows:
     recordings
         Optional recording ids to keep (default: all).
     cache_dir
-        Where TR-harmonized copies are cached (default ``DIR/.cache``).
+        Where TR-harmonized copies are cached (default: the user cache, see
+        :meth:`bi_core.cohort.Cohort.harmonized`; never inside a cohort).
 
     Attributes
     ----------

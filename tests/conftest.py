@@ -12,6 +12,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see bi_core.cli.main
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Derived caches (TR-resampled cohorts, bi_core._io.user_cache_dir) go to a session directory, not ~/.cache."""
+    d = tmp_path_factory.mktemp("user-cache")
+    os.environ["BI_CORE_CACHE_DIR"] = str(d)     # subprocesses started by the tests inherit it
+    return d
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny matmuls: one thread is as fast and immune to CPU contention on shared runners."""

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from bi_core._io import user_cache_dir
 from bi_core.cohort import Cohort, CohortWriter, open_cohorts
 from bi_core.errors import InputError
 from bi_core.preprocess import PreprocSpec
@@ -99,7 +100,8 @@ def test_subset_and_harmonized_cache(tmp_path, small_atlas):
     assert list(h.table["n_frames"]) == [50, 55, 60]
     assert h.table["tr"].eq(1.5).all()
     np.testing.assert_allclose(np.asarray(h.series(0)).std(0), 1, atol=1e-5)
-    assert (c.path / ".cache").is_dir()
+    assert not (c.path / ".cache").exists()       # never into the cohort: the user cache (tests: conftest.py)
+    assert user_cache_dir() in h.path.parents
     h2 = c.harmonized(1.5)
     assert h2.path == h.path  # reused, not rebuilt
     assert c.harmonized(0.75) is c and c.harmonized(None) is c

@@ -12,12 +12,11 @@ from bi_core.synth import PRESETS, SynthConfig, generate, subject_coupling, synt
 
 
 def _digest(root):
-    """Hashes of the generated files; derived caches (``.cache/``, written when
-    another test harmonizes the shared smoke cohort to a new TR) are not part of
-    the generator's output and are skipped."""
+    """Hashes of every file under ``root``, hidden ones included: the shared smoke cohorts are inputs
+    of other tests, which must never write into them (no cache either: tests/test_data_safety.py)."""
     h = {}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and ".cache" not in p.relative_to(root).parts:
+        if p.is_file():
             h[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return h
 

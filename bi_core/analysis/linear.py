@@ -294,7 +294,7 @@ def linear_predictability_and_occlusion(
     seed
         Seed of the fitting-frame draw (:data:`MAX_FIT_FRAMES`).
     cache_dir
-        Where TR-harmonized copies are cached (default ``DIR/.cache`` of each cohort).
+        Where TR-harmonized copies are cached (default: the user cache, :meth:`bi_core.cohort.Cohort.harmonized`).
     progress
         Show a progress bar (one step per fold and target network).
 

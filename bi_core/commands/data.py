@@ -30,7 +30,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "disease changes only how named couplings alternate between latent states, the "
                         "time-averaged covariance stays the same [default: %(default)s]")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT if it holds synthetic cohorts written by bi_core (any other non-empty directory "
+                        "is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

@@ -52,14 +52,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (must not exist unless --overwrite)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (must not exist or be empty unless --overwrite), written whole at the end")
     p.add_argument("--config", metavar="YAML", default=None,
                    help="model config (JIVNetConfig fields as YAML) replacing the preset's; its seed is replaced "
                         "by --seed")
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="folds fitted in parallel processes, one thread each; results do not depend on it "
                         "[default: %(default)s]")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it holds a CM-JIVNet study written by bi_core (any other non-empty directory "
+                        "is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -74,13 +77,10 @@ def _config(args: argparse.Namespace):  # -> JIVNetConfig | None
 
 def _check_out(args: argparse.Namespace) -> None:
     # fail before minutes of training, not after
-    from pathlib import Path
+    from .._io import check_replaceable, refuse_overlap
 
-    from ..errors import InputError
-
-    out = Path(args.out)
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not args.overwrite:
-        raise InputError(f"output directory {out} already exists and is not empty; remove it or pass --overwrite.")
+    refuse_overlap(args.out, {"--config": args.config})
+    check_replaceable(args.out, "jivnet", args.overwrite)
 
 
 def _report(study, out: str) -> None:  # study: JIVNetStudy

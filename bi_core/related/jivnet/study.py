@@ -178,7 +178,7 @@ class JIVNetStudy:
     def write(self, out: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write ``<table>.tsv`` for every table, ``summary.json``, ``config.yaml`` (and
         ``ground_truth.json``) into directory ``out``, atomically."""
-        with atomic_dir(out, overwrite=overwrite) as tmp:
+        with atomic_dir(out, overwrite=overwrite, kind="jivnet") as tmp:
             for name, df in self.tables.items():
                 write_tsv(tmp / f"{name}.tsv", df)
             write_json(tmp / "summary.json", self.summary)
