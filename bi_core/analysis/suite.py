@@ -37,6 +37,8 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import write_json, write_tsv
+from .._io import atomic_dir, refuse_overlap, write_json, write_tsv
 from ..cohort import Cohort
 from ..errors import InputError
 from . import classify as C
@@ -131,6 +133,32 @@ def interaction_differences(inter: pd.DataFrame, cohort: Cohort, measures: Seque
     return pd.concat(parts, ignore_index=True)
 
 
+def _staged(suite: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run ``suite`` into a staging sibling of its ``out``, renamed over ``out`` when it finishes.
+
+    A re-run replaces the whole directory, so no table of an earlier run (e.g. an earlier
+    ``--target``) outlives it, and a killed run leaves the previous directory as it was.
+    ``out`` must not overlap an input, and an existing ``out`` must hold analysis results.
+    """
+    signature = inspect.signature(suite)
+
+    @functools.wraps(suite)
+    def staged(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        from ..runs import run_dir
+
+        a = signature.bind(*args, **kwargs)
+        a.apply_defaults()
+        arg = a.arguments
+        refuse_overlap(arg["out"], {"--run": run_dir(arg["run"]), "--cohort": arg["cohort_dir"],
+                                    "--fit-cohort": arg["linear_fit_cohort"], "--ground-truth": arg["ground_truth"]})
+        with atomic_dir(arg["out"], overwrite=True, kind="results") as tmp:
+            arg["out"] = tmp
+            return suite(*a.args, **a.kwargs)
+
+    return staged
+
+
+@_staged
 def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CVConfig | None = None,
               ground_truth: str | Path | None = None, occlusion_windows: int | None = None, batch_size: int = 64,
               device: str = "cpu", fc_baselines: bool = True, progress: bool = False, group_column: str | None = None,
@@ -148,7 +176,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         A cohort on the run's atlas; group analyses need a group column, the marker
         models longitudinal visits.
     out
-        Output directory (created).
+        Output directory: built in a staging sibling and renamed into place at the end,
+        replacing an earlier run's results (a non-empty directory of anything else is refused).
     cv
         Cross-validation settings for classification and the marker.
     ground_truth

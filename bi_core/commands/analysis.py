@@ -9,6 +9,8 @@ ORDER = 40
 #: ``--method`` choices: the model and bi_core.analysis.linear.METHODS, spelled out so that
 #: building the parser does not import numpy and scikit-learn (a test keeps them in step)
 PREDICTABILITY_METHODS = ("model", "ridge", "lagged-ridge")
+#: ``--out FILE.tsv`` of the per-recording tables
+_TABLE_OUT = "output table (replaced atomically; it must not be, or lie inside, an input)"
 
 
 def _run_cohort(p: argparse.ArgumentParser) -> None:
@@ -62,7 +64,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "bi_core/analysis/linear.py): by default cross-fitted on --cohort over "
                                    "subject-grouped folds, or fitted on --fit-cohort / --fit-subjects.")
     _run_cohort(p)
-    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help=_TABLE_OUT)
     p.add_argument("--method", choices=PREDICTABILITY_METHODS, default="model",
                    help="model: the run's reconstructions; ridge: each ROI of the masked network from every other "
                         "ROI at the same frame; lagged-ridge: the same plus the other ROIs at ±1 and ±2 frames "
@@ -96,7 +98,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "series (fc_correlation). Also writes FILE_agreement.json (how well attention "
                                    "and occlusion agree).")
     _run_cohort(p)
-    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help=_TABLE_OUT)
     p.add_argument("--no-occlusion", action="store_true", help="skip the occlusion dependency")
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
@@ -107,7 +109,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "with recording_id, subject, session, n_windows, emb_000.. (mean over tokens), "
                                    "<NET>_000.. (mean per network) and <NET>_sd_000.. (per-network temporal SD) columns.")
     _run_cohort(p)
-    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help=_TABLE_OUT)
     p.set_defaults(func=_embed)
 
     p = sub.add_parser("groupdiff", help="each level − the reference per cell (AD−CN and MCI−CN by default; OLS with "
@@ -122,7 +124,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--covariates", default="age,sex,site", help="comma-separated covariates [default: %(default)s]")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level [default: %(default)s]")
     p.add_argument("--ground-truth", metavar="JSON", help="score against a synthetic cohort's ground_truth.json")
-    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output table")
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help=_TABLE_OUT)
     p.set_defaults(func=_groupdiff)
 
     p = sub.add_parser("analyze", help="the whole analysis suite (all tables of the book's chapters)",
@@ -138,7 +140,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _run_cohort(p)
     _cv(p)
     _groups(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory, written whole at the end: a re-run replaces every table of the previous "
+                        "run; an existing DIR must hold bi_core analysis results, and it must not be, contain or lie "
+                        "inside an input")
     p.add_argument("--ground-truth", metavar="JSON", help="score recovery of a synthetic cohort's ground truth")
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
@@ -160,10 +165,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_analyze)
 
 
+def _refuse_overlap(args: argparse.Namespace, *options: str) -> None:
+    """Refuse an --out that is, contains or lies inside an input (``options``: attribute names of ``args``)."""
+    from .._io import refuse_overlap
+    from ..runs import run_dir
+
+    inputs = {f"--{o.replace('_', '-')}": getattr(args, o, None) for o in options}
+    if getattr(args, "run", None):
+        inputs["--run"] = run_dir(args.run)
+    if inputs.get("--fit-subjects") == "run":
+        del inputs["--fit-subjects"]
+    refuse_overlap(args.out, inputs)
+
+
 def _load(args: argparse.Namespace):
     from ..cohort import Cohort
     from ..runs import load_model
 
+    _refuse_overlap(args, "cohort", "fit_cohort", "fit_subjects")
     cohort = Cohort.open(args.cohort)
     model, info = load_model(args.run, cohort=cohort, device=args.device)
     return model, info, cohort
@@ -182,8 +201,10 @@ def _fit_subjects(spec: str, run: str) -> list[str]:
         except (OSError, ValueError, KeyError):
             raise InputError(f"--fit-subjects run: {f} does not list train_subjects (a finished run of this "
                              "bi_core writes them); pass a file with one subject per line instead.") from None
+    from .._io import read_text
+
     try:
-        subjects = [ln.strip() for ln in Path(spec).read_text().splitlines() if ln.strip()]
+        subjects = [ln.strip() for ln in read_text(spec).splitlines() if ln.strip()]
     except OSError as exc:
         raise InputError(f"--fit-subjects: cannot read {spec} ({exc.strerror}); give 'run' or a text file with "
                          "one subject id per line.") from None
@@ -237,10 +258,13 @@ def _interactions(args: argparse.Namespace) -> int:
     df = add_network_fc(df, cohort)
     write_tsv(args.out, df)
     print(f"wrote {args.out}: {len(df)} rows")
-    if not args.no_occlusion:
+    out = Path(args.out)
+    agreement_file = out.with_name(out.stem + "_agreement.json")
+    if args.no_occlusion:
+        agreement_file.unlink(missing_ok=True)      # an earlier run's, about another table
+    else:
         agree = {m: agreement(df, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
-        out = Path(args.out)
-        write_json(out.with_name(out.stem + "_agreement.json"), agree)
+        write_json(agreement_file, agree)
         a = agree["enrichment"]
         print(f"attention vs occlusion: Spearman of group matrices {a['spearman_group_matrices']:.2f}, "
               f"median per recording {a['spearman_per_recording_median']:.2f}")
@@ -266,11 +290,15 @@ def _groupdiff(args: argparse.Namespace) -> int:
     from ..analysis.groupstats import as_labels, baseline_rows, group_differences
     from ..analysis.predictability import PHENOTYPES, with_phenotypes
     from ..cohort import Cohort
+    from .._io import not_utf8
     from ..errors import InputError
 
+    _refuse_overlap(args, "table", "cohort", "ground_truth")
     cohort = Cohort.open(args.cohort)
     try:
         df = pd.read_csv(args.table, sep="\t", dtype={"recording_id": str, "subject": str, "session": str})
+    except UnicodeDecodeError as exc:
+        raise not_utf8(args.table, exc) from None
     except (OSError, pd.errors.ParserError) as exc:
         raise InputError(f"{args.table} could not be read as a TSV table: {exc}") from None
     cells = ["network"] if "network" in df else ["target", "source"] if {"target", "source"} <= set(df) else None

@@ -36,8 +36,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="refuse recordings shorter than N frames, counted after TR harmonization; set it to the "
                         "model window [default: %(default)s, the default window]")
     o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, metavar="DIR", help="cohort directory to create")
-    o.add_argument("--overwrite", action="store_true", help="replace DIR if it already holds a cohort")
+    o.add_argument("--out", required=True, metavar="DIR",
+                   help="cohort directory to create; it must not be, contain or lie inside an input")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it holds a cohort written by bi_core (any other non-empty directory is "
+                        "refused)")
     o.add_argument("--skip-bad", action="store_true",
                    help="write the good recordings and list the bad ones (missing or implausible TR, NaN, too short, "
                         "unreadable...) in DIR/cohort.json [default: report every bad recording in one error and "
@@ -156,17 +159,29 @@ def _report(c: Cohort) -> int:
     return 0
 
 
+def _refuse_overlap(args: argparse.Namespace, **inputs: str | None) -> None:
+    """Refuse an --out that is, contains or lies inside ROOT or another input (bi_core never writes into inputs)."""
+    from .._io import refuse_overlap
+
+    refuse_overlap(args.out, {"ROOT": args.root, **inputs})
+
+
 def _bids(args: argparse.Namespace) -> int:
     from ..ingest import ingest_bids
 
+    _refuse_overlap(args)
     return _report(ingest_bids(args.root, args.atlas, args.out, _spec(args), task=args.task,
                                min_frames=args.min_frames, dataset=args.dataset, overwrite=args.overwrite,
                                progress=not args.quiet, skip_bad=args.skip_bad))
 
 
 def _fmriprep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..ingest import ingest_fmriprep
 
+    _refuse_overlap(args, **{"--phenotypes": args.phenotypes, "--atlas-img": args.atlas_img,
+                             "--atlas": args.atlas if Path(args.atlas).exists() else None})
     return _report(ingest_fmriprep(args.root, args.atlas_img, args.atlas, args.out, _spec(args),
                                    strategy=args.strategy, space=args.space, task=args.task,
                                    phenotypes_root=args.phenotypes, min_frames=args.min_frames, dataset=args.dataset,

@@ -94,9 +94,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _masking_study(args: argparse.Namespace) -> int:
+    from .._io import refuse_overlap
     from ..related.masking_study.config import study_preset
     from ..related.masking_study.study import run_study
 
+    refuse_overlap(args.out, {"--cohorts": args.cohorts})
     cfg = study_preset(args.preset, n_seeds=args.seeds, first_seed=args.first_seed, jobs=args.jobs, data=args.data,
                        strategies=tuple(args.strategies) if args.strategies else None)
     s = run_study(args.cohorts, args.out, cfg, progress=not args.quiet)
@@ -107,8 +109,10 @@ def _masking_study(args: argparse.Namespace) -> int:
 
 
 def _lmae_age(args: argparse.Namespace) -> int:
+    from .._io import refuse_overlap
     from ..related.rwmoe_ssm.study import lmae_preset, run_lmae_age
 
+    refuse_overlap(args.out, {"--synth": args.synth, "--study": args.study})
     cfg = lmae_preset(args.preset, seed=args.seed, cv_folds=args.folds)
     s = run_lmae_age(args.synth, args.out, cfg, study_dir=args.study, progress=not args.quiet)
     for t, b in s["best_method"].items():

@@ -43,10 +43,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--config", metavar="FILE.yaml",
                      help="training config (YAML with the TrainConfig fields; missing fields take the default preset's "
                           "values; see --dump-config)")
-    p.add_argument("--out", required=True, metavar="RUN", help="run directory")
+    p.add_argument("--out", required=True, metavar="RUN",
+                   help="run directory; a fresh run is built in a hidden sibling and renamed into place when it ends "
+                        "(a killed run leaves the previous RUN as it was); it must not be, contain or lie inside a "
+                        "--cohort")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in RUN from its last checkpoint (exactly as if never interrupted)")
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if RUN already holds a run")
+                   help="continue the run in RUN from its last checkpoint (exactly as if never interrupted); a fresh "
+                        "run that was killed is continued from its hidden sibling and then renamed to RUN")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if RUN holds a run written by bi_core (any other non-empty directory is "
+                        "refused); RUN is replaced when the new run ends")
     p.add_argument("--seed", type=int, help="random seed (weights, split, crops, masks) [default: the config's, 0]")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="auto = CUDA when available [default: %(default)s]")
@@ -62,7 +68,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-after-epochs", type=int, metavar="K",
                    help="stop after K epochs as if killed (the schedule still spans --epochs); continue with --resume")
     p.add_argument("--cache-dir", metavar="DIR",
-                   help="where TR-resampled copies of the cohorts are cached [default: DIR/.cache of each cohort]")
+                   help="where TR-resampled copies of the cohorts are cached, never inside a cohort [default: "
+                        "$BI_CORE_CACHE_DIR, else $XDG_CACHE_HOME/bi_core, else ~/.cache/bi_core]")
     p.add_argument("--dump-config", action="store_true",
                    help="print the resolved training config as YAML and exit (a starting point for --config)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
