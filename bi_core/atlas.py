@@ -340,6 +340,10 @@ class NetworkAtlas:
             raise InputError(f"atlas table {path} not found.")
         try:
             table = pd.read_csv(path, sep="\t", keep_default_na=True, na_values=["n/a"])
+        except UnicodeDecodeError as exc:
+            from ._io import not_utf8
+
+            raise not_utf8(f"atlas table {path}", exc) from None
         except Exception as exc:  # pandas raises many types for malformed files
             raise InputError(f"atlas table {path} could not be read as TSV: {exc}") from exc
         if name is None:

@@ -4,7 +4,8 @@ Commands live in :mod:`bi_core.commands`, one module per group; each module defi
 ``add_parsers(subparsers)`` and imports heavy libraries (torch, nilearn) only inside its
 handlers, so ``bi-core --help`` stays fast. A :class:`~bi_core.errors.BiCoreError`
 is printed as one line and exits with status 2; anything else is a bug and keeps its
-traceback.
+traceback. Output into a pipe whose reader went away (``bi-core info DIR | head -1``) ends
+quietly with status 141, as a tool ended by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -50,12 +51,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         rc = args.func(args)
+        sys.stdout.flush()      # a reader that went away shows up here, not as a traceback at exit
     except BiCoreError as exc:
         print(f"bi-core: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bi-core: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `bi-core info DIR | head -1`: stop quietly, with the status of a tool ended by SIGPIPE;
+        # what is left in the buffer goes to /dev/null instead of failing again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     return int(rc or 0)
 
 

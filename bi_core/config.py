@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ._io import write_text
+from ._io import read_text, write_text
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -86,7 +86,7 @@ def load_config(cls: type[T], path: str | os.PathLike) -> T:
     if not p.is_file():
         raise ConfigError(f"config file {p} not found.")
     try:
-        d = yaml.safe_load(p.read_text()) or {}
+        d = yaml.safe_load(read_text(p)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
     return config_from_dict(cls, d, where=str(p))

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import looks_binary, not_utf8, read_text
 from .atlas import NetworkAtlas
 from .cohort import REQUIRED_COLUMNS, Cohort, CohortWriter, check_tr, normalize_sex
 from .cohort import _missing as _blank
@@ -146,8 +147,8 @@ class _Sidecars:
     def read(self, path: Path) -> dict[str, Any]:
         if path not in self._json:
             try:
-                obj = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                obj = json.loads(read_text(path))
+            except (OSError, json.JSONDecodeError) as exc:
                 raise InputError(f"JSON sidecar {path} could not be read ({_one_line(exc)}); fix or remove it.") from exc
             if not isinstance(obj, dict):
                 raise InputError(f"JSON sidecar {path} must hold a JSON object ({{...}}), found {type(obj).__name__}.")
@@ -203,6 +204,8 @@ def _read_tsv(path: Path, what: str, fix: str = ".", **kw: Any) -> pd.DataFrame:
         raise InputError(f"{what}{path} could not be read as a tab-separated table (a row has more fields than "
                          f"the header){fix}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        if isinstance(exc, UnicodeDecodeError) and not looks_binary(exc):
+            raise not_utf8(f"{what}{path}", exc) from None
         raise InputError(f"{what}{path} could not be read as a tab-separated table ({_one_line(exc)}){fix}") from exc
 
 
@@ -647,7 +650,7 @@ def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = 
     if missing:
         raise InputError(f"cohort {cohort.path} has no column(s) {missing} to export; choose from {list(t.columns)}.")
     name = cohort.atlas.name
-    with atomic_dir(root, overwrite=overwrite) as tmp:
+    with atomic_dir(root, overwrite=overwrite, kind="bids") as tmp:
         write_json(tmp / "dataset_description.json", {"Name": cohort.name, "BIDSVersion": "1.9.0",
                                                       "DatasetType": "derivative",
                                                       "GeneratedBy": [{"Name": "bi_core.ingest.export_bids"}]})

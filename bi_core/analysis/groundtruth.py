@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._io import read_text
 from ..errors import InputError
 
 
@@ -19,7 +20,7 @@ def load_ground_truth(path: str | Path) -> dict[str, Any]:
         p = p / "ground_truth.json"
     if not p.is_file():
         raise InputError(f"{p} not found: ground-truth scoring needs a synthetic cohort made by `bi-core synth`.")
-    return json.loads(p.read_text())
+    return json.loads(read_text(p))
 
 
 def true_altered_pairs(truth: dict[str, Any]) -> dict[frozenset[str], int]:
