@@ -400,9 +400,9 @@ def _with_zscore(spec: PreprocSpec | None) -> PreprocSpec:
 MAX_LISTED_BAD = 10
 
 
-def _bad(rid: str, source: str | Path, exc: InputError) -> dict[str, str]:
+def _bad(rid: str, subject: str, source: str | Path, exc: InputError) -> dict[str, str]:
     """A recording that cannot be ingested, as the cohort's provenance lists it."""
-    return {"recording_id": rid, "source": str(source), "reason": _one_line(exc)}
+    return {"recording_id": rid, "subject": subject, "source": str(source), "reason": _one_line(exc)}
 
 
 def _refuse_bad(bad: Sequence[dict[str, str]], n_total: int, skip_bad: bool) -> None:
@@ -421,10 +421,12 @@ def _refuse_bad(bad: Sequence[dict[str, str]], n_total: int, skip_bad: bool) -> 
                      f"--skip-bad to write the other {n_total - len(bad)} and list {them} in cohort.json.")
 
 
-def _participants_check(pheno: Phenotypes, subjects: Iterable[str]) -> dict[str, Any] | None:
+def _participants_check(pheno: Phenotypes, subjects: Iterable[str],
+                        skipped: Iterable[str] = ()) -> dict[str, Any] | None:
     """Subjects with data but no ``participants.tsv`` row, and rows without data (``None``: they agree).
 
-    ``message`` says it in one line.
+    ``subjects`` were written; the rows of ``skipped`` subjects (whose recordings were all
+    bad, listed apart) do not count as rows without data. ``message`` says it in one line.
     """
     subjects = sorted(set(subjects))
     table = pheno.root / "participants.tsv"
@@ -433,7 +435,7 @@ def _participants_check(pheno: Phenotypes, subjects: Iterable[str]) -> dict[str,
                 "message": f"no participants.tsv in {pheno.root}: the phenotypes of all {len(subjects)} subject(s) "
                            "are n/a"}
     no_row = [s for s in subjects if s not in pheno.participants]
-    no_data = sorted(set(pheno.participants) - set(subjects))
+    no_data = sorted(set(pheno.participants) - set(subjects) - set(skipped))
     if not no_row and not no_data:
         return None
 
@@ -469,14 +471,14 @@ def _write(out: str | Path, atlas: NetworkAtlas, recs: Sequence[_Recording], rec
                     w.add(r.load(), recording_id=r.rid, subject=r.subject, session=r.session, run=r.run, tr=r.tr,
                           dataset=dataset, site=site, source=r.source, spec=applied, **ph)
                 except InputError as exc:   # read on: every bad recording is reported together
-                    bad.append(_bad(r.rid, r.source, exc))
+                    bad.append(_bad(r.rid, r.subject, r.source, exc))
                     continue
                 written.append(r.subject)
         _refuse_bad(bad, n_total, skip_bad)
         ingest = w.extra_meta.setdefault("ingest", {})
         if bad:
             ingest["skipped_recordings"] = bad
-        check = None if pheno is None else _participants_check(pheno, written)
+        check = None if pheno is None else _participants_check(pheno, written, [b["subject"] for b in bad])
         if check is not None:
             ingest["participants"] = check
     return Cohort.open(out)
@@ -590,7 +592,7 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
             meta, files = sidecars.meta(path, bn)
             tr = _tr_from_meta(meta, files, path)
         except InputError as exc:
-            bad.append(_bad(recording_id(ents), path, exc))
+            bad.append(_bad(recording_id(ents), ents["sub"], path, exc))
             continue
         recs.append(_Recording(
             rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),
@@ -853,7 +855,7 @@ def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, 
         try:
             tr, confounds, sample_mask = _fmriprep_plan(path, bn, sidecars, strategy, load_confounds_strategy)
         except InputError as exc:
-            bad.append(_bad(recording_id(ents), path, exc))
+            bad.append(_bad(recording_id(ents), ents["sub"], path, exc))
             continue
         recs.append(_Recording(
             rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),

@@ -257,6 +257,8 @@ def test_every_bad_recording_is_reported_and_skip_bad_writes_the_rest(bids_pilot
     assert "milliseconds" in bad[0]["reason"] and "NaN/inf" in bad[1]["reason"]
     assert f"skipped 2 bad recording(s), listed with the reasons in {c.path / 'cohort.json'}: " \
            f"{bad[0]['recording_id']}, {bad[1]['recording_id']}" in out
+    # their subjects' participants.tsv rows are not "rows without data": the subjects are listed as skipped
+    assert "no data" not in out and "participants" not in c.meta["ingest"]
     # nothing good left: refused even with --skip-bad
     for r in runs:
         _set_tr(r, 800)
