@@ -197,6 +197,13 @@ def _json_file(p: Path) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
+def _text(p: Path) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return ""
+
+
 def _names(p: Path) -> set[str]:
     try:
         return {q.name for q in p.iterdir()}
@@ -211,7 +218,8 @@ _LEGACY: dict[str, Callable[[Path, set[str]], bool]] = {
     "synth": lambda p, n: "ground_truth.json" in n and all(
         _json_file(p / d / "cohort.json").get("format") == "bi_core-cohort" for d in ("pretrain", "eval")),
     "bids": lambda p, n: "bi_core" in json.dumps(_json_file(p / "dataset_description.json").get("GeneratedBy", "")),
-    "run": lambda p, n: "config.yaml" in n and bool({"checkpoint.pt", "best.pt"} & n),
+    "run": lambda p, n: {"config.yaml", "metrics.jsonl"} <= n and bool({"checkpoint.pt", "best.pt"} & n)
+    and "target_tr:" in _text(p / "config.yaml"),
     "results": lambda p, n: {"summary.json", "timings.json", "predictability.tsv"} <= n,
     "connectomes": lambda p, n: {"connectomes.npz", "subjects.tsv"} <= n,
     "jivnet": lambda p, n: {"summary.json", "reconstruction.tsv", "config.yaml"} <= n,
