@@ -217,14 +217,19 @@ def test_bad_group_options_are_one_line_errors(adhd_cohort, smoke_run, tmp_path,
     assert not out.exists(), "a refused analysis writes nothing"
 
 
-def test_a_group_smaller_than_the_folds_skips_its_classification(adhd_cohort, smoke_run, tmp_path, capsys):
+def test_a_group_smaller_than_the_folds_adapts_its_classification(adhd_cohort, smoke_run, tmp_path, capsys):
+    """--folds 7 with 6 subjects per group: the classification runs on 6 folds and says so (issue 23), never skipped."""
     out = tmp_path / "suite"
     assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--no-fc") == 0
     printed = capsys.readouterr().out
-    assert re.search(r"skipped classification adhd_control \(control vs ADHD\): too few subjects for 7-fold CV: the "
-                     r"smallest class has 6 subjects \(\{'control': 6, 'ADHD': 6\}\); lower n_splits \(--folds\)",
-                     printed), printed
-    assert (out / "groupdiff_predictability.tsv").is_file() and not list(out.glob("classification_*"))
+    note = "6 outer folds instead of 7 (the smallest group, control, has 6 subjects)"
+    assert f"adapted classification adhd_control (control vs ADHD) to this cohort: {note}\n" in printed, printed
+    assert "skipped classification" not in printed
+    s = json.loads((out / "summary.json").read_text())
+    assert s["adapted"]["classification adhd_control (control vs ADHD)"] == note
+    pred = pd.read_csv(out / "classification_adhd_control_predictions.tsv", sep="\t")
+    assert pred["fold"].nunique() == 6
+    assert (out / "groupdiff_predictability.tsv").is_file()
 
 
 # ---------------------------------------------------------------------- 5. test-retest reliability
