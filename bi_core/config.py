@@ -38,8 +38,40 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def config_from_dict(cls: type[T], d: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass ``cls`` from a dict, recursing into nested dataclass fields."""
+#: Scalar field types a YAML value is checked against (:func:`load_config`), and how messages name them.
+_SCALARS: dict[type, str] = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+
+
+def _scalar(tp: Any, v: Any, where: str) -> Any:
+    """``v`` as the scalar field type ``tp`` (int, float, bool, str, optionally ``| None``), else a ConfigError.
+
+    YAML reads ``1e-3`` (no dot) as text: text that parses as the number is taken as it;
+    any other mismatch names the field. Fields of other types pass unchanged.
+    """
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    kinds = [a for a in args if a is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in _SCALARS or (v is None and len(args) > 1):
+        return v
+    want = kinds[0]
+    if isinstance(v, want) and not (want is int and isinstance(v, bool)):
+        return v
+    if want is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    if want in (int, float) and isinstance(v, str):
+        try:
+            return want(v.strip())
+        except ValueError:
+            pass
+    null = " or null" if len(args) > 1 else ""
+    raise ConfigError(f"{where}={v!r} must be {_SCALARS[want]}{null}.")
+
+
+def config_from_dict(cls: type[T], d: dict[str, Any], where: str = "config", check_types: bool = False) -> T:
+    """Build dataclass ``cls`` from a dict, recursing into nested dataclass fields.
+
+    ``check_types``: check (and where the text is a number, convert) the values of the
+    scalar fields, as for a config file a user wrote (:func:`load_config`).
+    """
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(d).__name__}.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -52,13 +84,15 @@ def config_from_dict(cls: type[T], d: dict[str, Any], where: str = "config") -> 
         tp = hints.get(k)
         sub = _dataclass_in(tp)
         if sub is not None and isinstance(v, dict):
-            v = config_from_dict(sub, v, where=f"{where}.{k}")
+            v = config_from_dict(sub, v, where=f"{where}.{k}", check_types=check_types)
         elif _is_tuple(tp) and isinstance(v, list):
             v = tuple(v)
+        elif check_types:
+            v = _scalar(tp, v, f"{where}: {k}")
         kwargs[k] = v
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
@@ -81,7 +115,7 @@ def _is_tuple(tp: Any) -> bool:
 
 
 def load_config(cls: type[T], path: str | os.PathLike) -> T:
-    """Read a YAML file into dataclass ``cls``."""
+    """Read a YAML file into dataclass ``cls``; a value of the wrong type is an error naming its key."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} not found.")
@@ -89,7 +123,7 @@ def load_config(cls: type[T], path: str | os.PathLike) -> T:
         d = yaml.safe_load(read_text(p)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
-    return config_from_dict(cls, d, where=str(p))
+    return config_from_dict(cls, d, where=str(p), check_types=True)
 
 
 def dump_config(cfg: Any, path: str | os.PathLike) -> Path:

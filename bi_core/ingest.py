@@ -182,7 +182,7 @@ def _tr_from_meta(meta: Mapping[str, Any], files: Sequence[Path], data_file: Pat
         raise InputError(f"{data_file}: missing repetition time ({why}); add "
                          f'{{"RepetitionTime": <seconds>}} to {sidecar}.')
     try:
-        value = float(tr)
+        value = float("nan") if isinstance(tr, bool) else float(tr)     # JSON true is not 1 s
     except (TypeError, ValueError):
         value = float("nan")
     if not np.isfinite(value) or value <= 0:

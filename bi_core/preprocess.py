@@ -73,12 +73,16 @@ def check_series(x: np.ndarray, name: str, roi_names: tuple[str, ...] | None = N
     Raises
     ------
     InputError
-        On a non-2D array, NaN/inf values or a constant ROI, naming the recording and
-        the offending ROI/frames.
+        On a non-2D array, fewer than 2 frames, NaN/inf values or a constant ROI, naming
+        the recording and the offending ROI/frames.
     """
     x = np.asarray(x)
     if x.ndim != 2:
         raise InputError(f"{name}: expected a 2D time series [frames, ROIs], got shape {list(x.shape)}.")
+    if x.shape[0] < 2:
+        # before the variance check: a single frame would be reported as every ROI constant
+        raise InputError(f"{name}: {x.shape[0]} frame(s); a time series has one row per frame and needs many "
+                         "frames: export the whole recording, or drop this one.")
     if not np.issubdtype(x.dtype, np.number):
         raise InputError(f"{name}: time series values must be numeric, got dtype {x.dtype}.")
     x = x.astype(np.float64, copy=False)
@@ -98,7 +102,7 @@ def check_series(x: np.ndarray, name: str, roi_names: tuple[str, ...] | None = N
 
 
 def clean(x: np.ndarray, tr: float, detrend: bool = False, high_pass: float | None = None,
-          low_pass: float | None = None, confounds: np.ndarray | None = None) -> np.ndarray:
+          low_pass: float | None = None, confounds: np.ndarray | None = None, name: str = "recording") -> np.ndarray:
     """Detrend / band-pass / regress confounds with :func:`nilearn.signal.clean`.
 
     Parameters
@@ -107,9 +111,25 @@ def clean(x: np.ndarray, tr: float, detrend: bool = False, high_pass: float | No
         ``[n_frames, n_rois]`` signals.
     tr
         Repetition time in seconds.
+
+    Raises
+    ------
+    InputError
+        A cut-off at or above the Nyquist frequency ``0.5 / tr`` Hz, which nilearn would
+        silently lower to it: a high-pass there removes the whole signal, a low-pass there
+        is not the filter that was asked for.
     """
     if not (detrend or high_pass or low_pass or confounds is not None):
         return x
+    nyquist = 0.5 / tr
+    if high_pass and high_pass >= nyquist:
+        raise InputError(f"{name}: the high-pass cut-off {high_pass:g} Hz is at or above the Nyquist frequency "
+                         f"{nyquist:g} Hz of TR {tr:g} s and would remove the whole signal; give a cut-off below "
+                         f"{nyquist:g} Hz (resting-state analyses use about 0.01 Hz).")
+    if low_pass and low_pass >= nyquist:
+        raise InputError(f"{name}: the low-pass cut-off {low_pass:g} Hz is at or above the Nyquist frequency "
+                         f"{nyquist:g} Hz of TR {tr:g} s, where no such filter exists; give a cut-off below "
+                         f"{nyquist:g} Hz or no --low-pass.")
     from nilearn import signal
 
     return signal.clean(x, detrend=detrend, standardize=None, high_pass=high_pass, low_pass=low_pass,
@@ -146,7 +166,7 @@ def zscore(x: np.ndarray, name: str = "recording") -> np.ndarray:
 
 def preprocess(x: np.ndarray, tr: float, spec: PreprocSpec, name: str = "recording") -> tuple[np.ndarray, float]:
     """Apply ``spec`` (clean → resample → z-score) and return ``(x', tr')`` as float32."""
-    y = clean(x, tr, detrend=spec.detrend, high_pass=spec.high_pass, low_pass=spec.low_pass)
+    y = clean(x, tr, detrend=spec.detrend, high_pass=spec.high_pass, low_pass=spec.low_pass, name=name)
     y = resample_tr(y, tr, spec.target_tr)
     new_tr = float(spec.target_tr) if spec.target_tr is not None else float(tr)
     if spec.zscore:

@@ -386,6 +386,10 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
     else:
         check_replaceable(out, "run", overwrite)
     assert cfg is not None
+    if cfg.seed < 0:      # numpy's generators refuse it, after the staging directory exists
+        raise ConfigError(f"seed={cfg.seed}: a seed is a non-negative integer (--seed or the config's seed).")
+    if stop_after_epochs is not None and stop_after_epochs < 1:
+        raise ConfigError(f"--stop-after-epochs {stop_after_epochs}: stop after at least 1 epoch.")
 
     staged: list[Path] = []
     with _distributed(device) as dist, _deterministic(dist.device), _drop_unless_resumable(staged):

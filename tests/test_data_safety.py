@@ -6,7 +6,6 @@ outputs appear whole or not at all, also when the command is killed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,21 +24,9 @@ from bi_core.cli import main
 from bi_core.cohort import Cohort
 from bi_core.errors import InputError
 
+from _util import tree_digest
+
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tree_digest(path: Path) -> dict[str, str]:
-    """Every file, directory and link under ``path`` (hidden ones included) → its content hash / kind."""
-    out = {}
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path).as_posix()
-        if p.is_symlink():
-            out[rel] = "link:" + os.readlink(p)
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -17,18 +17,7 @@ from bi_core.cli import main
 from bi_core.cohort import Cohort
 from bi_core.errors import InputError
 
-
-def _pilot(smoke_dir: Path, out: Path, **per_group: int) -> Path:
-    """A cohort of the baseline visits of the first ``n`` subjects of each diagnosis (``CN=3, AD=3``)."""
-    c = Cohort.open(smoke_dir / "eval")
-    t = c.table
-    rows: list[int] = []
-    for dx, n in per_group.items():
-        first = t.index[(t["diagnosis"] == dx) & (t["visit"] == 0)]
-        subjects = list(dict.fromkeys(t.loc[first, "subject"]))[:n]
-        rows += [int(i) for i in first if t.loc[i, "subject"] in subjects]
-    c.write_copy(out, rows=sorted(rows))
-    return out
+from _util import pilot as _pilot
 
 
 def _analyze(smoke_run: Path, cohort: Path, out: Path, capsys, *extra: str) -> tuple[dict, str]:

@@ -44,7 +44,8 @@ def check_target(table: pd.DataFrame, target: str, where: str = "the cohort", mi
     Raises
     ------
     InputError
-        An unknown or non-numeric column, or fewer than ``min_subjects`` subjects with a value.
+        An unknown, non-numeric or constant column, or fewer than ``min_subjects`` subjects
+        with a value.
     """
     numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c]) and table[c].notna().any()
                and c not in ("tr", "n_frames", "offset")]
@@ -59,6 +60,9 @@ def check_target(table: pd.DataFrame, target: str, where: str = "the cohort", mi
     if n < min_subjects:
         raise InputError(f"--target {target!r} has values for {n} subject(s) in {where}; at least {min_subjects} "
                          "are needed.")
+    if col.nunique() < 2:
+        raise InputError(f"--target {target!r} is {col.dropna().iloc[0]:g} for every recording of {where}; an "
+                         "association or a prediction needs a column that varies: choose another one.")
     return col.astype(float)
 
 

@@ -178,10 +178,32 @@ def _refuse_overlap(args: argparse.Namespace, *options: str) -> None:
     refuse_overlap(args.out, inputs)
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse, in one line, option values that would fail deep inside a command or give empty tables."""
+    import torch
+
+    from ..errors import ConfigError
+
+    for opt, least, what in (("batch_size", 1, "window per forward pass"),
+                             ("occlusion_windows", 1, "window per recording, or leave the option out for all"),
+                             ("seed", 0, "(a seed is a non-negative integer)"),
+                             ("retest_years", 0, "(years after the first recording)")):
+        v = getattr(args, opt, None)
+        if v is not None and v < least:
+            raise ConfigError(f"--{opt.replace('_', '-')} {v:g}: give at least {least} {what}.")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise ConfigError(f"--device {args.device!r} is not a torch device; use cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu.")
+
+
 def _load(args: argparse.Namespace):
     from ..cohort import Cohort
     from ..runs import load_model
 
+    _check_options(args)
     _refuse_overlap(args, "cohort", "fit_cohort", "fit_subjects")
     cohort = Cohort.open(args.cohort)
     model, info = load_model(args.run, cohort=cohort, device=args.device)
@@ -339,6 +361,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for opt, v in (("--folds", args.folds), ("--inner-folds", args.inner_folds), ("--repeats", args.repeats)):
         if v < (1 if opt == "--repeats" else 2):
             raise ConfigError(f"{opt} {v}: cross-validation needs at least {1 if opt == '--repeats' else 2}.")
+    _check_options(args)
     cv = CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed, inner_splits=args.inner_folds)
     s = run_suite(args.run, args.cohort, args.out, cv,
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,

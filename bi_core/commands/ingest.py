@@ -30,8 +30,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="resample every recording to this repetition time in seconds "
                         "[default: keep native TRs]")
     g.add_argument("--detrend", action="store_true", help="remove linear trends (nilearn.signal.clean)")
-    g.add_argument("--high-pass", type=float, default=None, metavar="HZ", help="high-pass cut-off in Hz [default: none]")
-    g.add_argument("--low-pass", type=float, default=None, metavar="HZ", help="low-pass cut-off in Hz [default: none]")
+    g.add_argument("--high-pass", type=float, default=None, metavar="HZ",
+                   help="high-pass cut-off in Hz, below every recording's Nyquist frequency 0.5/TR [default: none]")
+    g.add_argument("--low-pass", type=float, default=None, metavar="HZ",
+                   help="low-pass cut-off in Hz, below every recording's Nyquist frequency 0.5/TR [default: none]")
     g.add_argument("--min-frames", type=int, default=64, metavar="N",
                    help="refuse recordings shorter than N frames, counted after TR harmonization; set it to the "
                         "model window [default: %(default)s, the default window]")
