@@ -258,8 +258,10 @@ class NetworkAtlas:
         sizes = ", ".join(f"{k}={v}" for k, v in self.network_sizes().items())
         return f"NetworkAtlas({self.name!r}, n_rois={self.n_rois}, {sizes})"
 
-    def check_same(self, other: "NetworkAtlas", what: str = "artifacts") -> None:
-        """Raise a clear error when two atlases differ (ROI names, order or networks)."""
+    def check_same(self, other: "NetworkAtlas", what: str = "artifacts",
+                   fix: str = "Use a checkpoint trained on this atlas, or re-ingest the cohort on the checkpoint's "
+                              "atlas.") -> None:
+        """Raise a clear error when two atlases differ (ROI names, order or networks); ``fix`` says what to do."""
         from .errors import CompatibilityError
 
         if self.roi_names == other.roi_names and self.roi_networks == other.roi_networks:
@@ -271,8 +273,7 @@ class NetworkAtlas:
             i = diff[0]
             detail = (f"{len(diff)} ROIs differ, first at position {i}: "
                       f"{self.roi_names[i]}/{self.roi_networks[i]} vs {other.roi_names[i]}/{other.roi_networks[i]}")
-        raise CompatibilityError(f"{what} use different atlases ({self.name!r} vs {other.name!r}: {detail}). "
-                                 "Use a checkpoint trained on this atlas, or re-ingest the cohort on the checkpoint's atlas.")
+        raise CompatibilityError(f"{what} use different atlases ({self.name!r} vs {other.name!r}: {detail}). {fix}")
 
     # ------------------------------------------------------------------ tables
     def to_table(self) -> pd.DataFrame:

@@ -146,6 +146,9 @@ def normalize_sex(value: Any, where: str) -> str | float:
     return _SEX_ALIASES[key]
 
 
+#: What to do about cohorts on different atlases read together (:meth:`NetworkAtlas.check_same`).
+SAME_ATLAS_FIX = ("Cohorts read together must share one atlas: re-ingest one of them with the other's atlas, or train "
+                  "on them separately.")
 #: Plausible repetition times (s) of an fMRI recording; outside them a TR is refused (:func:`check_tr`).
 TR_RANGE: tuple[float, float] = (0.1, 10.0)
 
@@ -654,5 +657,5 @@ def open_cohorts(paths: Sequence[str | Path]) -> list[Cohort]:
     """Open several cohorts and check they share one atlas."""
     cohorts = [Cohort.open(p) for p in paths]
     for c in cohorts[1:]:
-        cohorts[0].atlas.check_same(c.atlas, what=f"cohorts {cohorts[0].path} and {c.path}")
+        cohorts[0].atlas.check_same(c.atlas, what=f"cohorts {cohorts[0].path} and {c.path}", fix=SAME_ATLAS_FIX)
     return cohorts

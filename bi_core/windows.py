@@ -37,7 +37,7 @@ import pandas as pd
 
 from . import streams
 from .atlas import NetworkAtlas
-from .cohort import Cohort
+from .cohort import SAME_ATLAS_FIX, Cohort
 from .errors import ConfigError, InputError
 from .preprocess import random_starts, tile_starts
 
@@ -71,7 +71,8 @@ class RecordingSet:
             raise ConfigError("a RecordingSet needs at least one cohort.")
         self.cohorts = tuple(cohorts)
         for c in self.cohorts[1:]:
-            self.cohorts[0].atlas.check_same(c.atlas, what=f"cohorts {self.cohorts[0].path} and {c.path}")
+            self.cohorts[0].atlas.check_same(c.atlas, what=f"cohorts {self.cohorts[0].path} and {c.path}",
+                                             fix=SAME_ATLAS_FIX)
         if rows is None:
             rows = [(ci, ri) for ci, c in enumerate(self.cohorts) for ri in range(len(c))]
         parts = []

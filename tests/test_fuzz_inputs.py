@@ -322,7 +322,8 @@ CASES: dict[str, Case] = {
     "pretrain-cohort-not-a-cohort": Case(lambda e: e.pretrain(e.mine(), "--preset", "smoke"), 2,
                                          "is not a bi_core cohort (no cohort.json)"),
     "pretrain-cohorts-on-two-atlases": Case(pretrain_pair("--preset", "smoke", "--cohort", Env.toy_cohort), 2,
-                                            "use different atlases ('synth24x7' vs 'toy'"),
+                                            "('synth24x7' vs 'toy': 26 vs 8 ROIs). Cohorts read together must share "
+                                            "one atlas"),
     # ------------------------------------------------------------------ analyze
     "analyze-two-subjects": Case(lambda e: e.analyze(e.pilot(CN=1, AD=1)), 0,
                                  "skipped classification ad_cn (CN vs AD): classification needs at least 2", SUMMARY),
