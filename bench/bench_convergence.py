@@ -63,6 +63,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "linear path": {"model.linear_path": True},
     "plain decoder": {"model.linear_path": False},
     "linear path + one network per mask": {"model.linear_path": True, "mask.p_two": 0.0},
+    "sink": {"model.attn_sink": True},
+    "qk norm": {"model.qk_norm": True},
+    "time local": {"model.time_local": True},
+    "xavier values": {"model.xavier_values": True},
+    # the decoder as first built (before the four design choices), with and without the linear path
+    "first decoder": {"model.linear_path": False, "model.attn_sink": False, "model.qk_norm": False,
+                      "model.time_local": False, "model.xavier_values": False},
+    "no sink": {"model.attn_sink": False},
+    "no qk norm": {"model.qk_norm": False},
+    "not time local": {"model.time_local": False},
+    "nanogpt values": {"model.xavier_values": False},
+    "lr x3": {"lr x": 3.0},
+    "no decay": {"weight_decay": 0.0},
 }
 
 
@@ -74,7 +87,10 @@ def variant_config(preset_name: str, variant: str, seed: int, val_fraction: floa
     if val_fraction is not None:
         cfg = replace(cfg, val_fraction=val_fraction)
     model_changes, mask_changes = {}, {}
-    for k, v in VARIANTS[variant].items():
+    changes: dict[str, Any] = {}
+    for part in variant.split("+"):         # "plain decoder+sink": the named variants' changes together
+        changes.update(VARIANTS[part.strip()])
+    for k, v in changes.items():
         if k == "epochs x":
             cfg = replace(cfg, epochs=int(round(cfg.epochs * v)))
         elif k == "lr x":
@@ -127,7 +143,7 @@ def main() -> None:
     tables = []
     work = Path(tempfile.mkdtemp(prefix="bench-conv-"))
     variants = [v.strip() for v in args.variants.split(",")]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if any(p.strip() not in VARIANTS for p in v.split("+"))]
     if unknown:
         ap.error(f"unknown variant(s) {unknown}; choose from: {', '.join(VARIANTS)}")
     for variant in variants:

@@ -9,16 +9,21 @@ One class, :class:`BrainInterNet`, whose methods are the stages of the method
                     sin-cos time embedding → pre-LN transformer (SDPA attention) → ``[B, Nv, d]``
 ``forward_decoder`` one query per masked token (mask token + ROI + network + time embedding);
                     layers of cross-attention to the projected encoder outputs + MLP, **no
-                    self-attention among queries** → ``Linear(d_dec, P)`` → ``[B, Nm, P]``
-``forward_linear``  the linear path (design choice, ``ModelConfig.linear_path``): a same-frame
-                    ``[n_rois, n_rois]`` map from the visible ROIs, added to the decoder's output
+                    self-attention among queries** → ``Linear(d_dec, P)`` → ``[B, Nm, P]``.
+                    Three design choices inside the paper's decoder, on by default and
+                    ablated in chapter 2: queries attend to their own time patch only
+                    (``time_local``), normalised queries/keys with a learned temperature
+                    (``qk_norm``) and one zero-valued learned key per head (``attn_sink``)
+``forward_linear``  the linear-path **ablation** (``ModelConfig.linear_path``, off by default): a
+                    same-frame ``[n_rois, n_rois]`` map from the visible ROIs, added to the
+                    decoder's output
 ``forward_loss``    MSE on the masked tokens
 ``embed``           encoder on the unmasked window → mean-pooled ``[B, d]`` and per-network
                     pooled ``[B, n_networks, d]``
 
 Because queries never attend to each other, each reconstruction depends on the context
-only through its own attention weights (and, with the linear path, the visible ROIs at the
-same frames) — what the interaction analyses read.
+only through its own attention weights — what the interaction analyses read (with the
+linear-path ablation also through the visible ROIs at the same frames).
 ``forward(..., return_attention=True)`` computes those weights explicitly
 (``[B, heads, n_query, n_key]`` per decoder layer, keys = ``mask.visible`` tokens); the
 training path uses :func:`torch.nn.functional.scaled_dot_product_attention` and never
@@ -68,11 +73,34 @@ class ModelConfig:
     dropout
         Dropout in attention and residual branches (0 keeps DDP runs equal to single-process runs).
     linear_path
-        Add a learned same-frame linear map from the visible ROIs to every masked token's
-        reconstruction (``[n_rois, n_rois]``, zero at initialisation; a design choice of this
-        companion, not of the paper — see :meth:`BrainInterNet.forward_linear`; chapter 2 ablates
-        it). ``False`` is the paper's plain cross-attention decoder; checkpoints written before
-        the field existed load as ``False``.
+        **A named ablation, not the model** (``False`` by default): add a learned same-frame
+        linear map from the visible ROIs to every masked token's reconstruction
+        (``[n_rois, n_rois]``, zero at initialisation; see :meth:`BrainInterNet.forward_linear`).
+        With it the linear map does the reconstruction and the decoder learns to stay silent
+        (chapter 2), so nothing the attention shows describes the reconstruction.
+    attn_sink
+        Design choice inside the paper's decoder (on by default; selected on seed 7, which the
+        book does not report; chapter 2 ablates it): every cross-attention head has one learned
+        key whose value is zero (an "attention sink", PyTorch's ``add_zero_attn`` with a learned
+        key), so a query can put attention mass on nothing — the weights on real context tokens
+        need not sum to one and a head can scale what it reads. The sink adds nothing to the
+        reconstruction; read-outs see the weights on real tokens.
+    qk_norm
+        Design choice (on by default): normalise the decoder's queries and keys per head
+        (LayerNorm without affine, as ViT-22B) and learn each head's softmax temperature
+        (initialised at 1/√d_head): routing can sharpen from the first steps instead of waiting
+        for two small weight matrices to grow together.
+    time_local
+        Design choice (on by default): a masked token's query attends only to context tokens
+        of its own time patch — the reconstruction of frame ``t`` reads the other networks at
+        ``t``, and the attention map is a map over networks, not over networks × time.
+    xavier_values
+        Design choice (on by default): initialise the decoder's value, output-projection and
+        prediction matrices with Xavier (as MAE's linear layers) instead of nanoGPT's N(0, 0.02).
+        The value path from a context token to a reconstruction is a product of these matrices;
+        started at 0.02 it is a deep linear chain near zero that learns slowly and plateaus
+        below the same-frame linear map (measured in chapter 2's ablation).
+        Checkpoints written before these four fields existed load with all four off.
     n_rois, roi_networks, network_names
         Atlas part: number of ROIs, network id of each ROI, network names.
     """
@@ -87,7 +115,11 @@ class ModelConfig:
     dec_heads: int = 4
     mlp_ratio: float = 4.0
     dropout: float = 0.0
-    linear_path: bool = True
+    linear_path: bool = False
+    attn_sink: bool = True
+    qk_norm: bool = True
+    time_local: bool = True
+    xavier_values: bool = True
     n_rois: int = 0
     roi_networks: tuple[int, ...] = ()
     network_names: tuple[str, ...] = ()
@@ -243,30 +275,51 @@ class Block(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Queries attend to a context; explicit weights on request, SDPA otherwise."""
+    """Queries attend to a context; explicit weights on request, SDPA otherwise.
 
-    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+    ``sink``: one learned key per head whose value is zero (see ``ModelConfig.attn_sink``);
+    ``qk_norm``: per-head LayerNorm of queries and keys with a learned temperature per head.
+    Returned attention weights cover the real context tokens only (with a sink they sum to
+    one minus the sink's share).
+    """
+
+    def __init__(self, dim: int, n_heads: int, dropout: float, sink: bool = False, qk_norm: bool = False) -> None:
         super().__init__()
         self.n_heads, self.dropout = n_heads, dropout
+        hd = dim // n_heads
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
         self.drop = nn.Dropout(dropout)
+        self.sink = nn.Parameter(torch.zeros(n_heads, hd)) if sink else None
+        # log temperature per head, at the usual 1/sqrt(d_head) scale when normalised q·k ~ d_head
+        self.log_scale = nn.Parameter(torch.full((n_heads,), -0.5 * math.log(hd))) if qk_norm else None  # 1-D: no decay
 
     def forward(self, x: torch.Tensor, ctx: torch.Tensor, attn_mask: torch.Tensor | None = None,
                 return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, Nq, C = x.shape
         Nk, H = ctx.shape[1], self.n_heads
-        q = self.q(x).view(B, Nq, H, C // H).transpose(1, 2)                             # [B, H, Nq, hd]
-        k, v = self.kv(ctx).view(B, Nk, 2, H, C // H).permute(2, 0, 3, 1, 4)             # [B, H, Nk, hd]
+        hd = C // H
+        q = self.q(x).view(B, Nq, H, hd).transpose(1, 2)                                 # [B, H, Nq, hd]
+        k, v = self.kv(ctx).view(B, Nk, 2, H, hd).permute(2, 0, 3, 1, 4)                 # [B, H, Nk, hd]
+        scale = 1.0 / math.sqrt(hd)
+        if self.log_scale is not None:
+            q, k = F.layer_norm(q, (hd,)), F.layer_norm(k, (hd,))
+            q = q * (self.log_scale.exp()[:, None, None] * math.sqrt(hd))                   # SDPA's 1/sqrt(hd) undone
+        if self.sink is not None:
+            k = torch.cat([self.sink.to(k.dtype)[None, :, None, :].expand(B, -1, -1, -1), k], dim=2)
+            v = torch.cat([v.new_zeros(B, H, 1, hd), v], dim=2)
+            if attn_mask is not None:
+                attn_mask = torch.cat([attn_mask.new_ones(*attn_mask.shape[:-1], 1), attn_mask], dim=-1)
         att = None
         if return_attention:
             # analysis path: the same computation as SDPA, with the weights kept
-            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // H))               # [B, H, Nq, Nk]
+            scores = (q @ k.transpose(-2, -1)) * scale                                   # [B, H, Nq, Nk(+1)]
             if attn_mask is not None:
                 scores = scores.masked_fill(~attn_mask, float("-inf"))
-            att = scores.softmax(dim=-1)
-            y = F.dropout(att, self.dropout, self.training) @ v
+            full = scores.softmax(dim=-1)
+            y = F.dropout(full, self.dropout, self.training) @ v
+            att = full[..., 1:] if self.sink is not None else full
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                                dropout_p=self.dropout if self.training else 0.0)
@@ -276,11 +329,12 @@ class CrossAttention(nn.Module):
 class CrossBlock(nn.Module):
     """Decoder block: pre-LN cross-attention (queries → context) + MLP; no query self-attention."""
 
-    def __init__(self, dim: int, n_heads: int, mlp_ratio: float, dropout: float) -> None:
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float, dropout: float, sink: bool = False,
+                 qk_norm: bool = False) -> None:
         super().__init__()
         self.ln_q = nn.LayerNorm(dim)
         self.ln_kv = nn.LayerNorm(dim)
-        self.attn = CrossAttention(dim, n_heads, dropout)
+        self.attn = CrossAttention(dim, n_heads, dropout, sink, qk_norm)
         self.ln2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio, dropout)
 
@@ -316,6 +370,17 @@ class Embedding(NamedTuple):
 
 #: What :meth:`BrainInterNet.reconstruct` can predict with: the whole model or one of its two parts.
 PARTS = ("model", "linear path", "decoder")
+
+
+def context_shares(attention: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each query's attention weights as shares of what it reads from the context (rows sum to one).
+
+    With ``attn_sink`` a query may put part of its mass on the zero-valued sink (reading
+    nothing); the interaction read-outs compare sources by the share each gets of the mass
+    that does read the context. Without a sink the weights are returned unchanged (up to
+    rounding).
+    """
+    return [a / a.sum(-1, keepdim=True).clamp_min(1e-12) for a in attention]
 
 
 def _gather_tokens(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -356,8 +421,8 @@ class BrainInterNet(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(dd))
         self.dec_roi_embed = nn.Embedding(R, dd)
         self.dec_net_embed = nn.Embedding(K, dd)
-        self.decoder_blocks = nn.ModuleList(CrossBlock(dd, cfg.dec_heads, cfg.mlp_ratio, cfg.dropout)
-                                            for _ in range(cfg.dec_depth))
+        self.decoder_blocks = nn.ModuleList(CrossBlock(dd, cfg.dec_heads, cfg.mlp_ratio, cfg.dropout, cfg.attn_sink,
+                                                       cfg.qk_norm) for _ in range(cfg.dec_depth))
         self.decoder_norm = nn.LayerNorm(dd)
         self.decoder_pred = nn.Linear(dd, P)
         # same-frame linear map visible ROIs → masked ROIs (design choice), zero at initialisation; a bare
@@ -367,7 +432,8 @@ class BrainInterNet(nn.Module):
 
     def initialize_weights(self) -> None:
         """nanoGPT init (N(0, 0.02), residual projections scaled by 1/sqrt(2 * layers), zero biases),
-        except the patch embedding (xavier, as MAE) and the ROI/network embeddings (N(0, 0.5))."""
+        except the patch embedding (xavier, as MAE), the ROI/network embeddings (N(0, 0.5)) and, with
+        ``xavier_values``, the decoder's value, output-projection and prediction matrices (xavier)."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.02)
@@ -389,6 +455,13 @@ class BrainInterNet(nn.Module):
             for b in blocks:
                 for proj in (b.attn.proj, b.mlp.proj):
                     nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * len(blocks)))
+        if self.cfg.xavier_values:
+            # drawn after everything else, so a model without the option initialises as before
+            for b in self.decoder_blocks:
+                dd = b.attn.kv.weight.shape[1]
+                nn.init.xavier_uniform_(b.attn.kv.weight[dd:])                  # the value half of kv
+                nn.init.xavier_uniform_(b.attn.proj.weight)
+            nn.init.xavier_uniform_(self.decoder_pred.weight)
 
     # ------------------------------------------------------------------ tokens
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -463,6 +536,9 @@ class BrainInterNet(nn.Module):
         pos = self._pos(self.dec_roi_embed, self.dec_net_embed, self.dec_time_embed, n_p)  # [L, dd]
         q = self.mask_token + pos[mask.masked]                                           # [B, Nm, dd]
         attn_mask = None if mask.visible_pad is None else ~mask.visible_pad[:, None, None, :]    # [B, 1, 1, Nv]
+        if self.cfg.time_local:
+            same = (mask.masked % n_p)[:, :, None] == (mask.visible % n_p)[:, None, :]       # [B, Nm, Nv]
+            attn_mask = same[:, None] if attn_mask is None else attn_mask & same[:, None]
         attn = [] if return_attention else None
         for blk in self.decoder_blocks:
             q, a = blk(q, ctx, attn_mask, return_attention)
@@ -599,5 +675,5 @@ def layout_of(cfg: ModelConfig, atlas: NetworkAtlas | None = None) -> TokenLayou
     return lay
 
 
-__all__ = ["ModelConfig", "BrainInterNet", "PARTS", "Reconstruction", "Embedding", "SIZES", "tiny", "small", "base", "paper",
+__all__ = ["ModelConfig", "BrainInterNet", "PARTS", "context_shares", "Reconstruction", "Embedding", "SIZES", "tiny", "small", "base", "paper",
            "build_model", "layout_of", "sincos_1d"]

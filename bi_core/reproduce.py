@@ -48,8 +48,8 @@ __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Held-out ratio to ridge of every measured training preset (``bench/bench_presets.py``; chapters 2 and 7)
 PRESETS_TABLE = REPO_ROOT / "bench" / "results" / "presets.tsv"
-#: The plain decoder against the linear path, per cohort and seed (``bench/bench_convergence.py``; chapter 2)
-ABLATION_TABLE = REPO_ROOT / "bench" / "results" / "linear_path.tsv"
+#: The decoder ablation (as first built, the book's decoder, the linear path), per cohort and seed (chapter 2)
+ABLATION_TABLE = REPO_ROOT / "bench" / "results" / "decoder_ablation.tsv"
 
 def _analysis_params(c: Context) -> dict[str, Any]:
     return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
@@ -66,7 +66,8 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
                                   "preset": c.preset.name, "seed": c.seed}),
     ("03_predictability", lambda c: _analysis_params(c)),
     ("04_interactions", lambda c: {**_analysis_params(c), "readouts_dir": str(c.out / "readouts"),
-                                   "readouts_real_dir": str(c.out / "readouts-real")}),
+                                   "readouts_real_dir": str(c.out / "readouts-real"),
+                                   "routing_dir": str(c.out / "routing")}),
     ("05_classification", lambda c: _analysis_params(c)),
     ("05b_dynamic_scenario", lambda c: {"suite_dir": str(dynamic_dir(c) / "results"), "static_suite_dir": str(c.results),
                                         "synth_dir": str(dynamic_dir(c) / "synth"), "static_synth_dir": str(c.synth_dir),
@@ -95,7 +96,7 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
 #: the steps still running. The reproducibility page reads every timing and runs last.
 NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "01_cohorts": ("synth", "real", "synth-dynamic"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
-    "04_interactions": ("analyses", "readouts", "readouts-real"), "05_classification": ("analyses",),
+    "04_interactions": ("analyses", "readouts", "readouts-real", "routing"), "05_classification": ("analyses",),
     "06_longitudinal": ("analyses",),
     "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
     "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),

@@ -349,8 +349,14 @@ def _find_checkpoint(path: str | Path) -> Path:
 
 def legacy_model_dict(d: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's stored model config, with fields added since it was written set to what it
-    was trained with (``linear_path``: absent means the plain decoder)."""
-    return {"linear_path": False, **d} if isinstance(d, dict) else d
+    was trained with (absent ``linear_path``, ``attn_sink``, ``qk_norm``, ``time_local``: the
+    decoder without them; likewise ``xavier_values``)."""
+    return {**LEGACY_MODEL_FIELDS, **d} if isinstance(d, dict) else d
+
+
+#: Model-config fields added after the first checkpoints, with the value a checkpoint without them was trained with.
+LEGACY_MODEL_FIELDS = {"linear_path": False, "attn_sink": False, "qk_norm": False, "time_local": False,
+                       "xavier_values": False}
 
 
 def legacy_train_dict(d: dict[str, Any]) -> dict[str, Any]:

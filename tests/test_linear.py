@@ -181,10 +181,10 @@ def test_cli_method_fit_cohort_and_errors(smoke_dir, smoke_run, tmp_path, capsys
     assert "lists no subject" in capsys.readouterr().err
 
 
-def test_cli_scores_the_model_part_by_part(smoke_dir, smoke_run, tmp_path, capsys):
-    """``--part``: the linear path alone and the decoder alone; their reconstructions add up to the model's."""
+def test_cli_scores_the_model_part_by_part(smoke_dir, smoke_linear_run, tmp_path, capsys):
+    """``--part`` on the linear-path ablation: the linear path alone and the decoder alone."""
     ev, out = str(smoke_dir / "eval"), tmp_path / "p.tsv"
-    base = ["predictability", "--run", str(smoke_run), "--cohort", ev, "--quiet"]
+    base = ["predictability", "--run", str(smoke_linear_run), "--cohort", ev, "--quiet"]
     tables = {}
     for part in ("model", "linear-path", "decoder"):
         assert main(base + ["--part", part, "--out", str(out)]) == 0

@@ -116,6 +116,7 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     import torch
 
     from ..masking import network_mask
+    from ..model import context_shares
 
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
@@ -165,7 +166,8 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
             for m in range(K):
                 mask = network_mask(layout, m, batch_size=len(rows)).to(device)
                 out = model(x, mask, return_attention=True)
-                a = torch.stack(out.attention).float().mean(dim=(0, 2, 3))               # [B, Nv]
+                # shares of the mass that reads the context (a sink's share is reading nothing)
+                a = torch.stack(context_shares(out.attention)).float().mean(dim=(0, 2, 3))   # [B, Nv]
                 src = token_net[mask.visible[0].cpu()]                                  # [Nv] network of each key
                 onehot = torch.nn.functional.one_hot(src, K).float()                    # [Nv, K]
                 np.add.at(att, (rec, m), (a.cpu() @ onehot).numpy())

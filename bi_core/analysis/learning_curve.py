@@ -186,29 +186,46 @@ def ablation_table(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ablation_sentences(table: pd.DataFrame, plain: str = "plain decoder", linear: str = "linear path") -> list[str]:
-    """One sentence per cohort of an :func:`ablation_table`: the plain decoder against the linear path.
+#: Variant names of chapter 2's decoder ablation (``bench/results/decoder_ablation.tsv``).
+FIRST_DECODER = "decoder as first built"
+BOOK_DECODER = "book decoder"
+LINEAR_ABLATION = "decoder as first built + linear path"
 
-    Ratios to ridge are given as the range over seeds (one value for one seed); the linear
-    path model's parts alone are given as means over seeds.
+
+def ablation_sentences(table: pd.DataFrame, first: str = FIRST_DECODER, book: str = BOOK_DECODER,
+                       linear: str = LINEAR_ABLATION) -> list[str]:
+    """One sentence per cohort of an :func:`ablation_table`: the decoder as first built, the book's decoder
+    and the linear-path ablation, each as its ratio to the same-frame ridge.
+
+    Ratios are given as the range over seeds (one value for one seed) with the seeds named;
+    the linear-path model's parts alone are given as means over seeds. A variant missing
+    for a cohort is left out of its sentence.
     """
     def rng(v: pd.Series) -> str:
         return f"{v.min():.2f}" if len(v) == 1 or np.isclose(v.min(), v.max(), atol=0.005) else \
             f"{v.min():.2f}–{v.max():.2f}"
 
+    def seeds(g: pd.DataFrame) -> str:
+        s = sorted(int(x) for x in g["seed"].unique())
+        return f"seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))}"
+
     out = []
     for cohort, g in table.groupby("cohort", sort=False):
-        p, lp = g[g["variant"] == plain], g[g["variant"] == linear]
-        if p.empty or lp.empty:
-            continue
-        seeds = sorted(set(p["seed"]) & set(lp["seed"]))
-        text = (f"{cohort} ({int(lp['steps'].iloc[0]):,} steps, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}): "
-                f"the plain decoder captures {rng(p['ratio'])} of what the same-frame ridge captures, the model "
-                f"with the linear path {rng(lp['ratio'])}")
-        if lp["linear_path_r2"].notna().all():
-            text += (f"; its linear path alone reaches R² {rounded(lp['linear_path_r2'].mean()):.3f} and its decoder "
-                     f"alone {rounded(lp['decoder_r2'].mean()):.3f} (ridge {lp['ridge_r2'].mean():.3f})")
-        out.append(text)
+        f, b, lp = (g[g["variant"] == v] for v in (first, book, linear))
+        clauses = []
+        if len(f):
+            clauses.append(f"the decoder as first built captures {rng(f['ratio'])} of what the same-frame ridge "
+                           f"captures ({int(f['steps'].iloc[0]):,} steps, {seeds(f)})")
+        if len(b):
+            clauses.append(f"the book's decoder {rng(b['ratio'])} ({int(b['steps'].iloc[0]):,} steps, {seeds(b)})")
+        if len(lp):
+            text = f"the linear-path ablation {rng(lp['ratio'])} ({seeds(lp)})"
+            if lp["linear_path_r2"].notna().all():
+                text += (f", where the linear path alone reaches R² {rounded(lp['linear_path_r2'].mean()):.3f} and "
+                         f"the decoder alone {rounded(lp['decoder_r2'].mean()):.3f} (ridge {lp['ridge_r2'].mean():.3f})")
+            clauses.append(text)
+        if clauses:
+            out.append(f"{cohort}: " + "; ".join(clauses))
     return out
 
 

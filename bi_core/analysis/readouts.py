@@ -273,6 +273,7 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
     import torch.nn.functional as F
 
     from ..masking import network_mask
+    from ..model import context_shares
 
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
@@ -316,6 +317,7 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
                 mask = network_mask(layout, m, batch_size=len(rows)).to(device)
                 latent = model.forward_encoder(x, mask)
                 _, dec = model.forward_decoder(latent, mask, x.shape[-1] // info.patch_size, return_attention=True)
+                dec = context_shares(dec)                   # shares of what each query reads (sink excluded)
                 onehot = F.one_hot(token_net[mask.visible[0].cpu()], K).float()         # [Nv, K]
                 a = torch.stack(dec).mean(dim=3)                                       # [L, B, H, Nv]
                 np.add.at(att, (rec, slice(None), slice(None), m),
