@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -307,14 +307,20 @@ class NetworkAtlas:
     def from_table(cls, table: pd.DataFrame, name: str, source: str = "atlas table") -> "NetworkAtlas":
         """Build from a DataFrame with ``name`` and ``network`` columns (``index`` optional).
 
+        XCP-D's spellings ``label`` and ``network_label`` are read as ``name`` and ``network``.
+
         Rows are sorted by ``index`` when present: that is the column order expected in
         the time-series files.
         """
         cols = {c.lower(): c for c in table.columns}
+        # XCP-D's own tables (AtlasPack) say `label` and `network_label`
+        for ours, theirs in (("name", "label"), ("network", "network_label")):
+            if ours not in cols and theirs in cols:
+                cols[ours] = cols.pop(theirs)
         missing = [c for c in ("name", "network") if c not in cols]
         if missing:
-            raise InputError(f"{source}: missing column(s) {missing}; an atlas table needs 'index', 'name' and "
-                             f"'network' columns (found {list(table.columns)}).")
+            raise InputError(f"{source}: missing column(s) {missing}; an atlas table needs 'index', 'name' (or "
+                             f"'label') and 'network' (or 'network_label') columns (found {list(table.columns)}).")
         t = table.rename(columns={v: k for k, v in cols.items()})
         if "index" in t:
             if t["index"].isna().any() or t["index"].duplicated().any():
@@ -332,6 +338,19 @@ class NetworkAtlas:
             coords=coords,
             purity=t["purity"].to_numpy(float) if "purity" in t else None,
         )
+
+    def without(self, rois: Sequence[str]) -> "NetworkAtlas":
+        """This atlas less the ROIs ``rois`` (e.g. parcels without signal), same name and network order."""
+        drop = set(rois)
+        keep = [i for i, n in enumerate(self.roi_names) if n not in drop]
+        if not keep:
+            raise InputError(f"atlas {self.name!r}: dropping {len(drop)} ROI(s) leaves none.")
+        pick = lambda seq: None if seq is None else tuple(seq[i] for i in keep)  # noqa: E731
+        nets = tuple(n for n in self.networks if n in {self.roi_networks[i] for i in keep})
+        return replace(self, roi_names=pick(self.roi_names), roi_networks=pick(self.roi_networks), networks=nets,
+                       roi_regions=pick(self.roi_regions),
+                       coords=None if self.coords is None else np.asarray(self.coords)[keep],
+                       purity=None if self.purity is None else np.asarray(self.purity)[keep])
 
     @classmethod
     def from_dseg(cls, path: str | Path, name: str | None = None) -> "NetworkAtlas":

@@ -25,9 +25,10 @@ written — ``numeric`` when every known value is a number, ``categorical`` othe
 ``n/a`` when no value is known — and the types are stored in ``cohort.json``
 (``phenotypes``) so that a categorical column of numeric-looking codes stays categorical.
 
-Diagnoses are labels like any other: a ``diagnosis`` column whose every label is an
-ADNI spelling (CN/NC/HC/control, MCI/EMCI/LMCI, AD/dementia...) is normalised to
-:data:`DIAGNOSIS_LEVELS`; any other label set (``ADHD``/``control``) is kept as given.
+Diagnoses are labels like any other: by default a ``diagnosis`` column whose every label
+is an ADNI spelling (CN/NC/HC/control, MCI/EMCI/LMCI, AD/dementia...) is normalised to
+:data:`DIAGNOSIS_LEVELS` and any other label set (``ADHD``/``control``) is kept as given;
+ingest and cohort copies keep every label as given (``recode_diagnoses=False``).
 """
 
 from __future__ import annotations
@@ -196,6 +197,9 @@ class CohortWriter:
     types
         Phenotype column → ``"categorical"`` / ``"numeric"`` to keep a known type (e.g. when
         copying a cohort); other columns are typed from their values.
+    recode_diagnoses
+        Map ADNI spellings of ``diagnosis`` to CN/MCI/AD (:func:`normalize_diagnoses`);
+        ingest and copies keep the labels as given.
 
     Examples
     --------
@@ -205,7 +209,8 @@ class CohortWriter:
 
     def __init__(self, out: str | Path, atlas: NetworkAtlas, preprocessing: PreprocSpec | None = None,
                  min_frames: int = 1, name: str | None = None, description: str = "", overwrite: bool = False,
-                 extra_meta: dict[str, Any] | None = None, types: dict[str, str] | None = None) -> None:
+                 extra_meta: dict[str, Any] | None = None, types: dict[str, str] | None = None,
+                 recode_diagnoses: bool = True) -> None:
         self.out = Path(out)
         self.atlas = atlas
         self.preprocessing = preprocessing or PreprocSpec()
@@ -215,6 +220,7 @@ class CohortWriter:
         self.overwrite = overwrite
         self.extra_meta = dict(extra_meta or {})
         self.types = dict(types or {})
+        self.recode_diagnoses = recode_diagnoses
         self._rows: list[dict[str, Any]] = []
         self._ids: set[str] = set()
         self._offset = 0
@@ -313,7 +319,8 @@ class CohortWriter:
         table = pd.DataFrame(self._rows)
         extra = [c for c in table.columns if c not in RECORDING_COLUMNS]
         table = table.reindex(columns=list(RECORDING_COLUMNS) + extra)
-        table["diagnosis"] = normalize_diagnoses(table["diagnosis"].tolist())
+        if self.recode_diagnoses:
+            table["diagnosis"] = normalize_diagnoses(table["diagnosis"].tolist())
         types: dict[str, str] = {}
         for c in table.columns:
             if c in BOOKKEEPING_COLUMNS:
@@ -535,7 +542,7 @@ class Cohort:
         """
         pre = self.preprocessing if spec is None else self.preprocessing.then(spec)
         with CohortWriter(out, self.atlas, pre, name=name or self.name, extra_meta={"derived_from": str(self.path)},
-                          types=self.meta.get("phenotypes"), overwrite=overwrite) as w:
+                          types=self.meta.get("phenotypes"), overwrite=overwrite, recode_diagnoses=False) as w:
             it: Any = range(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
             if progress:
                 from tqdm.auto import tqdm

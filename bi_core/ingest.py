@@ -15,13 +15,14 @@ Conventions
   and ``run`` columns hold the bare labels.
 - Phenotypes come from ``participants.tsv`` (one row per ``participant_id``) and the
   optional ``sub-<label>/sub-<label>_sessions.tsv`` (one row per ``session_id``); a
-  non-missing session value overrides the participant value. Every column is kept: the
-  spellings in :data:`PHENOTYPE_ALIASES` (case-insensitive) are renamed to the cohort's
-  names (``group`` → ``diagnosis``, ``Age`` → ``age``...), other columns keep their name,
-  and the cohort types each column (numeric or categorical). Diagnosis labels are free:
-  ADNI spellings become CN/MCI/AD, any other label set is kept as given.
-  ``years_from_baseline`` is computed from ``acq_time`` (years since the subject's
-  earliest session) when not given.
+  non-missing session value overrides the participant value. Every column is kept under
+  the user's name with the user's labels (``group`` stays ``group``, ``control`` stays
+  ``control``). Only the columns the store reads by name are mapped: the spellings in
+  :data:`PHENOTYPE_ALIASES` (case-insensitive: ``Age`` → ``age``, ``gender`` → ``sex``)
+  and sex values (``male`` → ``M``); a ``dataset`` column sets the recording's dataset
+  (like ``site``, a covariate). Every mapping is printed once at ingest and recorded in
+  ``cohort.json`` (``ingest.phenotype_mapping``). ``years_from_baseline`` is computed
+  from ``acq_time`` (years since the subject's earliest session) when not given.
 - Every loader z-scores each ROI of each recording (the model's input convention); the
   cohort records the :class:`~bi_core.preprocess.PreprocSpec` that was applied.
 """
@@ -59,11 +60,13 @@ _STRATEGY_NEEDS = {
     "compcor": "the 24 motion columns and a_comp_cor_* columns described in the .json (Mask: combined)",
     "ica_aroma": "csf, white_matter (and desc-smoothAROMAnonaggr_bold images)",
 }
-#: Phenotype field → accepted column names in participants.tsv / sessions.tsv (lower case).
+#: Store column → the spellings of it read from participants.tsv / sessions.tsv (lower case). A
+#: group column (``group``, ``dx``...) is not among them: it keeps its name and labels.
 PHENOTYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "age": ("age", "age_years", "age_at_scan"),
     "sex": ("sex", "gender"),
-    "diagnosis": ("diagnosis", "dx", "group", "dx_group", "diagnosis_group", "diagnostic_group", "clinical_group"),
+    "diagnosis": ("diagnosis",),
+    "dataset": ("dataset",),
     "site": ("site", "site_id", "center", "centre"),
     "years_from_baseline": ("years_from_baseline", "years_since_baseline"),
     "mmse": ("mmse", "mmse_total", "mmse_score"),
@@ -106,14 +109,13 @@ class BidsName:
         return cls(ents, parts[-1], dot + ext)
 
 
+#: Entities of a source file that name a separate recording, in BIDS order after ``ses``.
+RECORDING_ENTITIES: tuple[str, ...] = ("acq", "rec", "dir", "run")
+
+
 def recording_id(ents: Mapping[str, str]) -> str:
-    """``sub-<l>[_ses-<l>][_run-<i>]`` from parsed BIDS entities."""
-    rid = f"sub-{ents['sub']}"
-    if "ses" in ents:
-        rid += f"_ses-{ents['ses']}"
-    if "run" in ents:
-        rid += f"_run-{ents['run']}"
-    return rid
+    """``sub-<l>[_ses-<l>][_acq-<l>][_rec-<l>][_dir-<l>][_run-<i>]`` from parsed BIDS entities."""
+    return "_".join([f"sub-{ents['sub']}", *(f"{k}-{ents[k]}" for k in ("ses", *RECORDING_ENTITIES) if k in ents)])
 
 
 def _func_files(root: Path, pattern: str) -> list[Path]:
@@ -155,14 +157,19 @@ class _Sidecars:
             self._json[path] = obj
         return self._json[path]
 
-    def meta(self, path: Path, name: BidsName) -> tuple[dict[str, Any], list[Path]]:
-        """Merged metadata of ``path`` and the sidecar files it came from (general first)."""
+    def meta(self, path: Path, name: BidsName, free: Sequence[str] = ()) -> tuple[dict[str, Any], list[Path]]:
+        """Merged metadata of ``path`` and the sidecar files it came from (general first).
+
+        ``free``: entities a sidecar may carry with any value (e.g. ``desc`` when the BOLD
+        image's ``desc-denoised_bold.json`` describes a time series that has no ``desc``).
+        """
         rel = path.parent.relative_to(self.root)
         dirs = [self.root] + [self.root.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts))]
         hits = []
         for depth, d in enumerate(dirs):
             for p, bn in self._jsons(d):
-                if bn.suffix == name.suffix and all(name.entities.get(k) == v for k, v in bn.entities.items()):
+                if bn.suffix == name.suffix and all(name.entities.get(k) == v for k, v in bn.entities.items()
+                                                    if k not in free):
                     hits.append((depth, len(bn.entities), p))
         hits.sort()
         meta: dict[str, Any] = {}
@@ -209,10 +216,14 @@ def _read_tsv(path: Path, what: str, fix: str = ".", **kw: Any) -> pd.DataFrame:
         raise InputError(f"{what}{path} could not be read as a tab-separated table ({_one_line(exc)}){fix}") from exc
 
 
+#: Columns of the store that a phenotype table may not set (``dataset`` and ``site`` may).
+_RESERVED = tuple(c for c in REQUIRED_COLUMNS if c not in ("dataset", "site"))
+
+
 def _pick_columns(table: pd.DataFrame, id_col: str, where: Path) -> dict[str, str]:
     """Phenotype field → the table's column that holds it: every column but the id.
 
-    A column spelled as in :data:`PHENOTYPE_ALIASES` takes the cohort's name (the first
+    A column spelled as in :data:`PHENOTYPE_ALIASES` takes the store's name (the first
     alias found wins; later ones are kept under their own name); any other column keeps
     its (stripped) name.
     """
@@ -228,9 +239,9 @@ def _pick_columns(table: pd.DataFrame, id_col: str, where: Path) -> dict[str, st
         name = str(c).strip()
         if c in taken or name.lower() == id_col:
             continue
-        if name in out or name in REQUIRED_COLUMNS or not name:
+        if name in out or name.lower() in _RESERVED or not name:
             raise InputError(f"{where}: column {name!r} has the name of a column the cohort sets itself "
-                             f"({', '.join(REQUIRED_COLUMNS)}) or is empty; rename it in {where.name}.")
+                             f"({', '.join(_RESERVED)}) or is empty; rename it in {where.name}.")
         out[name] = c
     return out
 
@@ -276,24 +287,36 @@ class Phenotypes:
     root
         Directory holding ``participants.tsv`` and ``sub-<l>/sub-<l>_sessions.tsv``
         (both optional).
+    participants
+        The participants table, when it is not ``root/participants.tsv``.
+
+    Attributes
+    ----------
+    renamed
+        Store column → the user's column name, for the columns read under another name.
+    recoded
+        Store column → {the user's value: the stored value}, for values the store rewrites
+        (sex as M/F).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, participants: Path | None = None) -> None:
         self.root = Path(root)
+        self.table = Path(participants) if participants is not None else self.root / "participants.tsv"
         self.participants: dict[str, dict[str, Any]] = {}
         self._sessions: dict[str, dict[str, dict[str, Any]]] = {}
-        path = self.root / "participants.tsv"
-        if path.is_file():
-            self.participants = self._read(path, "participant_id", "sub", "participants table")
+        self.renamed: dict[str, str] = {}
+        self.recoded: dict[str, dict[str, str]] = {}
+        if self.table.is_file():
+            self.participants = self._read(self.table, "participant_id", "sub", "participants table")
 
-    @staticmethod
-    def _read(path: Path, id_col: str, prefix: str, what: str) -> dict[str, dict[str, Any]]:
+    def _read(self, path: Path, id_col: str, prefix: str, what: str) -> dict[str, dict[str, Any]]:
         table = _read_tsv(path, f"{what} ", dtype=str, keep_default_na=False)
         lower = {str(c).strip().lower(): c for c in table.columns}
         if id_col not in lower:
             raise InputError(f"{what} {path} has no {id_col!r} column (found {list(table.columns)}); "
                              f"add one with values like {prefix}-01.")
         cols = _pick_columns(table, id_col, path)
+        self.renamed.update({fld: str(c).strip() for fld, c in cols.items() if str(c).strip() != fld})
         rows: dict[str, dict[str, Any]] = {}
         for _, r in table.iterrows():
             label = re.sub(rf"^{prefix}-", "", str(r[lower[id_col]]).strip())
@@ -302,8 +325,22 @@ class Phenotypes:
             where = f"{path} ({prefix}-{label})"
             if label in rows:
                 raise InputError(f"{where}: {prefix}-{label} is listed twice; keep one row per {id_col}.")
-            rows[label] = _normalize_row({fld: r[c] for fld, c in cols.items()}, where)
+            raw = {fld: r[c] for fld, c in cols.items()}
+            rows[label] = _normalize_row(raw, where)
+            sex = rows[label].get("sex")
+            if isinstance(sex, str) and str(raw["sex"]).strip() != sex:
+                self.recoded.setdefault("sex", {})[str(raw["sex"]).strip()] = sex
         return rows
+
+    def mapping(self) -> dict[str, Any] | None:
+        """What the store renamed and recoded, and one line that says it (``None``: nothing)."""
+        if not self.renamed and not self.recoded:
+            return None
+        parts = [f"column {user!r} is stored as {fld!r}" for fld, user in sorted(self.renamed.items())]
+        parts += [f"{fld} {', '.join(f'{a!r} as {b!r}' for a, b in sorted(m.items()))}"
+                  for fld, m in sorted(self.recoded.items())]
+        return {"renamed": dict(sorted(self.renamed.items())), "recoded": self.recoded,
+                "message": "phenotypes: " + "; ".join(parts) + " (every other column and label is kept as given)"}
 
     def sessions(self, subject: str) -> dict[str, dict[str, Any]]:
         """Session label → phenotypes from ``sub-<subject>_sessions.tsv`` ({} if absent)."""
@@ -329,26 +366,50 @@ class Phenotypes:
 
 
 # ---------------------------------------------------------------------- atlas tables
-def _find_atlas_table(root: Path | None, name: str) -> Path:
-    """Path of ``atlas-<name>_dseg.tsv``: a file path, a built-in name, or a table under ``root``."""
+def _atlas_tables(root: Path, name: str, space: str | None = None) -> list[Path]:
+    """XCP-D / BIDS atlas tables of atlas ``name`` under ``root``, best first.
+
+    Looked for, in this order: ``root/atlas-<name>_dseg.tsv``; XCP-D 0.7–0.10's
+    ``root/atlases/atlas-<name>/atlas-<name>[_space-<s>...]_dseg.tsv``; XCP-D 0.11's
+    ``root/sourcedata/atlases/[tpl-<t>/]tpl-<t>_atlas-<name>[...]_dseg.tsv``. Among tables in
+    one place, one in ``space`` (or without a space) comes first.
+    """
+    found: list[Path] = []
+    for d, deep in ((root, False), (root / "atlases" / f"atlas-{name}", False), (root / "atlases", True),
+                    (root / "sourcedata" / "atlases", True)):
+        if not d.is_dir():
+            continue
+        cands = []
+        for p in sorted(d.rglob("*_dseg.tsv") if deep else d.glob("*_dseg.tsv")):
+            bn = BidsName.parse(p.name)
+            if bn is not None and bn.entities.get("atlas") == name and p not in found:
+                ents = bn.entities
+                cands.append((0 if ents.get("space", space) == space else 1, len(ents), p))
+        found += [p for *_, p in sorted(cands)]
+    return found
+
+
+def _find_atlas_table(root: Path | None, name: str, space: str | None = None) -> Path:
+    """Path of ``atlas-<name>_dseg.tsv``: a file path, a table under ``root`` (:func:`_atlas_tables`), or a built-in."""
     p = Path(name)
     if p.suffix == ".tsv":
         if p.is_file():
             return p
         raise InputError(f"atlas table {p} not found; give an existing atlas-<name>_dseg.tsv "
                          "(columns index, name, network[, region, x, y, z]).")
-    tried = []
     if root is not None:
-        for cand in (root / f"atlas-{name}_dseg.tsv", root / "atlases" / f"atlas-{name}" / f"atlas-{name}_dseg.tsv"):
-            if cand.is_file():
-                return cand
-            tried.append(str(cand))
+        found = _atlas_tables(root, name, space)
+        if found:
+            return found[0]
     if name.lower() in _BUILTIN_ATLASES:
         ref = resources.files("bi_core") / "data" / _BUILTIN_ATLASES[name.lower()]
         return Path(str(ref))
-    raise InputError(f"atlas table for {name!r} not found (looked for {' and '.join(tried) or 'a built-in atlas'}); "
-                     f"write atlas-{name}_dseg.tsv with columns index, name, network (optional region, x, y, z) "
-                     "at the dataset root, or use the built-in 'aal2yeo7'.")
+    where = (f"{root / f'atlas-{name}_dseg.tsv'}, {root / 'atlases' / f'atlas-{name}'}/ and "
+             f"{root / 'sourcedata' / 'atlases'}/" if root is not None else "a built-in atlas")
+    raise InputError(f"atlas table for {name!r} not found (looked for {where}); "
+                     f"write atlas-{name}_dseg.tsv with columns index, name, network (optional region, x, y, z; "
+                     "XCP-D's index, label, network_label also work) at the dataset root, or use the built-in "
+                     "'aal2yeo7'.")
 
 
 def _atlas_name(path: Path) -> str:
@@ -429,11 +490,11 @@ def _participants_check(pheno: Phenotypes, subjects: Iterable[str],
     bad, listed apart) do not count as rows without data. ``message`` says it in one line.
     """
     subjects = sorted(set(subjects))
-    table = pheno.root / "participants.tsv"
+    table = pheno.table
     if not table.is_file():
         return {"without_row": subjects, "without_data": [],
                 "message": f"no participants.tsv in {pheno.root}: the phenotypes of all {len(subjects)} subject(s) "
-                           "are n/a"}
+                           "are n/a (pass --phenotypes with the raw BIDS dataset's participants.tsv)"}
     no_row = [s for s in subjects if s not in pheno.participants]
     no_data = sorted(set(pheno.participants) - set(subjects) - set(skipped))
     if not no_row and not no_data:
@@ -462,14 +523,15 @@ def _write(out: str | Path, atlas: NetworkAtlas, recs: Sequence[_Recording], rec
     _refuse_bad(bad, n_total, skip_bad=True)            # all bad: nothing to read
     written: list[str] = []
     with CohortWriter(out, atlas, recorded, min_frames=min_frames, description=description, overwrite=overwrite,
-                      extra_meta=extra_meta) as w:
+                      extra_meta=extra_meta, recode_diagnoses=False) as w:
         with tqdm(recs, desc=f"ingest {dataset}", unit="rec", disable=not progress) as bar:
             for r in bar:
                 ph = {**r.phenotypes}
                 site = str(ph.pop("site", "") or r.site)
+                ds = str(ph.pop("dataset", "") or dataset)    # participants.tsv's dataset column wins
                 try:
                     w.add(r.load(), recording_id=r.rid, subject=r.subject, session=r.session, run=r.run, tr=r.tr,
-                          dataset=dataset, site=site, source=r.source, spec=applied, **ph)
+                          dataset=ds, site=site, source=r.source, spec=applied, **ph)
                 except InputError as exc:   # read on: every bad recording is reported together
                     bad.append(_bad(r.rid, r.subject, r.source, exc))
                     continue
@@ -481,7 +543,26 @@ def _write(out: str | Path, atlas: NetworkAtlas, recs: Sequence[_Recording], rec
         check = None if pheno is None else _participants_check(pheno, written, [b["subject"] for b in bad])
         if check is not None:
             ingest["participants"] = check
+        mapping = None if pheno is None else pheno.mapping()
+        if mapping is not None:
+            ingest["phenotype_mapping"] = mapping
     return Cohort.open(out)
+
+
+def _phenotypes(root: Path, given: str | Path | None) -> Phenotypes:
+    """The phenotypes of a derivatives ``root``: ``given`` (a folder or a participants.tsv), else
+    ``root`` when it holds ``participants.tsv``, else the raw BIDS dataset two levels up
+    (``<raw>/derivatives/<pipeline>``, where BIDS puts derivatives), else none (all n/a)."""
+    if given is not None:
+        g = Path(given)
+        if g.is_file():
+            return Phenotypes(g.parent, participants=g)
+        return Phenotypes(_check_dir(g, "phenotypes folder (--phenotypes)"))
+    raw = root.resolve().parent.parent
+    if (not (root / "participants.tsv").is_file() and root.resolve().parent.name == "derivatives"
+            and (raw / "participants.tsv").is_file()):
+        return Phenotypes(raw)
+    return Phenotypes(root)
 
 
 def _check_dir(root: str | Path, what: str) -> Path:
@@ -492,8 +573,34 @@ def _check_dir(root: str | Path, what: str) -> Path:
 
 
 # ---------------------------------------------------------------------- BIDS derivatives
-def read_timeseries_tsv(path: Path, atlas: NetworkAtlas, atlas_source: str = "") -> np.ndarray:
+def _is_number(v: Any) -> bool:
+    try:
+        float(str(v))
+    except ValueError:
+        return str(v).strip().lower() == "n/a"
+    return True
+
+
+def read_timeseries_tsv(path: Path, atlas: NetworkAtlas, atlas_source: str = "",
+                        roi_names: Sequence[str] | None = None, drop: Sequence[str] = (),
+                        check_empty: bool = True) -> np.ndarray:
     """Read a parcellated ``*_timeseries.tsv`` and return it in atlas ROI order.
+
+    Parameters
+    ----------
+    path
+        The table: a header row of ROI names (any order) and one row per frame, ``n/a``
+        for a missing value; or no header (e.g. ``np.savetxt`` of a nilearn masker's
+        output), when the first row is all numbers and is not the atlas's ROI names.
+    atlas
+        The atlas the columns must match.
+    roi_names
+        Column names of a headerless file, in file order [default: the atlas's ROI order,
+        which must then have as many ROIs as the file has columns].
+    drop
+        ROIs of the file left out (they are not in ``atlas``: see ``--drop-empty-rois``).
+    check_empty
+        Refuse ROIs without signal (all n/a or constant), naming ``--drop-empty-rois``.
 
     Returns
     -------
@@ -502,7 +609,19 @@ def read_timeseries_tsv(path: Path, atlas: NetworkAtlas, atlas_source: str = "")
     """
     df = _read_tsv(path, "", "; expected a header row of ROI names and one row per frame.", na_values=["n/a"])
     cols = [str(c) for c in df.columns]
-    names = set(atlas.roi_names)
+    names = set(atlas.roi_names) | set(drop)
+    if cols and all(_is_number(c) for c in cols) and not set(cols) <= names:
+        # headerless: the first row is data
+        # without --roi-names the file is in the atlas table's order (the dropped ROIs in their places)
+        order = list(roi_names) if roi_names is not None else list(atlas.roi_names)
+        if len(order) != len(cols):
+            raise InputError(f"{path}: no header row and {len(cols)} columns, but "
+                             + (f"--roi-names gives {len(roi_names)} names" if roi_names is not None else
+                                f"atlas {atlas.name!r}{atlas_source} has {atlas.n_rois + len(drop)} ROIs")
+                             + "; pass --roi-names with the file's column names in order (a file with one name "
+                             "per line, or a comma-separated list).")
+        df = _read_tsv(path, "", ".", header=None, na_values=["n/a"])
+        cols = list(order)
     missing = [n for n in atlas.roi_names if n not in set(cols)]
     extra = [c for c in cols if c not in names]
     if missing or extra or len(cols) != len(set(cols)):
@@ -516,39 +635,131 @@ def read_timeseries_tsv(path: Path, atlas: NetworkAtlas, atlas_source: str = "")
                          "this atlas or fix the atlas table.")
     df.columns = cols
     try:
-        return df[list(atlas.roi_names)].to_numpy(dtype=np.float64)
+        x = df[list(atlas.roi_names)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: non-numeric values ({_one_line(exc)}); every cell must be a number "
                          "(n/a marks a missing value).") from exc
+    # fewer than 2 frames: the cohort writer's frame count is the message
+    empty = [atlas.roi_names[i] for i in _empty_columns(x)] if check_empty and len(x) > 1 else []
+    if empty:
+        raise InputError(f"{path}: {len(empty)} constant ROI(s) {empty[:5]} (no signal: all n/a or one value "
+                         "throughout; XCP-D writes n/a for parcels below its coverage threshold); pass "
+                         "--drop-empty-rois to leave them out of the cohort's atlas (cohort.json lists them).")
+    return x
+
+
+def _empty_columns(x: np.ndarray) -> list[int]:
+    """Columns of ``x`` ``[n_frames, n_cols]`` without signal: every value n/a, or every known value equal."""
+    out = []
+    for j in range(x.shape[1]):
+        v = x[:, j][np.isfinite(x[:, j])]
+        if v.size == 0 or np.ptp(v) <= 1e-8 * max(1.0, float(np.abs(v).max())):
+            out.append(j)
+    return out
+
+
+def _roi_names_arg(roi_names: str | Path | Sequence[str] | None) -> list[str] | None:
+    """``--roi-names``: a file with one name per line, a comma-separated list, or a sequence."""
+    if roi_names is None or (not isinstance(roi_names, (str, Path))):
+        return None if roi_names is None else [str(n) for n in roi_names]
+    p = Path(roi_names)
+    text = read_text(p) if p.is_file() else str(roi_names)
+    names = [n.strip() for n in re.split(r"[\n,\t]", text) if n.strip()]
+    if not names:
+        raise InputError(f"--roi-names {roi_names}: no ROI names; give a file with one name per line or a "
+                         "comma-separated list.")
+    return names
+
+
+def _bids_tr(path: Path, bn: BidsName, sidecars: Sequence[_Sidecars]) -> float:
+    """The repetition time (s) of a time series by BIDS inheritance.
+
+    Its own ``*_timeseries.json`` chain first; else the sidecars of the BOLD data it was
+    parcellated from (XCP-D's ``<source>_space-<s>_desc-denoised_bold.json``, fMRIPrep's
+    ``desc-preproc_bold.json``, then the raw dataset's ``*_bold.json`` when ``sidecars``
+    holds the raw root): same entities less ``atlas``/``seg``/``stat``, any ``desc``.
+    """
+    meta, files = sidecars[0].meta(path, bn)
+    if "RepetitionTime" in meta:
+        return float(_tr_from_meta(meta, files, path))  # type: ignore[arg-type]
+    src = BidsName({k: v for k, v in bn.entities.items() if k not in ("atlas", "seg", "stat", "desc")}, "bold", ".json")
+    tried = list(files)
+    for sc in sidecars:
+        where = sc.root / path.parent.relative_to(sidecars[0].root)
+        bmeta, bfiles = sc.meta(where / path.name, src, free=("desc",))
+        tried += bfiles
+        trs = {}
+        for f in bfiles:
+            if "RepetitionTime" in sc.read(f):
+                trs[f] = sc.read(f)["RepetitionTime"]
+        if len({json.dumps(v) for v in trs.values()}) > 1:
+            raise InputError(f"{path}: its BOLD sidecars disagree on RepetitionTime "
+                             f"({', '.join(f'{f.name}: {v}' for f, v in trs.items())}); add the right one to "
+                             f"{path.with_suffix('.json')}.")
+        if trs:
+            return float(_tr_from_meta(bmeta, bfiles, path))  # type: ignore[arg-type]
+    return float(_tr_from_meta({}, tried, path))  # type: ignore[arg-type]
+
+
+def _collision_hint(a: Path, b: Path) -> str:
+    """Which filter tells two files of one recording apart (``--space``, ``--desc``, ``--entity``)."""
+    ea, eb = (BidsName.parse(p.name) for p in (a, b))
+    if ea is None or eb is None:
+        return ""
+    diff = sorted(k for k in set(ea.entities) | set(eb.entities) if ea.entities.get(k) != eb.entities.get(k))
+    opts = [f"--{k} {eb.entities.get(k) or ea.entities.get(k)}" if k in ("space", "desc") else
+            f"--entity {k}={eb.entities.get(k) or ea.entities.get(k)}" for k in diff]
+    return f"; they differ in {', '.join(diff)}: pass {' or '.join(opts)}" if diff else ""
 
 
 def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, spec: PreprocSpec | None = None, *,
-                task: str = "rest", min_frames: int = DEFAULT_MIN_FRAMES, dataset: str | None = None,
+                task: str = "rest", space: str | None = None, desc: str | None = None,
+                entities: Mapping[str, str] | None = None, phenotypes: str | Path | None = None,
+                roi_names: str | Path | Sequence[str] | None = None, drop_empty_rois: bool = False,
+                min_frames: int = DEFAULT_MIN_FRAMES, dataset: str | None = None,
                 overwrite: bool = False, progress: bool = True, skip_bad: bool = False) -> Cohort:
     """Ingest BIDS-derivatives parcellated time series (XCP-D convention) into a cohort.
 
     Parameters
     ----------
     root
-        Derivatives root with ``sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-<task>[_run-<i>]
-        [_space-...]_{atlas|seg}-<name>[_...]_timeseries.tsv`` files (header = ROI names,
-        one row per frame) and their ``.json`` sidecars with ``RepetitionTime`` (s; BIDS
-        inheritance applies), ``participants.tsv`` and optional ``sub-<l>_sessions.tsv``.
+        Derivatives root with ``sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-<task>[_acq-<l>]
+        [_rec-<l>][_dir-<l>][_run-<i>][_space-...]_{atlas|seg}-<name>[_stat-mean][_...]
+        _timeseries.tsv`` files (header = ROI names, one row per frame). The repetition
+        time (s) comes from the BIDS inheritance chain of ``*_timeseries.json``, else of the
+        BOLD sidecars (``*_desc-denoised_bold.json``; then the raw dataset's) — see
+        :func:`_bids_tr`.
     atlas
-        Atlas name: the table ``root/atlas-<name>_dseg.tsv`` (or
-        ``root/atlases/atlas-<name>/atlas-<name>_dseg.tsv``) with ``index, name, network``
-        [``, region, x, y, z``]; or a :class:`NetworkAtlas` whose ``name`` the files use.
+        Atlas name as in the file names, whose table is found by :func:`_atlas_tables`
+        (``root/atlas-<name>_dseg.tsv``, ``root/atlases/atlas-<name>/``,
+        ``root/sourcedata/atlases/``; columns ``index, name, network`` or XCP-D's
+        ``index, label, network_label``); or a :class:`NetworkAtlas` whose ``name`` the files use.
     out
         Cohort directory to create.
     spec
         Preprocessing applied to each recording (clean → resample to ``target_tr`` →
         z-score; z-scoring is always on).
-    task
-        BIDS task label of the recordings to take.
+    task, space, desc
+        Take only files with this ``task-``, ``space-`` and ``desc-`` (``None``: any space,
+        any desc; two files of one recording are then an error that says which to pass).
+    entities
+        Further entity filters, e.g. ``{"dir": "LR"}`` or ``{"stat": "mean"}``.
+    phenotypes
+        ``participants.tsv`` (or its folder, with ``sub-<l>/sub-<l>_sessions.tsv``)
+        [default: ``root``'s, else the raw dataset's when ``root`` is ``<raw>/derivatives/<pipeline>``].
+    roi_names
+        Column names of headerless time-series files, in file order (names, a file with one
+        per line, or a comma-separated list) [default: the atlas order].
+    drop_empty_rois
+        Leave out of the cohort's atlas every ROI that has no signal (all n/a or constant)
+        in any recording (XCP-D's low-coverage parcels); ``cohort.json``
+        (``ingest.dropped_rois``) lists them with the recordings where they were empty.
+        By default such a ROI is an error.
     min_frames
         Refuse recordings shorter than this many frames after TR harmonization.
     dataset
-        ``dataset`` column value (default: the name of ``root``).
+        ``dataset`` column value [default: participants.tsv's ``dataset`` column, else the
+        name of ``root``].
     overwrite
         Replace an existing cohort at ``out``.
     progress
@@ -562,57 +773,92 @@ def ingest_bids(root: str | Path, atlas: str | NetworkAtlas, out: str | Path, sp
     -------
     Cohort
         The written cohort, opened; ``cohort.json`` (``ingest.participants``) records the
-        subjects without a ``participants.tsv`` row and the rows without data.
+        subjects without a ``participants.tsv`` row and the rows without data, and
+        ``ingest.phenotype_mapping`` what the store renamed.
     """
     root = _check_dir(root, "BIDS derivatives root")
     spec = _with_zscore(spec)
     if isinstance(atlas, NetworkAtlas):
         net_atlas, table_src = atlas, ""
     else:
-        table = _find_atlas_table(root, str(atlas))
-        net_atlas, table_src = NetworkAtlas.from_dseg(table, name=_atlas_name(table)), f" ({table})"
+        table = _find_atlas_table(root, str(atlas), space)
+        net_atlas, table_src = NetworkAtlas.from_dseg(table, name=str(atlas)), f" ({table})"
     name = net_atlas.name
-    sidecars = _Sidecars(root)
-    pheno = Phenotypes(root)
-    recs: list[_Recording] = []
+    names = _roi_names_arg(roi_names)
+    filters = {"task": task, **({"space": space} if space else {}), **({"desc": desc} if desc else {}),
+               **dict(entities or {})}
+    sidecars = [_Sidecars(root)]
+    raw = root.resolve().parent.parent
+    if root.resolve().parent.name == "derivatives":
+        sidecars.append(_Sidecars(raw))
+    pheno = _phenotypes(root, phenotypes)
+    plan: list[tuple[Path, dict[str, str], float]] = []
     bad: list[dict[str, str]] = []
-    seen_atlases: set[str] = set()
-    seen_tasks: set[str] = set()
+    seen: dict[str, set[str]] = {}
     for path in _func_files(root, "*_timeseries.tsv"):
         bn = BidsName.parse(path.name)
         if bn is None or bn.suffix != "timeseries" or bn.ext != ".tsv" or "sub" not in bn.entities:
             continue
-        file_atlas = bn.entities.get("atlas", bn.entities.get("seg"))
-        seen_atlases.add(str(file_atlas))
-        seen_tasks.add(str(bn.entities.get("task")))
-        if bn.entities.get("task") != task or file_atlas != name:
-            continue
         ents = bn.entities
+        file_atlas = ents.get("atlas", ents.get("seg"))
+        for k in ("atlas", *filters):
+            seen.setdefault(k, set()).add(str(file_atlas if k == "atlas" else ents.get(k)))
+        if file_atlas != name or any(ents.get(k) != v for k, v in filters.items()):
+            continue
         try:
-            meta, files = sidecars.meta(path, bn)
-            tr = _tr_from_meta(meta, files, path)
+            tr = _bids_tr(path, bn, sidecars)
         except InputError as exc:
             bad.append(_bad(recording_id(ents), ents["sub"], path, exc))
             continue
-        recs.append(_Recording(
-            rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"), tr=float(tr),
-            source=str(path), load=lambda p=path: read_timeseries_tsv(p, net_atlas, table_src),
-            phenotypes=pheno.lookup(ents["sub"], ents.get("ses"))))
-    if not recs and not bad:
+        plan.append((path, ents, tr))
+    if not plan and not bad:
         hint = ""
-        if seen_atlases:
-            hint = (f" Found *_timeseries.tsv files for atlas(es) {sorted(seen_atlases)} and task(s) "
-                    f"{sorted(seen_tasks)}; pass those with --atlas/--task.")
+        if seen:
+            found = " and ".join(f"{k}{'(es)' if k == 'atlas' else '(s)'} {sorted(v)}" for k, v in seen.items())
+            hint = (f" Found *_timeseries.tsv files for {found}; pass those with --atlas/--task (or "
+                    "--space/--desc/--entity).")
         raise InputError(f"no recordings found under {root}: expected sub-<label>/[ses-<label>/]func/sub-<label>"
                          f"[_ses-<label>]_task-{task}[_run-<index>][_space-<space>]_{{atlas|seg}}-{name}[_...]"
                          f"_timeseries.tsv files.{hint}")
-    _check_unique(recs, " (e.g. a single space/desc per run)")
+    full = net_atlas
+    order = names or list(full.roi_names)      # a headerless file's columns: --roi-names, else the atlas order
+    dropped: dict[str, list[str]] = {}
+    if drop_empty_rois:
+        for path, ents, _ in plan:
+            try:
+                x = read_timeseries_tsv(path, full, table_src, order, check_empty=False)
+            except InputError:
+                continue   # reported when the recording is read
+            for j in _empty_columns(x):
+                dropped.setdefault(full.roi_names[j], []).append(recording_id(ents))
+        if dropped:
+            net_atlas = full.without(list(dropped))
+    gone = [n for n in full.roi_names if n in dropped]
+    recs = [_Recording(rid=recording_id(ents), subject=ents["sub"], session=ents.get("ses"), run=ents.get("run"),
+                       tr=float(tr), source=str(path),
+                       load=lambda p=path: read_timeseries_tsv(p, net_atlas, table_src, order, gone),
+                       phenotypes=pheno.lookup(ents["sub"], ents.get("ses"))) for path, ents, tr in plan]
+    seen_ids: dict[str, Path] = {}
+    for r in recs:
+        if r.rid in seen_ids:
+            raise InputError(f"{r.source} and {seen_ids[r.rid]} both map to recording {r.rid} (same subject/session/"
+                             f"acq/rec/dir/run){_collision_hint(seen_ids[r.rid], Path(r.source))}; keep one file per "
+                             "recording.")
+        seen_ids[r.rid] = Path(r.source)
     ds = dataset or root.resolve().name
+    meta: dict[str, Any] = {"format": "bids-derivatives", "task": task, "atlas": name}
+    meta.update({k: v for k, v in (("space", space), ("desc", desc), ("entities", dict(entities or {})),
+                                   ("roi_names", names)) if v})
+    if drop_empty_rois:
+        meta["dropped_rois"] = {"rois": gone, "recordings": {n: dropped[n] for n in gone},
+                                "message": (f"dropped {len(gone)} ROI(s) without signal from atlas {name}: "
+                                            + ", ".join(f"{n} ({len(dropped[n])} recording(s))" for n in gone[:10])
+                                            + (f" and {len(gone) - 10} more" if len(gone) > 10 else ""))
+                                if gone else f"no ROI of atlas {name} is without signal; none dropped"}
     return _write(out, net_atlas, recs, spec, spec, dataset=ds, min_frames=min_frames, overwrite=overwrite,
                   progress=progress,
                   description=f"{ds}: BIDS-derivatives parcellated time series (task-{task}, atlas {name})",
-                  extra_meta={"ingest": {"format": "bids-derivatives", "task": task, "atlas": name}}, bad=bad,
-                  skip_bad=skip_bad, pheno=pheno)
+                  extra_meta={"ingest": meta}, bad=bad, skip_bad=skip_bad, pheno=pheno)
 
 
 def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = ("diagnosis", "age", "sex", "site"),
@@ -821,8 +1067,9 @@ def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, 
     task
         BIDS task label.
     phenotypes_root
-        Where ``participants.tsv`` / ``sessions.tsv`` live (default ``root``; usually the
-        raw BIDS dataset).
+        Where ``participants.tsv`` / ``sessions.tsv`` live: a folder or the
+        ``participants.tsv`` itself (default ``root``, or the raw BIDS dataset when
+        ``root`` is ``<raw>/derivatives/<pipeline>`` without its own participants.tsv).
     min_frames, dataset, overwrite, progress, skip_bad
         As in :func:`ingest_bids`.
 
@@ -839,7 +1086,7 @@ def ingest_fmriprep(root: str | Path, atlas_img: str | Path, atlas: str | Path, 
     table = _find_atlas_table(root, str(atlas))
     net_atlas, index = _load_atlas_table(table)
     labels = _labels_and_index(atlas_img, net_atlas, index, table)
-    pheno = Phenotypes(_check_dir(phenotypes_root, "phenotypes folder") if phenotypes_root is not None else root)
+    pheno = _phenotypes(root, phenotypes_root)
     sidecars = _Sidecars(root)
     desc = "smoothAROMAnonaggr" if strategy == "ica_aroma" else "preproc"
     applied = PreprocSpec(target_tr=spec.target_tr, zscore=True)

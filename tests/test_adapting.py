@@ -68,8 +68,8 @@ def test_export_bids_round_trips_through_ingest(tmp_path):
     back = ingest_bids(bids, synthetic.atlas.name, tmp_path / "cohort", progress=False)
     a, b = synthetic.table, back.table
     assert list(b["recording_id"]) == list(a["recording_id"])
-    # participants.tsv's `group` is read as the cohort's diagnosis column (an ingest alias)
-    assert list(b["diagnosis"]) == list(a["group"]) and np.allclose(b["age"], a["age"])
+    # participants.tsv's `group` keeps its name and labels (issue 24: the user's names stay the user's)
+    assert list(b["group"]) == list(a["group"]) and np.allclose(b["age"], a["age"])
     assert list(b["session"]) == list(a["session"]) and list(b["sex"]) == list(a["sex"])
     for i in (0, len(a) - 1):
         assert np.allclose(back.series(i), synthetic.series(i), atol=1e-4)

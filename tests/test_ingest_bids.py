@@ -79,8 +79,9 @@ def test_sessions_runs_and_phenotypes(bids, tmp_path, small_atlas):
     assert list(t["tr"]) == [0.8, 0.8, 0.8, 2.0]  # sub-02's TR comes from the root-level sidecar
     assert list(t["dataset"]) == ["toyds"] * 4
     assert list(t["site"]) == ["siteA"] * 3 + ["siteB"]
-    # session values override participant values; missing session values fall back
-    assert list(t["diagnosis"]) == ["MCI", "MCI", "AD", "CN"]
+    # the user's columns and labels are kept: `group` stays `group` (HC stays HC), `diagnosis` is its own column
+    assert list(t["group"]) == ["MCI", "MCI", "MCI", "HC"]
+    assert list(t["diagnosis"].fillna("n/a")) == ["n/a", "n/a", "AD", "n/a"]
     assert list(t["age"]) == [70.2, 70.2, 71.2, 65.0]
     assert list(t["sex"]) == ["F", "F", "F", "M"]
     assert list(t["mmse"])[:3] == [27, 27, 22] and np.isnan(t.loc["sub-02", "mmse"])
@@ -93,7 +94,11 @@ def test_sessions_runs_and_phenotypes(bids, tmp_path, small_atlas):
     assert c.atlas == small_atlas
     assert c.preprocessing == PreprocSpec(zscore=True)
     meta = json.loads((c.path / "cohort.json").read_text())
-    assert meta["ingest"] == {"format": "bids-derivatives", "task": "rest", "atlas": "toy"}
+    assert {k: meta["ingest"][k] for k in ("format", "task", "atlas")} == {
+        "format": "bids-derivatives", "task": "rest", "atlas": "toy"}
+    # the mappings the store needs are recorded: Age/MMSE read as age/mmse, 'male' as M
+    assert meta["ingest"]["phenotype_mapping"]["renamed"] == {"age": "Age", "mmse": "MMSE"}
+    assert meta["ingest"]["phenotype_mapping"]["recoded"] == {"sex": {"male": "M"}}
 
 
 def test_tr_harmonization_changes_frames_and_is_recorded(bids, tmp_path):
@@ -168,7 +173,7 @@ def _duplicate(root):
 
 def _clashing_column(root):
     p = root / "participants.tsv"
-    p.write_text(p.read_text().replace("\tsite\n", "\tdataset\n"))
+    p.write_text(p.read_text().replace("\tsite\n", "\tsession\n"))
 
 
 def _corrupt_tsv(root):
@@ -199,7 +204,7 @@ def _no_atlas_table(root):
 REFUSALS = {
     "nan": (_cell("n/a"), RUN2, r"sub-01_ses-1_run-2 .*1 NaN/inf values \(first at frame 5, ROI roi3\).*remove or interpolate"),
     "inf": (_cell("inf"), RUN2, r"NaN/inf values"),
-    "constant_roi": (_edit(lambda df: df.assign(roi6="3.0")), RUN2, r"1 constant ROI\(s\) \['roi6'\].*drop them from the atlas"),
+    "constant_roi": (_edit(lambda df: df.assign(roi6="3.0")), RUN2, r"1 constant ROI\(s\) \['roi6'\].*pass --drop-empty-rois"),
     "columns": (_edit(lambda df: df.rename(columns={"roi3": "bogus"})), RUN2, r"ROI columns do not match atlas 'toy' .*missing \['roi3'\]; not in the atlas "
                                 r"\['bogus'\].*re-export"),
     "extra_column": (_edit(lambda df: df.assign(roi99="1.0")), RUN2, r"not in the atlas \['roi99'\]"),
@@ -207,7 +212,7 @@ REFUSALS = {
     "zero_tr": (_zero_tr, SUB2, r"RepetitionTime=0 .* is not a positive number of seconds"),
     "too_short": (_edit(lambda df: df.iloc[:40]), RUN2, r"40 frames is shorter than one window \(64 frames at TR 0.8 s\); drop this recording"),
     "duplicate_id": (_duplicate, "space-T1w", r"both map to recording sub-01_ses-1_run-1 .*keep one file per recording"),
-    "clashing_column": (_clashing_column, "participants.tsv", r"column 'dataset' has the name of a column the cohort "
+    "clashing_column": (_clashing_column, "participants.tsv", r"column 'session' has the name of a column the cohort "
                                                               r"sets itself .*rename it in participants.tsv"),
     "corrupt_tsv": (_corrupt_tsv, RUN2, r"could not be read as a tab-separated table \(a row has more fields than "
                                       r"the header\); expected a header row"),

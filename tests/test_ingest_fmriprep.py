@@ -111,7 +111,7 @@ def test_parcellates_in_atlas_order_with_denoising(fmriprep, tmp_path, strategy,
     assert list(c.table["recording_id"]) == ["sub-01_ses-1_run-1", "sub-02_ses-1_run-1"]
     assert list(c.table["tr"]) == [TR, TR]  # header pixdim[4] for sub-01, JSON sidecar for sub-02
     assert list(c.table["n_frames"]) == [n_frames, n_frames]  # censored volumes are dropped
-    assert list(c.table["diagnosis"]) == ["CN", "AD"] and list(c.table["age"]) == [71, 74]
+    assert list(c.table["dx"]) == ["CN", "AD"] and list(c.table["age"]) == [71, 74]  # the user's `dx` keeps its name
     x = np.asarray(c.series(0))
     np.testing.assert_allclose(x.std(0), 1, atol=1e-4)
     # each column carries its own ROI's oscillation: the label → column mapping is right

@@ -14,12 +14,14 @@ ORDER = 20
 _FORMATTER = argparse.RawDescriptionHelpFormatter
 
 _PHENOTYPES_HELP = """\
-phenotypes:
-  participants.tsv   participant_id, age, sex (M/F), diagnosis (CN/MCI/AD; also dx, group,
-                     NC/HC/control, EMCI/LMCI, dementia), site
+phenotypes (every column and label is kept under the user's name: group stays group,
+control stays control; compare groups with --group-column group --reference control):
+  participants.tsv   participant_id and any columns; age (Age, age_years), sex (gender; M/F,
+                     male/female), site and dataset (a cohort column, used as a covariate) are
+                     read by name; the renamings and recodings are printed and kept in cohort.json
   sub-<l>/sub-<l>_sessions.tsv
-                     session_id with per-session age, diagnosis, years_from_baseline (or
-                     acq_time), mmse, cdr_sb, site; session values override participant values
+                     session_id with per-session values (age, years_from_baseline or acq_time,
+                     mmse, cdr_sb...); session values override participant values
 """
 
 
@@ -53,7 +55,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_bids_selection(p: argparse.ArgumentParser) -> None:
     """Which recordings to take and how to label them (bids and fmriprep)."""
     p.add_argument("--task", default="rest", metavar="LABEL", help="BIDS task label to ingest [default: %(default)s]")
-    p.add_argument("--dataset", default=None, metavar="NAME", help="dataset column value [default: ROOT's name]")
+    p.add_argument("--space", default=None, metavar="SPACE",
+                   help="only files in this space- (e.g. MNI152NLin2009cAsym or fsLR) [default: any; two files of "
+                        "one recording are an error that names the entity to choose]")
+    p.add_argument("--phenotypes", default=None, metavar="PATH",
+                   help="participants.tsv, or the folder with it and sub-*/sub-*_sessions.tsv [default: ROOT's, else "
+                        "the raw dataset's when ROOT is <raw>/derivatives/<pipeline>]")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="dataset column value where participants.tsv has no dataset column [default: ROOT's name]")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -68,20 +77,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b = isub.add_parser(
         "bids", help="BIDS-derivatives parcellated time series (XCP-D convention)", formatter_class=_FORMATTER,
         description="Ingest parcellated time series in the BIDS-derivatives / XCP-D layout.",
-        epilog="files:\n"
-               "  ROOT/sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-rest[_run-<i>][_space-<s>]_{atlas|seg}-<NAME>"
-               "[_...]_timeseries.tsv\n"
-               "      header = ROI names (exactly the atlas's, any order), one row per frame, n/a = missing\n"
-               "  the same name with .json: {\"RepetitionTime\": <seconds, 0.1-10>} (BIDS inheritance applies)\n"
-               "  ROOT/atlas-<NAME>_dseg.tsv (or ROOT/atlases/atlas-<NAME>/): index, name, network\n"
-               "      [, region, x, y, z]; networks as Yeo-7 short or long names\n\n"
+        epilog="files (XCP-D 0.7 and later as written, or any BIDS-derivatives tree of the same shape):\n"
+               "  ROOT/sub-<l>[/ses-<l>]/func/sub-<l>[_ses-<l>]_task-rest[_acq-<l>][_rec-<l>][_dir-<l>][_run-<i>]\n"
+               "      [_space-<s>]_{atlas|seg}-<NAME>[_stat-mean][_...]_timeseries.tsv\n"
+               "      header = ROI names (exactly the atlas's, any order), one row per frame, n/a = missing;\n"
+               "      no header (nilearn masker + np.savetxt): columns in --roi-names order, else the atlas order\n"
+               "  TR (RepetitionTime, s) by BIDS inheritance: the *_timeseries.json chain, else the BOLD sidecars\n"
+               "      (<source>_space-<s>_desc-denoised_bold.json; then the raw dataset's *_bold.json)\n"
+               "  atlas table: ROOT/atlas-<NAME>_dseg.tsv, ROOT/atlases/atlas-<NAME>/atlas-<NAME>[_...]_dseg.tsv or\n"
+               "      ROOT/sourcedata/atlases/tpl-<t>/tpl-<t>_atlas-<NAME>[_...]_dseg.tsv; columns index, name, network\n"
+               "      [, region, x, y, z] or XCP-D's index, label, network_label; Yeo-7 short or long names\n\n"
                + _PHENOTYPES_HELP + "\n"
-               "recording id sub-<l>[_ses-<l>][_run-<i>]; dataset = ROOT's folder name unless --dataset.\n\n"
-               "example:\n  bi-core ingest bids derivatives/xcp_d --atlas Schaefer100 --target-tr 0.8 --out cohorts/adni")
+               "participants.tsv: ROOT's, else the raw dataset's when ROOT is <raw>/derivatives/<pipeline>, or\n"
+               "--phenotypes. Recording id sub-<l>[_ses-<l>][_acq-<l>][_rec-<l>][_dir-<l>][_run-<i>]; dataset =\n"
+               "participants.tsv's dataset column, else --dataset, else ROOT's folder name.\n\n"
+               "example:\n  bi-core ingest bids ds/derivatives/xcp_d --atlas 4S156Parcels --space MNI152NLin2009cAsym \\\n"
+               "      --drop-empty-rois --target-tr 0.8 --out cohorts/adni")
     b.add_argument("root", metavar="ROOT", help="BIDS derivatives root (the folder with sub-* folders)")
     b.add_argument("--atlas", required=True, metavar="NAME",
-                   help="atlas name as in the file names (atlas-NAME / seg-NAME); its table ROOT/atlas-NAME_dseg.tsv "
-                        "gives each ROI's network")
+                   help="atlas name as in the file names (atlas-NAME / seg-NAME); its table (see files below) gives "
+                        "each ROI's network")
+    b.add_argument("--desc", default=None, metavar="LABEL", help="only files with this desc- [default: any]")
+    b.add_argument("--entity", action="append", default=[], metavar="KEY=VALUE",
+                   help="only files with this entity value, e.g. dir=LR, acq=mb, stat=mean (repeatable)")
+    b.add_argument("--roi-names", default=None, metavar="FILE_OR_LIST",
+                   help="column names of headerless time-series files, in file order: a file with one name per line "
+                        "or a comma-separated list [default: the atlas table's order]")
+    b.add_argument("--drop-empty-rois", action="store_true",
+                   help="leave out of the cohort's atlas every ROI without signal (all n/a or constant, e.g. XCP-D's "
+                        "low-coverage parcels) in any recording; printed and listed in DIR/cohort.json "
+                        "[default: such a ROI is an error]")
     _add_bids_selection(b)
     _add_common(b)
     b.set_defaults(func=_bids)
@@ -113,12 +138,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "or the built-in aal2yeo7")
     f.add_argument("--strategy", default="simple", choices=FMRIPREP_STRATEGIES,
                    help="nilearn denoising strategy [default: %(default)s]")
-    f.add_argument("--space", default=None, metavar="SPACE",
-                   help="only ingest images in this output space (e.g. MNI152NLin2009cAsym) [default: all; several "
-                        "spaces per run are an error]")
-    f.add_argument("--phenotypes", default=None, metavar="DIR",
-                   help="folder with participants.tsv and sub-*/sub-*_sessions.tsv, usually the raw BIDS dataset "
-                        "[default: ROOT]")
     _add_bids_selection(f)
     _add_common(f)
     f.set_defaults(func=_fmriprep)
@@ -152,8 +171,9 @@ def _report(c: Cohort) -> int:
     print(f"wrote {c.path}: {d['n_recordings']} recordings from {d['n_subjects']} subjects, atlas {d['atlas']} "
           f"({d['n_rois']} ROIs), TR {', '.join(f'{v:g}' for v in d['tr'])} s — see `bi-core info {c.path}`")
     ingest = c.meta.get("ingest", {})
-    if ingest.get("participants"):
-        print(ingest["participants"]["message"])
+    for key in ("phenotype_mapping", "dropped_rois", "participants"):
+        if ingest.get(key):
+            print(ingest[key]["message"])
     bad = ingest.get("skipped_recordings", [])
     if bad:
         print(f"skipped {len(bad)} bad recording(s), listed with the reasons in {c.path / 'cohort.json'}: "
@@ -169,10 +189,19 @@ def _refuse_overlap(args: argparse.Namespace, **inputs: str | None) -> None:
 
 
 def _bids(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from ..ingest import ingest_bids
 
-    _refuse_overlap(args)
-    return _report(ingest_bids(args.root, args.atlas, args.out, _spec(args), task=args.task,
+    entities = {}
+    for e in args.entity:
+        k, sep, v = e.partition("=")
+        if not sep or not k.strip() or not v.strip():
+            raise ConfigError(f"--entity {e!r}: expected KEY=VALUE, e.g. --entity dir=LR.")
+        entities[k.strip()] = v.strip()
+    _refuse_overlap(args, **{"--phenotypes": args.phenotypes})
+    return _report(ingest_bids(args.root, args.atlas, args.out, _spec(args), task=args.task, space=args.space,
+                               desc=args.desc, entities=entities, phenotypes=args.phenotypes,
+                               roi_names=args.roi_names, drop_empty_rois=args.drop_empty_rois,
                                min_frames=args.min_frames, dataset=args.dataset, overwrite=args.overwrite,
                                progress=not args.quiet, skip_bad=args.skip_bad))
 
