@@ -16,12 +16,18 @@ OUT ?= artifacts/$(PRESET)
 help:
 	@sed -n '2,6p' Makefile
 
-$(STAMP): pyproject.toml
+# The CPU build of torch comes from PyTorch's CPU index (its 2.13.0+cpu wheel satisfies constraints.txt's
+# torch==2.13.0 and sorts above PyPI's CUDA build); offline, or with a local wheel, set TORCH_INDEX= (empty).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 is needed, found {sys.version.split()[0]}; set PYTHON=/path/to/python3.11"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch is pinned (2.13.0, CPU build); an unpinned torch would pull several GB of CUDA wheels
-	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
+	# torch first, pinned (constraints.txt: 2.13.0) and CPU-only; an unpinned torch would pull GB of CUDA wheels
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	# everything else at the exact versions that made the book (pyproject.toml holds the compatible ranges)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev]"
 	@touch $(STAMP)
 
 env: $(STAMP)
