@@ -59,7 +59,7 @@ def collect(build: Path, note: str = "") -> list[dict]:
         name = getattr(BOOK_PRESETS[book], field) if book in BOOK_PRESETS else "?"
         model = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("model", {})
         rows.append({"cohort": cohort, "train_preset": name,
-                     "decoder": decoder_kind(bool(model.get("linear_path", False))),
+                     "decoder": decoder_kind(model),
                      "steps": int(cs["steps"][-1]), "model_r2": round(cs["final_model_r2"], 4),
                      "ridge_r2": round(cs["ridge_r2"], 4), "ratio": round(cs["ratio_to_ridge"], 3),
                      "train_s": s.get("train_time_s"), "device": s.get("device"), "machine": where,

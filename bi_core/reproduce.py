@@ -87,7 +87,7 @@ NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
     ("00_scorecard", lambda c: {"static_results": str(c.results), "static_cohort": str(c.synth_dir / "eval"),
                                 "dynamic_results": str(dynamic_dir(c) / "results"),
                                 "dynamic_cohort": str(dynamic_dir(c) / "synth" / "eval"),
-                                "readouts_dir": str(c.out / "readouts"),
+                                "readouts_dir": str(c.out / "readouts"), "routing_dir": str(c.out / "routing"),
                                 "real_results": str(c.results_real), "preset": c.preset.name, "seed": c.seed}),
     ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
                                    "seed": c.seed}),
@@ -103,7 +103,8 @@ NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
     "11_adapting": ("adapting",),
     "05b_dynamic_scenario": ("analyses-dynamic", "analyses", "synth"),
     # every step whose tables the scorecard reads, the dynamic scenario's steps included when they exist
-    "00_scorecard": ("synth", "analyses", "analyses-real", "readouts", *(s for s in STEPS if "dynamic" in s)),
+    "00_scorecard": ("synth", "analyses", "analyses-real", "readouts", "routing",
+                     *(s for s in STEPS if "dynamic" in s)),
 }
 
 

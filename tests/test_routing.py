@@ -59,13 +59,23 @@ def test_a_trained_decoder_on_the_routing_control(routing_dir, tmp_path):
     from bi_core.runs import TrainConfig
     from bi_core.train import pretrain
 
-    cfg = TrainConfig(model=tiny(), target_tr=None, epochs=300, batch_size=16, mask_groups=4, lr=3e-3,
+    cfg = TrainConfig(model=tiny(), target_tr=None, epochs=150, batch_size=16, mask_groups=4, lr=3e-3,
                       val_fraction=0.25, patience=0)
     pretrain([routing_dir / "cohort"], cfg, tmp_path / "run", device="cpu", progress=False)
     res = routing_control(tmp_path / "run", routing_dir)
     pred = res.predictability.groupby("network")["r2"].mean()
     assert (pred > 0.1).all(), pred
     hits = res.summary.set_index("readout")["share"]
-    print(res.summary.to_string())
     assert hits["fc_correlation"] == 1.0 and hits["occlusion_delta_r2"] == 1.0
     assert {"attention", "enrichment", "rollout", "integrated_gradients"} <= set(hits.index)
+
+
+def test_the_scorecard_says_whether_attention_passes_the_routing_control():
+    from bi_core.analysis.claims import routing_statement
+
+    s = pd.DataFrame({"readout": ["attention", "enrichment", "occlusion_delta_r2"], "hits": [8, 6, 8],
+                      "targets": [8, 8, 8]})
+    assert "names the partner for 8 of 8" in routing_statement(s) and "not at the claim's root" in routing_statement(s)
+    fails = routing_statement(s.assign(hits=[5, 6, 8]))
+    assert "(enrichment) names the partner for 6 of 8" in fails and "fails at its root" in fails
+    assert "not run in this build" in routing_statement(None)

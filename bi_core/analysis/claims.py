@@ -67,6 +67,8 @@ ALPHA = 0.05
 ATTENTION_NETWORKS: tuple[str, ...] = ("DAN", "VAN")
 #: The embedding feature set of the classification tables (bi_core.analysis.suite).
 EMBEDDING = "BrainInterNet embedding"
+#: The untrained-encoder control's feature set (bi_core.analysis.suite.UNTRAINED_EMBEDDING).
+UNTRAINED = "embedding (untrained encoder)"
 #: FC baselines of the classification tables.
 FC_BASELINES: tuple[str, ...] = ("FC correlation", "FC tangent")
 
@@ -283,6 +285,9 @@ def embeddings_separate(s3: pd.DataFrame | None, feature_set: str = EMBEDDING, n
     if len(fc):
         best = str(fc["balanced_accuracy"].idxmax())
         reference = f"{best}: {_fmt(float(fc.loc[best, 'balanced_accuracy']))}"
+    if UNTRAINED in s.index:     # the untrained-encoder control: what the architecture gives without training
+        reference = "; ".join(r for r in (reference, f"untrained encoder: "
+                                          f"{_fmt(float(s.loc[UNTRAINED, 'balanced_accuracy']))}") if r)
     return Verdict("reproduced" if ok else "not reproduced", ba,
                    f"balanced accuracy {_fmt(ba)} [{_fmt(lo)}, {_fmt(hi)}], chance {_fmt(chance)}", reference)
 
@@ -335,6 +340,32 @@ def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True
         reference = "no read-out of the model and no model-free reference finds a planted pair"
     return Verdict("reproduced" if v["claim_reproduced"] else "not reproduced", float(a["f1"]), measured,
                    reference)
+
+
+#: Attention read-outs of the routing control whose hits decide whether attention recovers a planted routing.
+ROUTING_ATTENTION = ("attention", "enrichment", "value_weighted", "rollout")
+
+
+def routing_statement(summary: pd.DataFrame | None) -> str:
+    """The title claim's positive control in one sentence, from ``routing_summary.tsv`` (chapter 4).
+
+    Attention passes when one of :data:`ROUTING_ATTENTION` names the planted source of every
+    network; the sentence says so, or that the claim fails at its root.
+    """
+    if summary is None or summary.empty:
+        return "The routing control (chapter 4) was not run in this build."
+    s = summary.set_index("readout")
+    n = int(s["targets"].max())
+    att = {k: int(s.loc[k, "hits"]) for k in ROUTING_ATTENTION if k in s.index}
+    best = max(att, key=att.get) if att else None
+    occ = int(s.loc["occlusion_delta_r2", "hits"]) if "occlusion_delta_r2" in s.index else None
+    text = (f"On the routing control, where each network is reconstructable from exactly one planted partner, the best "
+            f"attention read-out ({best}) names the partner for {att.get(best, 0)} of {n} networks"
+            + (f" (occlusion: {occ} of {n})" if occ is not None else "") + ": ")
+    if best is not None and att[best] == n:
+        return text + ("attention can recover a planted routing, so a failure on the disease pairs is a failure there, "
+                       "not at the claim's root.")
+    return text + "attention does not recover even a planted routing, so the title claim fails at its root in this build."
 
 
 def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | None = None,
@@ -395,6 +426,11 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
                           classification_3class=_read(d / "classification_3class_summary.tsv"),
                           longitudinal_association=_read(d / "longitudinal_association.tsv"),
                           readout_scores=scores)
+
+
+def load_routing(routing_dir: str | Path | None) -> pd.DataFrame | None:
+    """The routing control's ``routing_summary.tsv`` (``None`` when it was not built)."""
+    return None if routing_dir in (None, "", "none") else _read(Path(routing_dir) / "routing_summary.tsv")
 
 
 def load_real(name: str, results: str | Path | None, dataset: str = "hcp") -> ScenarioTables:

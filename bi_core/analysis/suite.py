@@ -14,6 +14,7 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
                                   (model-free baselines)
     interactions_agreement.json   attention vs occlusion agreement
     embeddings.tsv                per recording: pooled and per-network embeddings
+    embeddings_untrained.tsv      the same for the encoder at its initial weights (the untrained-encoder control)
     reliability.tsv               (subjects with ≥ 2 sessions/runs at their first time point) test–retest ICC(3,1)
                                   per network (predictability), per cell (interactions) and per FC edge (reference)
     groupdiff_predictability.tsv  each level − the reference per network (AD−CN, MCI−CN; baseline visits,
@@ -70,6 +71,17 @@ INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlus
                         "fc_correlation", "linear_occlusion_delta_r2")
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
 EMBEDDING_KIND = "temporal_sd"
+#: The untrained-encoder control: the same encoder at its initial weights, pooled alike (a feature set beside
+#: every embedding result; training "helps" only where the trained embedding beats it on the same folds).
+UNTRAINED_EMBEDDING = "embedding (untrained encoder)"
+UNTRAINED_PREFIX = "untrained:"
+
+
+def untrained_model(info: Any, device: str = "cpu") -> Any:
+    """The run's model at its initial weights (its config and seed, no training), in eval mode."""
+    from ..model import build_model
+
+    return build_model(info.model_config, seed=info.train_config.seed).to(device).eval()
 #: Name of the dynamic-FC reference's feature set (``run_suite(..., dynamic_fc=True)``).
 DYNAMIC_FC_NAME = "dynamic FC (window SD)"
 
@@ -297,11 +309,16 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     lap("linear references")
     emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
+    # the control for every embedding result: the same encoder at its initial weights (the run's seed), pooled alike
+    emb_raw = embed(untrained_model(info, device), info, cohort, batch_size=batch_size, device=device, progress=progress)
+    write_embeddings(out / "embeddings_untrained.tsv", emb_raw, info.atlas.networks)
     etab = emb_all.table
     lap("embeddings")
 
     def emb_rows(kind: str, rows: list[str]) -> np.ndarray:
-        return pd.DataFrame(emb_all.features(kind), index=etab["recording_id"]).loc[rows].to_numpy()
+        src = emb_raw if kind.startswith(UNTRAINED_PREFIX) else emb_all
+        return pd.DataFrame(src.features(kind.removeprefix(UNTRAINED_PREFIX)),
+                            index=src.table["recording_id"]).loc[rows].to_numpy()
 
     if retest.empty:
         skipped["reliability"] = (f"no subject has two sessions or runs within {retest_years:g} years of its first "
@@ -443,6 +460,7 @@ def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linea
     correlations (every series at the model's TR).
     """
     feats = [C.FeatureSet("BrainInterNet embedding", emb_rows(EMBEDDING_KIND, ids)),
+             C.FeatureSet(UNTRAINED_EMBEDDING, emb_rows(UNTRAINED_PREFIX + EMBEDDING_KIND, ids)),
              C.FeatureSet("embedding (mean-pooled)", emb_rows("pooled", ids)),
              C.FeatureSet("predictability profile", features_from_table(pred, "r2", ["network"], ids)),
              C.FeatureSet("interaction matrix", features_from_table(inter, "attention", ["target", "source"], ids))]
@@ -568,4 +586,4 @@ def load_summary(out: str | Path) -> dict[str, Any]:
     return json.loads(p.read_text())
 
 
-__all__ = ["run_suite", "group_tables", "interaction_differences", "features_from_table", "load_summary", "read_embeddings"]
+__all__ = ["UNTRAINED_EMBEDDING", "untrained_model", "run_suite", "group_tables", "interaction_differences", "features_from_table", "load_summary", "read_embeddings"]

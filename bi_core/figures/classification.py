@@ -7,7 +7,8 @@ import pandas as pd
 
 from . import readable_heatmap
 
-FEATURE_COLORS = {"BrainInterNet embedding": "#CD3E4E", "embedding (mean-pooled)": "#F4A3A8", "predictability profile": "#E69422",
+FEATURE_COLORS = {"BrainInterNet embedding": "#CD3E4E", "embedding (untrained encoder)": "#9E9E9E",
+                  "embedding (mean-pooled)": "#F4A3A8", "predictability profile": "#E69422",
                   "interaction matrix": "#781286", "ridge predictability profile": "#8C6D31", "FC correlation": "#4682B4",
                   "FC tangent": "#00760E"}
 
