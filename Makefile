@@ -16,9 +16,10 @@ OUT ?= artifacts/$(PRESET)
 help:
 	@sed -n '2,6p' Makefile
 
-# The CPU build of torch comes from PyTorch's CPU index (its 2.13.0+cpu wheel satisfies constraints.txt's
-# torch==2.13.0 and sorts above PyPI's CUDA build); offline, or with a local wheel, set TORCH_INDEX= (empty).
-TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# torch==2.13.0 (constraints.txt). On the project's machines pip takes the CPU wheel kept on disk; elsewhere
+# PyPI's torch 2.13.0 is the CUDA build (several GB): ask for PyTorch's CPU index with
+#   make env TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 is needed, found {sys.version.split()[0]}; set PYTHON=/path/to/python3.11"'

@@ -401,12 +401,12 @@ def _adapting_into(ctx: Context, home: Path) -> None:
     synthetic = Cohort.open(home / "synth" / "eval")
     export_bids(synthetic, home / "bids", participants=("group", "age", "sex", "site"), sessions=("age",))
     ingest_bids(home / "bids", synthetic.atlas.name, home / "cohort", dataset="adhd-like", progress=False)
-    # ingest reads participants.tsv's `group` as the cohort's `diagnosis` column (bi_core.ingest.PHENOTYPE_ALIASES)
+    # ingest keeps the user's column names: participants.tsv's `group` stays `group` (TD / ADHD)
     run_suite(ctx.runs / "pretrain", home / "cohort", home / "results",
               CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
                        Cs=p.cv_Cs),
               ground_truth=home / "synth" / "ground_truth.json", occlusion_windows=p.occlusion_windows,
-              group_column="diagnosis", reference="TD", target="age",
+              group_column="group", reference="TD", target="age",
               # the linear references learn from the model's pretraining cohort (`--fit-cohort`), as in chapter 3
               linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)
 def _readout_kw(ctx: Context) -> dict[str, Any]:
