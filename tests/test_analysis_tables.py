@@ -236,7 +236,7 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
                  "--folds", "3", "--repeats", "1", "--occlusion-windows", "1",
                  "--ground-truth", str(smoke_dir / "ground_truth.json"), "--quiet"]) == 0
     for f in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "embeddings.tsv",
-              "groupdiff_predictability.tsv",
+              "groupdiff_predictability.tsv", "groupdiff_predictability_linear.tsv",
               "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv", "classification_3class_summary.tsv",
               "marker.tsv", "groundtruth.json", "summary.json"):
         assert (out / f).is_file(), f

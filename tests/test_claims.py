@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
@@ -31,10 +32,15 @@ def test_most_and_least_predictable_flip_at_the_rank():
     # SUB just below / just above the worst other network (LIM 0.3)
     assert K.least_predictable(_pred(_profile(0.6, 0.29))).verdict == "reproduced"
     assert K.least_predictable(_pred(_profile(0.6, 0.31))).verdict == "not reproduced"
-    # the ridge reference is reported, not used for the verdict
+    # ridge's own verdict by the same rule is reported, not used for the model's verdict
     lin = _pred(_profile(0.2, 0.1)).assign(method="ridge")
     v = K.most_predictable(_pred(_profile(0.56, 0.1)), lin)
-    assert v.verdict == "reproduced" and v.reference == "ridge: VIS rank 7 of 8"
+    assert v.verdict == "reproduced" and v.reference == "ridge: not reproduced (VIS rank 7 of 8)"
+    lin = _pred(_profile(0.56, 0.29)).assign(method="ridge")
+    assert K.most_predictable(_pred(_profile(0.54, 0.1)), lin).reference == "ridge: reproduced (VIS rank 1 of 8)"
+    v = K.least_predictable(_pred(_profile(0.6, 0.31)), lin)
+    assert v.verdict == "not reproduced" and v.reference == "ridge: reproduced (SUB rank 8 of 8)"
+    assert K.most_predictable(_pred(_profile(0.56, 0.1))).reference == "ridge: not computed"
     # only the given recordings count
     p = pd.concat([_pred(_profile(0.56, 0.1)), _pred(_profile(-5.0, 0.1), 1).assign(recording_id="retest")])
     assert K.most_predictable(p).verdict == "not reproduced"
@@ -62,6 +68,12 @@ def test_dmn_verdict_needs_sign_significance_and_the_largest_effect():
     assert K.dmn_disproportionate(_gp(-1.0, 0.01, other_d=0.99)).verdict == "reproduced"
     assert K.dmn_disproportionate(None, has_groups=False).verdict == "not testable here"
     assert K.dmn_disproportionate(None).verdict == "not run in this build"
+    # ridge's verdict by the same rule on its own group differences, beside the model's
+    v = K.dmn_disproportionate(_gp(-1.0, 0.051), linear=_gp(-1.0, 0.049))
+    assert v.verdict == "not reproduced" and v.reference.startswith("ridge: reproduced (d = -1.00, q = 0.0490;")
+    assert K.dmn_disproportionate(_gp(-1.0, 0.049), linear=_gp(-1.0, 0.051)).reference.startswith(
+        "ridge: not reproduced")
+    assert K.dmn_disproportionate(_gp(-1.0, 0.049)).reference == "ridge: not computed"
 
 
 def _gi(sig: dict[tuple[str, str], float], measure: str = "enrichment") -> pd.DataFrame:
@@ -73,13 +85,50 @@ def _gi(sig: dict[tuple[str, str], float], measure: str = "enrichment") -> pd.Da
     return pd.DataFrame(rows)
 
 
-def test_alterations_need_dmn_limbic_and_an_attention_network():
+def _truth(*pairs: tuple[str, str]) -> dict:
+    return {"disease": {"altered_pairs": [{"pair": list(p), "sign": -1} for p in pairs]}}
+
+
+#: Three planted pairs (recall is counted in thirds).
+PLANTED = _truth(("DMN", "FPN"), ("LIM", "DMN"), ("DAN", "VAN"))
+
+
+def test_alterations_are_scored_on_the_planted_pairs():
+    # 2 of 3 planted pairs found, nothing else: recall 2/3 (the bar), precision 1
+    two = {("DMN", "FPN"): 0.01, ("DMN", "LIM"): 0.02}
+    v = K.network_alterations(_gi(two), truth=PLANTED)
+    assert v.verdict == "reproduced" and v.value == pytest.approx(2 / 3)
+    assert "recall 0.667 (2 of 3 planted pairs), precision 1.00 (2 of 2 found)" in v.measured
+    assert "occlusion ΔR²: recall 0 (0 of 3 planted pairs)" in v.reference
+    assert "network-membership rule: 2 of 3" in v.reference
+    # recall crosses the bar when a found pair's q crosses alpha
+    v = K.network_alterations(_gi({("DMN", "FPN"): 0.01, ("DMN", "LIM"): 0.051}), truth=PLANTED)
+    assert v.verdict == "not reproduced" and v.value == pytest.approx(1 / 3)
+    # precision: 2 true of 4 found is the bar (0.5); 2 of 5 is below it
+    fp = {("VIS", "SMN"): 0.01, ("SMN", "SUB"): 0.01}
+    assert K.network_alterations(_gi({**two, **fp}), truth=PLANTED).verdict == "reproduced"
+    v = K.network_alterations(_gi({**two, **fp, ("VIS", "SUB"): 0.01}), truth=PLANTED)
+    assert v.verdict == "not reproduced" and "precision 0.400 (2 of 5 found)" in v.measured
+    # the network-membership rule alone would pass here (DMN, LIM, VAN in significant cells); the planted pairs do not
+    wrong = {("DMN", "SMN"): 0.01, ("FPN", "LIM"): 0.02, ("VAN", "VIS"): 0.01}
+    v = K.network_alterations(_gi(wrong), truth=PLANTED)
+    assert v.verdict == "not reproduced" and v.value == 0 and "network-membership rule: 3 of 3" in v.reference
+    # the thresholds are stated and shared with the read-out study
+    from bi_core.analysis.readouts import VERDICT_PRECISION, VERDICT_RECALL
+
+    assert (K.ALTERATIONS_RECALL, K.ALTERATIONS_PRECISION) == (VERDICT_RECALL, VERDICT_PRECISION)
+    rule = next(c.rule for c in K.CLAIMS if c.key == "alterations")
+    assert "recall ≥ 0.67" in rule and "precision ≥ 0.50" in rule
+    assert K.network_alterations(None, has_groups=False, truth=PLANTED).verdict == "not testable here"
+
+
+def test_alterations_without_truth_fall_back_to_the_network_membership_rule():
     base = {("DMN", "SMN"): 0.01, ("FPN", "LIM"): 0.02}
     v = K.network_alterations(_gi({**base, ("VAN", "VIS"): 0.049}))
-    assert v.verdict == "reproduced" and v.value == 3
+    assert v.verdict == "reproduced" and v.value == 3 and v.measured.startswith("network-membership rule")
     assert "occlusion ΔR²: 0 of 3" in v.reference
     v = K.network_alterations(_gi({**base, ("VAN", "VIS"): 0.051}))                   # q crosses 0.05
-    assert v.verdict == "not reproduced" and v.value == 2 and "attention" not in v.measured.split("(")[1]
+    assert v.verdict == "not reproduced" and v.value == 2 and "attention" not in v.measured.split("(")[2].split(")")[0]
     assert K.network_alterations(_gi({**base, ("VIS", "DAN"): 0.01})).verdict == "reproduced"   # as a source
     assert K.network_alterations(_gi({("DMN", "LIM"): 0.01})).value == 2             # one cell, two networks
     # another contrast or measure does not count
@@ -125,17 +174,36 @@ def test_scorecard_reads_directories_and_never_crashes_on_missing_ones(tmp_path)
     static.mkdir()
     _pred(_profile(0.6, 0.1)).to_csv(static / "predictability.tsv", sep="\t", index=False)
     _gp(-1.0, 0.01).to_csv(static / "groupdiff_predictability.tsv", sep="\t", index=False)
+    _gp(-1.0, 0.01, other_d=-2.0).to_csv(static / "groupdiff_predictability_linear.tsv", sep="\t", index=False)
+    _gi({("DMN", "FPN"): 0.01, ("DMN", "LIM"): 0.01}).to_csv(static / "groupdiff_interactions.tsv", sep="\t",
+                                                             index=False)
+    (tmp_path / "truth.json").write_text(json.dumps(PLANTED))
+    ro = tmp_path / "readouts"
+    ro.mkdir()
+    _readout_scores(1.0, 1.0).assign(scenario="static").to_csv(ro / "readout_scores.tsv", sep="\t", index=False)
+    (ro / "readouts.json").write_text(json.dumps({"static": {"selection": {"data": "chosen on 3 of the 6 subjects"}}}))
     real = tmp_path / "real"
     real.mkdir()
     _pred({k: v for k, v in _profile(0.2, 0.1).items() if k != "SUB"}).to_csv(real / "predictability_hcp.tsv",
                                                                                 sep="\t", index=False)
-    scen = [K.load_suite("static", static), K.load_suite("dynamic", tmp_path / "absent"),
+    scen = [K.load_suite("static", static, ro, "static", ground_truth=tmp_path / "truth.json"),
+            K.load_suite("dynamic", tmp_path / "absent"),
             K.load_real("real", real)]
     card = K.scorecard(scen)
     assert len(card) == len(K.CLAIMS) * 3 and set(card["verdict"]) <= set(K.VERDICTS)
     v = card.set_index(["claim", "scenario"])["verdict"]
     assert v["visual_most", "static"] == "reproduced" and v["dmn_disproportionate", "static"] == "reproduced"
-    assert v["alterations", "static"] == "not run in this build"          # its table is missing
+    assert v["alterations", "static"] == "reproduced"                     # on the planted pairs
+    cell = card.set_index(["claim", "scenario"])
+    assert cell.loc[("alterations", "static"), "measured"].startswith("attention enrichment, AD-CN: recall 0.667")
+    # ridge's verdict beside the model's, in the cells of claims 1-3
+    assert cell.loc[("visual_most", "static"), "reference"] == "ridge: not computed"
+    assert cell.loc[("dmn_disproportionate", "static"), "reference"].startswith("ridge: not reproduced")
+    assert "<i>ridge: not reproduced" in K.cell_text(card[card["claim"] == "dmn_disproportionate"].iloc[0].to_dict())
+    assert cell.loc[("attention_interpretable", "static"), "measured"].endswith("chosen on 3 of the 6 subjects")
+    # without the planted truth, claim 4 is the network-membership rule, named as such
+    no_truth = K.scorecard([K.load_suite("static", static)]).set_index("claim")
+    assert no_truth.loc["alterations", "measured"].startswith("network-membership rule")
     assert (card[card["scenario"] == "dynamic"]["verdict"] == "not run in this build").all()
     assert v["subcortical_least", "real"] == "not testable here" and v["visual_most", "real"] == "not reproduced"
     assert v["embeddings_separate", "real"] == "not testable here"

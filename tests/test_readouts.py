@@ -254,3 +254,34 @@ def test_encoder_attention_is_what_the_encoder_computes(small_atlas):
         with torch.no_grad():
             a = model.encoder_attention(x, padded)[0]
         assert float(a.masked_select(padded.visible_pad[:, None, None, :].expand_as(a)).abs().max()) == 0.0
+
+
+def test_selection_split_is_stratified_disjoint_and_seeded():
+    """The layer/head is chosen on one half of the baseline subjects and every read-out scored on the other."""
+    from bi_core.analysis.groupstats import Groups
+    from bi_core.analysis.readouts import selection_split
+    from bi_core.errors import InputError
+
+    rows = [{"recording_id": f"{g}{i}-v{v}", "subject": f"{g}{i}", "diagnosis": g, "visit": v}
+            for g, n in (("CN", 6), ("MCI", 4), ("AD", 5)) for i in range(n) for v in (0, 1)]
+    t = pd.DataFrame(rows).assign(session="1", run="1", time_point=lambda d: d["visit"])
+    sel, scored = selection_split(t, Groups(), seed=3)
+    assert not set(sel) & set(scored) and set(sel) | set(scored) == set(t["subject"])
+    for g in ("CN", "MCI", "AD"):             # every group on both sides
+        assert any(s.startswith(g) for s in sel) and any(s.startswith(g) for s in scored)
+    assert selection_split(t, Groups(), seed=3) == (sel, scored)
+    assert selection_split(t, Groups(), seed=4) != (sel, scored)
+    with pytest.raises(InputError, match="at least 2 baseline subjects"):
+        selection_split(t[~t["subject"].isin(["AD1", "AD2", "AD3", "AD4"])], Groups())
+
+
+def test_read_out_study_scores_only_subjects_the_selection_did_not_see(smoke_dir, smoke_run):
+    from bi_core.analysis.readouts import readout_scenario
+
+    res = readout_scenario(smoke_run, smoke_dir / "eval", smoke_dir / "ground_truth.json", "static", windows=1,
+                           gradient_windows=0, ig_steps=2)
+    sel = res.meta["selection"]
+    assert sel["subjects"] and sel["scored_subjects"] and not set(sel["subjects"]) & set(sel["scored_subjects"])
+    assert set(res.values["subject"].astype(str)) == set(sel["scored_subjects"])
+    assert sel["chosen"] in sel["spearman"] and "other" in sel["data"]
+    assert (res.values["attention_selected"] == res.values[sel["chosen"]]).all()

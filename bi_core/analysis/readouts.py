@@ -15,9 +15,13 @@ Computed here (on a seeded draw of windows per recording, :func:`model_readouts`
     the suite's ``attention`` (:mod:`bi_core.analysis.interactions`), which is read from the
     suite's table, not recomputed.
 ``attention_selected``
-    The one layer/head (or layer mean) chosen on a window draw the book does not report
-    (:data:`SELECTION_SEED`), by the Spearman correlation of its AD−CN change with the
-    generator-implied change, then read on the reported draw.
+    The one layer/head (or layer mean) chosen on the *selection subjects* — a seeded half of
+    the baseline subjects, stratified by group (:func:`selection_split`,
+    :data:`SELECTION_SEED`) — by the Spearman correlation of its AD−CN change with the
+    generator-implied change (the F1 of the altered pairs where the scenario implies no
+    linear change), then read on the other half, the *scored subjects*. Every read-out is
+    scored on the scored subjects only, so the choice never sees the subjects it is judged
+    on and all read-outs are compared on the same recordings.
 ``value_weighted``
     Attention weight × the norm of the attended token's value vector after the head's
     output projection, ``α_ij ‖W_O,h v_j‖`` (Kobayashi et al. 2020), normalized per query
@@ -50,9 +54,9 @@ other networks, nilearn; :func:`bi_core.analysis.interactions.add_network_fc`).
 
 Scoring
 -------
-Each read-out's AD−CN and MCI−CN differences (OLS with age, sex, site; one FDR family per
-read-out and contrast; :func:`bi_core.analysis.suite.interaction_differences`) are scored
-by :func:`bi_core.analysis.groundtruth.score_interaction_changes` (precision, recall, sign
+On the scored subjects' baseline visits only, each read-out's AD−CN and MCI−CN differences
+(OLS with age, sex, site; one FDR family per read-out and contrast;
+:func:`bi_core.analysis.suite.interaction_differences`) are scored by :func:`bi_core.analysis.groundtruth.score_interaction_changes` (precision, recall, sign
 agreement of the FDR-significant pairs) and by the Spearman correlation of the changes with
 the generator-implied change (:func:`~bi_core.analysis.groundtruth.agreement_with_implied`).
 :func:`rank_readouts` and :func:`verdict` turn the table into the chapter's statements.
@@ -72,6 +76,7 @@ import pandas as pd
 from .._io import write_json, write_tsv
 from ..cohort import Cohort
 from ..errors import InputError
+from ..folds import stratified_subject_folds
 from ..streams import READOUT_WINDOWS
 from ..windows import TiledWindows
 from . import groundtruth as GT
@@ -82,7 +87,8 @@ from .predictability import recording_meta
 if TYPE_CHECKING:
     import torch
 
-#: The window draw that picks the attention layer/head; the book never reports it.
+#: Seed of the subject split (and of the window draw) on which the attention layer/head is chosen
+#: (:func:`selection_split`); the selection subjects are never scored.
 SELECTION_SEED = 101
 #: Read-outs read from the suite's interactions table (conditional and pairwise model measures, linear reference).
 SUITE_READOUTS = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
@@ -125,6 +131,41 @@ def study_size(preset: str, seed: int = 0) -> dict[str, Any]:
     sz = SIZES.get(preset, SIZES["default"])
     return {"windows": sz["windows"], "gradient_windows": sz["gradient_windows"], "ig_steps": sz["ig_steps"],
             "seeds": [int(seed) + i for i in sz["seeds"]]}
+
+
+def selection_split(table: pd.DataFrame, groups: Groups, seed: int = SELECTION_SEED
+                    ) -> tuple[list[str], list[str]]:
+    """Baseline subjects split in two halves, stratified by group: ``(selection, scored)`` subject ids.
+
+    The layer/head of ``attention_selected`` is chosen on the selection half; every read-out
+    is scored on the other. One row per subject (its baseline group) goes to
+    :func:`bi_core.folds.stratified_subject_folds` (2 folds, ``seed``); the first fold's
+    test subjects are the selection half.
+
+    Parameters
+    ----------
+    table
+        A cohort's recordings table (``subject``, ``groups.column``, visit columns).
+    groups
+        The compared levels (every level needs 2 subjects to be split).
+
+    Raises
+    ------
+    InputError
+        A level with fewer than 2 baseline subjects (no half could hold it).
+    """
+    base = table.loc[baseline_rows(table) & table[groups.column].isin(groups.order).to_numpy()]
+    subj = base.drop_duplicates("subject")[["subject", groups.column]]
+    n = subj[groups.column].value_counts().reindex(list(groups.order), fill_value=0)
+    if (n < 2).any():
+        raise InputError(f"the read-out study chooses the attention layer/head on half of the subjects and scores "
+                         f"the other half, so every group needs at least 2 baseline subjects; found "
+                         f"{', '.join(f'{k} {v}' for k, v in n.items())}. Add subjects to the cohort.")
+    ids = subj["subject"].astype(str).to_numpy()
+    y = subj[groups.column].map({g: i for i, g in enumerate(groups.order)}).to_numpy(int)
+    _, _, _, test = stratified_subject_folds(ids, y, n_splits=2, seed=int(seed))[0]
+    chosen = set(ids[test])
+    return sorted(chosen), sorted(set(ids) - chosen)
 
 
 def family(readout: str) -> str:
@@ -441,14 +482,18 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     windows, gradient_windows, ig_steps
         See :func:`model_readouts`.
     selection_seed
-        The draw on which the attention layer/head is chosen (never reported).
+        Seed of the subject split (:func:`selection_split`) and of the window draw on which
+        the attention layer/head is chosen; the selection subjects are never scored.
 
     Returns
     -------
     ScenarioResult
-        ``values`` (one row per seed × recording × cell, every read-out a column), ``diffs``
-        (group differences, ``measure`` = read-out), ``scores`` (:func:`score_readouts` with
-        ``scenario`` and ``seed``) and ``meta`` (selection, completeness, timings, sizes).
+        ``values`` (one row per seed × scored recording × cell, every read-out a column),
+        ``diffs`` (group differences on the scored subjects, ``measure`` = read-out), ``scores``
+        (:func:`score_readouts` with ``scenario`` and ``seed``) and ``meta`` (sizes,
+        completeness, timings; ``selection``: ``seed``, ``criterion``, ``chosen``, every
+        candidate's criterion value (``spearman``), the ``subjects`` it was chosen on, the
+        ``scored_subjects`` and ``data``, a sentence saying which data chose it).
     """
     from ..runs import load_model
     from .suite import interaction_differences
@@ -460,9 +505,13 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     synth_dir = gpath.parent if gpath.is_file() else gpath
     groups = Groups()
     t = cohort.table
-    base_ids = list(t.loc[baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy(), "recording_id"])
-    if not base_ids:
+    base = t.loc[baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy()]
+    if base.empty:
         raise InputError(f"cohort {cohort.path} has no baseline CN/MCI/AD recordings to compare.")
+    # the layer/head is chosen on half of the subjects and every read-out scored on the other half
+    sel_subjects, scored_subjects = selection_split(t, groups, selection_seed)
+    sel_ids = list(base.loc[base["subject"].astype(str).isin(sel_subjects), "recording_id"])
+    base_ids = list(base.loc[base["subject"].astype(str).isin(scored_subjects), "recording_id"])
     model, info = load_model(run, cohort=cohort, device=device)
     nets = list(cohort.atlas.networks)
     contrasts = [f"{g}-{r}" for g, r in groups.contrasts]
@@ -474,13 +523,14 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     extra = None
     if suite_dir is not None:
         inter = pd.read_csv(Path(suite_dir) / "interactions.tsv", sep="\t")
-        extra = inter[inter["recording_id"].isin(base_ids)][keys + [c for c in SUITE_READOUTS if c in inter]]
+        extra = inter[inter["recording_id"].isin(set(base["recording_id"]))][
+            keys + [c for c in SUITE_READOUTS if c in inter]]
     kw = dict(windows=windows, gradient_windows=gradient_windows, ig_steps=ig_steps, batch_size=batch_size,
               device=device, progress=progress)
 
-    def values(seed: int, gradients: bool = True) -> pd.DataFrame:
-        v = model_readouts(model, info, cohort, base_ids, seed=seed, **{**kw, **({} if gradients else
-                                                                               {"gradient_windows": 0})})
+    def values(seed: int, ids: list[str], gradients: bool = True) -> pd.DataFrame:
+        v = model_readouts(model, info, cohort, ids, seed=seed, **{**kw, **({} if gradients else
+                                                                          {"gradient_windows": 0})})
         comp = v.attrs["completeness"]
         if extra is not None:
             v = v.merge(extra, on=keys, how="left")
@@ -490,8 +540,8 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
         v.attrs["completeness"] = comp
         return v
 
-    # choose the layer/head on a draw the book does not report
-    sel = values(selection_seed, gradients=False)      # the selection reads attention only
+    # choose the layer/head on the selection subjects, whom no score below sees
+    sel = values(selection_seed, sel_ids, gradients=False)      # the selection reads attention only
     heads = head_columns(sel)
     sel_diff = interaction_differences(sel, cohort, heads, groups=groups)
     first = contrasts[0]
@@ -506,7 +556,7 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     t_sel = time.perf_counter() - t0
     vals, diffs, scores, completeness = [], [], [], {}
     for seed in seeds:
-        v = values(int(seed)).assign(attention_selected=lambda d: d[best])
+        v = values(int(seed), base_ids).assign(attention_selected=lambda d: d[best])
         readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
                     if c in v]
         readouts = list(dict.fromkeys(readouts + heads))
@@ -520,7 +570,12 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
             else str(suite_dir), "seeds": [int(s) for s in seeds], "windows": windows,
             "gradient_windows": gradient_windows, "ig_steps": ig_steps, "n_recordings": len(base_ids),
             "selection": {"seed": int(selection_seed), "criterion": criterion, "chosen": best,
-                          "spearman": {h: float(r) for h, r in rho.items()}},
+                          "spearman": {h: float(r) for h, r in rho.items()},
+                          "subjects": sel_subjects, "scored_subjects": scored_subjects,
+                          "n_recordings": len(sel_ids),
+                          "data": (f"chosen on {len(sel_subjects)} of the {len(sel_subjects) + len(scored_subjects)} "
+                                   f"baseline subjects (a half stratified by group, seed {int(selection_seed)}); "
+                                   f"every read-out is scored on the other {len(scored_subjects)}")},
             "completeness": completeness, "model_step": info.step, "model_epoch": info.epoch,
             # CPU seconds of this process as well: on a shared machine the wall time says more about the load
             "seconds": {"selection": round(t_sel, 2), "total": round(time.perf_counter() - t0, 2),
@@ -717,4 +772,4 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
 __all__ = ["ATTENTION_READOUTS", "LABELS", "MODEL_READOUTS", "REFERENCES", "SELECTION_SEED", "SUITE_READOUTS",
            "ScenarioResult", "agreement_matrix", "draw_windows", "explained_energy", "family",
            "gradient_attributions", "model_readouts", "rank_readouts", "readout_scenario", "real_readouts",
-           "score_readouts", "split_half_stability", "verdict", "write_study"]
+           "score_readouts", "selection_split", "split_half_stability", "verdict", "write_study"]

@@ -19,6 +19,8 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
                                   per network (predictability), per cell (interactions) and per FC edge (reference)
     groupdiff_predictability.tsv  each level − the reference per network (AD−CN, MCI−CN; baseline visits,
                                   covariates, Benjamini–Hochberg FDR per contrast across the networks)
+    groupdiff_predictability_linear.tsv  the same for the same-frame ridge's predictability (method ridge): the
+                                  scorecard's linear verdict on the DMN claim
     groupdiff_interactions.tsv    the same per (target, source) and measure (one FDR family per measure and
                                   contrast, across the target × source cells); every row names its family
                                   (fdr_family), summary.json lists them (fdr_families)
@@ -353,6 +355,13 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
         except InputError as exc:
             gp = gi = None
             skipped["group differences"] = str(exc)
+        ridge = linear_pred[linear_pred["method"] == "ridge"] if "method" in linear_pred else linear_pred.iloc[:0]
+        if gp is not None and len(ridge):
+            try:    # the same test on ridge's predictability: the scorecard's linear verdict on the DMN claim
+                write_tsv(out / "groupdiff_predictability_linear.tsv",
+                          group_tables(ridge, None, cohort, groups=compared)[0].assign(method="ridge"))
+            except InputError as exc:
+                skipped["ridge group differences"] = str(exc)
         lap("group statistics")
         summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
                                                     cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks,
