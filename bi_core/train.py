@@ -170,7 +170,7 @@ def prepare_data(cohort_paths: Sequence[str | Path], cfg: TrainConfig, cache_dir
     T = cfg.model.window
     all_recordings = RecordingSet(cohorts)
     everything = all_recordings.at_least(T)
-    train, val = everything.split_by_subject(cfg.val_fraction, cfg.seed)
+    train, val = everything.split_by_subject(cfg.val_fraction, cfg.seed, cfg.val_subjects)
     crops = RandomCrops(train, T, seed=cfg.seed)
     if val is not None:
         val = val.at_least(T)

@@ -130,18 +130,27 @@ class RecordingSet:
                              "use a shorter window.")
         return self if keep.all() else self.subset(keep)
 
-    def split_by_subject(self, val_fraction: float, seed: int) -> tuple["RecordingSet", "RecordingSet | None"]:
+    def split_by_subject(self, val_fraction: float, seed: int,
+                         val_subjects: Sequence[str] = ()) -> tuple["RecordingSet", "RecordingSet | None"]:
         """Split into (train, validation) by subject, deterministically from ``seed``.
 
         Subjects are identified by their ``subject`` label across all cohorts (two cohorts
         using the same label are kept on the same side: never a leak). The validation
         side gets ``max(1, round(val_fraction * n_subjects))`` subjects.
 
+        Parameters
+        ----------
+        val_subjects
+            When given, exactly these subjects are held out (``val_fraction`` and ``seed``
+            are then not used): the subject-level folds of the book's real-data runs.
+
         Returns
         -------
         (train, val)
-            ``val`` is ``None`` when ``val_fraction == 0``.
+            ``val`` is ``None`` when ``val_fraction == 0`` and no ``val_subjects`` are given.
         """
+        if len(val_subjects):
+            return self._split_named(val_subjects)
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"val_fraction={val_fraction} must be in [0, 1).")
         if val_fraction == 0:
@@ -154,6 +163,19 @@ class RecordingSet:
         rng = np.random.default_rng([int(seed), streams.VALIDATION_SUBJECTS])
         val_subjects = set(subjects[rng.permutation(len(subjects))[:n_val]])
         is_val = self.table["subject"].astype(str).isin(val_subjects).to_numpy()
+        return self.subset(~is_val), self.subset(is_val)
+
+    def _split_named(self, val_subjects: Sequence[str]) -> tuple["RecordingSet", "RecordingSet"]:
+        named = {str(s) for s in val_subjects}
+        have = {str(s) for s in self.subjects}
+        missing = sorted(named - have)
+        if missing:
+            raise ConfigError(f"val_subjects {missing} have no recording (of at least one window) in "
+                              f"{[str(c.path) for c in self.cohorts]}; name subjects of the training cohorts.")
+        if not have - named:
+            raise ConfigError(f"val_subjects {sorted(named)} are every subject of {[str(c.path) for c in self.cohorts]}: "
+                              "nothing is left to train on; hold out fewer subjects.")
+        is_val = self.table["subject"].astype(str).isin(named).to_numpy()
         return self.subset(~is_val), self.subset(is_val)
 
     # ------------------------------------------------------------------ reading

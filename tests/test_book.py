@@ -421,3 +421,37 @@ def test_scorecard_runs_with_no_scenario_built(tmp_path):
     values = _glued(run_notebook("00_scorecard", params, tmp_path))
     assert values["n_rep_static"] == values["n_rep_real"] == values["n_not_dynamic"] == "0"
     assert "not run in this build" in values["dynamic_text"]
+
+
+def check_real_data_held_out(art: Path) -> None:
+    """Every real-data number of chapter 7 and the read-outs comes from a run that held its subject out."""
+    import pandas as pd
+
+    runs = art / "runs" / "real-hcp"
+    res = art / "results-real"
+    folds = pd.read_csv(res / "folds.tsv", sep="\t", dtype={"subject": str})
+    k = folds["fold"].nunique()
+    assert k >= 2 and folds["subject"].is_unique
+    val = {f: {str(s) for s in json.loads((runs / f"fold-{f}" / "summary.json").read_text())["val_subjects"]}
+           for f in range(k)}
+    hcp = pd.read_csv(art / "real" / "hcp" / "recordings.tsv", sep="\t", dtype={"subject": str})
+    # the folds partition the HCP subjects, as the runs recorded them
+    assert sorted(s for v in val.values() for s in v) == sorted(hcp["subject"].unique()) == sorted(folds["subject"])
+    for name in ("predictability_hcp", "interactions_hcp", "predictability_linear_hcp"):
+        t = pd.read_csv(res / f"{name}.tsv", sep="\t", dtype={"subject": str})
+        assert set(t["subject"]) == set(hcp["subject"]), name                  # every subject scored ...
+        assert all(s in val[f] for s, f in zip(t["subject"], t["fold"])), name  # ... by the run that held it out
+    assert set(pd.read_csv(res / "predictability_gw.tsv", sep="\t")["fold"]) == {0}
+    curve = pd.read_csv(res / "learning_curve_hcp.tsv", sep="\t")
+    assert sorted(curve["fold"].unique()) == list(range(k))                    # one block per fold
+    for f, block in curve[curve["method"] == "model"].groupby("fold"):
+        assert set(block["n_recordings"]) == {int(hcp["subject"].isin(val[f]).sum())}
+    meta = json.loads((art / "readouts-real" / "readouts.json").read_text())
+    assert sorted(meta["held_out_subjects"]) == sorted(hcp["subject"].unique())
+    ro = pd.read_csv(art / "readouts-real" / "readout_values.tsv", sep="\t", dtype={"subject": str})
+    assert ro["held_out"].all() and all(s in val[f] for s, f in zip(ro["subject"], ro["fold"]))
+
+
+@pytest.mark.slow
+def test_real_data_tables_read_held_out_subjects_only(built):
+    check_real_data_held_out(built / "art")

