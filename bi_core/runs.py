@@ -163,9 +163,10 @@ def _smoke() -> TrainConfig:
 
 
 def _default() -> TrainConfig:
-    # 32 epochs (the TrainConfig default); the whole book builds in about 13-15 minutes on 2 CPU
-    # cores (bench/README.md: the 10-minute target is missed)
-    return TrainConfig(snapshots=8)
+    # 64 epochs (1,728 steps on the synthetic pretraining cohort): the book's decoder reached 0.88 of the
+    # same-frame ridge's held-out R² at 32 epochs and 0.97 at 64 on seed 7 (bench/README.md, "The paper's
+    # decoder made to train"); the bar is 0.95
+    return TrainConfig(epochs=64, snapshots=8)
 
 
 def _real() -> TrainConfig:
