@@ -140,7 +140,8 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
     p = pd.read_csv(out / "predictability.tsv", sep="\t").drop(columns="subject").merge(sets, on="recording_id")
     Y = p.pivot_table(index="network", columns=["subject", "repeat"], values="r2").loc[nets.index].to_numpy()
     assert len(nets) == 8 and Y.shape == (8, 2 * 2 * N_PER_GROUP)
-    np.testing.assert_allclose(nets["icc"], icc(Y.reshape(8, -1, 2))["icc"], atol=1e-5)   # TSVs keep 6 digits
+    # TSVs keep 6 significant digits of R²; the ICC's small between-subject variance amplifies the rounding
+    np.testing.assert_allclose(nets["icc"], icc(Y.reshape(8, -1, 2))["icc"], atol=1e-4)
     # the planted subject traits make FC more alike within subjects than between them
     assert rel.loc[rel["family"] == "fc", "icc"].median() > 0.3
     assert summary["reliability"]["median"]["fc_edge_z"]["median"] > 0.3
@@ -312,8 +313,9 @@ def test_target_association_and_prediction(unlabelled_cohort, smoke_run, tmp_pat
     assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].notna().all()
     assert set(assoc["fdr_family"]) == {"r2 ~ age, across 8 networks"}
     pred = pd.read_csv(out / "target_age_prediction.tsv", sep="\t")
-    # four model feature sets and the ridge predictability profile (no FC: --no-fc)
-    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 5
+    # four model feature sets, the untrained-encoder control and the ridge predictability profile (no FC: --no-fc)
+    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 6
+    assert "embedding (untrained encoder)" in set(pred["feature_set"])
     oof = pd.read_csv(out / "target_age_predictions.tsv", sep="\t")
     folds = oof.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
     assert folds.nunique() == 1 and oof.groupby("feature_set").size().eq(2 * N_PER_GROUP).all()
