@@ -22,6 +22,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..routing import routing_summary, score_routing
 from .interactions import add_network_fc, predictability_and_interactions
+from .learning_curve import held_out_recordings
 from .readouts import MODEL_READOUTS, REFERENCES, SUITE_READOUTS, head_columns, model_readouts
 
 
@@ -54,9 +55,8 @@ def routing_control(run: str | Path, routing_dir: str | Path, recordings: Sequen
     model, info = load_model(run, cohort=cohort, device=device)
     if recordings is None:
         summary = Path(run) / "summary.json"
-        train = set(json.loads(summary.read_text()).get("train_subjects", [])) if summary.is_file() else set()
-        t = cohort.table
-        recordings = [r for r, s in zip(t["recording_id"], t["subject"].astype(str)) if s not in train]
+        train = json.loads(summary.read_text()).get("train_subjects", []) if summary.is_file() else []
+        recordings = held_out_recordings(cohort, train)
     recordings = list(recordings)
     v = model_readouts(model, info, cohort, recordings, windows=windows, gradient_windows=gradient_windows, seed=seed,
                        device=device, progress=progress)
