@@ -100,7 +100,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=small)
     mask: MaskConfig = field(default_factory=MaskConfig)
     target_tr: float | None = DEFAULT_TARGET_TR
-    epochs: int = 32
+    epochs: int = 64
     batch_size: int = 16
     lr: float = 2e-3
     min_lr_ratio: float = 0.05

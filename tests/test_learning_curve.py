@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_snapshot_epochs_are_even_and_kept(smoke_run):
     from dataclasses import replace
 
-    assert snapshot_epochs(replace(preset("default"), snapshots=8)) == [4, 8, 12, 16, 20, 24, 28, 32]
+    assert snapshot_epochs(replace(preset("default"), snapshots=8)) == [8, 16, 24, 32, 40, 48, 56, 64]
     assert snapshot_epochs(replace(preset("default"), snapshots=0)) == []
     kept = snapshot_files(smoke_run)
     assert [e for e, _ in kept] == snapshot_epochs(preset("smoke")) == [2, 4]
