@@ -324,10 +324,104 @@ def adopt_stale(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
 
 
 def write_marker(directory: str | os.PathLike, kind: str) -> None:
-    """Mark ``directory`` as a ``kind`` output of bi_core (what ``--overwrite`` may replace)."""
+    """Mark ``directory`` as a ``kind`` output of bi_core (what ``--overwrite`` may replace).
+
+    A cohort, synthetic root, run or set of results also gets its BIDS-derivative
+    ``dataset_description.json`` (:func:`write_dataset_description`) unless it has one.
+    """
     from . import __version__
 
     write_json(Path(directory) / MARKER, {"format": "bi_core-output", "kind": kind, "bi_core_version": __version__})
+    if kind in DERIVATIVE_KINDS and not (Path(directory) / DATASET_DESCRIPTION).exists():
+        write_dataset_description(directory, kind)
+
+
+# ---------------------------------------------------------------------- BIDS derivatives
+#: Kinds of directory output that are BIDS derivative datasets (:func:`write_dataset_description`).
+DERIVATIVE_KINDS = ("cohort", "synth", "run", "results")
+#: The BIDS file that describes a dataset.
+DATASET_DESCRIPTION = "dataset_description.json"
+#: BIDS version the descriptions follow.
+BIDS_VERSION = "1.9.0"
+#: What the outputs written now derive from: ``command`` (the bi-core command line, as typed) and
+#: ``sources`` (input directories); set with :func:`derived`.
+_DERIVED: dict[str, Any] = {"command": None, "sources": ()}
+
+
+@contextlib.contextmanager
+def derived(command: Sequence[str] | None = None,
+            sources: Sequence[str | os.PathLike] = ()) -> Iterator[None]:
+    """Within the block, every ``dataset_description.json`` names ``command`` and ``sources``.
+
+    Parameters
+    ----------
+    command
+        The command line that runs (``["bi-core", "analyze", ...]``); ``None`` keeps the outer one.
+    sources
+        Input directories (cohorts, runs, a BIDS root) added to the outer block's: the ``SourceDatasets``.
+
+    Examples
+    --------
+    >>> with derived(sources=[cohort_dir]):  # doctest: +SKIP
+    ...     pretrain([cohort_dir], cfg, out)
+    """
+    before = dict(_DERIVED)
+    if command is not None:
+        _DERIVED["command"] = [str(a) for a in command]
+    _DERIVED["sources"] = (*before["sources"], *(Path(s) for s in sources if s is not None))
+    try:
+        yield
+    finally:
+        _DERIVED.update(before)
+
+
+def _final_name(directory: Path) -> str:
+    """The name ``directory`` will have: a staging sibling (``.NAME.bi_core-….tmp``) is named after its target."""
+    m = re.match(r"^\.(.+)\.bi_core-\d+-[A-Za-z0-9]+-[^.]*\.tmp$", directory.name)
+    return m.group(1) if m else directory.name
+
+
+def dataset_description(name: str, kind: str = "results", sources: Sequence[str | os.PathLike] = (),
+                        command: Sequence[str] | None = None) -> dict[str, Any]:
+    """The BIDS-derivative ``dataset_description.json`` of a bi_core output called ``name``.
+
+    ``GeneratedBy`` names bi_core, its version and (``Description``) the command line (no
+    ``CodeURL``: the package names no public repository); ``SourceDatasets`` gives each source directory as a ``file://`` URL (with its BIDS
+    ``Name`` when it has a description of its own).
+    """
+    from . import __version__
+
+    gen: dict[str, Any] = {"Name": "bi_core", "Version": __version__}
+    if command:
+        gen["Description"] = "command: " + " ".join(_quote(a) for a in command)
+    desc: dict[str, Any] = {"Name": f"{name} ({KINDS.get(kind, kind)})", "BIDSVersion": BIDS_VERSION,
+                            "DatasetType": "derivative", "GeneratedBy": [gen]}
+    found = []
+    for s in dict.fromkeys(Path(s).resolve() for s in sources):
+        entry = {"URL": s.as_uri()}
+        if (d := _json_file(s / DATASET_DESCRIPTION if s.is_dir() else s.parent / DATASET_DESCRIPTION)).get("Name"):
+            entry["Name"] = str(d["Name"])
+        found.append(entry)
+    if found:
+        desc["SourceDatasets"] = found
+    return desc
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(str(arg))
+
+
+def write_dataset_description(directory: str | os.PathLike, kind: str = "results", name: str | None = None) -> Path:
+    """Write ``directory``'s ``dataset_description.json`` (:func:`dataset_description`, atomically).
+
+    The command line and sources are those of the enclosing :func:`derived` block; ``name``
+    defaults to the directory's final name.
+    """
+    d = Path(directory)
+    return write_json(d / DATASET_DESCRIPTION, dataset_description(name or _final_name(d), kind, _DERIVED["sources"],
+                                                                   _DERIVED["command"]))
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

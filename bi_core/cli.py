@@ -17,7 +17,10 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from pathlib import Path
+
 from . import __version__
+from ._io import derived
 from .errors import BiCoreError
 
 
@@ -38,6 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose values are input datasets: the ``SourceDatasets`` of what a command writes.
+INPUT_OPTIONS = ("root", "cohort", "run", "fit_cohort")
+
+
+def input_datasets(args: argparse.Namespace) -> list[Path]:
+    """The input directories (or checkpoint files) of a parsed command line, in option order.
+
+    A BIDS derivatives ``ROOT`` inside ``<raw>/derivatives/`` brings the raw dataset too.
+    """
+    found: list[Path] = []
+    for opt in INPUT_OPTIONS:
+        v = getattr(args, opt, None)
+        for x in ([] if v is None else [v] if isinstance(v, str) else list(v)):
+            p = Path(x)
+            if not p.exists():
+                continue
+            found.append(p)
+            if opt == "root" and p.resolve().parent.name == "derivatives":
+                found.append(p.resolve().parent.parent)
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # On shared CPUs, OpenMP workers that spin-wait burn the time slices their partner thread
     # needs (measured: 30-100x slower training steps on a busy 2-core machine); passive
@@ -50,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        rc = args.func(args)
+        # every dataset_description.json the command writes names it and its input datasets
+        with derived(command=["bi-core", *(sys.argv[1:] if argv is None else argv)], sources=input_datasets(args)):
+            rc = args.func(args)
         sys.stdout.flush()      # a reader that went away shows up here, not as a traceback at exit
     except BiCoreError as exc:
         print(f"bi-core: error: {exc}", file=sys.stderr)

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_dir, refuse_overlap, write_json, write_tsv
+from .._io import atomic_dir, derived, refuse_overlap, write_json, write_tsv
 from ..cohort import Cohort
 from ..errors import InputError
 from . import classify as C
@@ -147,6 +147,31 @@ def interaction_differences(inter: pd.DataFrame, cohort: Cohort, measures: Seque
     return pd.concat(parts, ignore_index=True)
 
 
+def bids_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with BIDS ``participant_id`` (``sub-<subject>``) and ``session_id`` (``ses-<session>``, ``n/a``
+    without one) beside its ``subject`` and ``session`` columns (unchanged when it has neither or both already)."""
+    out = df.copy()
+    for col, new, prefix in (("subject", "participant_id", "sub-"), ("session", "session_id", "ses-")):
+        if col not in out or new in out:
+            continue
+        v = out[col].astype(str)
+        empty = out[col].isna() | v.isin(["", "n/a", "nan"])
+        ids = v.where(v.str.startswith(prefix), prefix + v).where(~empty, "n/a")
+        out.insert(out.columns.get_loc(col) + 1, new, ids)
+    return out
+
+
+def add_bids_ids(out: str | Path) -> None:
+    """Give every table in ``out`` with a ``subject``/``session`` column its :func:`bids_ids` (rewritten atomically;
+    every other cell is kept as written)."""
+    for f in sorted(Path(out).glob("*.tsv")):
+        df = pd.read_csv(f, sep="\t", dtype=str, keep_default_na=False)
+        if {"subject", "session"} & set(df.columns):
+            new = bids_ids(df)
+            if new.shape[1] != df.shape[1]:
+                write_tsv(f, new, float_format=None)
+
+
 def _staged(suite: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """Run ``suite`` into a staging sibling of its ``out``, renamed over ``out`` when it finishes.
 
@@ -165,9 +190,14 @@ def _staged(suite: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any
         arg = a.arguments
         refuse_overlap(arg["out"], {"--run": run_dir(arg["run"]), "--cohort": arg["cohort_dir"],
                                     "--fit-cohort": arg["linear_fit_cohort"], "--ground-truth": arg["ground_truth"]})
-        with atomic_dir(arg["out"], overwrite=True, kind="results") as tmp:
+        fit = arg["linear_fit_cohort"]
+        fit = [fit] if isinstance(fit, (str, Path)) else list(fit or [])
+        with derived(sources=[run_dir(arg["run"]), arg["cohort_dir"], *fit]), \
+                atomic_dir(arg["out"], overwrite=True, kind="results") as tmp:
             arg["out"] = tmp
-            return suite(*a.args, **a.kwargs)
+            summary = suite(*a.args, **a.kwargs)
+            add_bids_ids(tmp)
+            return summary
 
     return staged
 
@@ -179,7 +209,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
               reference: str | None = None, order: Sequence[str] | None = None,
               retest_years: float = R.RETEST_YEARS, target: str | None = None,
               linear_fit_cohort: str | Path | Sequence[str | Path] | None = None,
-              dynamic_fc: bool = False, tasks: Sequence[str] | None = None) -> dict[str, Any]:
+              dynamic_fc: bool = False, tasks: Sequence[str] | None = None,
+              figures: Callable[[Path, dict[str, Any], Cohort], list[str]] | None = None) -> dict[str, Any]:
     """Compute and write every analysis table for ``run`` on the cohort ``cohort_dir``.
 
     Parameters
@@ -207,6 +238,11 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     tasks
         Classification tasks to run (names as in ``classification_<task>_summary.tsv``, e.g.
         ``ad_cn``, ``mci_cn``, ``3class``); ``None``: all of the groups'.
+    figures
+        Called with the (staging) output directory, the summary and the cohort (its group
+        column as labels) once every table is written; writes figures beside the tables and
+        returns their file names (``summary.json``'s ``figures``). The analysis stage draws
+        nothing itself: ``bi-core analyze`` passes :func:`bi_core.commands.analysis.write_figures`.
     group_column
         Categorical column whose levels are compared (default: ``diagnosis`` when the
         cohort has diagnoses; without one, the group analyses are skipped).
@@ -413,6 +449,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     summary["agreement"] = agree
     summary["skipped"] = skipped
     summary["adapted"] = adapted
+    if figures is not None:
+        summary["figures"] = figures(out, summary, cohort)
+        lap("figures")
     summary["timings"] = timings
     write_json(out / "timings.json", timings)
     write_json(out / "summary.json", summary)

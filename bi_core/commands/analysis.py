@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..cohort import Cohort
 
 ORDER = 40
 #: ``--method`` choices: the model and bi_core.analysis.linear.METHODS, spelled out so that
@@ -148,6 +153,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusion-windows", type=int, default=None, metavar="N",
                    help="use the first N windows of each recording for occlusion [default: all]")
     p.add_argument("--no-fc", action="store_true", help="skip the FC correlation/tangent baselines")
+    p.add_argument("--no-figures", action="store_true",
+                   help="write the tables only, not the book's figures for this cohort (PNG files beside the tables: "
+                        "predictability profile and linear references; with groups, predictability by group, group "
+                        "differences, interaction difference maps, each classification task)")
     p.add_argument("--target", default=None, metavar="COL",
                    help="a numeric column (e.g. age): OLS association of each network's predictability with it "
                         "(covariates among age/sex/site, FDR) and its ridge prediction from every feature set on "
@@ -212,8 +221,6 @@ def _load(args: argparse.Namespace):
 
 def _fit_subjects(spec: str, run: str) -> list[str]:
     """Subject ids from ``--fit-subjects``: ``run`` (RUN/summary.json's training split) or a text file."""
-    from pathlib import Path
-
     from ..errors import InputError
 
     if spec == "run":
@@ -269,8 +276,6 @@ def _predictability(args: argparse.Namespace) -> int:
 
 
 def _interactions(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .._io import write_json, write_tsv
     from ..analysis.interactions import add_network_fc, agreement, interactions
 
@@ -368,7 +373,8 @@ def _analyze(args: argparse.Namespace) -> int:
                   device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,
                   group_column=args.group_column, reference=args.reference,
                   order=args.order.split(",") if args.order else None, retest_years=args.retest_years,
-                  target=args.target, linear_fit_cohort=args.fit_cohort)
+                  target=args.target, linear_fit_cohort=args.fit_cohort,
+                  figures=None if args.no_figures else write_figures)
     g = s["groups"]
     print(f"wrote the analysis tables to {args.out}"
           + (f" (groups: {g['column']}, {' < '.join(g['order'])}, reference {g['reference']})" if g else "")
@@ -378,3 +384,100 @@ def _analyze(args: argparse.Namespace) -> int:
     for what, why in s["skipped"].items():
         print(f"skipped {what}: {why}")
     return 0
+
+
+#: Resolution of the PNG figures ``analyze`` writes (dots per inch).
+FIGURE_DPI = 150
+
+
+def write_figures(out: Path, summary: dict[str, Any], cohort: Cohort) -> list[str]:
+    """The book's figures for the cohort of an analysis, as PNG files beside its tables (``bi-core analyze``).
+
+    ``predictability_profile.png`` (baseline visits) and, where the tables exist,
+    ``predictability_vs_linear.png``; with groups ``predictability_by_group.png``,
+    ``groupdiff_predictability.png``, ``groupdiff_interactions.png`` (adjusted Cohen's d of
+    the attention enrichment) and ``classification_<task>.png`` per task (ROC and AUC for two
+    classes, balanced accuracy and the embedding's confusion matrix for more). The groups
+    are those of ``summary`` (``column``, ``reference``, ``order``).
+
+    Returns
+    -------
+    list of str
+        The file names written, in order.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .._io import atomic_path
+    from ..analysis.classify import confusion, roc_curves, tasks_for
+    from ..analysis.groupstats import Groups, baseline_rows
+    from ..analysis.predictability import with_phenotypes
+    from ..figures import classification as FC
+    from ..figures import interactions as FI
+    from ..figures import predictability as FP
+    from ..figures import set_style
+
+    out = Path(out)
+    set_style()
+    written: list[str] = []
+
+    def read(name: str) -> pd.DataFrame | None:
+        return pd.read_csv(out / name, sep="\t") if (out / name).is_file() else None
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        with atomic_path(out / name) as tmp:
+            fig.savefig(tmp, dpi=FIGURE_DPI, format="png")
+        plt.close(fig)
+        written.append(name)
+
+    atlas = cohort.atlas
+    g = summary.get("groups")
+    cols = ("recording_id", *([g["column"]] if g else []))
+    base_ids = set(cohort.table.loc[baseline_rows(cohort.table), "recording_id"])
+    pred = read("predictability.tsv")
+    pb = with_phenotypes(pred[pred["recording_id"].isin(base_ids)], cohort, cols[1:])
+    means = pb.groupby("network")["r2"].mean().sort_values(ascending=False)
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    FP.profile(pb, atlas.colors, ax=ax, order=list(means.index), title="predictability (baseline visits)")
+    save(fig, "predictability_profile.png")
+    lin = read("predictability_linear.tsv")
+    if lin is not None:
+        lb = lin[lin["recording_id"].isin(base_ids)]
+        ref = pd.DataFrame({"model": means, **{m.replace("-", " "): lb[lb["method"] == m].groupby("network")["r2"].mean()
+                                               for m in dict.fromkeys(lb["method"])}}).reindex(list(means.index))
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        FP.versus_reference(ref, ax=ax, title="the model beside its linear references")
+        save(fig, "predictability_vs_linear.png")
+    if not g:
+        return written
+    groups = Groups(g["column"], tuple(g["order"]), g["reference"])
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    FP.by_group(pb, atlas.networks, ax=ax, column=groups.column, order=groups.order,
+                title=f"predictability by {groups.column}")
+    save(fig, "predictability_by_group.png")
+    diff = read("groupdiff_predictability.tsv")
+    if diff is not None:
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        FP.effect_sizes(diff, atlas.networks, ax=ax, title=f"difference from {groups.reference} (adjusted)")
+        save(fig, "groupdiff_predictability.png")
+    idiff = read("groupdiff_interactions.tsv")
+    if idiff is not None and (idiff["measure"] == "enrichment").any():
+        save(FI.difference_maps(idiff, atlas.networks, atlas.colors, "enrichment"), "groupdiff_interactions.png")
+    for task in tasks_for(groups):
+        s, p = read(f"classification_{task.name}_summary.tsv"), read(f"classification_{task.name}_predictions.tsv")
+        if s is None or p is None:
+            continue
+        what = " vs ".join(task.classes)
+        if len(task.classes) == 2:
+            fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1, 1.1]})
+            FC.roc(roc_curves(p), s, ax=axes[0], title=f"{what}: mean ROC over CV repeats")
+            FC.metric_bars(s, "auc", ax=axes[1], title=f"{what}: AUC (mean and interval over repeats)")
+        else:
+            fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"width_ratios": [1.3, 1]})
+            FC.metric_bars(s, "balanced_accuracy", ax=axes[0], title=f"{what}: balanced accuracy")
+            axes[0].axvline(1 / len(task.classes), color="0.5", ls=":", lw=1)
+            FC.confusion_matrix(confusion(p, task.classes, "BrainInterNet embedding"), ax=axes[1],
+                                title="embeddings: confusion (row-normalized)")
+        save(fig, f"classification_{task.name}.png")
+    return written
