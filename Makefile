@@ -2,7 +2,10 @@
 #   make book        build the book on the default synthetic cohort  -> _build/html/index.html
 #   make test        run the test suite (what CI runs)
 #   make book-smoke  the same book on the tiny smoke preset (minutes)
+#   make check-book  check the built book in headless Chromium at 1280 and 400 px (tools/check_book.py)
 #   make bench       training / analysis benchmarks (bench/README.md)
+#   make book RETRAIN=1  train every model from scratch instead of the published weights (weights/)
+#   make weights     retrain the default book's models and rewrite weights/default/ (commit it to publish)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,10 +14,10 @@ STAMP := $(VENV)/.bi_core-installed
 PRESET ?= default
 OUT ?= artifacts/$(PRESET)
 
-.PHONY: env book book-smoke test bench clean help
+.PHONY: env book book-smoke check-book test bench clean help weights
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,9p' Makefile
 
 # torch==2.13.0 (constraints.txt). On the project's machines pip takes the CPU wheel kept on disk; elsewhere
 # PyPI's torch 2.13.0 is the CUDA build (several GB): ask for PyTorch's CPU index with
@@ -34,10 +37,21 @@ $(STAMP): pyproject.toml constraints.txt
 env: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/bi-core reproduce --preset $(PRESET) --out $(OUT)
+	$(BIN)/bi-core reproduce --preset $(PRESET) --out $(OUT) $(if $(RETRAIN),--retrain)
+
+# the models the default book reads, trained from scratch on CPU (hours on 2 cores) and written as bundles
+weights: $(STAMP)
+	$(BIN)/bi-core reproduce --preset default --out $(OUT) --steps pretrain pretrain-real --publish-weights
 
 book-smoke:
 	$(MAKE) book PRESET=smoke
+
+# the built book as a reader sees it (tools/check_book.py): raw roles, backticks, broken links, table styles, and in
+# headless Chromium at 1280 and 400 px overflow, cells narrower than a word, shrunken images, untypeset maths.
+# Without Chromium (apt-get install chromium) the browser checks are skipped with a message.
+BOOK_HTML ?= _build/html
+check-book: $(STAMP)
+	$(BIN)/python tools/check_book.py $(BOOK_HTML)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

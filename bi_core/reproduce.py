@@ -206,7 +206,7 @@ def _cpu_model() -> str:
 def reproduce(preset: str = "default", out: str | Path | None = None, book_out: str | Path = ".",
               seed: int | None = None, build: bool = True, quiet: bool = False,
               only_notebooks: list[str] | None = None, jobs: int = 2, related: str | None = None,
-              steps: list[str] | None = None) -> Path:
+              steps: list[str] | None = None, retrain: bool = False, publish_weights: bool = False) -> Path:
     """Run every step of the book for ``preset``; returns the HTML directory (or the stage dir).
 
     Parameters
@@ -237,6 +237,13 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     steps
         Run only these steps and the steps they read from (no notebooks, no book): for
         developers who changed one stage.
+    retrain
+        Train the pretraining runs from scratch instead of installing the repository's
+        published weights (:mod:`bi_core.published`; they are installed only when the
+        current code reproduces their held-out loss).
+    publish_weights
+        Retrain and write each pretraining run's bundle to ``weights/<preset>/`` (implies
+        ``retrain``); commit the bundles to publish them.
     """
     if jobs < 1:
         raise ConfigError(f"jobs={jobs} must be at least 1.")
@@ -253,7 +260,8 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     step_names = list(STEPS) if steps is None else with_dependencies(list(steps))
     ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
                   book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet,
-                  related=related)
+                  related=related, weights="retrain" if retrain or publish_weights else "published",
+                  publish=publish_weights)
     _claim_artifact_dir(ctx.out)
     notebooks = [] if steps is not None else [(n, f) for n, f in NOTEBOOKS
                                              if only_notebooks is None or n in only_notebooks]
@@ -342,7 +350,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     logs = ctx.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     spec = {"preset": ctx.preset.name, "out": str(ctx.out), "book_out": str(ctx.book_out), "seed": ctx.seed,
-            "related": ctx.related,
+            "related": ctx.related, "weights": ctx.weights, "publish": ctx.publish,
             "quiet": ctx.quiet or jobs > 1}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
@@ -441,7 +449,8 @@ def _step_main(argv: list[str] | None = None) -> int:
     # fixed per step, never from the core count, so the numbers are the same on every machine
     torch.set_num_threads(STEPS[a.step].threads)
     ctx = Context(preset=BOOK_PRESETS[spec["preset"]], out=Path(spec["out"]), book_out=Path(spec["book_out"]),
-                  seed=int(spec["seed"]), quiet=bool(spec["quiet"]), related=spec.get("related"))
+                  seed=int(spec["seed"]), quiet=bool(spec["quiet"]), related=spec.get("related"),
+                  weights=spec.get("weights", "published"), publish=bool(spec.get("publish", False)))
     try:
         STEPS[a.step].run(ctx)
     except BiCoreError as exc:

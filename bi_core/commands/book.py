@@ -40,6 +40,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="size of the related-methods chapters' studies (masking study, LMAE -> RWMOE -> SSM): "
                         "'full' trains the small model for 40 epochs with every strategy and 5 seeds, about two "
                         "hours on a 2-core CPU, kept in OUT/related/*-full [default: the book preset's own]")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the pretraining runs from scratch; by default the weights published in the "
+                        "repository (weights/PRESET/) are installed when the current code reproduces their held-out "
+                        "loss to 1e-5, and the runs are trained otherwise (the step's log says which)")
+    p.add_argument("--publish-weights", action="store_true",
+                   help="retrain the pretraining runs and write their bundles (weights, snapshots, manifest) to "
+                        "weights/PRESET/ for committing (make weights)")
     p.set_defaults(func=_reproduce)
 
 
@@ -48,5 +55,6 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     reproduce(preset=args.preset, out=args.out, book_out=args.book_out, seed=args.seed, build=not args.no_build,
               quiet=args.quiet, only_notebooks=args.notebook, jobs=args.jobs,
-              related=args.related_preset, steps=args.steps)
+              related=args.related_preset, steps=args.steps, retrain=args.retrain,
+              publish_weights=args.publish_weights)
     return 0
