@@ -56,8 +56,10 @@ def test_tangent_reference_is_fit_on_training_subjects_only(rng, monkeypatch):
         return orig(self, Xs, y)
 
     monkeypatch.setattr(C.ConnectivityFeatures, "fit", spy)
-    cfg = CVConfig(n_splits=3, n_repeats=1, inner_splits=2, Cs=(1.0,))
+    # no permutation test: its label-free reference is fitted once on all subjects (classify's docstring)
+    cfg = CVConfig(n_splits=3, n_repeats=1, inner_splits=2, Cs=(1.0,), n_permutations=0)
     res = run_classification([FeatureSet("fc_tangent", series, "tangent")], table, "ad_cn", cfg)
+    assert "auc_p_perm" not in res["summary"]
     base_ids = {}
     for i, rid in enumerate(table["recording_id"]):
         base_ids[id(series[i])] = table["subject"].iloc[i]
@@ -152,3 +154,91 @@ def test_parallel_folds_give_the_same_predictions(rng):
     b = run_classification(sets, table, "ad_cn", CVConfig(n_splits=3, n_repeats=1, Cs=(0.1, 1.0), n_jobs=2,
                                                           backend="loky"))
     pd.testing.assert_frame_equal(a["predictions"], b["predictions"])
+
+
+def _pred(rng, n_per=20, repeats=1, shift=1.0, sets=("a",)):
+    """Out-of-fold predictions of two-class subjects, every repeat a copy (what repeats share: the subjects)."""
+    rows = []
+    for fs in sets:
+        y = np.repeat([0, 1], n_per)
+        score = rng.normal(size=2 * n_per) + shift * y
+        for r in range(repeats):
+            for i, (yt, s) in enumerate(zip(y, score)):
+                p1 = 1 / (1 + np.exp(-s))
+                rows.append({"feature_set": fs, "repeat": r, "fold": 0, "sample": i, "subject": f"s{i}",
+                             "y_true": int(yt), "y_pred": int(p1 > 0.5), "score": s, "p_CN": 1 - p1, "p_AD": p1})
+    return pd.DataFrame(rows)
+
+
+def test_pooled_metrics_are_sklearns_and_repeats_do_not_narrow_the_interval(rng):
+    """The point estimate is sklearn's AUC of each subject's mean OOF score; copying a repeat adds no subject."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    from bi_core.analysis.classify import score_predictions
+
+    one = _pred(np.random.default_rng(3), repeats=1)
+    five = _pred(np.random.default_rng(3), repeats=5)
+    a, b = score_predictions(one, ("CN", "AD")).iloc[0], score_predictions(five, ("CN", "AD")).iloc[0]
+    assert a["auc"] == pytest.approx(roc_auc_score(one["y_true"], one["score"]))
+    assert a["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(one["y_true"], one["y_pred"]))
+    assert a["auc_ci_low"] < a["auc"] < a["auc_ci_high"] and a["n_subjects"] == 40 and a["n_bootstrap"] == 2000
+    # the subject bootstrap resamples 40 subjects whatever the repeats; a t interval over 5 identical repeats was 0 wide
+    assert (b["auc_ci_low"], b["auc_ci_high"]) == (a["auc_ci_low"], a["auc_ci_high"]) and b["auc_repeat_sd"] == 0
+    assert a["auc_chance"] == 0.5 and a["balanced_accuracy_chance"] == 0.5
+
+
+def test_paired_difference_is_paired_on_subjects(rng):
+    from bi_core.analysis.classify import paired_difference, score_predictions
+
+    pred = _pred(np.random.default_rng(4), n_per=25, sets=("a", "b"))
+    same = pd.concat([pred[pred["feature_set"] == "a"], pred[pred["feature_set"] == "a"].assign(feature_set="c")])
+    d = paired_difference(same, "a", "c", ("CN", "AD"))
+    assert (d["auc_difference"], d["auc_difference_ci_low"], d["auc_difference_ci_high"]) == (0, 0, 0)
+    s = score_predictions(pred, ("CN", "AD")).set_index("feature_set")
+    assert s.loc["a", "paired_with"] == "a" and np.isnan(s.loc["a", "auc_paired_difference"])
+    assert s.loc["b", "auc_paired_difference"] == pytest.approx(s.loc["a", "auc"] - s.loc["b", "auc"])
+    d = paired_difference(pred, "a", "b", ("CN", "AD"))
+    assert d["auc_difference"] == pytest.approx(s.loc["b", "auc_paired_difference"])
+    assert d["auc_difference_ci_low"] == pytest.approx(s.loc["b", "auc_paired_difference_ci_low"])
+    with pytest.raises(InputError, match="no predictions of feature set 'z'"):
+        paired_difference(pred, "a", "z", ("CN", "AD"))
+
+
+def test_permutation_test_is_nearest_centroid_through_the_same_folds(rng):
+    """The vectorized statistic equals sklearn's NearestCentroid fold by fold; signal gets the smallest p, noise not."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.neighbors import NearestCentroid
+
+    from bi_core.analysis.classify import _standardized, permutation_test
+
+    table, _, _ = _cohort(rng, n_per=10, visits=1)
+    mask, y, classes = task_labels(table["diagnosis"], "3class")
+    X = rng.normal(size=(len(y), 6)) + 1.5 * y[:, None]          # every feature separates the classes
+    subjects = table["subject"].to_numpy()
+    folds = make_folds(subjects, y, CVConfig(n_splits=3, n_repeats=1))
+    noise = np.random.default_rng(9).normal(size=X.shape)
+    res = permutation_test([FeatureSet("emb", X), FeatureSet("noise", noise)], y, subjects, folds, classes, 199)
+    Z = _standardized(X)
+    pred = np.empty(len(y), int)
+    for _, _, tr, te in folds.splits:
+        pred[te] = NearestCentroid().fit(Z[tr], y[tr]).predict(Z[te])
+    r = res.set_index("feature_set")
+    assert r.loc["emb", "centroid_balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert r.loc["emb", "auc_p_perm"] == pytest.approx(1 / 200) and r.loc["emb", "n_permutations"] == 199
+    assert r.loc["noise", "balanced_accuracy_p_perm"] > 0.05
+    with pytest.raises(InputError, match="one sample per subject"):
+        permutation_test([FeatureSet("emb", X)], y, np.zeros(len(y)), folds, classes, 9)
+
+
+def test_permutation_p_values_are_uniform_under_the_null():
+    """Pure noise through the whole CV: the p-values' false-positive rate at 0.1 stays within Monte-Carlo error."""
+    from bi_core.analysis.classify import permutation_test
+
+    rng = np.random.default_rng(11)
+    y = np.repeat([0, 1], 12)
+    subjects = np.array([f"s{i}" for i in range(len(y))])
+    folds = make_folds(subjects, y, CVConfig(n_splits=3, n_repeats=2))
+    sets = [FeatureSet(f"n{j}", rng.normal(size=(len(y), 20))) for j in range(200)]
+    p = permutation_test(sets, y, subjects, folds, ("CN", "AD"), 99)["auc_p_perm"].to_numpy()
+    # 200 null data sets: 20 expected at 0.1, the binomial's 99.9 % bound is 35
+    assert (p <= 0.1).sum() <= 35 and 0.3 < p.mean() < 0.7

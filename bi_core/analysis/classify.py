@@ -17,11 +17,34 @@ validation subjects then take part in the (label-free) reference while ``C`` is 
 the usual shortcut, four times cheaper than refitting the reference for every inner
 split, and it cannot reach the outer test scores.
 
-Metrics are computed per repeat on the pooled out-of-fold predictions; intervals are
-mean ± t·SD/√R over the R repeats (:func:`bi_core.stats.t_interval`), clipped to the
-metric's range [0, 1]. Repeats share data, so these intervals describe the
-variability of the CV procedure, not a population confidence interval — with a real
-cohort, prefer more repeats and report them as such.
+Statistics (:func:`score_predictions`, :func:`permutation_test`):
+
+- **Point estimates** on the out-of-fold predictions pooled over the R CV repeats: each
+  subject's decision value (and class probabilities) averaged over the repeats — every
+  repeat scores every subject once, from a model that never saw it — then one AUC and
+  one balanced accuracy (the class of the mean probabilities) over the subjects.
+- **Intervals**: a percentile bootstrap over subjects (:data:`CVConfig.n_bootstrap`
+  resamples, stratified by class), each resampled subject carrying its pooled score. The
+  unit resampled is the subject, so the repeats that share a subject are never counted as
+  independent (the former t interval over repeats was). The classifiers are not refitted
+  per resample: the interval is conditional on the fitted CV, the usual shortcut.
+- **Paired differences**: every feature set against one named set (``paired_with``, by
+  default the first: the BrainInterNet embedding in the suite) on the same folds and the
+  same bootstrap resamples of subjects (:func:`paired_difference`).
+- **Label-permutation p-values**: refitting the tuned logistic regression for every
+  permutation would cost ≥ 1,000 × the whole CV. Instead the test statistic is the CV AUC
+  (balanced accuracy) of a small, fast classifier — nearest class centroid on features
+  standardized over all subjects (label-free), as inner products of one kernel matrix —
+  on the **same** outer folds and repeats, pooled the same way; each permutation re-runs
+  that whole CV with the subjects' labels permuted (their fold assignment moves with the
+  label, so the folds stay stratified exactly as for the real labels). Observed and
+  permuted statistics come from the same procedure, so the p-value is valid; it tests
+  whether the features carry label information under cross-validation, and the
+  centroid classifier's own score is reported beside it (``centroid_auc``). Tangent-space
+  features for the test are fitted once on all subjects (label-free, the same for every
+  permutation). Cost: one ``[n × n]`` kernel product per permutation and feature set
+  (about a second per task for 1,000 permutations of ~100 subjects).
+- **Chance**: AUC 0.5; balanced accuracy 1 / number of classes.
 """
 
 from __future__ import annotations
@@ -36,11 +59,13 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.covariance import LedoitWolf
 
 from ..errors import InputError
-from ..stats import t_interval
+from ..stats import (auc_rows, balanced_accuracy_rows, percentile_interval, permutation_p, stratified_bootstrap)
 from .groupstats import Groups, slug
 
-#: Range of the classification metrics (AUC, balanced accuracy): their intervals are clipped to it.
-METRIC_RANGE = (0.0, 1.0)
+#: The metrics of the summary tables.
+METRICS = ("auc", "balanced_accuracy")
+#: Level of the bootstrap intervals.
+LEVEL = 0.95
 
 #: The default tasks on ``diagnosis`` (what :func:`tasks_for` names them).
 TASKS = ("ad_cn", "3class")
@@ -82,7 +107,8 @@ class CVConfig:
 
     ``n_splits`` outer folds repeated ``n_repeats`` times (seeds ``seed``, ``seed+1``…);
     ``inner_splits`` folds to tune ``C`` over ``Cs``; ``n_jobs`` threads fit folds in
-    parallel.
+    parallel. ``n_bootstrap`` subject resamples for the intervals, ``n_permutations``
+    label permutations for the p-values (0: none); the summary table states both.
     """
 
     n_splits: int = 5
@@ -92,6 +118,8 @@ class CVConfig:
     Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
     n_jobs: int | None = 1        # parallel folds (-1: all cores); results do not depend on it
     backend: str = "threading"    # joblib backend: "threading" or processes ("loky")
+    n_bootstrap: int = 2000
+    n_permutations: int = 1000
 
 
 @dataclass
@@ -387,32 +415,230 @@ def cross_validate(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     return pd.DataFrame(rows)
 
 
-def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
-    """Per-repeat metrics and their mean and interval for each feature set.
+def pooled_predictions(pred: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    """Each subject's out-of-fold predictions averaged over the CV repeats, per feature set.
 
-    Two classes: ``auc`` (and balanced accuracy); three classes: ``balanced_accuracy`` and
-    macro one-vs-rest ``auc``. Intervals: 95 % t over the repeats, clipped to [0, 1]
-    (a t interval around a mean near 1 would otherwise reach past the possible values).
+    Returns
+    -------
+    DataFrame
+        One row per (feature set, subject): ``y_true``, ``score`` (mean decision value; NaN
+        for more than two classes), ``p_<class>`` (mean probabilities), ``y_pred`` (the class
+        of the largest mean probability) and ``n_predictions`` (one per repeat).
     """
-    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+    pcols = [f"p_{c}" for c in classes]
+    g = pred.groupby(["feature_set", "subject"], sort=False)
+    out = g[["score", *pcols]].mean()
+    y = g["y_true"].agg(["first", "nunique"])
+    if (y["nunique"] > 1).any():
+        raise InputError("a subject has two labels in the predictions; classification needs one label per subject.")
+    out.insert(0, "y_true", y["first"].astype(int))
+    out["y_pred"] = np.argmax(out[pcols].to_numpy(), axis=1)
+    out["n_predictions"] = g.size()
+    return out.reset_index()
 
-    per = []
-    for (fs, r), g in pred.groupby(["feature_set", "repeat"], sort=False):
-        if len(classes) == 2:
-            auc = roc_auc_score(g["y_true"], g["score"])
-        else:
-            P = g[[f"p_{c}" for c in classes]].to_numpy()
-            P = P / P.sum(1, keepdims=True)
-            auc = roc_auc_score(g["y_true"], P, multi_class="ovr", average="macro", labels=list(range(len(classes))))
-        per.append({"feature_set": fs, "repeat": r, "auc": auc,
-                    "balanced_accuracy": balanced_accuracy_score(g["y_true"], g["y_pred"])})
-    per = pd.DataFrame(per)
+
+def _metric_rows(pooled: pd.DataFrame, classes: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """AUC and balanced accuracy of the pooled predictions for every row of subject indices ``idx`` ``[B, n]``."""
+    y = pooled["y_true"].to_numpy()
+    k = len(classes)
+    if k == 2:
+        auc = auc_rows(pooled["score"].to_numpy()[idx], y[idx] == 1)
+    else:   # macro one-vs-rest AUC (sklearn's "ovr"/"macro"), probabilities normalized per subject
+        P = pooled[[f"p_{c}" for c in classes]].to_numpy()
+        P = P / P.sum(1, keepdims=True)
+        auc = np.mean([auc_rows(P[idx, c], y[idx] == c) for c in range(k)], axis=0)
+    return {"auc": auc, "balanced_accuracy": balanced_accuracy_rows(pooled["y_pred"].to_numpy()[idx], y[idx], k)}
+
+
+def _pooled_by_set(pred: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """:func:`pooled_predictions` per feature set, every set's subjects in the first set's order."""
+    pooled = pooled_predictions(pred, classes)
+    sets = {fs: g.set_index("subject") for fs, g in pooled.groupby("feature_set", sort=False)}
+    order = next(iter(sets.values())).index
+    for fs, g in sets.items():
+        if set(g.index) != set(order):
+            raise InputError(f"feature set {fs!r} was scored on other subjects than {next(iter(sets))!r}; paired "
+                             "statistics need the same subjects.")
+    return {fs: g.loc[order].reset_index() for fs, g in sets.items()}
+
+
+def paired_difference(pred: pd.DataFrame, a: str, b: str, classes: tuple[str, ...], n_bootstrap: int = 2000,
+                      seed: int = 0, level: float = LEVEL) -> dict[str, float]:
+    """Metric of feature set ``a`` minus that of ``b`` on the same subjects, with a paired bootstrap interval.
+
+    Both are scored on the same folds (:func:`cross_validate`); each bootstrap resample
+    draws the same subjects for both (stratified by class), so the interval reflects the
+    subjects both sets were scored on, not two independent samples.
+
+    Returns
+    -------
+    dict
+        ``<metric>_difference``, ``<metric>_difference_ci_low``, ``…_ci_high`` for ``auc``
+        and ``balanced_accuracy``.
+    """
+    sets = _pooled_by_set(pred[pred["feature_set"].isin([a, b])], classes)
+    for f in (a, b):
+        if f not in sets:
+            raise InputError(f"no predictions of feature set {f!r}; have {sorted(sets)}.")
+    ident = np.arange(len(sets[a]))[None, :]
+    idx = stratified_bootstrap(sets[a]["y_true"].to_numpy(), n_bootstrap, np.random.default_rng([seed, 2]))
+    point = {m: float(_metric_rows(sets[a], classes, ident)[m][0] - _metric_rows(sets[b], classes, ident)[m][0])
+             for m in METRICS}
+    ma, mb = _metric_rows(sets[a], classes, idx), _metric_rows(sets[b], classes, idx)
+    out: dict[str, float] = {}
+    for m in METRICS:
+        lo, hi = percentile_interval(ma[m] - mb[m], level)
+        out.update({f"{m}_difference": point[m], f"{m}_difference_ci_low": lo, f"{m}_difference_ci_high": hi})
+    return out
+
+
+def score_predictions(pred: pd.DataFrame, classes: tuple[str, ...], n_bootstrap: int = 2000, seed: int = 0,
+                      paired_with: str | None = None, level: float = LEVEL) -> pd.DataFrame:
+    """Metrics of the pooled out-of-fold predictions with subject-bootstrap intervals, per feature set.
+
+    Two classes: ``auc`` of the mean decision values; more: macro one-vs-rest ``auc`` of the
+    mean probabilities. ``balanced_accuracy``: the class of the mean probabilities. Intervals
+    (``<metric>_ci_low``, ``_ci_high``): percentile bootstrap over subjects, stratified by
+    class, ``n_bootstrap`` resamples seeded by ``seed``, the same resamples for every feature
+    set. ``<metric>_repeat_sd``: the SD of the metric over the CV repeats (how much one
+    repeat's estimate moves; not an interval). ``<metric>_chance``: 0.5 for AUC, 1 / number
+    of classes for balanced accuracy.
+
+    ``paired_with`` (default: the first feature set): every other set gets
+    ``<metric>_paired_difference`` = metric of ``paired_with`` − metric of this set, with its
+    paired bootstrap interval (:func:`paired_difference`); NaN on ``paired_with``'s own row.
+
+    Returns
+    -------
+    DataFrame
+        One row per feature set: ``feature_set``, ``n_subjects``, ``n_repeats``, each metric
+        with its interval, repeat SD and chance, ``paired_with``, the paired differences and
+        ``n_bootstrap``.
+    """
+    sets = _pooled_by_set(pred, classes)
+    names = list(sets)
+    ref = names[0] if paired_with is None else paired_with
+    if ref not in sets:
+        raise InputError(f"paired_with={ref!r} is not a feature set of the predictions ({names}).")
+    idx = stratified_bootstrap(sets[ref]["y_true"].to_numpy(), n_bootstrap, np.random.default_rng([seed, 2]))
+    ident = np.arange(len(sets[ref]))[None, :]
+    boot = {fs: _metric_rows(sets[fs], classes, idx) for fs in names}
+    per_repeat = {(fs, r): _metric_rows(p, classes, np.arange(len(p))[None, :])
+                  for (fs, r), g in pred.groupby(["feature_set", "repeat"], sort=False)
+                  for p in [pooled_predictions(g, classes)]}
+    chance = {"auc": 0.5, "balanced_accuracy": 1 / len(classes)}
     rows = []
-    for fs, g in per.groupby("feature_set", sort=False):
-        row: dict[str, Any] = {"feature_set": fs, "n_repeats": len(g)}
-        for m in ("auc", "balanced_accuracy"):
-            mean, lo, hi = t_interval(g[m].to_numpy(), clip=METRIC_RANGE)
-            row.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+    for fs in names:
+        reps = [k for k in per_repeat if k[0] == fs]
+        row: dict[str, Any] = {"feature_set": fs, "n_subjects": len(sets[fs]), "n_repeats": len(reps)}
+        point = _metric_rows(sets[fs], classes, ident)
+        for m in METRICS:
+            lo, hi = percentile_interval(boot[fs][m], level)
+            sd = np.std([per_repeat[k][m][0] for k in reps], ddof=1) if len(reps) > 1 else np.nan
+            row.update({m: float(point[m][0]), f"{m}_ci_low": lo, f"{m}_ci_high": hi, f"{m}_repeat_sd": float(sd),
+                        f"{m}_chance": chance[m]})
+        row["paired_with"] = ref
+        ref_point = _metric_rows(sets[ref], classes, ident)
+        for m in METRICS:
+            if fs == ref:
+                d, lo, hi = np.nan, np.nan, np.nan
+            else:
+                d = float(ref_point[m][0] - point[m][0])
+                lo, hi = percentile_interval(boot[ref][m] - boot[fs][m], level)
+            row.update({f"{m}_paired_difference": d, f"{m}_paired_difference_ci_low": lo,
+                        f"{m}_paired_difference_ci_high": hi})
+        row["n_bootstrap"] = int(n_bootstrap)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _standardized(X: np.ndarray) -> np.ndarray:
+    """Columns z-scored over all samples (constant columns: zero); label-free."""
+    X = np.asarray(X, dtype=float)
+    sd = X.std(0)
+    return (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
+
+
+def permutation_test(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarray, folds: Folds,
+                     classes: tuple[str, ...], n_permutations: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Label-permutation p-values of every feature set through the whole CV, with a nearest-centroid classifier.
+
+    The statistic: on ``folds`` (every repeat), each test subject is scored by its distance
+    to the class centroids of the fold's training subjects (features z-scored over all
+    subjects, label-free); scores are averaged over the repeats as in
+    :func:`pooled_predictions`; AUC (two classes: the last class's score minus the first's;
+    more: macro one-vs-rest of the centred scores) and balanced accuracy (nearest centroid).
+    A permutation gives the subjects' labels — and, with them, their fold assignment, so that
+    every fold keeps its stratification — to other subjects and recomputes the statistic
+    through the same CV. ``p = (1 + #{permuted ≥ observed}) / (1 + n_permutations)``.
+
+    All centroid inner products come from one kernel ``K = Z Zᵀ`` ``[n_subjects,
+    n_subjects]`` per feature set, so a permutation costs one ``[n × n] @ [n × folds ×
+    repeats × classes]`` product.
+
+    Parameters
+    ----------
+    features
+        Feature sets over the samples (one per subject); connectivity sets are computed
+        once over all subjects (label-free).
+    y, subjects : ``[n_samples]``
+        Labels (class indices) and subjects (one sample each).
+
+    Returns
+    -------
+    DataFrame
+        One row per feature set: ``centroid_auc``, ``centroid_balanced_accuracy`` (the observed
+        statistics), ``auc_p_perm``, ``balanced_accuracy_p_perm`` and ``n_permutations``.
+    """
+    y = np.asarray(y)
+    if len(np.unique(subjects)) != len(subjects):
+        raise InputError("the permutation test permutes subjects: it needs one sample per subject.")
+    n, k = len(y), len(classes)
+    reps = sorted({r for r, _, _, _ in folds.splits})
+    fold_of = np.full((len(reps), n), -1)
+    for r, f, _, te in folds.splits:
+        fold_of[reps.index(r), te] = f
+    n_f = 1 + int(fold_of.max())
+    rng = np.random.default_rng([seed, 1])
+    perms = np.vstack([np.arange(n)] + [rng.permutation(n) for _ in range(int(n_permutations))])
+    kernels = []
+    for fs in features:
+        X = fs.X
+        if fs.connectivity is not None:
+            X = ConnectivityFeatures(kind=fs.connectivity).fit(X).transform(X)
+        Z = _standardized(X)
+        kernels.append(Z @ Z.T / max(Z.shape[1], 1))
+    stats: list[dict[str, list[np.ndarray]]] = [{m: [] for m in METRICS} for _ in features]
+    R = len(reps)
+    for chunk in np.array_split(perms, max(1, len(perms) // 100)):     # the identity first: the observed statistic
+        B = len(chunk)
+        yp, fp = y[chunk], fold_of[:, chunk].transpose(1, 0, 2)          # [B, n], [B, R, n]
+        # M[i, b, r, f, c]: 1 / |class c ∩ training part of fold f| for such i, under permutation b
+        M = ((fp[..., None] != np.arange(n_f))[..., None] & (yp[:, None, :, None, None] == np.arange(k)))
+        M = M / np.maximum(M.sum(2, keepdims=True), 1)
+        M = M.transpose(2, 0, 1, 3, 4)                                      # [n, B, R, F, K]
+        own = (np.arange(n)[:, None, None], np.arange(B)[None, :, None], np.arange(R)[None, None, :],
+               fp.transpose(2, 0, 1))
+        for K, st in zip(kernels, stats):
+            G = (K @ M.reshape(n, -1)).reshape(M.shape)                     # z_i·μ
+            sq = np.einsum("ibrfc,ibrfc->brfc", M, G)                       # ||μ||²
+            # z·μ − ||μ||²/2: the nearest centroid has the largest score; each subject read in its own test fold
+            sc = (G[own] - sq[own[1], own[2], own[3]] / 2).mean(2)             # [n, B, K], pooled over repeats
+            sc = sc.transpose(1, 0, 2)                                      # [B, n, K]
+            if k == 2:
+                st["auc"].append(auc_rows(sc[..., 1] - sc[..., 0], yp == 1))
+            else:
+                cen = sc - sc.mean(2, keepdims=True)
+                st["auc"].append(np.mean([auc_rows(cen[..., c], yp == c) for c in range(k)], axis=0))
+            st["balanced_accuracy"].append(balanced_accuracy_rows(sc.argmax(2), yp, k))
+    rows = []
+    for fs, st in zip(features, stats):
+        row: dict[str, Any] = {"feature_set": fs.name}
+        for m in METRICS:
+            values = np.concatenate(st[m])
+            row[f"centroid_{m}"] = float(values[0])
+            row[f"{m}_p_perm"] = permutation_p(values[0], values[1:]) if n_permutations > 0 else np.nan
+        row["n_permutations"] = int(n_permutations)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -519,7 +745,8 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
 
 
 def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], table: pd.DataFrame,
-                       task: str | ClassificationTask, cfg: CVConfig, progress: bool = False) -> dict[str, Any]:
+                       task: str | ClassificationTask, cfg: CVConfig, progress: bool = False,
+                       paired_with: str | None = None) -> dict[str, Any]:
     """Score every feature set for ``task`` on identical folds (baseline visits only).
 
     Parameters
@@ -531,12 +758,15 @@ def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], ta
         Recordings table with ``subject``, the task's group column, ``years_from_baseline``.
     task
         A :class:`ClassificationTask` (see :func:`tasks_for`), or ``"ad_cn"`` / ``"3class"``.
+    paired_with
+        The feature set every other one is compared with (default: the first).
 
     Returns
     -------
     dict
-        ``summary`` (metrics with intervals), ``predictions`` (out-of-fold), ``folds``,
-        ``classes``.
+        ``summary`` (:func:`score_predictions`: pooled metrics, subject-bootstrap intervals,
+        paired differences; and :func:`permutation_test`'s p-values), ``predictions``
+        (out-of-fold), ``folds``, ``classes``.
     """
     from .groupstats import baseline_rows
 
@@ -551,4 +781,8 @@ def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], ta
     sel = [FeatureSet(fs.name, fs.X[rows], fs.connectivity) for fs in fsets]
     pred = cross_validate(sel, y, subjects, folds, cfg, classes, progress=progress)
     pred["recording_id"] = table["recording_id"].to_numpy()[rows][pred["sample"].to_numpy()]
-    return {"summary": score_predictions(pred, classes), "predictions": pred, "folds": folds, "classes": classes}
+    summary = score_predictions(pred, classes, cfg.n_bootstrap, cfg.seed, paired_with=paired_with)
+    if cfg.n_permutations > 0:
+        perm = permutation_test(sel, y, subjects, folds, classes, cfg.n_permutations, cfg.seed)
+        summary = summary.merge(perm, on="feature_set", how="left", validate="one_to_one")
+    return {"summary": summary, "predictions": pred, "folds": folds, "classes": classes}
