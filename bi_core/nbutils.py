@@ -51,6 +51,18 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     _glue(name, value, display=display)
 
 
+def glue_markdown(name: str, text: str) -> None:
+    """Glue a generated sentence that carries Markdown (``code``, links); show it with ``{glue:md}`name```.
+
+    ``{glue:text}`` prints such a sentence as it is, backticks and all.
+    """
+    try:
+        from IPython.display import Markdown
+    except ImportError:  # pragma: no cover - IPython comes with the notebook kernel
+        return
+    glue(name, Markdown(text))
+
+
 def label(name: Any, rename: Mapping[str, str] | None = None) -> str:
     """A column name as a reader reads it: ``rename``, else :data:`LABELS`, else ``_`` → space."""
     name = str(name)
@@ -101,8 +113,20 @@ def _merge_intervals(df: "pd.DataFrame", rename: Mapping[str, str] | None, digit
     return out
 
 
+#: The book's table style (``book/_static/bi_core.css`` has the rest): headers wrap between words only,
+#: never inside one (a header read "deco der" under ``overflow-wrap: anywhere``); text left, numbers right.
+TABLE_STYLES: list[dict[str, str]] = [
+    {"selector": "", "props": "font-size: 0.85em; table-layout: auto; border-collapse: collapse;"},
+    {"selector": "th", "props": "white-space: normal; overflow-wrap: normal; word-break: normal; hyphens: manual; "
+                                "vertical-align: bottom; text-align: right; padding: 0.2em 0.5em;"},
+    {"selector": "th.row_heading", "props": "text-align: left; vertical-align: top;"},
+    {"selector": "td", "props": "text-align: right; padding: 0.2em 0.5em; vertical-align: top;"},
+]
+
+
 def show_table(df: "pd.DataFrame", rename: Mapping[str, str] | None = None, digits: int = 3,
-               index: str | list[str] | None = None, intervals: bool = True, caption: str | None = None) -> "Styler":
+               index: str | list[str] | None = None, intervals: bool = True, caption: str | None = None,
+               classes: str = "") -> "Styler":
     """A table for the book: readable headers, ``digits`` significant digits, fitted to the page.
 
     Parameters
@@ -122,6 +146,8 @@ def show_table(df: "pd.DataFrame", rename: Mapping[str, str] | None = None, digi
         with ``ci_low``/``ci_high``) into one ``X [95 % interval]`` column.
     caption
         Shown above the table.
+    classes
+        Extra CSS classes of the ``<table>`` besides ``bi-table`` (e.g. ``"bi-scorecard"``).
 
     Returns
     -------
@@ -148,16 +174,55 @@ def show_table(df: "pd.DataFrame", rename: Mapping[str, str] | None = None, digi
     styler = d.style.format(lambda v: format_number(v, digits))
     if not idx:
         styler = styler.hide(axis="index")
-    styler = styler.set_table_styles([
-        {"selector": "", "props": "font-size: 0.85em; max-width: 100%; table-layout: auto; border-collapse: collapse;"},
-        # long headers wrap instead of pushing columns past the page edge
-        {"selector": "th", "props": "white-space: normal; max-width: 9em; overflow-wrap: anywhere; "
-                                    "vertical-align: bottom; text-align: right; padding: 0.2em 0.5em;"},
-        {"selector": "td", "props": "text-align: right; padding: 0.2em 0.5em;"},
-    ])
+    styler = styler.set_table_styles(TABLE_STYLES).set_table_attributes(f'class="{" ".join(["bi-table", *classes.split()])}"')
+    text = [c for c in d.columns if not pd.api.types.is_numeric_dtype(d[c]) or pd.api.types.is_bool_dtype(d[c])]
+    if text:  # words read from the left; numbers line up on the right
+        styler = styler.set_properties(subset=text, **{"text-align": "left"})
     if caption:
         styler = styler.set_caption(caption)
     return styler
+
+
+#: Scorecard verdict → the CSS class of its badge (``book/_static/bi_core.css`` colours them).
+BADGES: dict[str, str] = {"reproduced": "bi-badge-yes", "not reproduced": "bi-badge-no",
+                          "not testable here": "bi-badge-untestable", "not run in this build": "bi-badge-not-run"}
+
+
+def badge(verdict: str) -> str:
+    """A verdict as a coloured badge (HTML, text escaped): ``<span class="bi-badge bi-badge-yes">reproduced</span>``."""
+    from html import escape
+
+    return f'<span class="bi-badge {BADGES.get(verdict, "bi-badge-other")}">{escape(verdict)}</span>'
+
+
+def with_badge(cell: str, verdict: str) -> str:
+    """A scorecard cell (HTML that opens with the verdict in bold) with the verdict as a :func:`badge`."""
+    from html import escape
+
+    bold = f"<b>{escape(verdict)}</b>"
+    if not cell.startswith(bold):
+        raise ValueError(f"the cell does not open with its verdict {verdict!r}: {cell[:60]!r}")
+    return badge(verdict) + cell[len(bold):]
+
+
+def source_commit(path: Path | None = None) -> str:
+    """The git commit of the ``bi_core`` sources that ran (``"abc1234"``, ``+ uncommitted changes`` when dirty).
+
+    ``"unknown (not a git checkout)"`` for an installed copy; never raises.
+    """
+    import subprocess
+
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=where, capture_output=True,
+                              text=True, timeout=20)
+        if head.returncode != 0:
+            return "unknown (not a git checkout)"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git is not available)"
+    return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
 
 
 def require_path(value: Any, parameter: str, made_by: str, kind: str = "file") -> Path:
