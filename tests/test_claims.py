@@ -139,21 +139,36 @@ def test_alterations_without_truth_fall_back_to_the_network_membership_rule():
     assert K.network_alterations(None, has_groups=False).verdict == "not testable here"
 
 
-def _s3(ba: float, lo: float, hi: float) -> pd.DataFrame:
-    return pd.DataFrame([{"feature_set": K.EMBEDDING, "balanced_accuracy": ba, "balanced_accuracy_ci_low": lo,
-                          "balanced_accuracy_ci_high": hi},
-                         {"feature_set": "FC correlation", "balanced_accuracy": 0.7, "balanced_accuracy_ci_low": 0.6,
-                          "balanced_accuracy_ci_high": 0.8},
-                         {"feature_set": "FC tangent", "balanced_accuracy": 0.8, "balanced_accuracy_ci_low": 0.7,
-                          "balanced_accuracy_ci_high": 0.9}])
+def _s3(ba: float, lo: float, hi: float, p: float = 0.001) -> pd.DataFrame:
+    """A 3-class summary as classify.score_predictions + permutation_test write it (differences: embedding − row)."""
+    def row(fs: str, b: float, d: float) -> dict:
+        return {"feature_set": fs, "balanced_accuracy": b, "balanced_accuracy_ci_low": b - 0.1,
+                "balanced_accuracy_ci_high": b + 0.1, "balanced_accuracy_chance": 1 / 3, "paired_with": K.EMBEDDING,
+                "balanced_accuracy_paired_difference": d, "balanced_accuracy_paired_difference_ci_low": d - 0.05,
+                "balanced_accuracy_paired_difference_ci_high": d + 0.05, "balanced_accuracy_p_perm": 0.001,
+                "n_permutations": 1000}
+    return pd.DataFrame([{**row(K.EMBEDDING, ba, float("nan")), "balanced_accuracy_ci_low": lo,
+                          "balanced_accuracy_ci_high": hi, "balanced_accuracy_p_perm": p},
+                         row("FC correlation", 0.7, ba - 0.7), row("FC tangent", 0.8, ba - 0.8),
+                         row(K.UNTRAINED, 0.25, ba - 0.25)])
 
 
-def test_separation_flips_when_the_interval_crosses_chance():
+def test_separation_needs_the_bootstrap_interval_above_chance_and_the_permutation_p():
     v = K.embeddings_separate(_s3(0.5, 1 / 3 + 0.01, 0.6))
-    assert v.verdict == "reproduced" and v.value == 0.5 and v.reference == "FC tangent: 0.800"
-    assert K.embeddings_separate(_s3(0.5, 1 / 3 - 0.01, 0.6)).verdict == "not reproduced"
+    assert v.verdict == "reproduced" and v.value == 0.5
+    assert v.measured == ("balanced accuracy 0.500 [0.343, 0.600] (subject bootstrap), chance 0.333, permutation "
+                          "p = 0.00100 (1000 permutations)")
+    # the best FC baseline and the untrained encoder, each as a paired difference with its interval
+    assert v.reference == ("FC tangent: 0.800, embedding − it -0.300 [-0.350, -0.250]; untrained encoder: 0.250, "
+                           "embedding − it 0.250 [0.200, 0.300]")
+    assert K.embeddings_separate(_s3(0.5, 1 / 3 - 0.01, 0.6)).verdict == "not reproduced"     # interval reaches chance
+    assert K.embeddings_separate(_s3(0.5, 0.4, 0.6, p=0.051)).verdict == "not reproduced"     # permutation p
+    assert K.embeddings_separate(_s3(0.5, 0.4, 0.6, p=0.049)).verdict == "reproduced"
     assert K.embeddings_separate(_s3(0.5, float("nan"), float("nan"))).verdict == "not reproduced"
     assert K.embeddings_separate(None).verdict == "not run in this build"
+    # a table from before the permutation p-values (t interval over repeats only): not scored by the old rule
+    old = _s3(0.5, 0.4, 0.6).drop(columns=["balanced_accuracy_p_perm"])
+    assert K.embeddings_separate(old).verdict == "not run in this build"
 
 
 def _assoc(est: float, p: float) -> pd.DataFrame:

@@ -33,7 +33,11 @@ def roc(roc_df: pd.DataFrame, summary: pd.DataFrame | None = None, ax: plt.Axes 
 
 
 def metric_bars(summary: pd.DataFrame, metric: str = "auc", ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
-    """Feature sets side by side: mean metric over CV repeats with its interval."""
+    """Feature sets side by side: the metric and its ``<metric>_ci_low``/``_ci_high`` interval.
+
+    The classification tables hold the metric of the out-of-fold predictions pooled over CV
+    repeats and its subject-bootstrap interval (:func:`bi_core.analysis.classify.score_predictions`).
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2))
     s = summary.reset_index(drop=True)
