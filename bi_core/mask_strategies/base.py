@@ -1,9 +1,10 @@
-"""The interface every masking strategy implements, and the registry that lists them.
+"""The interface every masking strategy implements, the registry that lists them, and the settings
+that choose one (:class:`MaskConfig`).
 
-This module (like the whole :mod:`bi_core.mask_strategies` package) imports neither torch
-nor :mod:`bi_core.masking` at import time, so the CLI can offer the strategy names
-without loading torch; a strategy imports :mod:`bi_core.masking` inside
-:meth:`MaskStrategy.sample`, where it builds the :class:`~bi_core.masking.Mask` tensors.
+This module (like the whole :mod:`bi_core.mask_strategies` package) does not import torch, so
+the CLI can offer the strategy names without loading it: the strategies build their masks with
+:mod:`bi_core.mask_types`, which makes tensors only when a mask is built. It sits below
+:mod:`bi_core.masking` (the sampler), which re-exports :class:`MaskConfig`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    from ..masking import Mask, MaskConfig, TokenLayout
+from ..mask_types import Mask, TokenLayout
 
 #: Default probability that a whole-unit strategy (``network``, ``lobe_group``) masks two units
 #: instead of one (:attr:`bi_core.masking.MaskConfig.p_two`).
@@ -161,3 +160,43 @@ def get_strategy(name: str) -> MaskStrategy[Any]:
         return STRATEGIES[name]
     except KeyError:
         raise ConfigError(f"unknown masking strategy {name!r}; known strategies: {list(STRATEGIES)}.") from None
+
+
+@dataclass
+class MaskConfig:
+    """Masking settings (the ``mask:`` section of a training config).
+
+    Parameters
+    ----------
+    strategy
+        A name in :data:`STRATEGIES`. A former name (``region``, now ``lobe_group``:
+        :data:`~bi_core.mask_strategies.DEPRECATED_NAMES`) is replaced by the current one,
+        with a ``FutureWarning``, so old configs and checkpoints still load.
+    p_two
+        ``network``/``lobe_group``: probability of masking two units instead of one.
+    ratio
+        ``random``/``temporal_block``: share of tokens masked; ``atlas_region``: share of
+        ROIs masked; in (0, 1). ``None`` matches the ``network`` strategy's expected share
+        (:func:`matched_ratio`).
+    block_patches
+        ``temporal_block``: block length in patches (``None``: half the window, at least 1).
+    per_sample
+        ``network``/``lobe_group``: draw per sample and pad instead of one draw per batch.
+    """
+
+    strategy: str = "network"
+    p_two: float = DEFAULT_P_TWO
+    ratio: float | None = None
+    block_patches: int | None = None
+    per_sample: bool = False
+
+    def __post_init__(self) -> None:
+        self.strategy = current_name(self.strategy)  # old names still load, with a warning
+        get_strategy(self.strategy)  # ConfigError naming the known strategies
+        if not 0 <= float(self.p_two) <= 1:
+            raise ConfigError(f"mask.p_two={self.p_two} must be a probability in [0, 1].")
+        if self.ratio is not None and not 0 < float(self.ratio) < 1:
+            raise ConfigError(f"mask.ratio={self.ratio} must be in (0, 1) (a share of tokens), or null for the "
+                              "ratio matched to network masking.")
+        if self.block_patches is not None and int(self.block_patches) < 1:
+            raise ConfigError(f"mask.block_patches={self.block_patches} must be at least 1.")

@@ -7,13 +7,12 @@ need padding. ``mask.ratio: null`` masks the ``network`` strategy's expected sha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .base import MaskStrategy, PlanT
+from ..mask_types import TokenLayout
+from .base import MaskConfig, MaskStrategy, PlanT
 from .network import matched_ratio
 
-if TYPE_CHECKING:
-    from ..masking import MaskConfig, TokenLayout
 
 
 class FixedRatioStrategy(MaskStrategy[PlanT]):

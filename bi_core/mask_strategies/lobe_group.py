@@ -17,16 +17,15 @@ through ``p_two`` (the probability of two groups), since groups and networks dif
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from .base import STRATEGIES, register
+from ..mask_types import TokenLayout
+from .base import STRATEGIES, MaskConfig, register
 from .whole_units import UnitPlan, WholeUnitStrategy, check_unit_count, p_two_for_share, unit_shares
 
-if TYPE_CHECKING:
-    from ..masking import MaskConfig, TokenLayout
 
 
 @register

@@ -7,15 +7,14 @@ matched to by default (``mask.ratio: null``) and in the masking study.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .base import DEFAULT_P_TWO, register
+from ..mask_types import TokenLayout
+from .base import DEFAULT_P_TWO, MaskConfig, register
 from .whole_units import UnitPlan, WholeUnitStrategy, check_unit_count
 
-if TYPE_CHECKING:
-    from ..masking import MaskConfig, TokenLayout
 
 
 @register

@@ -7,16 +7,14 @@ batches need no padding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
-from .base import MaskPlan, register
+from ..mask_types import Mask, TokenLayout
+from .base import MaskConfig, MaskPlan, register
 from .fixed_ratio import FixedRatioStrategy
 
-if TYPE_CHECKING:
-    from ..masking import Mask, MaskConfig, TokenLayout
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,9 +49,7 @@ class RandomStrategy(FixedRatioStrategy[RandomPlan]):
         return f"ratio={plan.ratio:.4g}"
 
     def sample(self, plan: RandomPlan, batch_size: int, rng: np.random.Generator) -> Mask:
-        import torch
-
-        from ..masking import Mask
+        import torch  # here, not at the top: the CLI imports this package to list the strategies
 
         B, L = int(batch_size), plan.layout.n_tokens
         order = np.argsort(rng.random((B, L)), axis=1)

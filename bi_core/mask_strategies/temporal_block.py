@@ -8,16 +8,14 @@ sample masks the same number of tokens, so batches need no padding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
-from .base import MaskPlan, register
+from ..mask_types import Mask, TokenLayout, rows_to_mask
+from .base import MaskConfig, MaskPlan, register
 from .fixed_ratio import FixedRatioStrategy
 
-if TYPE_CHECKING:
-    from ..masking import Mask, MaskConfig, TokenLayout
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,8 +59,6 @@ class TemporalBlockStrategy(FixedRatioStrategy[BlockPlan]):
         return f"ratio={plan.ratio:.4g}, block={plan.block} patches"
 
     def sample(self, plan: BlockPlan, batch_size: int, rng: np.random.Generator) -> Mask:
-        from ..masking import rows_to_mask
-
         lay = plan.layout
         n_p = lay.n_patches
         rows, units = [], []

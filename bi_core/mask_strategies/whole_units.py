@@ -10,15 +10,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
-from .base import MaskPlan, MaskStrategy
+from ..mask_types import Mask, TokenLayout, rows_to_mask, shared_mask
+from .base import MaskConfig, MaskPlan, MaskStrategy
 
-if TYPE_CHECKING:
-    from ..masking import Mask, MaskConfig, TokenLayout
 
 
 def unit_shares(ids: np.ndarray, units: np.ndarray) -> np.ndarray:
@@ -95,8 +93,6 @@ class WholeUnitStrategy(MaskStrategy[UnitPlan]):
         return np.sort(rng.choice(plan.units, size=k, replace=False))
 
     def sample(self, plan: UnitPlan, batch_size: int, rng: np.random.Generator) -> Mask:
-        from ..masking import rows_to_mask, shared_mask
-
         lay, cfg, B = plan.layout, plan.cfg, int(batch_size)
         L = lay.n_tokens
         if not cfg.per_sample:
