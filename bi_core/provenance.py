@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import platform
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -155,3 +156,14 @@ def sources_current(recorded: dict[str, str] | None) -> bool:
 def changed_sources(recorded: dict[str, str]) -> list[str]:
     """The recorded sources whose digest differs now (edited or removed), for messages."""
     return [rel for rel, d in recorded.items() if file_digest(PACKAGE_ROOT / rel) != d]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the machine type: recorded beside timings and published weights."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()

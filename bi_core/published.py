@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -46,6 +47,7 @@ from ._io import atomic_dir, write_json
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import InputError
 from .masking import MaskSampler, TokenLayout
+from .provenance import cpu_model
 from .runs import load_model, run_config_hash, snapshot_files
 from .train import _deterministic, _Dist, evaluate, prepare_data
 
@@ -165,7 +167,8 @@ def publish(run: str | Path, cohort_paths: Sequence[str | Path], dest: str | Pat
             "cohorts": best_ck.get("cohorts"),
             "code": {"bi_core_version": best_ck.get("bi_core_version"), "git_commit": _git_commit(),
                      "sources": summary.get("code")},
-            "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
+            "machine": {"description": f"{cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}",
+                        "platform": platform.platform(), "python": sys.version.split()[0],
                         "torch": torch.__version__, "device": summary.get("device")},
             "training_time_s": summary.get("train_time_s"),
             "val_subjects": summary.get("val_subjects"), "train_subjects": summary.get("train_subjects"),

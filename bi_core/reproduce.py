@@ -40,6 +40,7 @@ from typing import Any
 
 from ._io import write_json
 from .errors import BiCoreError, ConfigError, InputError
+from .provenance import cpu_model
 from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, dynamic_dir, stamp_is_current, with_dependencies
 
 __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
@@ -190,17 +191,7 @@ def environment_info() -> dict[str, Any]:
         except md.PackageNotFoundError:
             versions[p] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-            "processor": platform.processor() or _cpu_model(), "cpu_count": os.cpu_count(), "versions": versions}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
+            "processor": platform.processor() or cpu_model(), "cpu_count": os.cpu_count(), "versions": versions}
 
 
 def reproduce(preset: str = "default", out: str | Path | None = None, book_out: str | Path = ".",

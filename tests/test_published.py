@@ -156,3 +156,13 @@ def test_shipped_synthetic_weights_are_valid_for_this_code(tmp_path):
     v = verify(bundle_path("default", "pretrain"), [tmp_path / "synth" / "pretrain"],
                replace(preset(DEFAULT.pretrain), seed=0))
     assert v.ok, v.reason + " — retrain and republish with `make weights`"
+
+
+def test_chapters_say_where_the_weights_come_from(smoke_dir, smoke_run, smoke_bundle, tmp_path):
+    from bi_core.runs import weights_origin
+
+    assert weights_origin(smoke_run).startswith("These weights were trained in this build")
+    v = verify(smoke_bundle, [smoke_dir / "pretrain"], replace(preset("smoke"), seed=0))
+    text = weights_origin(install(smoke_bundle, tmp_path / "run", v), what="Fold 0's weights")
+    assert text.startswith("Fold 0's weights are the ones published") and "tolerance 1e-5" in text
+    assert f"{v.loss:.6f}" in text and "RETRAIN=1" in text
