@@ -44,7 +44,8 @@ def write_lab_study(raw: Path, n_per_group: int = 4, frames: int = 160, sessions
     groups = ["control", "patient"] * n_per_group
     pd.DataFrame({"participant_id": [f"sub-{s}" for s in subs], "age": rng.uniform(20, 80, len(subs)).round(1),
                   "sex": rng.choice(["F", "M"], len(subs)), "group": groups,
-                  "site": ["siteA", "siteB"] * n_per_group}).to_csv(raw / "participants.tsv", sep="\t", index=False)
+                  "site": ["siteA"] * n_per_group + ["siteB"] * n_per_group}).to_csv(raw / "participants.tsv", sep="\t",
+                                                                                      index=False)
     xd = raw / "derivatives" / "xcp_d"
     tpl = xd / "sourcedata" / "atlases" / f"tpl-{MNI}"
     tpl.mkdir(parents=True)

@@ -1,0 +1,131 @@
+"""The groups an analysis chapter shows: its ``group_column``/``reference``/``levels`` parameters
+checked against what ``bi-core analyze`` compared.
+
+Chapters 3–6 take the three parameters (defaults: the book's ``diagnosis``, CN, CN < MCI <
+AD). :func:`chapter_groups` returns ``None`` — the chapter shows its group-free parts
+only — when ``group_column`` is empty or when the analysis compared no groups (its
+``summary.json`` says why); otherwise the groups, whose contrasts and classification
+tasks name the tables the chapter reads (``groupdiff_*.tsv`` rows ``<level>-<reference>``,
+``classification_<level>_<reference>_*.tsv``, ``classification_<k>class_*.tsv``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .groupstats import Groups, slug
+
+
+@dataclass(frozen=True)
+class ChapterGroups(Groups):
+    """:class:`~bi_core.analysis.groupstats.Groups` with the names a chapter looks tables up by."""
+
+    @property
+    def main(self) -> str:
+        """The main contrast: the last level against the reference (``AD-CN``)."""
+        return f"{self.order[-1]}-{self.reference}"
+
+    @property
+    def contrast_names(self) -> list[str]:
+        """Every contrast, the level furthest along the order first (``AD-CN``, ``MCI-CN``)."""
+        return [f"{g}-{r}" for g, r in self.contrasts]
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The levels compared with the reference, in order (``MCI``, ``AD``)."""
+        return tuple(g for g in self.order if g != self.reference)
+
+    def task(self, level: str | None = None) -> str:
+        """The two-class task of ``level`` (default: the last) against the reference (``ad_cn``)."""
+        return f"{slug(level or self.order[-1])}_{slug(self.reference)}"
+
+    @property
+    def multiclass_task(self) -> str | None:
+        """The all-levels task (``3class``), ``None`` with two levels."""
+        return f"{len(self.order)}class" if len(self.order) >= 3 else None
+
+
+def _levels(levels: Any) -> list[str] | None:
+    if levels is None or (isinstance(levels, str) and levels.strip().lower() in ("", "none", "null")):
+        return None
+    if isinstance(levels, str):
+        levels = levels.split(",")
+    return [str(v).strip() for v in levels]
+
+
+def _empty(v: Any) -> bool:
+    return v is None or str(v).strip().lower() in ("", "none", "null")
+
+
+def chapter_groups(suite_dir: str | Path, group_column: str | None, reference: str | None,
+                   levels: Sequence[str] | str | None) -> ChapterGroups | None:
+    """The groups a chapter compares, as the analysis in ``suite_dir`` compared them.
+
+    Parameters
+    ----------
+    suite_dir
+        A ``bi-core analyze --out`` directory (its ``summary.json``: ``groups``).
+    group_column
+        The compared column; empty or ``None``: no groups (the group-free parts only).
+    reference
+        Its reference level; ``None``: the analysis's.
+    levels
+        The levels shown, in order (a list or ``"a,b,c"``); ``None``: every level the analysis
+        compared. Each must be one the analysis compared, with the reference among them.
+
+    Returns
+    -------
+    ChapterGroups or None
+        ``None`` when ``group_column`` is empty or the analysis compared no groups.
+
+    Raises
+    ------
+    InputError
+        The parameters name another column, reference or levels than the analysis compared
+        (the message says what it compared and how to pass it).
+    """
+    if _empty(group_column):
+        return None
+    f = Path(suite_dir) / "summary.json"
+    try:
+        done = json.loads(f.read_text(encoding="utf-8")).get("groups")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{f}: cannot read the analysis summary ({exc}); run `bi-core analyze --out "
+                         f"{suite_dir}`.") from None
+    if not done:
+        return None
+    have = (f"-p group_column {done['column']} -p reference {done['reference']} -p levels "
+            f"'{json.dumps(done['order'])}'")
+    if str(group_column) != done["column"]:
+        raise InputError(f"parameter group_column={group_column!r}: the analysis in {suite_dir} compared the levels of "
+                         f"{done['column']!r}; pass {have} (or re-run `bi-core analyze --group-column "
+                         f"{group_column}`).")
+    ref = done["reference"] if _empty(reference) else str(reference)
+    if ref != done["reference"]:
+        raise InputError(f"parameter reference={reference!r}: the analysis in {suite_dir} compared every level with "
+                         f"{done['reference']!r}; pass {have}.")
+    order = _levels(levels) or list(done["order"])
+    unknown = [v for v in order if v not in done["order"]]
+    if unknown or ref not in order or len(order) < 2:
+        raise InputError(f"parameter levels={order!r}: the analysis in {suite_dir} compared "
+                         f"{', '.join(done['order'])} (reference {done['reference']}); give at least the reference "
+                         f"and one other of them, e.g. {have}.")
+    return ChapterGroups(done["column"], tuple(order), ref)
+
+
+def with_group_labels(table: Any, cohort: Any, groups: Groups | None) -> Any:
+    """A per-recording table with the cohort's phenotypes and, with ``groups``, its group column as the labels
+    ``bi-core analyze`` compared (:func:`~bi_core.analysis.groupstats.as_labels`: ``2.0`` reads as ``2``)."""
+    from .groupstats import as_labels
+    from .predictability import PHENOTYPES, with_phenotypes
+
+    if groups is None:
+        return with_phenotypes(table, cohort)
+    out = with_phenotypes(table, cohort, (*PHENOTYPES, groups.column))
+    out[groups.column] = as_labels(out[groups.column])
+    return out

@@ -1,0 +1,145 @@
+"""Chapters 3–6 for any cohort (issue 24, part 3).
+
+Every analysis chapter takes ``group_column``, ``reference`` and ``levels`` (defaults: the
+book's diagnosis, CN, CN < MCI < AD) and shows its group-free parts only without groups;
+no code cell names a diagnosis except through those parameters' defaults. The notebooks run
+with papermill on a patient/control lab study written as XCP-D writes it
+(``tests/test_derivatives.py``) and on the same cohort analysed without groups.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bi_core.analysis.chapters import ChapterGroups, chapter_groups
+from bi_core.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ("03_predictability", "04_interactions", "05_classification", "06_longitudinal")
+
+
+def _summary(tmp_path: Path, groups: dict | None) -> Path:
+    (tmp_path / "summary.json").write_text(json.dumps({"groups": groups}))
+    return tmp_path
+
+
+DX = {"column": "diagnosis", "reference": "CN", "order": ["CN", "MCI", "AD"], "contrasts": ["AD-CN", "MCI-CN"]}
+
+
+def test_the_book_defaults_are_the_analysis_groups(tmp_path):
+    g = chapter_groups(_summary(tmp_path, DX), "diagnosis", "CN", ["CN", "MCI", "AD"])
+    assert g == ChapterGroups("diagnosis", ("CN", "MCI", "AD"), "CN")
+    assert g.main == "AD-CN" and g.contrast_names == ["AD-CN", "MCI-CN"] and g.compared == ("MCI", "AD")
+    assert g.task() == "ad_cn" and g.task("MCI") == "mci_cn" and g.multiclass_task == "3class"
+    # levels None (or "none" from the command line): every level the analysis compared; a subset is shown in order
+    assert chapter_groups(tmp_path, "diagnosis", None, "none").order == ("CN", "MCI", "AD")
+    sub = chapter_groups(tmp_path, "diagnosis", "CN", "CN,AD")
+    assert sub.main == "AD-CN" and sub.contrast_names == ["AD-CN"] and sub.multiclass_task is None
+
+
+def test_no_groups_gives_the_group_free_parts(tmp_path):
+    assert chapter_groups(_summary(tmp_path, DX), None, "CN", ["CN", "MCI", "AD"]) is None
+    assert chapter_groups(tmp_path, "None", None, None) is None
+    # the analysis compared no groups: the defaults still run (group-free)
+    assert chapter_groups(_summary(tmp_path, None), "diagnosis", "CN", ["CN", "MCI", "AD"]) is None
+
+
+def test_parameters_that_do_not_match_the_analysis_say_what_it_compared(tmp_path):
+    pc = {"column": "group", "reference": "control", "order": ["control", "patient"]}
+    _summary(tmp_path, pc)
+    with pytest.raises(InputError, match=r"compared the levels of 'group'; pass -p group_column group -p reference "
+                                         r"control -p levels '\[\"control\", \"patient\"\]'"):
+        chapter_groups(tmp_path, "diagnosis", "CN", ["CN", "MCI", "AD"])
+    with pytest.raises(InputError, match="compared every level with 'control'"):
+        chapter_groups(tmp_path, "group", "patient", None)
+    with pytest.raises(InputError, match=r"levels=\['control', 'AD'\]: the analysis .* compared control, patient"):
+        chapter_groups(tmp_path, "group", "control", ["control", "AD"])
+    g = chapter_groups(tmp_path, "group", "control", ["control", "patient"])
+    assert g.main == "patient-control" and g.task() == "patient_control" and g.multiclass_task is None
+
+
+def test_no_chapter_names_a_diagnosis_but_through_its_parameters():
+    for name in CHAPTERS:
+        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+        params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, name
+        src = "".join(params[0]["source"])
+        for p in ("group_column", "reference", "levels"):
+            assert re.search(rf"^{p} = ", src, re.M), (name, p)
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "code" or cell is params[0]:
+                continue
+            code = "".join(cell["source"])
+            hits = re.findall(r"\b(AD|MCI|CN)\b|need_diagnosis|\"diagnosis\"", code)
+            assert not hits, (name, hits, code[:200])
+
+
+# ---------------------------------------------------------------------- papermill on a lab study
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A patient/control lab study ingested, pretrained (smoke preset) and analysed with and without groups."""
+    import torch
+
+    from bi_core.analysis.classify import CVConfig
+    from bi_core.analysis.suite import run_suite
+    from bi_core.ingest import ingest_bids
+    from bi_core.preprocess import PreprocSpec
+    from bi_core.runs import preset
+    from bi_core.train import pretrain
+    from test_derivatives import write_lab_study
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("lab")
+    xd = write_lab_study(d / "raw", n_per_group=4, frames=160, seed=1)
+    ingest_bids(xd, "lab", d / "cohort", PreprocSpec(), progress=False)
+    pretrain([d / "cohort"], preset("smoke"), d / "run", device="cpu", progress=False)
+    cv = CVConfig(n_splits=2, n_repeats=1, inner_splits=2)
+    kw = dict(cv=cv, occlusion_windows=1, target="age")
+    run_suite(d / "run", d / "cohort", d / "results", group_column="group", reference="control", **kw)
+    run_suite(d / "run", d / "cohort", d / "results-free", **kw)
+    torch.set_num_threads(n)
+    return d
+
+
+def _run(lab: Path, results: str, params: dict, out: Path) -> dict[str, dict]:
+    from bi_core.reproduce import run_notebook
+
+    glued = {}
+    for name in CHAPTERS:
+        extra = {"readouts_dir": "none", "readouts_real_dir": "none", "routing_dir": "none"} \
+            if name == "04_interactions" else {}
+        nb = run_notebook(name, {"suite_dir": str(lab / results), "eval_cohort": str(lab / "cohort"),
+                                 "ground_truth": "none", "preset": "smoke", **params, **extra}, out)
+        glued[name] = {o["metadata"]["scrapbook"]["name"]: o.get("data", {})
+                       for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", [])
+                       if o.get("metadata", {}).get("scrapbook")}
+    return glued
+
+
+@pytest.mark.slow
+def test_chapters_run_on_a_patient_control_cohort(lab, tmp_path):
+    g = _run(lab, "results", {"group_column": "group", "reference": "control", "levels": ["control", "patient"]},
+             tmp_path)
+    # the group parts ran: the main contrast is patient-control, the classification task patient vs control
+    assert "group differences" not in json.dumps(g["03_predictability"]["sig_ad_list"])
+    assert g["03_predictability"]["dmn_est"]["application/papermill.record/text/plain"] != "nan"
+    assert g["05_classification"]["emb_auc"]["application/papermill.record/text/plain"] != "nan"
+    assert "no classification" in json.dumps(g["05_classification"]["best3"])      # two levels: no all-levels task
+    assert "fig_mats" in g["04_interactions"] and "fig_diff" in g["04_interactions"]
+    assert g["06_longitudinal"]["n_sub"]["application/papermill.record/text/plain"] in ("0", "12")
+
+
+@pytest.mark.slow
+def test_chapters_run_on_an_unlabelled_cohort(lab, tmp_path):
+    # group_column None: the group-free parts; the analysis without groups with the book's defaults: the same
+    for params in ({"group_column": None}, {}):
+        g = _run(lab, "results-free", params, tmp_path / str(len(params)))
+        assert "no groups compared" in json.dumps(g["03_predictability"]["sig_ad_list"])
+        assert g["03_predictability"]["most_r2"]["application/papermill.record/text/plain"] != "nan"
+        assert "no groups compared" in json.dumps(g["05_classification"]["best_fc"])
+        assert "no groups compared" in json.dumps(g["06_longitudinal"]["est_order"])
