@@ -62,7 +62,6 @@ visits, MMSE or CDR-SB are written, and the ``retest_sessions`` repeats are *ses
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -615,6 +614,69 @@ def _eval_plan(cfg: SynthConfig, rng: np.random.Generator) -> list[dict[str, Any
     return visits
 
 
+class _Draws:
+    """What every recording of one :func:`generate` call shares: the simulator, the scenario, the truth rows.
+
+    ``truths`` collects one ``ground_truth_recordings.tsv`` row per recording, in the order written.
+    """
+
+    def __init__(self, cfg: SynthConfig, dyn: DynamicScenario | None, progress_total: int | None) -> None:
+        self.cfg, self.dyn = cfg, dyn
+        self.atlas = synthetic_atlas(cfg.n_cortical, cfg.n_subcortical)
+        self.sim = _Simulator(self.atlas, cfg)
+        self.nets = self.sim.nets
+        self.k = {n: i for i, n in enumerate(self.nets)}
+        self.ca, self.cb = self.k[COGNITION_PAIR[0]], self.k[COGNITION_PAIR[1]]
+        self.label = "" if dyn is None else f", scenario {dyn.name}"
+        self.swing_pairs = [] if dyn is None else [(a, b) for a, b, _, _ in dyn.swings if a in self.k and b in self.k]
+        self.truths: list[dict[str, Any]] = []
+        self.pbar = None
+        if progress_total is not None:
+            from tqdm.auto import tqdm
+
+            self.pbar = tqdm(total=progress_total, desc=f"synth {cfg.name}", unit="rec")
+
+    def dynamics(self, C: np.ndarray, severity: float) -> tuple[tuple[np.ndarray, np.ndarray, DynamicScenario] | None,
+                                                                 dict[str, float]]:
+        """The state couplings of a recording and their truth columns (nothing in the static scenario)."""
+        if self.dyn is None:
+            return None, {}
+        k = self.k
+        CA, CB, f = state_couplings(C, severity, self.dyn, self.nets)
+        return (CA, CB, self.dyn), {f"swing_{a}_{b}": round(float(CA[k[a], k[b]] - C[k[a], k[b]]), 4)
+                                    for a, b in self.swing_pairs} | {"swing_factor": round(f, 4)}
+
+    def couplings(self, C: np.ndarray) -> dict[str, float]:
+        """The truth columns of a recording's coupling matrix ``C`` ``[K, K]``."""
+        k = self.k
+        return {f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4) for (a, b) in _truth_pairs(self.nets)}
+
+    def tick(self) -> None:
+        if self.pbar:
+            self.pbar.update()
+
+
+def _synth_config(preset: str | SynthConfig) -> SynthConfig:
+    """The preset's :class:`SynthConfig` (or ``preset`` itself), checked."""
+    cfg = PRESETS[preset] if isinstance(preset, str) and preset in PRESETS else preset
+    if not isinstance(cfg, SynthConfig):
+        raise ConfigError(f"unknown synthetic preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    _check_groups(cfg)
+    return cfg
+
+
+def _pretrain_specs(cfg: SynthConfig, n_eval: int) -> list[DatasetSpec]:
+    """The pretraining datasets, scaled to fill ``cfg.total_recordings`` beside ``n_eval`` evaluation visits."""
+    specs = list(cfg.pretrain)
+    if cfg.total_recordings is None:
+        return specs
+    remaining = cfg.total_recordings - n_eval
+    if remaining < len(specs):
+        raise ConfigError(f"total_recordings={cfg.total_recordings} leaves no room for pretraining recordings.")
+    sizes = _largest_remainder({d.name: d.n_subjects for d in specs}, remaining)
+    return [replace(d, n_subjects=sizes[d.name]) for d in specs]
+
+
 def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0, overwrite: bool = False,
              progress: bool = True, scenario: str | DynamicScenario | None = "static") -> Path:
     """Write ``out/pretrain``, ``out/eval``, ``out/ground_truth.json`` for a preset.
@@ -638,130 +700,120 @@ def generate(out: str | Path, preset: str | SynthConfig = "smoke", seed: int = 0
         scenario's files do not depend on this option's existence.
     """
     dyn = resolve_scenario(scenario)
-    cfg = PRESETS[preset] if isinstance(preset, str) and preset in PRESETS else preset
-    if not isinstance(cfg, SynthConfig):
-        raise ConfigError(f"unknown synthetic preset {preset!r}; choose one of {sorted(PRESETS)}.")
-    _check_groups(cfg)
-    atlas = synthetic_atlas(cfg.n_cortical, cfg.n_subcortical)
-    sim = _Simulator(atlas, cfg)
-    nets = sim.nets
+    cfg = _synth_config(preset)
+    # the seed streams, spawned in this order: the plan, the pretraining datasets, the evaluation visits
+    # (and, with retest sessions, the subjects' coherence traits: spawned last, so the others are unchanged)
     root_ss = np.random.SeedSequence(int(seed))
     plan_ss, pre_ss, eval_ss = root_ss.spawn(3)
     eval_plan = _eval_plan(cfg, np.random.default_rng(plan_ss))
-    pretrain_specs = list(cfg.pretrain)
-    if cfg.total_recordings is not None:
-        remaining = cfg.total_recordings - len(eval_plan)
-        if remaining < len(pretrain_specs):
-            raise ConfigError(f"total_recordings={cfg.total_recordings} leaves no room for pretraining recordings.")
-        sizes = _largest_remainder({d.name: d.n_subjects for d in pretrain_specs}, remaining)
-        pretrain_specs = [replace(d, n_subjects=sizes[d.name]) for d in pretrain_specs]
-    pbar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        pbar = tqdm(total=sum(d.n_subjects for d in pretrain_specs) + len(eval_plan), desc=f"synth {cfg.name}",
-                    unit="rec")
-    truths: list[dict[str, Any]] = []
-    k = {n: i for i, n in enumerate(nets)}
-    ca, cb = k[COGNITION_PAIR[0]], k[COGNITION_PAIR[1]]
-    label = "" if dyn is None else f", scenario {dyn.name}"
-    swing_pairs = [] if dyn is None else [(a, b) for a, b, _, _ in dyn.swings if a in k and b in k]
-
-    def dynamics(C: np.ndarray, severity: float) -> tuple[tuple[np.ndarray, np.ndarray, DynamicScenario] | None,
-                                                            dict[str, float]]:
-        """The state couplings of a recording and their truth columns (nothing in the static scenario)."""
-        if dyn is None:
-            return None, {}
-        CA, CB, f = state_couplings(C, severity, dyn, nets)
-        return (CA, CB, dyn), {f"swing_{a}_{b}": round(float(CA[k[a], k[b]] - C[k[a], k[b]]), 4)
-                               for a, b in swing_pairs} | {"swing_factor": round(f, 4)}
-
+    pretrain_specs = _pretrain_specs(cfg, len(eval_plan))
+    draws = _Draws(cfg, dyn, sum(d.n_subjects for d in pretrain_specs) + len(eval_plan) if progress else None)
     with atomic_dir(out, overwrite=overwrite, kind="synth") as tmp:
         spec = PreprocSpec(target_tr=None, zscore=True)
-        with (CohortWriter(tmp / "pretrain", atlas, spec, name="synthetic-pretrain",
-                           description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, "
-                                       f"seed {seed}{label}")
-              if pretrain_specs else nullcontext()) as w:
-            for d_ss, d in zip(pre_ss.spawn(len(pretrain_specs)), pretrain_specs):
-                for s_i, s_ss in enumerate(d_ss.spawn(d.n_subjects)):
-                    rng = np.random.default_rng(s_ss)
-                    age = float(rng.uniform(*d.age_range))
-                    dev = _symmetric_deviation(rng, nets)
-                    C = subject_coupling(0.0, age, dev, nets)
-                    states, swing_truth = dynamics(C, 0.0)
-                    x = sim.recording(rng, d.tr, d.n_frames, C, 0.0, cfg.pretrain_noise_sd, states=states)
-                    # fluid score: loads on the cognition pair's individual deviation, declines after 30
-                    z_dev = dev[ca, cb] / INDIVIDUAL_SD_NAMED
-                    score = (COGNITION_LOADING * z_dev + math.sqrt(1 - COGNITION_LOADING**2) * rng.standard_normal())
-                    fluid = 100 + 15 * score - 0.25 * max(0.0, age - 30)
-                    sid = f"{d.name.replace('-', '')}{s_i + 1:04d}"
-                    rid = f"sub-{sid}_ses-1"
-                    w.add(x, recording_id=rid, subject=sid, session="1", tr=d.tr, dataset=d.name, site=d.name,
-                          age=round(age, 2), sex="F" if rng.random() < 0.5 else "M", fluid=round(fluid, 2))
-                    truths.append({"cohort": "pretrain", "recording_id": rid, "severity": 0.0,
-                                   **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
-                                      for (a, b) in _truth_pairs(nets)},
-                                   "cognition_deviation": round(float(dev[ca, cb]), 4), **swing_truth})
-                    if pbar:
-                        pbar.update()
+        if pretrain_specs:
+            with CohortWriter(tmp / "pretrain", draws.atlas, spec, name="synthetic-pretrain",
+                              description=f"bi_core synthetic healthy pretraining cohort, preset {cfg.name}, "
+                                          f"seed {seed}{draws.label}") as w:
+                _write_pretrain(w, draws, pretrain_specs, pre_ss)
         what = "/".join(g.label for g in cfg.groups) if cfg.groups else "ADNI-like"
-        with CohortWriter(tmp / "eval", atlas, spec, name="synthetic-eval",
-                          description=f"bi_core synthetic {what} cohort, preset {cfg.name}, seed {seed}{label}") as w:
-            subj_dev: dict[str, np.ndarray] = {}
-            subj_trait: dict[str, np.ndarray] = {}
-            retest = cfg.retest_sessions > 1
-            trait_ss = root_ss.spawn(1)[0] if retest else None  # a new stream: the others are unchanged
-            stability = np.array([RETEST_STABILITY.get(n, 0.5) for n in nets])
-            for v_ss, vis in zip(eval_ss.spawn(len(eval_plan)), eval_plan):
-                rng = np.random.default_rng(v_ss)
-                if vis["subject"] not in subj_dev:
-                    subj_dev[vis["subject"]] = _symmetric_deviation(np.random.default_rng(v_ss.spawn(1)[0]), nets)
-                    if trait_ss is not None:
-                        subj_trait[vis["subject"]] = np.random.default_rng(trait_ss.spawn(1)[0]).standard_normal(len(nets))
-                # the dynamic scenario's disease acts on the state swings only, never on the average coupling
-                static_severity = vis["severity"] if dyn is None else 0.0
-                C = subject_coupling(static_severity, vis["age"], subj_dev[vis["subject"]], nets)
-                states, swing_truth = dynamics(C, vis["severity"])
-                n_frames = int(rng.integers(vis["frames"][0], vis["frames"][1] + 1))
-                runs: list[tuple[np.random.Generator, str | None, np.ndarray | None]] = [(rng, None, None)]
-                if retest:
-                    runs = []
-                    for r, r_ss in enumerate(v_ss.spawn(cfg.retest_sessions)):
-                        r_rng = np.random.default_rng(r_ss)
-                        z = np.sqrt(stability) * subj_trait[vis["subject"]] + np.sqrt(1 - stability) * \
-                            r_rng.standard_normal(len(nets))
-                        runs.append((r_rng, str(r + 1), np.clip(1 + RETEST_COHERENCE_SD * z, 0.3, 1.6)))
-                for run_rng, run, scale in runs:
-                    x = sim.recording(run_rng, vis["tr"], n_frames, C, static_severity, vis["noise_sd"], scale,
-                                      states=states)
-                    if cfg.groups:   # one time point: the repeats are sessions, the label goes to group_column
-                        ses = run or vis["session"]
-                        rid = f"sub-{vis['subject']}_ses-{ses}"
-                        w.add(x, recording_id=rid, subject=vis["subject"], session=ses, tr=vis["tr"], dataset=cfg.name,
-                              site=vis["site"], age=vis["age"], sex=vis["sex"], **{cfg.group_column: vis["diagnosis"]})
-                    else:
-                        rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
-                        w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run,
-                              tr=vis["tr"], dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"],
-                              age=vis["age"], sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"],
-                              cdr_sb=vis["cdr_sb"], baseline_dx=vis["baseline_dx"], visit=vis["visit"],
-                              converter=vis["converter"])
-                    truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
-                                   **{f"coupling_{a}_{b}": round(float(C[k[a], k[b]]), 4)
-                                      for (a, b) in _truth_pairs(nets)},
-                                   "cognition_deviation": round(float(subj_dev[vis["subject"]][ca, cb]), 4),
-                                   "severity_slope": round(vis["slope"], 4), **swing_truth,
-                                   **({} if scale is None else {f"coherence_scale_{n}": round(float(v), 4)
-                                                                for n, v in zip(nets, scale)})})
-                if pbar:
-                    pbar.update()
-        if pbar:
-            pbar.close()
-        write_json(tmp / "ground_truth.json", ground_truth(cfg, seed, atlas, nets, scenario=dyn))
-        write_tsv(tmp / "ground_truth_recordings.tsv", pd.DataFrame(truths), float_format="%.6g")
+        with CohortWriter(tmp / "eval", draws.atlas, spec, name="synthetic-eval",
+                          description=f"bi_core synthetic {what} cohort, preset {cfg.name}, seed {seed}"
+                                      f"{draws.label}") as w:
+            trait_ss = root_ss.spawn(1)[0] if cfg.retest_sessions > 1 else None
+            _write_eval(w, draws, eval_plan, eval_ss, trait_ss)
+        if draws.pbar:
+            draws.pbar.close()
+        write_json(tmp / "ground_truth.json", ground_truth(cfg, seed, draws.atlas, draws.nets, scenario=dyn))
+        write_tsv(tmp / "ground_truth_recordings.tsv", pd.DataFrame(draws.truths), float_format="%.6g")
         write_json(tmp / "synth_config.json", {"preset": cfg.to_dict(), "seed": int(seed),
                                                **({} if dyn is None else {"scenario": dyn.to_dict()})})
     return Path(out)
+
+
+def _write_pretrain(w: CohortWriter, draws: _Draws, specs: list[DatasetSpec], pre_ss: np.random.SeedSequence) -> None:
+    """The healthy pretraining recordings: one stream per dataset, one per subject within it."""
+    nets, cfg = draws.nets, draws.cfg
+    for d_ss, d in zip(pre_ss.spawn(len(specs)), specs):
+        for s_i, s_ss in enumerate(d_ss.spawn(d.n_subjects)):
+            rng = np.random.default_rng(s_ss)
+            age = float(rng.uniform(*d.age_range))
+            dev = _symmetric_deviation(rng, nets)
+            C = subject_coupling(0.0, age, dev, nets)
+            states, swing_truth = draws.dynamics(C, 0.0)
+            x = draws.sim.recording(rng, d.tr, d.n_frames, C, 0.0, cfg.pretrain_noise_sd, states=states)
+            # fluid score: loads on the cognition pair's individual deviation, declines after 30
+            z_dev = dev[draws.ca, draws.cb] / INDIVIDUAL_SD_NAMED
+            score = (COGNITION_LOADING * z_dev + math.sqrt(1 - COGNITION_LOADING**2) * rng.standard_normal())
+            fluid = 100 + 15 * score - 0.25 * max(0.0, age - 30)
+            sid = f"{d.name.replace('-', '')}{s_i + 1:04d}"
+            rid = f"sub-{sid}_ses-1"
+            w.add(x, recording_id=rid, subject=sid, session="1", tr=d.tr, dataset=d.name, site=d.name,
+                  age=round(age, 2), sex="F" if rng.random() < 0.5 else "M", fluid=round(fluid, 2))
+            draws.truths.append({"cohort": "pretrain", "recording_id": rid, "severity": 0.0, **draws.couplings(C),
+                                 "cognition_deviation": round(float(dev[draws.ca, draws.cb]), 4), **swing_truth})
+            draws.tick()
+
+
+def _write_eval(w: CohortWriter, draws: _Draws, plan: list[dict[str, Any]], eval_ss: np.random.SeedSequence,
+                trait_ss: np.random.SeedSequence | None) -> None:
+    """The evaluation visits of ``plan``: one stream per visit (its first child: the subject's deviation, drawn at
+    the subject's first visit); with ``trait_ss`` (retest sessions) one recording per session."""
+    nets, dyn = draws.nets, draws.dyn
+    subj_dev: dict[str, np.ndarray] = {}
+    subj_trait: dict[str, np.ndarray] = {}
+    for v_ss, vis in zip(eval_ss.spawn(len(plan)), plan):
+        rng = np.random.default_rng(v_ss)
+        if vis["subject"] not in subj_dev:
+            subj_dev[vis["subject"]] = _symmetric_deviation(np.random.default_rng(v_ss.spawn(1)[0]), nets)
+            if trait_ss is not None:
+                subj_trait[vis["subject"]] = np.random.default_rng(trait_ss.spawn(1)[0]).standard_normal(len(nets))
+        # the dynamic scenario's disease acts on the state swings only, never on the average coupling
+        static_severity = vis["severity"] if dyn is None else 0.0
+        C = subject_coupling(static_severity, vis["age"], subj_dev[vis["subject"]], nets)
+        states, swing_truth = draws.dynamics(C, vis["severity"])
+        n_frames = int(rng.integers(vis["frames"][0], vis["frames"][1] + 1))
+        runs = [(rng, None, None)] if trait_ss is None else _retest_runs(v_ss, draws.cfg, nets, subj_trait[vis["subject"]])
+        for run_rng, run, scale in runs:
+            x = draws.sim.recording(run_rng, vis["tr"], n_frames, C, static_severity, vis["noise_sd"], scale,
+                                    states=states)
+            rid = _add_eval_recording(w, draws.cfg, vis, run, x)
+            draws.truths.append({"cohort": "eval", "recording_id": rid, "severity": round(vis["severity"], 4),
+                                 **draws.couplings(C),
+                                 "cognition_deviation": round(float(subj_dev[vis["subject"]][draws.ca, draws.cb]), 4),
+                                 "severity_slope": round(vis["slope"], 4), **swing_truth,
+                                 **({} if scale is None else {f"coherence_scale_{n}": round(float(v), 4)
+                                                              for n, v in zip(nets, scale)})})
+        draws.tick()
+
+
+def _retest_runs(v_ss: np.random.SeedSequence, cfg: SynthConfig, nets: tuple[str, ...], trait: np.ndarray
+                 ) -> list[tuple[np.random.Generator, str | None, np.ndarray | None]]:
+    """A visit's same-day sessions: each its generator, its run label and its coherence scale per network ``[K]``
+    (the subject's stable ``trait`` ``[K]`` mixed with session noise by :data:`RETEST_STABILITY`)."""
+    stability = np.array([RETEST_STABILITY.get(n, 0.5) for n in nets])
+    runs: list[tuple[np.random.Generator, str | None, np.ndarray | None]] = []
+    for r, r_ss in enumerate(v_ss.spawn(cfg.retest_sessions)):
+        r_rng = np.random.default_rng(r_ss)
+        z = np.sqrt(stability) * trait + np.sqrt(1 - stability) * r_rng.standard_normal(len(nets))
+        runs.append((r_rng, str(r + 1), np.clip(1 + RETEST_COHERENCE_SD * z, 0.3, 1.6)))
+    return runs
+
+
+def _add_eval_recording(w: CohortWriter, cfg: SynthConfig, vis: dict[str, Any], run: str | None, x: np.ndarray) -> str:
+    """Write one evaluation recording ``x`` ``[n_frames, n_rois]`` of visit ``vis``; returns its recording id."""
+    if cfg.groups:   # one time point: the repeats are sessions, the label goes to group_column
+        ses = run or vis["session"]
+        rid = f"sub-{vis['subject']}_ses-{ses}"
+        w.add(x, recording_id=rid, subject=vis["subject"], session=ses, tr=vis["tr"], dataset=cfg.name,
+              site=vis["site"], age=vis["age"], sex=vis["sex"], **{cfg.group_column: vis["diagnosis"]})
+        return rid
+    rid = f"sub-{vis['subject']}_ses-{vis['session']}" + (f"_run-{run}" if run else "")
+    w.add(x, recording_id=rid, subject=vis["subject"], session=vis["session"], run=run,
+          tr=vis["tr"], dataset="ADNI-like", site=vis["site"], diagnosis=vis["diagnosis"],
+          age=vis["age"], sex=vis["sex"], years_from_baseline=vis["years"], mmse=vis["mmse"],
+          cdr_sb=vis["cdr_sb"], baseline_dx=vis["baseline_dx"], visit=vis["visit"],
+          converter=vis["converter"])
+    return rid
 
 
 def _truth_pairs(nets: tuple[str, ...]) -> list[tuple[str, str]]:
