@@ -63,28 +63,6 @@ def glue_markdown(name: str, text: str) -> None:
     glue(name, Markdown(text))
 
 
-def glue_absent(why: str, texts: tuple[str, ...] = (), numbers: tuple[str, ...] = (),
-                figures: tuple[str, ...] = ()) -> None:
-    """Glue what a chapter's text reads for a part this cohort cannot show (e.g. no groups).
-
-    ``texts`` get ``why``, ``numbers`` NaN and ``figures`` a small figure that says ``why``,
-    so the chapter's prose still finds every name it cites.
-    """
-    for k in texts:
-        glue(k, why)
-    for k in numbers:
-        glue(k, float("nan"))
-    if figures:
-        import matplotlib.pyplot as plt
-
-        for k in figures:
-            fig, ax = plt.subplots(figsize=(4.5, 1.2))
-            ax.text(0.5, 0.5, why, ha="center", va="center", wrap=True, fontsize=9)
-            ax.axis("off")
-            glue(k, fig)
-            plt.close(fig)
-
-
 def label(name: Any, rename: Mapping[str, str] | None = None) -> str:
     """A column name as a reader reads it: ``rename``, else :data:`LABELS`, else ``_`` → space."""
     name = str(name)
@@ -196,10 +174,11 @@ def show_table(df: "pd.DataFrame", rename: Mapping[str, str] | None = None, digi
     styler = d.style.format(lambda v: format_number(v, digits))
     if not idx:
         styler = styler.hide(axis="index")
-    styler = styler.set_table_styles(TABLE_STYLES).set_table_attributes(f'class="{" ".join(["bi-table", *classes.split()])}"')
-    text = [c for c in d.columns if not pd.api.types.is_numeric_dtype(d[c]) or pd.api.types.is_bool_dtype(d[c])]
-    if text:  # words read from the left; numbers line up on the right
-        styler = styler.set_properties(subset=text, **{"text-align": "left"})
+    # words read from the left, numbers line up on the right (by position: headers may repeat)
+    text = [{"selector": f"td.col{i}", "props": "text-align: left;"} for i in range(d.shape[1])
+            if not pd.api.types.is_numeric_dtype(d.iloc[:, i]) or pd.api.types.is_bool_dtype(d.iloc[:, i])]
+    styler = styler.set_table_styles(TABLE_STYLES + text).set_table_attributes(
+        f'class="{" ".join(["bi-table", *classes.split()])}"')
     if caption:
         styler = styler.set_caption(caption)
     return styler
