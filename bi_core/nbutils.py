@@ -63,6 +63,28 @@ def glue_markdown(name: str, text: str) -> None:
     glue(name, Markdown(text))
 
 
+def glue_absent(why: str, texts: tuple[str, ...] = (), numbers: tuple[str, ...] = (),
+                figures: tuple[str, ...] = ()) -> None:
+    """Glue what a chapter's text reads for a part this cohort cannot show (e.g. no groups).
+
+    ``texts`` get ``why``, ``numbers`` NaN and ``figures`` a small figure that says ``why``,
+    so the chapter's prose still finds every name it cites.
+    """
+    for k in texts:
+        glue(k, why)
+    for k in numbers:
+        glue(k, float("nan"))
+    if figures:
+        import matplotlib.pyplot as plt
+
+        for k in figures:
+            fig, ax = plt.subplots(figsize=(4.5, 1.2))
+            ax.text(0.5, 0.5, why, ha="center", va="center", wrap=True, fontsize=9)
+            ax.axis("off")
+            glue(k, fig)
+            plt.close(fig)
+
+
 def label(name: Any, rename: Mapping[str, str] | None = None) -> str:
     """A column name as a reader reads it: ``rename``, else :data:`LABELS`, else ``_`` → space."""
     name = str(name)
