@@ -33,7 +33,7 @@ DX = {"column": "diagnosis", "reference": "CN", "order": ["CN", "MCI", "AD"], "c
 def test_the_book_defaults_are_the_analysis_groups(tmp_path):
     g = chapter_groups(_summary(tmp_path, DX), "diagnosis", "CN", ["CN", "MCI", "AD"])
     assert g == ChapterGroups("diagnosis", ("CN", "MCI", "AD"), "CN")
-    assert g.main == "AD-CN" and g.contrast_names == ["AD-CN", "MCI-CN"] and g.compared == ("MCI", "AD")
+    assert g.main == "AD-CN" and g.main_label == "AD\u2212CN" and g.contrast_names == ["AD-CN", "MCI-CN"] and g.compared == ("MCI", "AD")
     assert g.task() == "ad_cn" and g.task("MCI") == "mci_cn" and g.multiclass_task == "3class"
     # levels None (or "none" from the command line): every level the analysis compared; a subset is shown in order
     assert chapter_groups(tmp_path, "diagnosis", None, "none").order == ("CN", "MCI", "AD")

@@ -31,6 +31,11 @@ class ChapterGroups(Groups):
         return f"{self.order[-1]}-{self.reference}"
 
     @property
+    def main_label(self) -> str:
+        """The main contrast as the text shows it, with a minus sign (``AD−CN``)."""
+        return f"{self.order[-1]}\u2212{self.reference}"
+
+    @property
     def contrast_names(self) -> list[str]:
         """Every contrast, the level furthest along the order first (``AD-CN``, ``MCI-CN``)."""
         return [f"{g}-{r}" for g, r in self.contrasts]
