@@ -275,7 +275,8 @@ def test_selection_split_is_stratified_disjoint_and_seeded():
         selection_split(t[~t["subject"].isin(["AD1", "AD2", "AD3", "AD4"])], Groups())
 
 
-def test_read_out_study_scores_only_subjects_the_selection_did_not_see(smoke_dir, smoke_run):
+def test_read_out_study_scores_only_subjects_the_selection_did_not_see(smoke_dir, smoke_run, toy_readouts):
+    """... and scores a read-out registered by the test (no other edit) beside the others."""
     from bi_core.analysis.readouts import readout_scenario
 
     res = readout_scenario(smoke_run, smoke_dir / "eval", smoke_dir / "ground_truth.json", "static", windows=1,
@@ -285,3 +286,99 @@ def test_read_out_study_scores_only_subjects_the_selection_did_not_see(smoke_dir
     assert set(res.values["subject"].astype(str)) == set(sel["scored_subjects"])
     assert sel["chosen"] in sel["spearman"] and "other" in sel["data"]
     assert (res.values["attention_selected"] == res.values[sel["chosen"]]).all()
+    # the registered toy window read-out was read, compared between groups and scored like the others
+    np.testing.assert_allclose(res.values["toy_layer1"], res.values["attention_l1"], atol=1e-6)
+    assert set(res.scores.loc[res.scores["readout"] == "toy_layer1", "family"]) == {"model"}
+    assert "toy_layer1" in set(res.diffs["measure"])
+
+
+# ---------------------------------------------------------------------- the registry
+#: The read-outs and their order before the registry (the study's tables list them in this order; the suite's
+#: group comparison in INTERACTION_MEASURES' order): the registry must keep both.
+STUDY_ORDER = ["attention", "enrichment", "attention_selected", "value_weighted", "rollout", "input_x_gradient",
+               "integrated_gradients", "occlusion_delta_r2", "occlusion_share", "source_only_r",
+               "linear_occlusion_delta_r2", "fc_correlation", "fc_partial_correlation"]
+META = {"recording_id", "subject", "session", "target", "source", "n_windows", "n_gradient_windows"}
+
+
+@pytest.fixture()
+def toy_readouts():
+    """Two read-outs registered by a test, removed after it: a ``window`` one (the first decoder layer's attention
+    shares, recomputed from the pass) and an ``interactions`` one (attention squared)."""
+    from bi_core.analysis.readout_registry import READOUTS, register
+
+    @register("toy_layer1", "toy: layer 1 attention", "model", "window", needs=("decoder attention",))
+    def toy_layer1(p):
+        return p.decoder_attention[0].mean(dim=(1, 2)) @ p.token_sources
+
+    @register("toy_attention_sq", "toy: attention²", "attention", "interactions", needs=("decoder attention",))
+    def toy_attention_sq(s, m, n):
+        return s.attention[:, m, n] ** 2
+
+    yield ("toy_layer1", "toy_attention_sq")
+    for name in ("toy_layer1", "toy_attention_sq"):
+        READOUTS.pop(name)
+
+
+def test_the_registry_names_the_measures_the_tables_hold(small_atlas, tmp_path):
+    """The registry's read-outs are exactly the columns of the tables that compute them, in the order the tables
+    always had; the suite's interaction measures are the registry's."""
+    from bi_core.analysis import readout_registry as RR
+    from bi_core.analysis.interactions import add_network_fc, predictability_and_interactions
+    from bi_core.analysis.readouts import LABELS, family, model_readouts
+    from bi_core.analysis.suite import INTERACTION_MEASURES
+    from bi_core.model import ModelConfig, build_model
+
+    assert RR.study_order() == STUDY_ORDER
+    assert RR.interaction_measures() == INTERACTION_MEASURES
+    model = build_model(ModelConfig.from_atlas(small_atlas, "tiny"), seed=0).eval()
+    cohort = _cohort(tmp_path / "c", small_atlas, n_subjects=2)
+    info = _info(model, small_atlas)
+    v = model_readouts(model, info, cohort, windows=1, gradient_windows=1, ig_steps=2)
+    heads = [c for c in v.columns if RR.is_head_column(c)]
+    assert heads == ["attention_l1_h1", "attention_l1_h2", "attention_l1"]
+    assert [c for c in v.columns if c not in META] == heads + [r.name for r in RR.registered("window")
+                                                               if r.columns is None]
+    _, inter = predictability_and_interactions(model, info, cohort, batch_size=8)
+    assert [c for c in inter.columns if c not in META] == [r.name for r in RR.registered("interactions")]
+    fc = add_network_fc(inter, cohort, kinds=RR.fc_kinds())
+    assert [c for c in fc.columns if c not in inter.columns] == [r.name for r in RR.registered("fc")]
+    # what the tables hold, plus the ridge (added by the suite) and the selected head (by the study): every name
+    held = set(v.columns) | set(fc.columns) | {"linear_occlusion_delta_r2", "attention_selected"}
+    assert set(RR.study_order()) <= held and set(RR.study_order(heads)) == held - META
+    assert all(LABELS[r] for r in RR.study_order()) and {family(r) for r in RR.study_order()} == set(RR.FAMILIES)
+    assert not any(RR.READOUTS[r].model_based for r in RR.study_order() if family(r) == "reference")
+
+
+def test_a_registered_readout_reaches_every_table_without_another_edit(small_atlas, tmp_path, toy_readouts):
+    """A read-out is one registered function: the window pass, the interactions table, the study's order, its
+    labels and family pick it up."""
+    from bi_core.analysis import readout_registry as RR
+    from bi_core.analysis.interactions import predictability_and_interactions
+    from bi_core.analysis.readouts import LABELS, family, model_readouts
+    from bi_core.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig.from_atlas(small_atlas, "tiny"), seed=0).eval()
+    cohort = _cohort(tmp_path / "c", small_atlas, n_subjects=2)
+    v = model_readouts(model, _info(model, small_atlas), cohort, windows=2, gradient_windows=0)
+    np.testing.assert_allclose(v["toy_layer1"], v["attention_l1"], atol=1e-6)
+    _, inter = predictability_and_interactions(model, _info(model, small_atlas), cohort, occlusion=False,
+                                               source_only=False, batch_size=8)
+    np.testing.assert_allclose(inter["toy_attention_sq"], inter["attention"] ** 2)
+    # listed with its family, after the registered ones: the tables' order of the others does not change
+    order = RR.study_order()
+    assert order.index("rollout") < order.index("toy_attention_sq") < order.index("input_x_gradient")
+    assert order.index("source_only_r") < order.index("toy_layer1") < order.index("linear_occlusion_delta_r2")
+    assert [r for r in order if not r.startswith("toy_")] == STUDY_ORDER
+    assert "toy_attention_sq" in RR.suite_columns() and "toy_layer1" not in RR.suite_columns()
+    assert LABELS["toy_layer1"] == "toy: layer 1 attention" and family("toy_attention_sq") == "attention"
+    assert "toy_layer1" not in RR.interaction_measures()          # the suite's group comparison only when suite=True
+
+
+def test_registering_twice_or_an_unknown_family_is_refused():
+    from bi_core.analysis.readout_registry import register
+
+    with pytest.raises(ValueError, match="twice"):
+        register("rollout", "again", "attention", "window")(lambda p: None)
+    with pytest.raises(ValueError, match="family"):
+        register("toy_bad", "bad", "weights", "window")

@@ -48,6 +48,7 @@ from ..cohort import Cohort
 from ..errors import InputError
 from ..windows import TiledWindows
 from .predictability import _predictability_table, _Sums, _window_values, recording_meta
+from .readout_registry import READOUTS, InteractionPass, fc_kinds, registered
 
 if TYPE_CHECKING:  # torch loads inside the functions that run the model (cheap imports for notebooks)
     import torch
@@ -193,28 +194,34 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     nets = info.atlas.networks
     pred_table = _predictability_table(pred_sums, frames, counts, rois, table, nets)
     pred_table.attrs["skipped"] = list(tiles.skipped)
-    att_mean = att / np.maximum(counts, 1)[:, None, None]
+    # every registered `interactions` read-out, from the passes' sums
     r2_full = {m: occ.scores(occ_frames, (m, K), rois[m])[0] for m in range(K)} if occlusion else {}
-    rows_out = []
+    sums = InteractionPass(attention=att / np.maximum(counts, 1)[:, None, None], context_share=share, r2_full=r2_full,
+                           r2_without=lambda m, n: occ.scores(occ_frames, (m, n), rois[m])[0],
+                           r_alone=lambda m, n: solo.scores(frames, (m, n), rois[m])[1],
+                           occlusion=occlusion, source_only=source_only, n_recordings=n_rec)
+    out = _interaction_table(sums, table, counts, nets)
+    out.attrs["skipped"] = list(tiles.skipped)
+    return pred_table, out
+
+
+def _interaction_table(sums: InteractionPass, table: pd.DataFrame, counts: np.ndarray,
+                       networks: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """One row per (target, source, recording read), in that order: the registered ``interactions`` read-outs
+    (:mod:`bi_core.analysis.readout_registry`) and ``n_windows``."""
+    have = np.flatnonzero(counts)
+    meta = {c: table[c].to_numpy()[have] for c in ("recording_id", "subject", "session")}
+    K = len(networks)
+    blocks = []
     for m in range(K):
         for n in range(K):
             if n == m:
                 continue
-            dr2 = r2_full[m] - occ.scores(occ_frames, (m, n), rois[m])[0] if occlusion else np.full(n_rec, np.nan)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                share_lost = np.where(r2_full[m] >= 0.02, dr2 / r2_full[m], np.nan) if occlusion else dr2
-            solo_r = solo.scores(frames, (m, n), rois[m])[1] if source_only else np.full(n_rec, np.nan)
-            for i in np.flatnonzero(counts):
-                rows_out.append({"recording_id": table["recording_id"].iloc[i], "subject": table["subject"].iloc[i],
-                                 "session": table["session"].iloc[i], "target": nets[m], "source": nets[n],
-                                 "attention": float(att_mean[i, m, n]),
-                                 "enrichment": float(att_mean[i, m, n] / share[m, n]) if share[m, n] else np.nan,
-                                 "occlusion_delta_r2": float(dr2[i]), "occlusion_share": float(share_lost[i]),
-                                 "source_only_r": float(solo_r[i]),
-                                 "n_windows": int(counts[i])})
-    out = pd.DataFrame(rows_out)
-    out.attrs["skipped"] = list(tiles.skipped)
-    return pred_table, out
+            blocks.append(pd.DataFrame({**meta, "target": networks[m], "source": networks[n],
+                                        **{r.name: np.asarray(r.compute(sums, m, n), float)[have]
+                                           for r in registered("interactions")},
+                                        "n_windows": counts[have]}))
+    return pd.concat(blocks, ignore_index=True)
 
 
 def mean_matrix(table: pd.DataFrame, value: str, networks: tuple[str, ...] | list[str],
@@ -267,6 +274,7 @@ def add_network_fc(table: pd.DataFrame, cohort: Cohort,
     cohort
         The cohort the table was computed on.
     kinds
+        The registered ``fc`` read-outs to add (:func:`bi_core.analysis.readout_registry.fc_kinds`):
         ``"correlation"`` adds ``fc_correlation``; ``"partial correlation"`` adds
         ``fc_partial_correlation`` (Fisher z of the partial correlation given every other
         network: the conditional model-free reference).
@@ -276,7 +284,6 @@ def add_network_fc(table: pd.DataFrame, cohort: Cohort,
     DataFrame
         ``table`` with an ``fc_correlation`` (and/or ``fc_partial_correlation``) column (a copy).
     """
-    from ..connectome import fc_from_bold
     from ..descriptives import network_signals
 
     nets = list(cohort.atlas.networks)
@@ -296,6 +303,9 @@ def add_network_fc(table: pd.DataFrame, cohort: Cohort,
     s_idx = table["source"].map({n: i for i, n in enumerate(nets)}).to_numpy()
     out = table.copy()
     for kind in kinds:
-        fc = fc_from_bold(signals, names=[f"recording {r} of {cohort.path}" for r in ids], kind=kind)
-        out["fc_" + kind.replace(" ", "_")] = fc[table["recording_id"].map(pos).to_numpy(), t_idx, s_idx]
+        name = "fc_" + kind.replace(" ", "_")
+        if name not in READOUTS or READOUTS[name].source != "fc":
+            raise ValueError(f"no model-free FC read-out {name!r}: kinds are {fc_kinds()}.")
+        fc = READOUTS[name].compute(signals, [f"recording {r} of {cohort.path}" for r in ids])
+        out[name] = fc[table["recording_id"].map(pos).to_numpy(), t_idx, s_idx]
     return out

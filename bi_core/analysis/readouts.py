@@ -7,7 +7,12 @@ differences against the generator's truth with the same rules.
 
 Read-outs per (recording, target network ``m``, source network ``n``), ``m`` masked
 -----------------------------------------------------------------------------------
-Computed here (on a seeded draw of windows per recording, :func:`model_readouts`):
+Every read-out is one function in the registry :mod:`bi_core.analysis.readout_registry` (name, label,
+family, what it needs); this module enumerates it (:func:`~bi_core.analysis.readout_registry.study_order`),
+so a newly registered read-out is read, compared and scored here without an edit.
+
+Computed here (every registered ``window`` read-out, on a seeded draw of windows per recording,
+:func:`model_readouts`):
 
 ``attention_l{l}_h{h}`` / ``attention_l{l}``
     The share of ``m``'s decoder queries' attention mass on ``n``'s tokens in one decoder
@@ -83,6 +88,10 @@ from . import groundtruth as GT
 from .groupstats import Groups, baseline_rows
 from .interactions import add_network_fc
 from .predictability import recording_meta
+from .readout_registry import LABELS, Readout, WindowPass, family, fc_kinds, registered, study_order, suite_columns
+from .readout_registry.attention import rollout_matrix as _rollout
+from .readout_registry.attention import value_norms as _value_norms
+from .readout_registry.gradients import explained_energy, gradient_attributions
 
 if TYPE_CHECKING:
     import torch
@@ -91,23 +100,14 @@ if TYPE_CHECKING:
 #: (:func:`selection_split`); the selection subjects are never scored.
 SELECTION_SEED = 101
 #: Read-outs read from the suite's interactions table (conditional and pairwise model measures, linear reference).
-SUITE_READOUTS = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
-                  "linear_occlusion_delta_r2")
+SUITE_READOUTS = tuple(suite_columns())
 #: Read-outs computed here from the model's weights and gradients (besides the per-layer/head attention).
-MODEL_READOUTS = ("value_weighted", "rollout", "input_x_gradient", "integrated_gradients")
+MODEL_READOUTS = tuple(r.name for r in registered("window") if r.columns is None)
 #: The model-free references.
-REFERENCES = ("fc_correlation", "fc_partial_correlation")
+REFERENCES = tuple(r.name for r in registered("fc"))
 #: Read-outs built on the attention weights: what the paper's claim is about.
-ATTENTION_READOUTS = ("attention", "enrichment", "attention_selected", "value_weighted", "rollout")
-#: Readable names (tables and figures).
-LABELS: dict[str, str] = {
-    "attention": "attention (mean of layers, heads)", "enrichment": "attention enrichment",
-    "attention_selected": "attention, selected layer/head", "value_weighted": "value-norm-weighted attention",
-    "rollout": "attention rollout (encoder + decoder)", "input_x_gradient": "input × gradient",
-    "integrated_gradients": "integrated gradients", "occlusion_delta_r2": "occlusion ΔR²",
-    "occlusion_share": "occlusion share", "source_only_r": "source-only r",
-    "linear_occlusion_delta_r2": "linear occlusion ΔR² (ridge)", "fc_correlation": "network FC",
-    "fc_partial_correlation": "partial correlation"}
+ATTENTION_READOUTS = tuple(r.name for r in registered() if r.family == "attention" and r.columns is None)
+# LABELS (readable names, tables and figures) is the registry's live mapping, imported above
 #: Thresholds of the verdict on "cross-network attention is interpretable" (AD−CN, the reported seeds' mean):
 #: an attention read-out must find most altered pairs, mostly true ones, with the right sign.
 VERDICT_RECALL, VERDICT_PRECISION, VERDICT_SIGN = 2 / 3, 0.5, 2 / 3
@@ -168,13 +168,6 @@ def selection_split(table: pd.DataFrame, groups: Groups, seed: int = SELECTION_S
     return sorted(chosen), sorted(set(ids) - chosen)
 
 
-def family(readout: str) -> str:
-    """``attention`` (built on attention weights), ``model`` (other model read-outs) or ``reference``."""
-    if readout in REFERENCES or readout == "linear_occlusion_delta_r2":
-        return "reference"
-    return "attention" if readout in ATTENTION_READOUTS or readout.startswith("attention_l") else "model"
-
-
 def draw_windows(tiles: TiledWindows, k: int, seed: int) -> np.ndarray:
     """Positions in ``tiles.index`` of ``k`` windows per recording (all when it has ≤ k), seeded.
 
@@ -191,96 +184,136 @@ def draw_windows(tiles: TiledWindows, k: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
 
-def _value_norms(model: torch.nn.Module, latent: torch.Tensor) -> list[torch.Tensor]:
-    """``‖W_O,h v_j‖`` of every context token per decoder layer and head, ``[B, H, Nv]`` each."""
-    import torch
+@dataclass
+class _WindowSums:
+    """The ``window`` read-outs summed per recording while :func:`model_readouts` reads its batches.
 
-    ctx = model.decoder_embed(latent)                                                  # [B, Nv, dd]
-    out = []
-    for blk in model.decoder_blocks:
-        a = blk.attn
-        B, N, C = ctx.shape
-        H = a.n_heads
-        v = a.kv(blk.ln_kv(ctx))[..., C:].view(B, N, H, C // H)                        # [B, Nv, H, hd]
-        w = a.proj.weight.view(C, H, C // H)                                           # [C_out, H, hd]
-        out.append(torch.einsum("bnhd,chd->bhnc", v, w).norm(dim=-1))                  # [B, H, Nv]
-    return out
-
-
-def _rollout(enc_att: list[torch.Tensor], dec_att: list[torch.Tensor]) -> torch.Tensor:
-    """Decoder queries' attention traced to the input tokens, ``[B, Nm, Nv]`` (rows sum to one).
-
-    ``enc_att`` ``[B, H, Nv, Nv]`` per encoder layer, ``dec_att`` ``[B, H, Nm, Nv]`` per decoder
-    layer. Every decoder layer reads the same (final) encoder output, so the decoder's part
-    is the mean of its layers and heads.
+    ``values[name]`` ``[n_rec, K_target, ..., K_source]``; ``counts`` / ``gradient_counts`` ``[n_rec]`` windows read
+    (with gradients); ``energy`` ``[n_rec, K]`` the targets' ``Σ y²`` on the gradient windows; ``errors`` and
+    ``gaps``: each gradient window's relative completeness error of integrated gradients and its ``|f(x) − f(0)|``.
     """
+
+    n_rec: int
+    K: int
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    errors: list[float] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.counts = np.zeros(self.n_rec, int)
+        self.gradient_counts = np.zeros(self.n_rec, int)
+        self.energy = np.zeros((self.n_rec, self.K))
+
+    def add(self, name: str, rec: np.ndarray, m: int, value: Any) -> None:
+        """Add one read-out's per-window values ``[B, ..., K]`` for target ``m`` to their recordings ``rec`` ``[B]``."""
+        value = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+        if name not in self.values:
+            self.values[name] = np.zeros((self.n_rec, self.K, *value.shape[1:]))
+        np.add.at(self.values[name], (rec, m), value)
+
+    def add_completeness(self, p: WindowPass, rec: np.ndarray) -> None:
+        """The gradient windows' integrated-gradients completeness errors and target energy (pass ``p``)."""
+        _, ig, f_x, f_0 = p.gradients
+        gap = (f_x - f_0).abs().clamp(min=1e-8)
+        self.errors.extend(((ig.sum((1, 2)) - (f_x - f_0)).abs() / gap).tolist())
+        self.gaps.extend(gap.tolist())
+        np.add.at(self.energy, (rec, p.m), p.energy.detach().numpy())
+
+    def completeness(self, ig_steps: int) -> dict[str, Any]:
+        """The largest and median relative completeness error, and the largest as a share of the mean change."""
+        err, gaps = np.asarray(self.errors), np.asarray(self.gaps)
+        nan = float("nan")
+        # relative to its own window's f(x) − f(0) the error explodes where that change is ~0; relative to the
+        # typical change it does not
+        return {"max_relative_error": float(err.max()) if err.size else nan,
+                "median_relative_error": float(np.median(err)) if err.size else nan,
+                "max_error_of_mean_change": float((err * gaps).max() / gaps.mean()) if err.size else nan,
+                "n": int(err.size), "ig_steps": int(ig_steps)}
+
+
+def _gradient_readout(r: Readout) -> bool:
+    return "gradients" in r.needs
+
+
+def _read_windows(model: torch.nn.Module, info: Any, tiles: TiledWindows, pos: np.ndarray, gradient_windows: int,
+                  ig_steps: int, batch_size: int, device: str, progress: bool) -> _WindowSums:
+    """Every registered ``window`` read-out on the windows at ``pos`` (positions in ``tiles.index``), per target
+    network, summed per recording; the first ``gradient_windows`` of each recording also get the gradient ones."""
     import torch
 
-    roll = None
-    for a in enc_att:
-        a = a.mean(1)
-        a = 0.5 * a + 0.5 * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
-        a = a / a.sum(-1, keepdim=True)
-        roll = a if roll is None else a @ roll                                         # last layer ... first layer
-    dec = torch.stack(dec_att).mean(dim=(0, 2))                                        # [B, Nm, Nv]
-    return dec if roll is None else dec @ roll
+    window_readouts = registered("window")
+    plain = [r for r in window_readouts if not _gradient_readout(r)]
+    grads = [r for r in window_readouts if _gradient_readout(r)]
+    rec_all = tiles.index["recording"].to_numpy()
+    starts = tiles.index["start"].to_numpy(np.int64)
+    # the first `gradient_windows` drawn windows of each recording (in draw order = position order)
+    rank = pd.Series(rec_all[pos]).groupby(rec_all[pos]).cumcount().to_numpy()
+    grad_ok = rank < gradient_windows
+    sums = _WindowSums(len(tiles.recordings_set), info.layout.n_networks)
+    batches: Any = [pos[a: a + batch_size] for a in range(0, len(pos), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="read-outs", unit="batch")
+    model.eval()
+    for rows in batches:
+        x = torch.from_numpy(tiles.recordings_set.read(rec_all[rows], starts[rows], tiles.window)).to(device)
+        rec = rec_all[rows]
+        np.add.at(sums.counts, rec, 1)
+        g_sel = np.flatnonzero(grad_ok[np.searchsorted(pos, rows)])
+        np.add.at(sums.gradient_counts, rec[g_sel], 1)
+        for m in range(sums.K):
+            p = WindowPass(model, info.layout, x, m, x.shape[-1] // info.patch_size, g_sel, ig_steps)
+            with torch.inference_mode():
+                for r in plain:
+                    sums.add(r.name, rec, m, r.compute(p))
+            if g_sel.size and grads:
+                for r in grads:
+                    sums.add(r.name, rec[g_sel], m, r.compute(p))
+                sums.add_completeness(p, rec[g_sel])
+    return sums
 
 
-def explained_energy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: Any) -> torch.Tensor:
-    """``f(x) = Σ y² − Σ (y − ŷ(x))²`` per window ``[B]`` over the masked tokens; ``y`` ``[B, Nm, P]`` fixed."""
-    pred = model.reconstruct(x, mask)                                                   # decoder + linear path
-    return (y.pow(2) - (y - pred).pow(2)).sum(dim=(1, 2))
-
-
-def gradient_attributions(model: torch.nn.Module, x: torch.Tensor, mask_fn: Any, ig_steps: int
-                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input × gradient and integrated gradients of :func:`explained_energy`, per input value.
-
-    Parameters
-    ----------
-    model
-        A :class:`bi_core.model.BrainInterNet` (eval mode).
-    x
-        Windows ``[B, n_rois, T]``.
-    mask_fn
-        ``mask_fn(batch_size)`` → the mask (e.g. ``lambda b: network_mask(layout, m, batch_size=b)``).
-    ig_steps
-        Intervals (even) of the straight path from the all-zero window to ``x``, integrated with
-        composite Simpson's rule.
-
-    Returns
-    -------
-    (ixg, ig, f_x, f_0)
-        ``[B, n_rois, T]`` attributions (zero on the masked network's ROIs, which are not
-        inputs) and ``f`` at ``x`` and at the zero window ``[B]``. Completeness:
-        ``ig.sum((1, 2)) ≈ f_x − f_0`` (exact as ``ig_steps`` grows).
-    """
-    import torch
-
-    B = x.shape[0]
-    S = int(ig_steps)
-    if S < 2 or S % 2:
-        raise ValueError(f"ig_steps={ig_steps}: Simpson's rule needs an even number of intervals (2, 4, 8...).")
-    y = model.forward_target(x, mask_fn(B)).detach()
-    alphas = torch.linspace(0.0, 1.0, S + 1, dtype=x.dtype, device=x.device)
-    xs = (alphas[:, None, None, None] * x[None]).reshape(-1, *x.shape[1:]).requires_grad_(True)
-    f = explained_energy(model, xs, y.repeat(S + 1, 1, 1), mask_fn(xs.shape[0]))     # [(S+1) B]
-    (g,) = torch.autograd.grad(f.sum(), xs)         # windows are independent: per-window gradients
-    g = g.view(S + 1, *x.shape)
-    f = f.detach().view(S + 1, B)
-    # composite Simpson weights 1, 4, 2, 4, ..., 4, 1 (× 1/3S): exact for cubic paths, and the end points
-    # it needs give input × gradient (α = 1) and f(0) (α = 0) for free
-    w = torch.ones(S + 1, dtype=x.dtype, device=x.device)
-    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    w = w / (3 * S)
-    ig = x * torch.einsum("s,sbrt->brt", w, g)
-    return x * g[-1], ig, f[-1], f[0]
+def _readout_table(sums: _WindowSums, tiles: TiledWindows, cohort: Cohort, networks: Sequence[str]) -> pd.DataFrame:
+    """One row per (recording read, target, source), target-major within a recording: the window read-outs'
+    means over the recording's windows (gradient read-outs: shares of the targets' energy, NaN without a gradient
+    window), ``n_windows``, ``n_gradient_windows``."""
+    table = recording_meta(tiles, cohort)
+    K = sums.K
+    cells = [(m, n) for m, n in itertools.product(range(K), range(K)) if m != n]
+    tm, sn = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
+    have = np.flatnonzero(sums.counts)
+    ri = np.repeat(have, len(cells))
+    ti, si = np.tile(tm, len(have)), np.tile(sn, len(have))
+    cols: dict[str, Any] = {"recording_id": table["recording_id"].to_numpy()[ri],
+                            "subject": table["subject"].to_numpy()[ri], "session": table["session"].to_numpy()[ri],
+                            "target": np.asarray(networks, dtype=object)[ti],
+                            "source": np.asarray(networks, dtype=object)[si]}
+    no_grad = sums.gradient_counts[ri] == 0
+    for r in registered("window"):
+        if r.name not in sums.values:           # never read (no gradient window): NaN
+            if r.columns is None:
+                cols[r.name] = np.full(len(ri), np.nan)
+            continue
+        v = sums.values[r.name]
+        if _gradient_readout(r):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v = v / sums.energy.reshape(sums.energy.shape + (1,) * (v.ndim - 2))
+        else:
+            v = v / np.maximum(sums.counts, 1).reshape((-1,) + (1,) * (v.ndim - 1))
+        cell = v[ri, ti, ..., si]                                                    # [n_rows, ...]
+        if _gradient_readout(r):
+            cell = np.where(no_grad.reshape((-1,) + (1,) * (cell.ndim - 1)), np.nan, cell)
+        cols.update(r.columns(cell) if r.columns is not None else {r.name: cell})
+    cols.update(n_windows=sums.counts[ri], n_gradient_windows=sums.gradient_counts[ri])
+    return pd.DataFrame(cols)
 
 
 def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings: Sequence[str] | None = None,
                    windows: int = 2, gradient_windows: int = 1, ig_steps: int = 8, seed: int = 0,
                    batch_size: int = 16, device: str = "cpu", progress: bool = False) -> pd.DataFrame:
-    """The model's own read-outs per (recording, target, source) on a seeded draw of windows.
+    """The model's own read-outs (every registered ``window`` read-out) per (recording, target, source) on a
+    seeded draw of windows.
 
     Parameters
     ----------
@@ -303,118 +336,19 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
     Returns
     -------
     DataFrame
-        ``recording_id, subject, session, target, source`` and ``attention_l{l}_h{h}``,
-        ``attention_l{l}``, ``value_weighted``, ``rollout``, ``input_x_gradient``,
-        ``integrated_gradients``, ``n_windows``, ``n_gradient_windows``; ``attrs["completeness"]``
+        ``recording_id, subject, session, target, source``, a column per ``window`` read-out
+        (``attention_l{l}_h{h}``, ``attention_l{l}``, ``value_weighted``, ``rollout``, ``input_x_gradient``,
+        ``integrated_gradients``), ``n_windows``, ``n_gradient_windows``; ``attrs["completeness"]``
         the largest and median relative integrated-gradients completeness error
         ``|Σ IG − (f(x) − f(0))| / |f(x) − f(0)|`` over windows and targets, and the largest
         error as a share of the mean ``|f(x) − f(0)|`` (``max_error_of_mean_change``).
     """
-    import torch
-    import torch.nn.functional as F
-
-    from ..masking import network_mask
-    from ..model import context_shares
-
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
-    layout = info.layout
     tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
     pos = draw_windows(tiles, windows, seed)
-    rec_all = tiles.index["recording"].to_numpy()
-    # the first `gradient_windows` drawn windows of each recording (in draw order = position order)
-    rank = pd.Series(rec_all[pos]).groupby(rec_all[pos]).cumcount().to_numpy()
-    grad_ok = rank < gradient_windows
-    K = layout.n_networks
-    n_layers, n_heads = len(model.decoder_blocks), model.decoder_blocks[0].attn.n_heads
-    n_rec = len(tiles.recordings_set)
-    att = np.zeros((n_rec, n_layers, n_heads, K, K))
-    val = np.zeros((n_rec, K, K))
-    rol = np.zeros((n_rec, K, K))
-    ixg = np.zeros((n_rec, K, K))
-    igs = np.zeros((n_rec, K, K))
-    energy = np.zeros((n_rec, K))
-    counts = np.zeros(n_rec, int)
-    gcounts = np.zeros(n_rec, int)
-    errors: list[float] = []
-    gap_sizes: list[float] = []
-    roi_onehot = F.one_hot(torch.as_tensor(np.asarray(layout.roi_network), dtype=torch.long), K).float()  # [R, K]
-    token_net = torch.as_tensor(layout.token_network)
-    starts = tiles.index["start"].to_numpy(np.int64)
-    batches = [pos[a: a + batch_size] for a in range(0, len(pos), batch_size)]
-    it: Any = batches
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(batches, desc="read-outs", unit="batch")
-    model.eval()
-    for rows in it:
-        x = torch.from_numpy(tiles.recordings_set.read(rec_all[rows], starts[rows], tiles.window)).to(device)
-        rec = rec_all[rows]
-        np.add.at(counts, rec, 1)
-        g_sel = np.flatnonzero(grad_ok[np.searchsorted(pos, rows)])
-        np.add.at(gcounts, rec[g_sel], 1)
-        for m in range(K):
-            with torch.inference_mode():
-                mask = network_mask(layout, m, batch_size=len(rows)).to(device)
-                latent = model.forward_encoder(x, mask)
-                _, dec = model.forward_decoder(latent, mask, x.shape[-1] // info.patch_size, return_attention=True)
-                dec = context_shares(dec)                   # shares of what each query reads (sink excluded)
-                onehot = F.one_hot(token_net[mask.visible[0].cpu()], K).float()         # [Nv, K]
-                a = torch.stack(dec).mean(dim=3)                                       # [L, B, H, Nv]
-                np.add.at(att, (rec, slice(None), slice(None), m),
-                          torch.einsum("lbhv,vk->blhk", a, onehot).numpy())
-                vw = torch.stack([d * nv[:, :, None, :] for d, nv in zip(dec, _value_norms(model, latent))])
-                vw = vw / vw.sum(-1, keepdim=True)                                     # [L, B, H, Nm, Nv] shares
-                np.add.at(val, (rec, m), (vw.mean(dim=(0, 2, 3)) @ onehot).numpy())
-                ro = _rollout(model.encoder_attention(x, mask), dec).mean(1)          # [B, Nv]
-                np.add.at(rol, (rec, m), (ro @ onehot).numpy())
-            if g_sel.size:
-                xg = x[torch.as_tensor(g_sel)]
-                a_ixg, a_ig, f_x, f_0 = gradient_attributions(
-                    model, xg, lambda b: network_mask(layout, m, batch_size=b).to(device), ig_steps)
-                gap = (f_x - f_0).abs().clamp(min=1e-8)
-                errors.extend(((a_ig.sum((1, 2)) - (f_x - f_0)).abs() / gap).tolist())
-                gap_sizes.extend(gap.tolist())
-                y = model.forward_target(xg, network_mask(layout, m, batch_size=len(g_sel)))
-                np.add.at(energy, (rec[g_sel], m), y.pow(2).sum(dim=(1, 2)).detach().numpy())
-                np.add.at(ixg, (rec[g_sel], m), (a_ixg.sum(-1) @ roi_onehot).detach().numpy())
-                np.add.at(igs, (rec[g_sel], m), (a_ig.sum(-1) @ roi_onehot).detach().numpy())
-    table = recording_meta(tiles, cohort)
-    nets = info.atlas.networks
-    att /= np.maximum(counts, 1)[:, None, None, None, None]
-    val /= np.maximum(counts, 1)[:, None, None]
-    rol /= np.maximum(counts, 1)[:, None, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ixg /= energy[:, :, None]
-        igs /= energy[:, :, None]
-    # one row per (recording, target, source), target-major within a recording
-    cells = [(m, n) for m, n in itertools.product(range(K), range(K)) if m != n]
-    tm, sn = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
-    have = np.flatnonzero(counts)
-    ri = np.repeat(have, len(cells))
-    ti, si = np.tile(tm, len(have)), np.tile(sn, len(have))
-    cols: dict[str, Any] = {"recording_id": table["recording_id"].to_numpy()[ri],
-                            "subject": table["subject"].to_numpy()[ri], "session": table["session"].to_numpy()[ri],
-                            "target": np.asarray(nets, dtype=object)[ti], "source": np.asarray(nets, dtype=object)[si]}
-    for lay in range(n_layers):
-        for h in range(n_heads):
-            cols[f"attention_l{lay + 1}_h{h + 1}"] = att[ri, lay, h, ti, si]
-        cols[f"attention_l{lay + 1}"] = att[ri, lay, :, ti, si].mean(-1)
-    no_grad = gcounts[ri] == 0
-    cols.update(value_weighted=val[ri, ti, si], rollout=rol[ri, ti, si],
-                input_x_gradient=np.where(no_grad, np.nan, ixg[ri, ti, si]),
-                integrated_gradients=np.where(no_grad, np.nan, igs[ri, ti, si]),
-                n_windows=counts[ri], n_gradient_windows=gcounts[ri])
-    rows_out = cols
-    out = pd.DataFrame(rows_out)
-    err, gaps = np.asarray(errors), np.asarray(gap_sizes)
-    nan = float("nan")
-    # relative to its own window's f(x) − f(0) the error explodes where that change is ~0; relative to the
-    # typical change it does not
-    out.attrs["completeness"] = {"max_relative_error": float(err.max()) if err.size else nan,
-                                 "median_relative_error": float(np.median(err)) if err.size else nan,
-                                 "max_error_of_mean_change": float((err * gaps).max() / gaps.mean()) if err.size else nan,
-                                 "n": int(err.size), "ig_steps": int(ig_steps)}
+    sums = _read_windows(model, info, tiles, pos, gradient_windows, ig_steps, batch_size, device, progress)
+    out = _readout_table(sums, tiles, cohort, info.atlas.networks)
+    out.attrs["completeness"] = sums.completeness(ig_steps)
     return out
 
 
@@ -524,7 +458,7 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     if suite_dir is not None:
         inter = pd.read_csv(Path(suite_dir) / "interactions.tsv", sep="\t")
         extra = inter[inter["recording_id"].isin(set(base["recording_id"]))][
-            keys + [c for c in SUITE_READOUTS if c in inter]]
+            keys + [c for c in suite_columns() if c in inter]]
     kw = dict(windows=windows, gradient_windows=gradient_windows, ig_steps=ig_steps, batch_size=batch_size,
               device=device, progress=progress)
 
@@ -536,7 +470,7 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
             v = v.merge(extra, on=keys, how="left")
         else:
             v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
-        v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
+        v = add_network_fc(v, cohort, kinds=fc_kinds())
         v.attrs["completeness"] = comp
         return v
 
@@ -557,8 +491,7 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     vals, diffs, scores, completeness = [], [], [], {}
     for seed in seeds:
         v = values(int(seed), base_ids).assign(attention_selected=lambda d: d[best])
-        readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
-                    if c in v]
+        readouts = [c for c in study_order() if c in v]
         readouts = list(dict.fromkeys(readouts + heads))
         d = interaction_differences(v, cohort, readouts, groups=groups)
         s = score_readouts(d, truth, implied, nets, readouts)
@@ -765,13 +698,12 @@ def real_readouts(run: str | Path | Sequence[tuple[str | Path, Sequence[str]]], 
     keys = ["recording_id", "target", "source"]
     if interactions is not None and Path(interactions).is_file():
         inter = pd.read_csv(interactions, sep="\t")
-        v = v.merge(inter[keys + [c for c in SUITE_READOUTS if c in inter]], on=keys, how="left")
+        v = v.merge(inter[keys + [c for c in suite_columns() if c in inter]], on=keys, how="left")
     if "attention" not in v:
         v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
-    v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
+    v = add_network_fc(v, cohort, kinds=fc_kinds())
     v["held_out"] = v["subject"].astype(str).isin(held)
-    readouts = [c for c in dict.fromkeys((*ATTENTION_READOUTS, *MODEL_READOUTS, *SUITE_READOUTS, *REFERENCES))
-                if c in v and v[c].notna().any()]
+    readouts = [c for c in study_order() if c in v and v[c].notna().any()]
     ho = v[v["held_out"]]
     subjects = sorted(ho["subject"].astype(str).unique())
     scope = "held-out subjects" if len(subjects) >= 2 else "all subjects (the run's training subjects included)"

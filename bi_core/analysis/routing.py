@@ -1,8 +1,8 @@
 """The routing control scored: does each read-out name the planted source of every network?
 
 :mod:`bi_core.routing` writes a cohort in which every network is reconstructable from
-exactly one partner network. A model trained on it is read with every read-out of the
-read-out study (:mod:`bi_core.analysis.readouts`): the decoder's attention per layer and
+exactly one partner network. A model trained on it is read with every registered read-out
+(:mod:`bi_core.analysis.readout_registry`): the decoder's attention per layer and
 head and averaged, enrichment, value-weighted attention, rollout, input × gradient and
 integrated gradients, occlusion ΔR² and share, source-only r, and the model-free network
 FC and partial correlation. :func:`routing_control` scores each on whether its strongest
@@ -23,7 +23,8 @@ from ..cohort import Cohort
 from ..routing import routing_summary, score_routing
 from .interactions import add_network_fc, predictability_and_interactions
 from .learning_curve import held_out_recordings
-from .readouts import MODEL_READOUTS, REFERENCES, SUITE_READOUTS, head_columns, model_readouts
+from .readout_registry import fc_kinds, study_order, suite_columns
+from .readouts import head_columns, model_readouts
 
 
 @dataclass
@@ -63,11 +64,10 @@ def routing_control(run: str | Path, routing_dir: str | Path, recordings: Sequen
     pred, inter = predictability_and_interactions(model, info, cohort, recordings=recordings, device=device,
                                                   progress=progress)
     keys = ["recording_id", "target", "source"]
-    v = v.merge(inter[keys + [c for c in SUITE_READOUTS if c in inter]], on=keys, how="left")
-    v = add_network_fc(v, cohort, kinds=("correlation", "partial correlation"))
-    readouts = list(dict.fromkeys(["attention", "enrichment", *head_columns(v), *MODEL_READOUTS, *SUITE_READOUTS,
-                                   *REFERENCES]))
-    scores = score_routing(v, truth["source"], [r for r in readouts if r in v])
+    v = v.merge(inter[keys + [c for c in suite_columns() if c in inter]], on=keys, how="left")
+    v = add_network_fc(v, cohort, kinds=fc_kinds())
+    # every registered read-out the table holds, the per-layer/head attention where the registry lists it
+    scores = score_routing(v, truth["source"], [r for r in study_order(head_columns(v)) if r in v])
     meta = {"run": str(run), "routing_dir": str(routing_dir), "recordings": recordings, "windows": windows,
             "gradient_windows": gradient_windows, "seed": int(seed), "model_step": info.step,
             "pairs": truth["pairs"]}
