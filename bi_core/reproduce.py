@@ -41,72 +41,21 @@ from typing import Any
 from ._io import write_json
 from .errors import BiCoreError, ConfigError, InputError
 from .provenance import cpu_model
-from .steps import BOOK_PRESETS, STEPS, BookPreset, Context, dynamic_dir, stamp_is_current, with_dependencies
+from .book import ABLATION_TABLE, PRESETS_TABLE, REPO_ROOT, all_steps, chapters, step_modules
+from .steps import BOOK_PRESETS, BookPreset, Context, stamp_is_current, with_dependencies
 
 __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
            "reproduce", "run_notebook", "stage_book"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Held-out ratio to ridge of every measured training preset (``bench/bench_presets.py``; chapters 2 and 7)
-PRESETS_TABLE = REPO_ROOT / "bench" / "results" / "presets.tsv"
-#: The decoder ablation (as first built, the book's decoder, the linear path), per cohort and seed (chapter 2)
-ABLATION_TABLE = REPO_ROOT / "bench" / "results" / "decoder_ablation.tsv"
 
-def _analysis_params(c: Context) -> dict[str, Any]:
-    return {"suite_dir": str(c.results), "eval_cohort": str(c.synth_dir / "eval"),
-            "ground_truth": str(c.synth_dir / "ground_truth.json"), "preset": c.preset.name, "seed": c.seed}
-
-
-#: Chapter notebooks in book order: name → function(ctx) giving its papermill parameters.
-NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
-    ("01_cohorts", lambda c: {"synth_dir": str(c.synth_dir), "real_cohort": str(c.real_dir),
-                              "dynamic_dir": str(dynamic_dir(c) / "synth"), "preset": c.preset.name, "seed": c.seed}),
-    ("02_pretraining", lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
-                                  "curve_file": str(c.results / "learning_curve.tsv"),
-                                  "presets_table": str(PRESETS_TABLE), "ablation_file": str(ABLATION_TABLE),
-                                  "preset": c.preset.name, "seed": c.seed}),
-    ("03_predictability", lambda c: _analysis_params(c)),
-    ("04_interactions", lambda c: {**_analysis_params(c), "readouts_dir": str(c.out / "readouts"),
-                                   "readouts_real_dir": str(c.out / "readouts-real"),
-                                   "routing_dir": str(c.out / "routing")}),
-    ("05_classification", lambda c: _analysis_params(c)),
-    ("05b_dynamic_scenario", lambda c: {"suite_dir": str(dynamic_dir(c) / "results"), "static_suite_dir": str(c.results),
-                                        "synth_dir": str(dynamic_dir(c) / "synth"), "static_synth_dir": str(c.synth_dir),
-                                        "preset": c.preset.name, "seed": c.seed}),
-    ("06_longitudinal", lambda c: _analysis_params(c)),
-    ("07_real_data", lambda c: {"real_hcp": str(c.real_dir), "real_gw": str(c.real_gw_dir),
-                                "run_dir": str(c.runs / "real-hcp"), "results_dir": str(c.results_real),
-                                "presets_table": str(PRESETS_TABLE), "preset": c.preset.name, "seed": c.seed}),
-    ("08_masking_study", lambda c: {"study_dir": str(c.study_dir), "preset": c.preset.name, "seed": c.seed}),
-    ("09_lmae_rwmoe_ssm", lambda c: {"lmae_dir": str(c.lmae_dir), "synth_dir": str(c.synth_dir),
-                                     "preset": c.preset.name, "seed": c.seed}),
-    ("10_sc_fc_jivnet", lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
-                                   "preset": c.preset.name, "seed": c.seed}),
-    ("11_adapting", lambda c: {"adapting_dir": str(c.out / "adapting"), "preset": c.preset.name, "seed": c.seed}),
-    # the claims scorecard reads every scenario's tables, so it runs after the steps that write them; the
-    # book shows it first (_toc.yml). The dynamic scenario's tables: OUT/dynamic/results ("not run" when absent)
-    ("00_scorecard", lambda c: {"static_results": str(c.results), "static_cohort": str(c.synth_dir / "eval"),
-                                "dynamic_results": str(dynamic_dir(c) / "results"),
-                                "dynamic_cohort": str(dynamic_dir(c) / "synth" / "eval"),
-                                "readouts_dir": str(c.out / "readouts"), "routing_dir": str(c.out / "routing"),
-                                "real_results": str(c.results_real), "preset": c.preset.name, "seed": c.seed}),
-    ("reproducibility", lambda c: {"timings_file": str(c.out / "timings.json"), "preset": c.preset.name,
-                                   "seed": c.seed}),
-]
+#: Chapter notebooks in execution order: name → function(ctx) giving its papermill parameters
+#: (declared by the chapter modules, :mod:`bi_core.book`; the reproducibility page last).
+NOTEBOOKS: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [(c.notebook, c.params) for c in chapters()]
 #: The steps each chapter reads from: a notebook runs as soon as these are done, beside
 #: the steps still running. The reproducibility page reads every timing and runs last.
-NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {
-    "01_cohorts": ("synth", "real", "synth-dynamic"), "02_pretraining": ("pretrain", "analyses"), "03_predictability": ("analyses",),
-    "04_interactions": ("analyses", "readouts", "readouts-real", "routing"), "05_classification": ("analyses",),
-    "06_longitudinal": ("analyses",),
-    "07_real_data": ("real", "analyses-real"), "08_masking_study": ("masking-study",),
-    "09_lmae_rwmoe_ssm": ("synth", "lmae-age"), "10_sc_fc_jivnet": ("jivnet",),
-    "11_adapting": ("adapting",),
-    "05b_dynamic_scenario": ("analyses-dynamic", "analyses", "synth"),
-    # every step whose tables the scorecard reads, the dynamic scenario's steps included when they exist
-    "00_scorecard": ("synth", "analyses", "analyses-real", "readouts", "routing",
-                     *(s for s in STEPS if "dynamic" in s)),
-}
+NOTEBOOK_DEPS: dict[str, tuple[str, ...]] = {c.notebook: c.reads for c in chapters() if c.reads is not None}
+#: Every step of every chapter, in launch priority.
+STEPS = all_steps()
 
 
 # ---------------------------------------------------------------------- notebooks and book
@@ -307,7 +256,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
 
     A step whose stamp is current (:func:`bi_core.steps.stamp_is_current`: same settings,
     same inputs, and no source it loaded changed) is skipped without starting a process.
-    The others run in fresh processes (``python -m bi_core.reproduce --step``) with a fixed
+    The others run in fresh processes (``python -m bi_core.book.run_step``) with a fixed
     number of torch threads (:attr:`~bi_core.steps.Step.threads`, mostly one) and one
     BLAS/OpenMP thread: on a 2-core machine two one-thread steps finish sooner than one
     two-thread step (small models do not scale across threads), and a fixed thread count
@@ -340,6 +289,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     pending = order[:cut] + crit + order[cut:] + [f"notebook {n}" for n in nb_names if f"notebook {n}" not in crit]
     logs = ctx.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    modules = step_modules()
     spec = {"preset": ctx.preset.name, "out": str(ctx.out), "book_out": str(ctx.book_out), "seed": ctx.seed,
             "related": ctx.related, "weights": ctx.weights, "publish": ctx.publish,
             "quiet": ctx.quiet or jobs > 1}
@@ -373,7 +323,9 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 STEPS[name].stamp_file(ctx).unlink(missing_ok=True)
                 (logs / f"{name}.json").unlink(missing_ok=True)
                 sink = open(logs / f"{name}.log", "w") if jobs > 1 else None
-                cmd = [sys.executable, "-m", "bi_core.reproduce", "--step", name, "--spec", json.dumps(spec)]
+                # the step's process imports its own chapter only (bi_core.book.run_step)
+                cmd = [sys.executable, "-m", "bi_core.book.run_step", "--step", name,
+                       "--spec", json.dumps({**spec, "module": modules.get(name)})]
                 running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
                                                   else None), t0, sink, key)
             # a task listed before an up-to-date step it waits for is ready on the next pass
@@ -418,37 +370,10 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
 
 
 def _step_main(argv: list[str] | None = None) -> int:
-    """``python -m bi_core.reproduce --step NAME --spec JSON``: one step in this process.
+    """One step in this process (:func:`bi_core.book.run_step.main`, with this module's :data:`STEPS`)."""
+    from .book.run_step import main
 
-    Runs the step unconditionally (the scheduler decided it is needed), then writes
-    ``OUT/logs/NAME.json`` with the ``bi_core`` sources this process loaded
-    (:func:`bi_core.provenance.loaded_sources`) for the step's stamp.
-    """
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m bi_core.reproduce",
-                                 description="Run one step of `bi-core reproduce` (used internally by it).")
-    ap.add_argument("--step", required=True, choices=list(STEPS))
-    ap.add_argument("--spec", required=True, help="JSON: preset, out, book_out, seed, quiet, related")
-    a = ap.parse_args(argv)
-    spec = json.loads(a.spec)
-    import torch
-
-    from .provenance import loaded_sources, snapshot
-
-    before = snapshot()     # the sources as they are now: what this process runs
-    # fixed per step, never from the core count, so the numbers are the same on every machine
-    torch.set_num_threads(STEPS[a.step].threads)
-    ctx = Context(preset=BOOK_PRESETS[spec["preset"]], out=Path(spec["out"]), book_out=Path(spec["book_out"]),
-                  seed=int(spec["seed"]), quiet=bool(spec["quiet"]), related=spec.get("related"),
-                  weights=spec.get("weights", "published"), publish=bool(spec.get("publish", False)))
-    try:
-        STEPS[a.step].run(ctx)
-    except BiCoreError as exc:
-        print(f"bi-core: error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    write_json(ctx.out / "logs" / f"{a.step}.json", {"code": loaded_sources(before)})
-    return 0
+    return main(argv, steps=STEPS)
 
 
 def _write_timings(ctx: Context, total: float) -> None:

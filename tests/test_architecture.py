@@ -28,7 +28,7 @@ STAGES: dict[str, str] = {
     "analysis": "analysis", "analysis.claims": "analysis", "analysis.readouts": "analysis",
     "related": "related",
     "figures": "figures",
-    "steps": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
+    "steps": "orchestration", "book": "orchestration", "reproduce": "orchestration", "cli": "orchestration", "commands": "orchestration",
 }
 BELOW = {"base": set(), "data": {"base"}, "model": {"base", "data"}, "runs": {"base", "data", "model"}}
 #: stage → the stages it may import from (besides itself)

@@ -1,0 +1,61 @@
+"""Chapter 2, pretraining: the book's model (step ``pretrain``), trained here or installed from the
+published weights (:mod:`bi_core.published`); :func:`_pretrain` also trains chapter 7's fold runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..steps import Context, Step
+from . import ABLATION_TABLE, PRESETS_TABLE, Chapter
+
+
+def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path, **overrides: Any) -> None:
+    from ..runs import preset, run_is_current
+    from ..train import pretrain
+
+    cfg = replace(preset(preset_name), seed=ctx.seed, **overrides)
+    name = out.relative_to(ctx.runs).as_posix()
+    installed = _installed(out)
+    # same config, data and training code: nothing to redo (a retrain never keeps an installed run)
+    if run_is_current(out, cohorts, cfg) and not (installed and ctx.weights == "retrain"):
+        return
+    if ctx.weights == "published":
+        from ..published import bundle_path, install, verify
+
+        v = verify(bundle_path(ctx.preset.name, name), cohorts, cfg)
+        if v.ok:
+            install(bundle_path(ctx.preset.name, name), out, v)
+            print(f"{name}: {v.reason}", flush=True)
+            return
+        print(f"{name}: {v.reason}; training it instead (`bi-core reproduce --retrain` always trains).", flush=True)
+    # CPU: the book's numbers must not depend on whether a GPU happens to be present
+    pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
+    if ctx.publish:
+        from ..published import bundle_path, publish
+
+        dest = publish(out, cohorts, bundle_path(ctx.preset.name, name), preset=ctx.preset.name,
+                       command=f"bi-core reproduce --preset {ctx.preset.name} --seed {ctx.seed} --publish-weights "
+                               f"--steps {'pretrain-real' if name.startswith('real-hcp') else 'pretrain'}")
+        print(f"{name}: published to {dest}", flush=True)
+
+
+def _installed(run: Path) -> bool:
+    """Whether the run directory ``run`` was installed from published weights (not trained here)."""
+    try:
+        return "published" in json.loads((run / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+CHAPTER = Chapter(
+    "02_pretraining", part="Synthetic cohorts with a known truth",
+    params=lambda c: {"run_dir": str(c.runs / "pretrain"), "eval_cohort": str(c.synth_dir / "eval"),
+                      "curve_file": str(c.results / "learning_curve.tsv"), "presets_table": str(PRESETS_TABLE),
+                      "ablation_file": str(ABLATION_TABLE), "preset": c.preset.name, "seed": c.seed},
+    reads=("pretrain", "analyses"),
+    steps=(Step("pretrain", lambda c: _pretrain(c, [c.synth_dir / "pretrain"], c.preset.pretrain, c.runs / "pretrain"),
+                lambda c: c.runs / "pretrain", deps=("synth",),
+                settings=lambda c: {"preset": c.preset.pretrain, "seed": c.seed, "weights": c.weights}, priority=2),))

@@ -1,0 +1,10 @@
+"""Chapter 5, Alzheimer's-spectrum classification: reads the synthetic analyses (chapter 3's step)."""
+
+from __future__ import annotations
+
+from . import Chapter
+from .ch03_predictability import analysis_params
+
+
+CHAPTER = Chapter("05_classification", part="Synthetic cohorts with a known truth", params=analysis_params,
+                  reads=("analyses",))

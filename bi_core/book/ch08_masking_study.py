@@ -1,0 +1,22 @@
+"""Chapter 8, the masking study (step ``masking-study``; :mod:`bi_core.related.masking_study`)."""
+
+from __future__ import annotations
+
+from ..steps import Context, Step
+from . import Chapter
+
+
+def _masking_study(ctx: Context) -> None:
+    from ..related.masking_study.config import study_preset
+    from ..related.masking_study.study import run_study
+
+    run_study(ctx.synth_dir, ctx.study_dir, study_preset(ctx.study_preset, first_seed=int(ctx.seed)),
+              progress=not ctx.quiet)
+
+
+CHAPTER = Chapter(
+    "08_masking_study", part="Related methods",
+    params=lambda c: {"study_dir": str(c.study_dir), "preset": c.preset.name, "seed": c.seed},
+    reads=("masking-study",),
+    steps=(Step("masking-study", _masking_study, lambda c: c.study_dir, deps=("synth",),
+                settings=lambda c: {"study": c.study_preset, "seed": c.seed}, priority=3),))

@@ -1,0 +1,37 @@
+"""Chapter 10, SC-FC coupling with JIVNet (step ``jivnet``; :mod:`bi_core.related.jivnet`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..steps import Context, Step
+from . import Chapter
+
+
+def _jivnet_real_config(ctx: Context) -> Any:
+    from ..related.jivnet.model import jivnet_preset
+
+    # the smoke book uses the 5 gw subjects and 30 epochs only (seconds); the default book all 12
+    return jivnet_preset("real", epochs=30) if ctx.preset.name == "smoke" else None
+
+
+def _jivnet(ctx: Context) -> None:
+    from ..related.jivnet.study import real_study, synthetic_study
+
+    from .._io import atomic_dir
+
+    smoke = ctx.preset.name == "smoke"
+    with atomic_dir(ctx.out / "jivnet", overwrite=True) as tmp:
+        synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_jobs=2).write(tmp / "synth")
+        real_study(_jivnet_real_config(ctx), seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
+                   n_jobs=2).write(tmp / "real")
+
+
+CHAPTER = Chapter(
+    "10_sc_fc_jivnet", part="Related methods",
+    params=lambda c: {"synth_dir": str(c.out / "jivnet" / "synth"), "real_dir": str(c.out / "jivnet" / "real"),
+                      "preset": c.preset.name, "seed": c.seed},
+    reads=("jivnet",),
+    steps=(Step("jivnet", _jivnet, lambda c: c.out / "jivnet",
+                settings=lambda c: {"book": c.preset.name, "seed": c.seed, "real": repr(_jivnet_real_config(c))},
+                priority=6),))
