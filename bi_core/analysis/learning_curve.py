@@ -170,27 +170,29 @@ def rounded(x: float, digits: int = 3) -> float:
     return round(float(x), digits) + 0.0
 
 
-def decoder_share_text(suite_dir: str | Path, cohort: str = "the evaluation cohort") -> str:
+def decoder_share_text(suite_dir: str | Path, cohort: str = "the evaluation cohort",
+                       curve: str = "learning_curve.tsv", where: str = "chapter 2") -> str:
     """One sentence: how much of the reconstruction the decoder, whose attention a chapter reads, produces.
 
-    Read from the suite's ``learning_curve.tsv`` (chapter 2): without a linear path the
+    Read from the suite's ``curve`` table (chapter 2; a k-fold curve is pooled over its folds,
+    :func:`pool_folds`): without a linear path the
     decoder produces all of it (its held-out R² and ratio to the same-frame ridge are
     stated); with one, the R² it adds to the linear path alone; without a curve, that it was
     not measured. Every chapter that reads attention glues it (issue: no attention map
     without the share of the reconstruction it describes).
     """
-    f = Path(suite_dir) / "learning_curve.tsv"
+    f = Path(suite_dir) / curve
     if not f.is_file():
         return ("How much of the reconstruction the decoder produces was not measured for these results "
                 "(no learning curve in the suite directory)")
-    cs = curve_summary(pd.read_csv(f, sep="\t"))
+    cs = curve_summary(pool_folds(pd.read_csv(f, sep="\t")))
     if not cs["parts"]:
         return (f"In this build the decoder produces the whole reconstruction (the model has no linear path): "
                 f"held-out R² {rounded(cs['final_model_r2']):.3f} on {cohort}, {cs['ratio_to_ridge']:.2f} of what "
-                "the same-frame ridge reconstructs (chapter 2)")
+                f"the same-frame ridge reconstructs ({where})")
     added = rounded(cs["decoder_adds"])
     return (f"In this build the decoder adds {added:+.3f} R² to what the linear path alone reconstructs on {cohort} "
-            "(chapter 2)" + (", i.e. nothing measurable: the attention maps describe a part of the model that does "
+            f"({where})" + (", i.e. nothing measurable: the attention maps describe a part of the model that does "
                              "not change its reconstructions" if abs(added) < 0.005 else ""))
 
 
