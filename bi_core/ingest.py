@@ -891,7 +891,7 @@ def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = 
     Path
         ``root``.
     """
-    from ._io import atomic_dir, write_json, write_tsv
+    from ._io import atomic_dir, derived, write_dataset_description, write_json, write_tsv
 
     t = cohort.table
     missing = [c for c in (*participants, *sessions) if c not in t]
@@ -899,9 +899,8 @@ def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = 
         raise InputError(f"cohort {cohort.path} has no column(s) {missing} to export; choose from {list(t.columns)}.")
     name = cohort.atlas.name
     with atomic_dir(root, overwrite=overwrite, kind="bids") as tmp:
-        write_json(tmp / "dataset_description.json", {"Name": cohort.name, "BIDSVersion": "1.9.0",
-                                                      "DatasetType": "derivative",
-                                                      "GeneratedBy": [{"Name": "bi_core.ingest.export_bids"}]})
+        with derived(sources=[cohort.path]):
+            write_dataset_description(tmp, "bids", name=cohort.name)
         cohort.atlas.to_tsv(tmp / f"atlas-{name}_dseg.tsv")
         first = t.drop_duplicates("subject")
         write_tsv(tmp / "participants.tsv", pd.DataFrame({"participant_id": "sub-" + first["subject"].astype(str),

@@ -179,3 +179,14 @@ def test_an_output_with_a_description_is_still_recognised_by_its_marker(tmp_path
     d.mkdir()
     write_marker(d, kind)
     assert output_kind(d) == kind and _description(d)["Name"] == f"out ({'cohort store' if kind == 'cohort' else 'pretraining run'})"
+
+
+def test_a_bids_export_names_the_cohort_it_comes_from(smoke_dir, tmp_path):
+    from bi_core.cohort import Cohort
+    from bi_core.ingest import export_bids
+
+    src = pilot(smoke_dir, tmp_path / "two", CN=1, AD=1)
+    c = Cohort.open(src)
+    export_bids(c, tmp_path / "bids")
+    desc = _is_derivative_of(tmp_path / "bids", src)
+    assert desc["Name"] == f"{c.name} (BIDS export)" and desc["SourceDatasets"][0]["Name"] == "two (cohort store)"
