@@ -36,6 +36,11 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
     groundtruth.json              (synthetic cohorts) recovery of the generator's truth
     timings.json                  seconds per stage
     summary.json                  headline numbers, the groups compared and what was skipped (and why)
+    *.png                         (``figures``, as ``bi-core analyze`` passes it) the book's figures for the cohort
+    dataset_description.json      the BIDS-derivative description (GeneratedBy, SourceDatasets: the run and cohort)
+
+Every table with ``subject``/``session`` columns also has BIDS ``participant_id`` (``sub-…``) and
+``session_id`` (``ses-…``, ``n/a`` without sessions) beside them (:func:`add_bids_ids`).
 """
 
 from __future__ import annotations
