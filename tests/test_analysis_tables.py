@@ -241,6 +241,13 @@ def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
               "marker.tsv", "groundtruth.json", "summary.json"):
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
+    # the untrained-encoder control of the marker, beside the trained one (chapter 6)
+    if (out / "longitudinal_slopes.tsv").is_file():
+        from bi_core.analysis.longitudinal import untrained_marker_text
+
+        u = pd.read_csv(out / "marker_untrained.tsv", sep="\t")
+        assert len(u) == len(pd.read_csv(out / "marker.tsv", sep="\t"))
+        assert "untrained encoder" in untrained_marker_text(out, "AD", "CN")
     feats = set(s["classification"]["ad_cn"])
     assert {"BrainInterNet embedding", "embedding (mean-pooled)", "FC correlation", "FC tangent"} <= feats
     # every interaction measure, the pairwise ones and their FC baseline included, is tested and scored

@@ -31,6 +31,8 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
     target_<col>_prediction.tsv / _predictions.tsv   ridge prediction of it from every feature set on the
                                   same subject-grouped folds: r and MAE with intervals / out-of-fold predictions
     marker.tsv                    the out-of-fold summary marker of every visit (last level vs the reference)
+    marker_untrained.tsv, longitudinal_slopes_untrained.tsv, longitudinal_untrained.json
+                                  the same marker and trajectory model on the untrained-encoder embedding
     longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters; the
                                   random effects of each model and whether its fits converged
     groundtruth.json              (synthetic cohorts) recovery of the generator's truth
@@ -614,10 +616,33 @@ def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callabl
                                                "n_visits": traj["n_visits"], "formula": traj["formula"],
                                                "converters": None if conv is None else
                                                {k: v for k, v in conv.items() if k != "slopes"}})
+        _untrained_marker(cohort, groups, emb_rows, all_ids, all_table, task, cv, out, skipped, progress)
         return {"slopes": traj["slopes"].set_index("group")["slope"].to_dict(), "lrt_p": traj["lrt"]["p"]}, traj, assoc
     except InputError as exc:
         skipped["longitudinal models"] = str(exc)
         return {"skipped": str(exc)}, None, None
+
+
+def _untrained_marker(cohort: Cohort, groups: G.Groups, emb_rows: Callable[[str, list[str]], np.ndarray],
+                      all_ids: list[str], all_table: pd.DataFrame, task: Any, cv: C.CVConfig, out: Path,
+                      skipped: dict[str, str], progress: bool) -> None:
+    """The untrained-encoder control of the marker: the same classifier, folds and mixed model on the
+    embedding of the encoder at its initial weights (``marker_untrained.tsv``,
+    ``longitudinal_slopes_untrained.tsv``, ``longitudinal_untrained.json``); chapter 6 shows it
+    beside the trained marker, so "the marker tracks severity" is credited to pretraining only
+    where the untrained one does not."""
+    try:
+        m = C.summary_marker(emb_rows(UNTRAINED_PREFIX + EMBEDDING_KIND, all_ids), all_table, cv, progress=progress,
+                             task=task)
+        write_tsv(out / "marker_untrained.tsv", m)
+        traj = L.marker_trajectories(with_phenotypes(m, cohort, (*PHENOTYPES, groups.column)),
+                                     reference=groups.reference, column=groups.column, groups=groups.order)
+    except InputError as exc:
+        skipped["untrained-encoder marker"] = str(exc)
+        return
+    write_tsv(out / "longitudinal_slopes_untrained.tsv", traj["slopes"])
+    write_json(out / "longitudinal_untrained.json", {"lrt": traj["lrt"], "converged": traj["converged"],
+                                                     "formula": traj["formula"]})
 
 
 def _order_check(pred: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:
