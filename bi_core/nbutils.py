@@ -196,10 +196,17 @@ def show_table(df: "pd.DataFrame", rename: Mapping[str, str] | None = None, digi
     styler = d.style.format(lambda v: format_number(v, digits))
     if not idx:
         styler = styler.hide(axis="index")
-    # words read from the left, numbers line up on the right (by position: headers may repeat)
-    text = [{"selector": f"td.col{i}", "props": "text-align: left;"} for i in range(d.shape[1])
-            if not pd.api.types.is_numeric_dtype(d.iloc[:, i]) or pd.api.types.is_bool_dtype(d.iloc[:, i])]
-    styler = styler.set_table_styles(TABLE_STYLES + text).set_table_attributes(
+    # words read from the left, numbers line up on the right (by position: headers may repeat); a number or a
+    # short code or date ("1.5e-27", "DMN–LIM", "2026-12-01") never wraps at its hyphen
+    cols = []
+    for i in range(d.shape[1]):
+        col = d.iloc[:, i]
+        number = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        token = number or all(len(str(v)) <= 16 and not any(ch.isspace() for ch in str(v)) for v in col)
+        props = ("" if number else "text-align: left; ") + ("white-space: nowrap;" if token else "")
+        if props:
+            cols.append({"selector": f"td.col{i}", "props": props.strip()})
+    styler = styler.set_table_styles(TABLE_STYLES + cols).set_table_attributes(
         f'class="{" ".join(["bi-table", *classes.split()])}"')
     if caption:
         styler = styler.set_caption(caption)
