@@ -375,15 +375,13 @@ def derived(command: Sequence[str] | None = None,
         _DERIVED.update(before)
 
 
-def _final_name(directory: Path) -> str:
-    """The name ``directory`` will have: a staging sibling (``.NAME.bi_core-….tmp``) is named after its target."""
-    m = re.match(r"^\.(.+)\.bi_core-\d+-[A-Za-z0-9]+-[^.]*\.tmp$", directory.name)
-    return m.group(1) if m else directory.name
-
-
-def dataset_description(name: str, kind: str = "results", sources: Sequence[str | os.PathLike] = (),
+def dataset_description(name: str | None, kind: str = "results", sources: Sequence[str | os.PathLike] = (),
                         command: Sequence[str] | None = None) -> dict[str, Any]:
-    """The BIDS-derivative ``dataset_description.json`` of a bi_core output called ``name``.
+    """The BIDS-derivative ``dataset_description.json`` of a bi_core output called ``name`` (``None``: unnamed).
+
+    ``Name`` is ``"<name> (<kind>)"``, or ``"bi_core <kind>"`` without a name: never the
+    output's path, so the same output written in two places has the same bytes (what
+    ``tests/test_synth.py`` checks of the synthetic cohorts).
 
     ``GeneratedBy`` names bi_core, its version and (``Description``) the command line (no
     ``CodeURL``: the package names no public repository); ``SourceDatasets`` gives each source directory as a ``file://`` URL (with its BIDS
@@ -394,7 +392,8 @@ def dataset_description(name: str, kind: str = "results", sources: Sequence[str 
     gen: dict[str, Any] = {"Name": "bi_core", "Version": __version__}
     if command:
         gen["Description"] = "command: " + " ".join(_quote(a) for a in command)
-    desc: dict[str, Any] = {"Name": f"{name} ({KINDS.get(kind, kind)})", "BIDSVersion": BIDS_VERSION,
+    what = KINDS.get(kind, kind)
+    desc: dict[str, Any] = {"Name": f"{name} ({what})" if name else f"bi_core {what}", "BIDSVersion": BIDS_VERSION,
                             "DatasetType": "derivative", "GeneratedBy": [gen]}
     found = []
     for s in dict.fromkeys(Path(s).resolve() for s in sources):
@@ -417,10 +416,11 @@ def write_dataset_description(directory: str | os.PathLike, kind: str = "results
     """Write ``directory``'s ``dataset_description.json`` (:func:`dataset_description`, atomically).
 
     The command line and sources are those of the enclosing :func:`derived` block; ``name``
-    defaults to the directory's final name.
+    defaults to the name in the directory's ``cohort.json`` (a cohort store), else none.
     """
     d = Path(directory)
-    return write_json(d / DATASET_DESCRIPTION, dataset_description(name or _final_name(d), kind, _DERIVED["sources"],
+    name = name or _json_file(d / "cohort.json").get("name")
+    return write_json(d / DATASET_DESCRIPTION, dataset_description(name or None, kind, _DERIVED["sources"],
                                                                    _DERIVED["command"]))
 
 

@@ -94,7 +94,7 @@ def _is_derivative_of(d: Path, *sources: Path, command: str | None = None) -> di
 
 
 # ---------------------------------------------------------------------- the pieces
-def test_description_names_the_final_directory_and_its_sources(tmp_path):
+def test_description_names_its_kind_and_sources_never_its_path(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     (src / "dataset_description.json").write_text(json.dumps({"Name": "the input"}))
@@ -105,11 +105,14 @@ def test_description_names_the_final_directory_and_its_sources(tmp_path):
             write_dataset_description(staging, "cohort")
         inner = _description(staging)
         write_dataset_description(staging, "run")
-    assert inner["Name"] == "cohort (cohort store)"
+    assert inner["Name"] == "bi_core cohort store"
     assert inner["GeneratedBy"][0]["Description"] == "command: bi-core ingest bids 'my dir'"
     assert inner["SourceDatasets"] == [{"URL": src.resolve().as_uri(), "Name": "the input"},
                                        {"URL": (tmp_path / "other").resolve().as_uri()}]
-    assert _description(staging)["Name"] == "cohort (pretraining run)"
+    assert _description(staging)["Name"] == "bi_core pretraining run"
+    (staging / "cohort.json").write_text(json.dumps({"name": "lab study"}))
+    write_dataset_description(staging, "cohort")
+    assert _description(staging)["Name"] == "lab study (cohort store)"
     # outside a command: no command line, no sources
     plain = dataset_description("x")
     assert "Description" not in plain["GeneratedBy"][0] and "SourceDatasets" not in plain
@@ -129,7 +132,8 @@ def test_bids_ids_sit_beside_subject_and_session():
 def test_synthetic_cohorts_are_derivatives(smoke_dir):
     for d in (smoke_dir, smoke_dir / "pretrain", smoke_dir / "eval"):
         _is_derivative_of(d)
-    assert _description(smoke_dir / "eval")["Name"] == "eval (cohort store)"
+    assert _description(smoke_dir / "eval")["Name"] == "synthetic-eval (cohort store)"
+    assert _description(smoke_dir)["Name"] == "bi_core synthetic cohort root"
 
 
 # ---------------------------------------------------------------------- the commands
@@ -178,7 +182,7 @@ def test_an_output_with_a_description_is_still_recognised_by_its_marker(tmp_path
     d = tmp_path / "out"
     d.mkdir()
     write_marker(d, kind)
-    assert output_kind(d) == kind and _description(d)["Name"] == f"out ({'cohort store' if kind == 'cohort' else 'pretraining run'})"
+    assert output_kind(d) == kind and _description(d)["Name"] == f"bi_core {'cohort store' if kind == 'cohort' else 'pretraining run'}"
 
 
 def test_a_bids_export_names_the_cohort_it_comes_from(smoke_dir, tmp_path):
@@ -189,4 +193,4 @@ def test_a_bids_export_names_the_cohort_it_comes_from(smoke_dir, tmp_path):
     c = Cohort.open(src)
     export_bids(c, tmp_path / "bids")
     desc = _is_derivative_of(tmp_path / "bids", src)
-    assert desc["Name"] == f"{c.name} (BIDS export)" and desc["SourceDatasets"][0]["Name"] == "two (cohort store)"
+    assert desc["Name"] == desc["SourceDatasets"][0]["Name"].replace("cohort store", "BIDS export") == f"{c.name} (BIDS export)"
