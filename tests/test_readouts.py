@@ -382,3 +382,24 @@ def test_registering_twice_or_an_unknown_family_is_refused():
         register("rollout", "again", "attention", "window")(lambda p: None)
     with pytest.raises(ValueError, match="family"):
         register("toy_bad", "bad", "weights", "window")
+
+
+def test_real_readouts_read_each_fold_on_the_subjects_it_held_out(smoke_dir, smoke_run, tmp_path):
+    """The real-data read-outs with a k-fold: each run reads only its held-out subjects; every registered read-out
+    the table holds is compared, in the registry's order; completeness is pooled over the folds."""
+    from bi_core.analysis.readout_registry import study_order
+    from bi_core.analysis.readouts import real_readouts
+    from bi_core.cohort import Cohort
+
+    subj = sorted(Cohort.open(smoke_dir / "eval").table["subject"].astype(str).unique())[:4]
+    meta = real_readouts([(smoke_run, subj[:2]), (smoke_run, subj[2:])], smoke_dir / "eval", [], tmp_path,
+                         windows=1, gradient_windows=1, ig_steps=2)
+    v = pd.read_csv(tmp_path / "readout_values.tsv", sep="\t")
+    assert v["held_out"].all() and set(v["subject"].astype(str)) == set(subj)
+    assert v.groupby("subject")["fold"].first().to_dict() == {s: int(i >= 2) for i, s in enumerate(subj)}
+    assert meta["readouts"] == [r for r in study_order() if r in meta["readouts"]]
+    assert {"attention", "rollout", "integrated_gradients", "fc_partial_correlation"} <= set(meta["readouts"])
+    assert len(meta["completeness"]["per_fold"]) == 2
+    assert meta["completeness"]["n"] == sum(c["n"] for c in meta["completeness"]["per_fold"])
+    agree = pd.read_csv(tmp_path / "readout_agreement.tsv", sep="\t")
+    assert len(agree) == len(meta["readouts"]) ** 2

@@ -357,6 +357,21 @@ def head_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith("attention_l")]
 
 
+def join_readouts(values: pd.DataFrame, cohort: Cohort, interactions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`model_readouts`' table with the read-outs read from the suite's ``interactions`` table (its
+    :func:`~bi_core.analysis.readout_registry.suite_columns`; without it ``attention`` is the mean of the
+    per-head shares on the drawn windows) and every model-free ``fc`` reference; ``attrs`` are kept."""
+    keys = ["recording_id", "target", "source"]
+    v = values
+    if interactions is not None:
+        v = v.merge(interactions[keys + [c for c in suite_columns() if c in interactions]], on=keys, how="left")
+    if "attention" not in v:
+        v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
+    v = add_network_fc(v, cohort, kinds=fc_kinds())
+    v.attrs = dict(values.attrs)
+    return v
+
+
 def score_readouts(diff: pd.DataFrame, truth: dict[str, Any], implied: dict[str, dict[str, np.ndarray] | None],
                    networks: Sequence[str], readouts: Sequence[str]) -> pd.DataFrame:
     """Precision, recall, sign agreement and Spearman with the implied change, per read-out and contrast.
@@ -436,85 +451,96 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     cohort = Cohort.open(cohort_dir)
     gpath = Path(ground_truth)
     truth = GT.load_ground_truth(gpath)
-    synth_dir = gpath.parent if gpath.is_file() else gpath
     groups = Groups()
-    t = cohort.table
-    base = t.loc[baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy()]
-    if base.empty:
-        raise InputError(f"cohort {cohort.path} has no baseline CN/MCI/AD recordings to compare.")
     # the layer/head is chosen on half of the subjects and every read-out scored on the other half
-    sel_subjects, scored_subjects = selection_split(t, groups, selection_seed)
-    sel_ids = list(base.loc[base["subject"].astype(str).isin(sel_subjects), "recording_id"])
-    base_ids = list(base.loc[base["subject"].astype(str).isin(scored_subjects), "recording_id"])
+    sel_subjects, scored_subjects = selection_split(cohort.table, groups, selection_seed)
+    sel_ids, base_ids = _baseline_recordings(cohort, groups, sel_subjects, scored_subjects)
     model, info = load_model(run, cohort=cohort, device=device)
     nets = list(cohort.atlas.networks)
     contrasts = [f"{g}-{r}" for g, r in groups.contrasts]
     # the implied change follows the static generator (couplings, coherence); a scenario that leaves the
     # time-averaged covariance unchanged implies no linear change, so only the pair scores apply there
     static = truth.get("scenario", "static") == "static"
+    synth_dir = gpath.parent if gpath.is_file() else gpath
     implied = {c: GT.implied_changes(synth_dir, cohort.atlas, c) if static else None for c in contrasts}
-    keys = ["recording_id", "target", "source"]
-    extra = None
+    inter = None
     if suite_dir is not None:
         inter = pd.read_csv(Path(suite_dir) / "interactions.tsv", sep="\t")
-        extra = inter[inter["recording_id"].isin(set(base["recording_id"]))][
-            keys + [c for c in suite_columns() if c in inter]]
+        inter = inter[inter["recording_id"].isin(set(sel_ids) | set(base_ids))]
     kw = dict(windows=windows, gradient_windows=gradient_windows, ig_steps=ig_steps, batch_size=batch_size,
               device=device, progress=progress)
 
     def values(seed: int, ids: list[str], gradients: bool = True) -> pd.DataFrame:
         v = model_readouts(model, info, cohort, ids, seed=seed, **{**kw, **({} if gradients else
                                                                           {"gradient_windows": 0})})
-        comp = v.attrs["completeness"]
-        if extra is not None:
-            v = v.merge(extra, on=keys, how="left")
-        else:
-            v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
-        v = add_network_fc(v, cohort, kinds=fc_kinds())
-        v.attrs["completeness"] = comp
-        return v
+        return join_readouts(v, cohort, inter)
 
     # choose the layer/head on the selection subjects, whom no score below sees
     sel = values(selection_seed, sel_ids, gradients=False)      # the selection reads attention only
     heads = head_columns(sel)
     sel_diff = interaction_differences(sel, cohort, heads, groups=groups)
-    first = contrasts[0]
-    if static:
-        rho = {h: GT.agreement_with_implied(sel_diff, implied[first]["delta_r2"], nets, first, h) for h in heads}
-        criterion = f"Spearman of the {first} change with the generator-implied change of occlusion ΔR²"
-    else:
-        sel_scores = rank_readouts(score_readouts(sel_diff, truth, {first: None}, nets, heads), heads=True)
-        rho = dict(zip(sel_scores["readout"], sel_scores["f1"]))
-        criterion = f"F1 of the {first} altered pairs (precision, recall)"
-    best = max(heads, key=lambda h: -np.inf if not np.isfinite(rho.get(h, np.nan)) else rho[h])
+    best, rho, criterion = _choose_head(sel_diff, heads, truth, implied, nets, contrasts[0])
     t_sel = time.perf_counter() - t0
     vals, diffs, scores, completeness = [], [], [], {}
     for seed in seeds:
         v = values(int(seed), base_ids).assign(attention_selected=lambda d: d[best])
-        readouts = [c for c in study_order() if c in v]
-        readouts = list(dict.fromkeys(readouts + heads))
+        # every registered read-out the table holds, then the per-layer/head columns
+        readouts = list(dict.fromkeys([c for c in study_order() if c in v] + heads))
         d = interaction_differences(v, cohort, readouts, groups=groups)
-        s = score_readouts(d, truth, implied, nets, readouts)
-        vals.append(v.assign(scenario=scenario, seed=int(seed)))
-        diffs.append(d.assign(scenario=scenario, seed=int(seed)))
-        scores.append(s.assign(scenario=scenario, seed=int(seed)))
+        for part, table in ((vals, v), (diffs, d), (scores, score_readouts(d, truth, implied, nets, readouts))):
+            part.append(table.assign(scenario=scenario, seed=int(seed)))
         completeness[int(seed)] = v.attrs["completeness"]
     meta = {"scenario": scenario, "run": str(run), "cohort": str(cohort_dir), "suite_dir": None if suite_dir is None
             else str(suite_dir), "seeds": [int(s) for s in seeds], "windows": windows,
             "gradient_windows": gradient_windows, "ig_steps": ig_steps, "n_recordings": len(base_ids),
-            "selection": {"seed": int(selection_seed), "criterion": criterion, "chosen": best,
-                          "spearman": {h: float(r) for h, r in rho.items()},
-                          "subjects": sel_subjects, "scored_subjects": scored_subjects,
-                          "n_recordings": len(sel_ids),
-                          "data": (f"chosen on {len(sel_subjects)} of the {len(sel_subjects) + len(scored_subjects)} "
-                                   f"baseline subjects (a half stratified by group, seed {int(selection_seed)}); "
-                                   f"every read-out is scored on the other {len(scored_subjects)}")},
+            "selection": _selection_meta(selection_seed, criterion, best, rho, sel_subjects, scored_subjects,
+                                         len(sel_ids)),
             "completeness": completeness, "model_step": info.step, "model_epoch": info.epoch,
             # CPU seconds of this process as well: on a shared machine the wall time says more about the load
             "seconds": {"selection": round(t_sel, 2), "total": round(time.perf_counter() - t0, 2),
                         "cpu": round(time.process_time() - c0, 2)}}
     return ScenarioResult(scenario, pd.concat(vals, ignore_index=True), pd.concat(diffs, ignore_index=True),
                           pd.concat(scores, ignore_index=True), meta)
+
+
+def _baseline_recordings(cohort: Cohort, groups: Groups, selection: Sequence[str], scored: Sequence[str]
+                         ) -> tuple[list[str], list[str]]:
+    """The compared groups' baseline recordings of the ``selection`` subjects and of the ``scored`` subjects."""
+    t = cohort.table
+    base = t.loc[baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy()]
+    if base.empty:
+        raise InputError(f"cohort {cohort.path} has no baseline CN/MCI/AD recordings to compare.")
+    subject = base["subject"].astype(str)
+    return list(base.loc[subject.isin(selection), "recording_id"]), list(base.loc[subject.isin(scored), "recording_id"])
+
+
+def _choose_head(sel_diff: pd.DataFrame, heads: list[str], truth: dict[str, Any],
+                 implied: dict[str, dict[str, np.ndarray] | None], nets: list[str], contrast: str
+                 ) -> tuple[str, dict[str, float], str]:
+    """The layer/head whose ``contrast`` change on the selection subjects (``sel_diff``) best matches the truth:
+    ``(chosen, criterion value per head, the criterion in words)``. With an implied linear change, its Spearman
+    correlation with the implied change of occlusion ΔR²; without one (dynamic scenario), the F1 of the
+    altered pairs."""
+    if implied[contrast] is not None:
+        rho = {h: GT.agreement_with_implied(sel_diff, implied[contrast]["delta_r2"], nets, contrast, h) for h in heads}
+        criterion = f"Spearman of the {contrast} change with the generator-implied change of occlusion ΔR²"
+    else:
+        sel_scores = rank_readouts(score_readouts(sel_diff, truth, {contrast: None}, nets, heads), heads=True)
+        rho = dict(zip(sel_scores["readout"], sel_scores["f1"]))
+        criterion = f"F1 of the {contrast} altered pairs (precision, recall)"
+    best = max(heads, key=lambda h: -np.inf if not np.isfinite(rho.get(h, np.nan)) else rho[h])
+    return best, rho, criterion
+
+
+def _selection_meta(seed: int, criterion: str, best: str, rho: dict[str, float], sel_subjects: list[str],
+                    scored_subjects: list[str], n_recordings: int) -> dict[str, Any]:
+    """``readouts.json``'s ``selection``: how the layer/head was chosen, on which subjects, and a sentence saying so."""
+    return {"seed": int(seed), "criterion": criterion, "chosen": best,
+            "spearman": {h: float(r) for h, r in rho.items()},
+            "subjects": sel_subjects, "scored_subjects": scored_subjects, "n_recordings": n_recordings,
+            "data": (f"chosen on {len(sel_subjects)} of the {len(sel_subjects) + len(scored_subjects)} "
+                     f"baseline subjects (a half stratified by group, seed {int(seed)}); "
+                     f"every read-out is scored on the other {len(scored_subjects)}")}
 
 
 def write_study(out: str | Path, parts: Sequence[ScenarioResult]) -> Path:
@@ -676,32 +702,15 @@ def real_readouts(run: str | Path | Sequence[tuple[str | Path, Sequence[str]]], 
     kw = dict(windows=windows, gradient_windows=gradient_windows, ig_steps=ig_steps, seed=seed,
               batch_size=batch_size, device=device, progress=progress)
     if folds:
-        # each fold's run reads the subjects it held out, and only them: every value is a held-out one
-        parts = []
-        for k, (r, h) in enumerate(folds):
-            model, info = load_model(r, cohort=cohort, device=device)
-            recs = cohort.table.loc[subject.isin(h).to_numpy(), "recording_id"].astype(str).tolist()
-            parts.append(model_readouts(model, info, cohort, recordings=recs, **kw).assign(fold=k))
-        comps = [p.attrs["completeness"] for p in parts]
-        v = pd.concat(parts, ignore_index=True)
-        # the worst fold's largest errors, the median of the folds' medians
-        comp = {**comps[0], **{key: (max if key.startswith("max_") else np.median)([c[key] for c in comps])
-                               for key in comps[0] if key.startswith(("max_", "median_"))},
-                "n": sum(int(c["n"]) for c in comps), "per_fold": comps}
-        comp = {key: float(val) if isinstance(val, np.floating) else val for key, val in comp.items()}
+        v, comp = _read_folds(folds, cohort, **kw)
     else:
         model, info = load_model(run, cohort=cohort, device=device)
         # every subject is read: agreement uses the held-out ones; stability needs two subjects at least, and a
         # run that held out one subject is then split across all subjects, its training subjects included
         v = model_readouts(model, info, cohort, **kw)
         comp = v.attrs["completeness"]
-    keys = ["recording_id", "target", "source"]
-    if interactions is not None and Path(interactions).is_file():
-        inter = pd.read_csv(interactions, sep="\t")
-        v = v.merge(inter[keys + [c for c in suite_columns() if c in inter]], on=keys, how="left")
-    if "attention" not in v:
-        v["attention"] = v[[c for c in head_columns(v) if "_h" in c]].mean(axis=1)
-    v = add_network_fc(v, cohort, kinds=fc_kinds())
+    inter = pd.read_csv(interactions, sep="\t") if interactions is not None and Path(interactions).is_file() else None
+    v = join_readouts(v, cohort, inter)
     v["held_out"] = v["subject"].astype(str).isin(held)
     readouts = [c for c in study_order() if c in v and v[c].notna().any()]
     ho = v[v["held_out"]]
@@ -724,7 +733,27 @@ def real_readouts(run: str | Path | Sequence[tuple[str | Path, Sequence[str]]], 
     return meta
 
 
+def _read_folds(folds: list[tuple[Path, list[str]]], cohort: Cohort, **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Each fold's run reads the subjects it held out, and only them (``fold``: the pair's position): every value is
+    a held-out one. Returns the values and the completeness of integrated gradients over the folds (the worst
+    fold's largest errors, the median of the folds' medians, ``per_fold``)."""
+    from ..runs import load_model
+
+    subject = cohort.table["subject"].astype(str)
+    parts = []
+    for k, (r, h) in enumerate(folds):
+        model, info = load_model(r, cohort=cohort, device=kw["device"])
+        recs = cohort.table.loc[subject.isin(h).to_numpy(), "recording_id"].astype(str).tolist()
+        parts.append(model_readouts(model, info, cohort, recordings=recs, **kw).assign(fold=k))
+    comps = [p.attrs["completeness"] for p in parts]
+    comp = {**comps[0], **{key: (max if key.startswith("max_") else np.median)([c[key] for c in comps])
+                           for key in comps[0] if key.startswith(("max_", "median_"))},
+            "n": sum(int(c["n"]) for c in comps), "per_fold": comps}
+    comp = {key: float(val) if isinstance(val, np.floating) else val for key, val in comp.items()}
+    return pd.concat(parts, ignore_index=True), comp
+
+
 __all__ = ["ATTENTION_READOUTS", "LABELS", "MODEL_READOUTS", "REFERENCES", "SELECTION_SEED", "SUITE_READOUTS",
            "ScenarioResult", "agreement_matrix", "draw_windows", "explained_energy", "family",
-           "gradient_attributions", "model_readouts", "rank_readouts", "readout_scenario", "real_readouts",
-           "score_readouts", "selection_split", "split_half_stability", "verdict", "write_study"]
+           "gradient_attributions", "join_readouts", "model_readouts", "rank_readouts", "readout_scenario",
+           "real_readouts", "score_readouts", "selection_split", "split_half_stability", "verdict", "write_study"]

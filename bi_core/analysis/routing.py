@@ -21,10 +21,10 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..routing import routing_summary, score_routing
-from .interactions import add_network_fc, predictability_and_interactions
+from .interactions import predictability_and_interactions
 from .learning_curve import held_out_recordings
-from .readout_registry import fc_kinds, study_order, suite_columns
-from .readouts import head_columns, model_readouts
+from .readout_registry import study_order
+from .readouts import head_columns, join_readouts, model_readouts
 
 
 @dataclass
@@ -63,9 +63,7 @@ def routing_control(run: str | Path, routing_dir: str | Path, recordings: Sequen
                        device=device, progress=progress)
     pred, inter = predictability_and_interactions(model, info, cohort, recordings=recordings, device=device,
                                                   progress=progress)
-    keys = ["recording_id", "target", "source"]
-    v = v.merge(inter[keys + [c for c in suite_columns() if c in inter]], on=keys, how="left")
-    v = add_network_fc(v, cohort, kinds=fc_kinds())
+    v = join_readouts(v, cohort, inter)
     # every registered read-out the table holds, the per-layer/head attention where the registry lists it
     scores = score_routing(v, truth["source"], [r for r in study_order(head_columns(v)) if r in v])
     meta = {"run": str(run), "routing_dir": str(routing_dir), "recordings": recordings, "windows": windows,
