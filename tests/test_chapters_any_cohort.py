@@ -23,6 +23,7 @@ CHAPTERS = ("03_predictability", "04_interactions", "05_classification", "06_lon
 
 
 def _summary(tmp_path: Path, groups: dict | None) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "summary.json").write_text(json.dumps({"groups": groups}))
     return tmp_path
 
@@ -58,6 +59,10 @@ def test_parameters_that_do_not_match_the_analysis_say_what_it_compared(tmp_path
         chapter_groups(tmp_path, "group", "patient", None)
     with pytest.raises(InputError, match=r"levels=\['control', 'AD'\]: the analysis .* compared control, patient"):
         chapter_groups(tmp_path, "group", "control", ["control", "AD"])
+    # the book's defaults on a cohort without MCI: shown without it, and said so
+    _summary(tmp_path / "dx", {**DX, "order": ["CN", "AD"]})
+    with pytest.warns(UserWarning, match=r"levels \['MCI'\] were not compared .* showing CN, AD"):
+        assert chapter_groups(tmp_path / "dx", "diagnosis", "CN", ["CN", "MCI", "AD"]).order == ("CN", "AD")
     g = chapter_groups(tmp_path, "group", "control", ["control", "patient"])
     assert g.main == "patient-control" and g.task() == "patient_control" and g.multiclass_task is None
 

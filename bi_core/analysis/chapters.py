@@ -12,6 +12,7 @@ tasks name the tables the chapter reads (``groupdiff_*.tsv`` rows ``<level>-<ref
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,8 @@ def chapter_groups(suite_dir: str | Path, group_column: str | None, reference: s
         Its reference level; ``None``: the analysis's.
     levels
         The levels shown, in order (a list or ``"a,b,c"``); ``None``: every level the analysis
-        compared. Each must be one the analysis compared, with the reference among them.
+        compared. Levels the analysis did not compare are left out with a warning (the book's
+        defaults on a cohort without MCI); the reference and one other must remain.
 
     Returns
     -------
@@ -114,12 +116,16 @@ def chapter_groups(suite_dir: str | Path, group_column: str | None, reference: s
     if ref != done["reference"]:
         raise InputError(f"parameter reference={reference!r}: the analysis in {suite_dir} compared every level with "
                          f"{done['reference']!r}; pass {have}.")
-    order = _levels(levels) or list(done["order"])
-    unknown = [v for v in order if v not in done["order"]]
-    if unknown or ref not in order or len(order) < 2:
-        raise InputError(f"parameter levels={order!r}: the analysis in {suite_dir} compared "
+    asked = _levels(levels) or list(done["order"])
+    # a level the analysis did not compare (the book's MCI on a cohort without one) is left out, and said so
+    order = [v for v in asked if v in done["order"]]
+    if ref not in order or len(order) < 2:
+        raise InputError(f"parameter levels={asked!r}: the analysis in {suite_dir} compared "
                          f"{', '.join(done['order'])} (reference {done['reference']}); give at least the reference "
                          f"and one other of them, e.g. {have}.")
+    if len(order) < len(asked):
+        warnings.warn(f"levels {[v for v in asked if v not in order]} were not compared by the analysis in {suite_dir} "
+                      f"(it compared {', '.join(done['order'])}); showing {', '.join(order)}", stacklevel=2)
     return ChapterGroups(done["column"], tuple(order), ref)
 
 
