@@ -1,24 +1,24 @@
 """The read-outs: every way of reading which source network a target network's reconstruction relies on,
 each one function registered once in :data:`READOUTS`.
 
-============================== ============== =========== ==========================================
-read-out                       family         source      module
-============================== ============== =========== ==========================================
-``attention``                  attention      interactions :mod:`~.attention`
-``enrichment``                 attention      interactions :mod:`~.attention`
-``attention_l{l}_h{h}``        attention      window      :mod:`~.attention` (``attention_heads``)
-``attention_selected``         attention      selection   :mod:`~.attention`
-``value_weighted``             attention      window      :mod:`~.attention`
-``rollout``                    attention      window      :mod:`~.attention`
-``input_x_gradient``           model          window      :mod:`~.gradients`
-``integrated_gradients``       model          window      :mod:`~.gradients`
-``occlusion_delta_r2``         model          interactions :mod:`~.occlusion`
-``occlusion_share``            model          interactions :mod:`~.occlusion`
-``source_only_r``              model          interactions :mod:`~.occlusion`
-``fc_correlation``             reference      fc          :mod:`~.references`
-``linear_occlusion_delta_r2``  reference      ridge       :mod:`~.references`
-``fc_partial_correlation``     reference      fc          :mod:`~.references`
-============================== ============== =========== ==========================================
+============================= ========= ============ ========================================
+read-out                      family    source       module
+============================= ========= ============ ========================================
+``attention``                 attention interactions :mod:`~.attention`
+``enrichment``                attention interactions :mod:`~.attention`
+``attention_l{l}_h{h}``       attention window       :mod:`~.attention` (``attention_heads``)
+``attention_selected``        attention selection    :mod:`~.attention`
+``value_weighted``            attention window       :mod:`~.attention`
+``rollout``                   attention window       :mod:`~.attention`
+``input_x_gradient``          model     window       :mod:`~.gradients`
+``integrated_gradients``      model     window       :mod:`~.gradients`
+``occlusion_delta_r2``        model     interactions :mod:`~.occlusion`
+``occlusion_share``           model     interactions :mod:`~.occlusion`
+``source_only_r``             model     interactions :mod:`~.occlusion`
+``fc_correlation``            reference fc           :mod:`~.references`
+``linear_occlusion_delta_r2`` reference ridge        :mod:`~.references`
+``fc_partial_correlation``    reference fc           :mod:`~.references`
+============================= ========= ============ ========================================
 
 A read-out is a function decorated with :func:`register` (name: its column in every table; a reader-facing
 label; its family; its source, which says what the function is handed; what it needs; whether it is one of
