@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..atlas import NetworkAtlas
 from ..errors import InputError
+from .verdicts import ratio_to_reference
 
 #: Sliding-window length and step (s) of the dynamic-FC reference: well below the
 #: scenario's mean dwell time (120 s), so most windows lie within one state, and 30 frames
@@ -155,7 +156,7 @@ def predictability_vs_ridge(suite_dir: str | Path) -> dict[str, float]:
     lin = _read(suite_dir, "predictability_linear.tsv")
     model = float(pred.groupby("network")["r2"].mean().mean())
     ridge = float(lin[lin["method"] == "ridge"].groupby("network")["r2"].mean().mean())
-    return {"model_r2": model, "ridge_r2": ridge, "ratio": model / ridge}
+    return {"model_r2": model, "ridge_r2": ridge, "ratio": ratio_to_reference(model, ridge)}
 
 
 #: Classification tasks compared across scenarios: file stem → label.

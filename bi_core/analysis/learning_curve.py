@@ -30,6 +30,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import InputError
 from .linear import METHODS, linear_predictability
+from .verdicts import QUALITY_BAR, negligible, ratio_to_reference
 
 #: Methods of the part-by-part rows (last snapshot, models with a linear path), by model part.
 PART_METHODS = {"linear path": "model: linear path", "decoder": "model: decoder"}
@@ -193,7 +194,7 @@ def decoder_share_text(suite_dir: str | Path, cohort: str = "the evaluation coho
     added = rounded(cs["decoder_adds"])
     return (f"In this build the decoder adds {added:+.3f} R² to what the linear path alone reconstructs on {cohort} "
             f"({where})" + (", i.e. nothing measurable: the attention maps describe a part of the model that does "
-                             "not change its reconstructions" if abs(added) < 0.005 else ""))
+                             "not change its reconstructions" if negligible(added) else ""))
 
 
 def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
@@ -208,7 +209,7 @@ def curve_summary(curve: pd.DataFrame) -> dict[str, Any]:
     ridge = float(refs.get("ridge", np.nan))
     return {"epochs": model["epoch"].astype(int).tolist(), "steps": model["step"].tolist(),
             "model_r2": model["r2"].round(4).tolist(), "references": refs.round(4).to_dict(),
-            "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": last / ridge if ridge else float("nan"),
+            "final_model_r2": last, "ridge_r2": ridge, "ratio_to_ridge": ratio_to_reference(last, ridge),
             "parts": parts, "decoder_adds": last - parts["linear path"] if parts else float("nan")}
 
 
@@ -280,11 +281,6 @@ def ablation_sentences(table: pd.DataFrame, first: str = FIRST_DECODER, book: st
         if clauses:
             out.append(f"{cohort}: " + "; ".join(clauses))
     return out
-
-
-#: The book's quality bar: a model measure is read as a statement about the data only when the
-#: model's held-out mean R² is at least this fraction of the same-frame ridge's on the same recordings.
-QUALITY_BAR = 0.95
 
 
 def bar_status(ratio: float, bar: float = QUALITY_BAR) -> str:

@@ -72,12 +72,13 @@ from .interactions import add_network_fc, agreement, predictability_and_interact
 from .linear import METHODS as LINEAR_METHODS
 from .linear import linear_predictability_and_occlusion
 from .predictability import PHENOTYPES, with_phenotypes
+from .readout_registry import interaction_measures
 
 #: Columns of the interactions table compared between groups and scored against the truth
 #: (``fc_correlation`` and ``linear_occlusion_delta_r2`` are model-free baselines, see
 #: bi_core.analysis.interactions and bi_core.analysis.linear).
-INTERACTION_MEASURES = ("attention", "enrichment", "occlusion_delta_r2", "occlusion_share", "source_only_r",
-                        "fc_correlation", "linear_occlusion_delta_r2")
+#: The read-out registry's suite measures, in its order (bi_core.analysis.readout_registry).
+INTERACTION_MEASURES = interaction_measures()
 #: The embedding used for classification and the marker (see bi_core.analysis.embeddings).
 EMBEDDING_KIND = "temporal_sd"
 #: The untrained-encoder control: the same encoder at its initial weights, pooled alike (a feature set beside
