@@ -134,3 +134,19 @@ def test_fixed_effect_terms_read_as_words():
     assert term_label("years:C(baseline_dx, Treatment('CN'))[T.AD]") == "years × AD (vs CN)"
     assert [term_label(t) for t in ("C(sex)[T.M]", "age_c", "Intercept")] == ["sex = M", "baseline age (centred)",
                                                                               "Intercept"]
+
+
+def test_clinical_association_p_is_a_likelihood_ratio_with_the_trajectories_design(rng):
+    """LRT p-values (not Wald), site among the covariates, random slopes (or the fallback named), and an
+    association that is truly absent within subjects is not found there."""
+    import numpy as np
+
+    d = _long(rng)
+    d["site"] = np.where(d["subject"].str[-1].isin(list("02468")), "A", "B")
+    # CDR-SB follows each subject's mean marker only: no within-subject association
+    d["cdr_sb"] = 2 + 1.5 * d.groupby("subject")["marker"].transform("mean") + rng.normal(0, 0.3, len(d))
+    a = clinical_association(d, "cdr_sb").set_index("part")
+    assert set(a["random_effects"]) <= {"intercept + slope"} or a["random_effects"].str.startswith("intercept only (").all()
+    assert a["test"].str.startswith("likelihood ratio").all()
+    assert a.loc["between", "p"] < 1e-6 and a.loc["within", "p"] > 0.01
+    assert ((a["p"] > 0) & (a["p"] <= 1)).all() and "p_wald" in a
