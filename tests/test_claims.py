@@ -74,6 +74,29 @@ def test_dmn_verdict_needs_sign_significance_and_the_largest_effect():
     assert K.dmn_disproportionate(_gp(-1.0, 0.049), linear=_gp(-1.0, 0.051)).reference.startswith(
         "ridge: not reproduced")
     assert K.dmn_disproportionate(_gp(-1.0, 0.049)).reference == "ridge: not computed"
+    # the rank is stated with its bootstrap uncertainty (groupdiff_largest.tsv) when the suite wrote it
+    boot = pd.DataFrame({"network": ["DMN", "LIM"], "contrast": "AD-CN", "p_largest": [0.27, 0.64], "n_boot": 2000})
+    v = K.dmn_disproportionate(_gp(-1.0, 0.049), bootstrap=boot)
+    assert v.verdict == "reproduced" and v.measured.endswith("DMN is the largest in 27 % of 2,000 subject resamples")
+
+
+def test_largest_effect_probability_matches_the_group_differences(rng):
+    """The bootstrap uses the group-difference model: same d on the full sample; a clear winner wins."""
+    from bi_core.analysis.groupstats import group_differences, largest_effect_probability
+
+    rows = []
+    for i in range(40):
+        grp = "AD" if i % 2 else "CN"
+        age, site = 60 + i % 15, "AB"[i % 3 == 0]
+        for net, eff in (("DMN", -3.0), ("VIS", -0.3), ("SMN", 0.0)):
+            rows.append({"subject": f"s{i}", "recording_id": f"r{i}", "diagnosis": grp, "age": age, "sex": "MF"[(i // 2) % 2],
+                         "site": site, "network": net,
+                         "r2": 0.5 + (eff if grp == "AD" else 0.0) * 0.1 + 0.01 * age + rng.normal(0, 0.1)})
+    df = pd.DataFrame(rows)
+    L = largest_effect_probability(df, "r2", "network", ("AD", "CN"), ("age", "sex", "site"), n_boot=300).set_index("network")
+    gp = group_differences(df, "r2", ["network"], ("age", "sex", "site"), contrasts=(("AD", "CN"),)).set_index("network")
+    assert np.allclose(L.loc[gp.index, "cohens_d"], gp["cohens_d"])
+    assert L.loc["DMN", "p_largest"] > 0.95 and L.loc["DMN", "rank"] == 1 and abs(L["p_largest"].sum() - 1) < 1e-9
 
 
 def _gi(sig: dict[tuple[str, str], float], measure: str = "enrichment") -> pd.DataFrame:

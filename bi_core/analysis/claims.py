@@ -197,6 +197,7 @@ class ScenarioTables:
     longitudinal_association: pd.DataFrame | None = None
     readout_scores: pd.DataFrame | None = None
     groupdiff_linear: pd.DataFrame | None = None
+    groupdiff_largest: pd.DataFrame | None = None
     truth: dict[str, Any] | None = None
     readout_selection: str = ""
     has_groups: bool = True
@@ -261,11 +262,14 @@ def least_predictable(pred: pd.DataFrame | None, linear: pd.DataFrame | None = N
 
 def dmn_disproportionate(gp: pd.DataFrame | None, network: str = "DMN", contrast: str = "AD-CN",
                          alpha: float = ALPHA, has_groups: bool = True,
-                         linear: pd.DataFrame | None = None) -> Verdict:
+                         linear: pd.DataFrame | None = None, bootstrap: pd.DataFrame | None = None) -> Verdict:
     """Rule 3: DMN's AD−CN predictability difference is negative, q < ``alpha`` and the largest |d|; value: its d.
 
     ``linear``: the ridge predictability's group differences (same columns as ``gp``); its
     verdict by the same rule is the reference ("ridge: not computed" when ``None``).
+    ``bootstrap``: the subject bootstrap of which network has the largest |d|
+    (``groupdiff_largest.tsv``); the measured text then says how often ``network`` is the
+    largest across resamples, so a rank is never stated without its uncertainty.
     """
     if not has_groups:
         return Verdict("not testable here", measured="no diagnoses in this cohort")
@@ -287,7 +291,13 @@ def dmn_disproportionate(gp: pd.DataFrame | None, network: str = "DMN", contrast
     lr = rule(linear) if linear is not None else None
     reference = ("ridge: not computed" if lr is None else
                  f"ridge: {_word(lr[0])} (d = {_fmt(lr[1])}, q = {_fmt(lr[2])}; largest |d|: {lr[3]})")
-    return Verdict(_word(ok), d, f"d = {_fmt(d)}, q = {_fmt(q)}; largest |d|: {largest} ({_fmt(d_largest)})",
+    boot = ""
+    if bootstrap is not None and {"network", "contrast", "p_largest"} <= set(bootstrap.columns):
+        b = bootstrap[(bootstrap["contrast"] == contrast)].set_index("network")
+        if network in b.index:
+            boot = (f"; {network} is the largest in {100 * float(b.loc[network, 'p_largest']):.0f} % of "
+                    f"{int(b.loc[network, 'n_boot']):,} subject resamples")
+    return Verdict(_word(ok), d, f"d = {_fmt(d)}, q = {_fmt(q)}; largest |d|: {largest} ({_fmt(d_largest)}){boot}",
                    reference)
 
 
@@ -482,7 +492,7 @@ def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | 
         "visual_most": most_predictable(t.predictability, t.linear, recordings=recordings),
         "subcortical_least": least_predictable(t.predictability, t.linear, recordings=recordings),
         "dmn_disproportionate": dmn_disproportionate(t.groupdiff_predictability, has_groups=g,
-                                                     linear=t.groupdiff_linear),
+                                                     linear=t.groupdiff_linear, bootstrap=t.groupdiff_largest),
         "alterations": network_alterations(t.groupdiff_interactions, measure=measure, has_groups=g, truth=t.truth),
         "embeddings_separate": embeddings_separate(t.classification_3class, has_groups=g),
         "marker_tracks": marker_tracks_severity(t.longitudinal_association, has_groups=g),
@@ -545,6 +555,7 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
                           classification_3class=_read(d / "classification_3class_summary.tsv"),
                           longitudinal_association=_read(d / "longitudinal_association.tsv"),
                           readout_scores=scores, groupdiff_linear=_read(d / "groupdiff_predictability_linear.tsv"),
+                          groupdiff_largest=_read(d / "groupdiff_largest.tsv"),
                           truth=truth, readout_selection=selection)
 
 

@@ -17,6 +17,8 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
     embeddings_untrained.tsv      the same for the encoder at its initial weights (the untrained-encoder control)
     reliability.tsv               (subjects with ≥ 2 sessions/runs at their first time point) test–retest ICC(3,1)
                                   per network (predictability), per cell (interactions) and per FC edge (reference)
+    groupdiff_largest.tsv         per network and contrast: Cohen's d and the bootstrap probability that its |d| is
+                                  the largest of all networks (2,000 subject resamples within groups)
     groupdiff_predictability.tsv  each level − the reference per network (AD−CN, MCI−CN; baseline visits,
                                   covariates, Benjamini–Hochberg FDR per contrast across the networks)
     groupdiff_predictability_linear.tsv  the same for the same-frame ridge's predictability (method ridge): the
@@ -133,6 +135,18 @@ def group_tables(pred: pd.DataFrame, inter: pd.DataFrame | None, cohort: Cohort,
                          f"the covariates ({', '.join(cov) or 'none'}) are fitted; add subjects")
     gi = None if inter is None else interaction_differences(inter, cohort, INTERACTION_MEASURES, alpha, groups)
     return gp, gi
+
+
+def _largest_effects(pred: pd.DataFrame, cohort: Cohort, groups: G.Groups, n_boot: int = 2000,
+                     seed: int = 0) -> pd.DataFrame:
+    """:func:`bi_core.analysis.groupstats.largest_effect_probability` of predictability for every contrast."""
+    t = cohort.table
+    base = t.loc[G.baseline_rows(t) & t[groups.column].isin(groups.order).to_numpy()]
+    p = with_phenotypes(pred[pred["recording_id"].isin(set(base["recording_id"]))], cohort,
+                        (*PHENOTYPES, groups.column))
+    return pd.concat([G.largest_effect_probability(p, "r2", "network", c, G.available_covariates(base),
+                                                   groups.column, n_boot=n_boot, seed=seed)
+                      for c in groups.contrasts], ignore_index=True)
 
 
 def interaction_differences(inter: pd.DataFrame, cohort: Cohort, measures: Sequence[str], alpha: float = 0.05,
@@ -393,6 +407,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
             if compared is not None:
                 gp, gi = group_tables(pred, inter, cohort, groups=compared)
                 write_tsv(out / "groupdiff_predictability.tsv", gp)
+                # "the largest effect" with its uncertainty: a subject bootstrap of every network's d (claim 3)
+                write_tsv(out / "groupdiff_largest.tsv", _largest_effects(pred, cohort, compared))
                 write_tsv(out / "groupdiff_interactions.tsv", gi)
                 # one Benjamini–Hochberg family per measure and contrast, across its cells
                 summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
