@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,13 +33,41 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke synthetic cohorts (pretrain, eval, ground truth), generated once per session."""
-    from bi_core.synth import generate
+def smoke_book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's one smoke book lives: its artifacts in ``art/``, its HTML in ``_build/html``."""
+    return tmp_path_factory.mktemp("book")
 
-    out = tmp_path_factory.mktemp("synth") / "smoke"
-    generate(out, "smoke", seed=0, progress=False)
-    return out
+
+@pytest.fixture(scope="session")
+def smoke_art(smoke_book_dir: Path) -> Path:
+    """The smoke book's artifact directory with its first two steps done (``reproduce --steps pretrain``):
+    ``synth/`` (the smoke synthetic cohorts, seed 0) and ``runs/pretrain`` (the smoke run), each with its step
+    stamp. Every test that needs smoke data or the smoke model reads these, and :func:`smoke_book` builds the
+    rest of the book on them (its synth and pretrain steps are up to date), so the session makes them once."""
+    from bi_core.cli import main
+
+    art = smoke_book_dir / "art"
+    assert main(["reproduce", "--preset", "smoke", "--out", str(art), "--steps", "pretrain", "--quiet"]) == 0
+    # a fresh build runs every step it needs (tests/test_steps.py checks what a rebuild skips)
+    assert json.loads((art / "timings.json").read_text())["skipped"] == {"synth": False, "pretrain": False}
+    return art
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_art: Path, smoke_book_dir: Path) -> Path:
+    """The whole smoke book, built once per session (``reproduce --preset smoke``; minutes): every step,
+    notebook and the HTML. Returns the directory holding ``art/`` and ``_build/html``. Tests only read it."""
+    from bi_core.cli import main
+
+    assert main(["reproduce", "--preset", "smoke", "--out", str(smoke_art), "--book-out", str(smoke_book_dir),
+                 "--quiet"]) == 0
+    return smoke_book_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(smoke_art: Path) -> Path:
+    """The smoke synthetic cohorts (pretrain, eval, ground truth): the smoke book's ``synth`` step."""
+    return smoke_art / "synth"
 
 
 @pytest.fixture()
@@ -57,14 +86,10 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(smoke_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model pretrained (seconds) on the smoke pretraining cohort."""
-    from bi_core.runs import preset
-    from bi_core.train import pretrain
-
-    out = tmp_path_factory.mktemp("runs") / "smoke"
-    pretrain([smoke_dir / "pretrain"], preset("smoke"), out, device="cpu", progress=False)
-    return out
+def smoke_run(smoke_art: Path) -> Path:
+    """A tiny model pretrained (seconds) on the smoke pretraining cohort: the smoke book's ``pretrain`` step
+    (``preset("smoke")``, seed 0, CPU)."""
+    return smoke_art / "runs" / "pretrain"
 
 
 @pytest.fixture(scope="session")

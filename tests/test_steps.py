@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bi_core._io import MARKER
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,12 +30,17 @@ def _reproduce(repo: Path, out: Path, *steps: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_edited_model_reruns_pretraining_and_downstream_unrelated_edit_does_not(tmp_path):
+def test_edited_model_reruns_pretraining_and_downstream_unrelated_edit_does_not(tmp_path, smoke_art):
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "bi_core", repo / "bi_core", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "art"
+    # the session's synth and pretrain steps (conftest.smoke_art, which checks that a fresh build runs them):
+    # their stamps name package-relative sources, so a same-content copy of the package finds them current
+    for rel in ("synth", "runs/pretrain"):
+        shutil.copytree(smoke_art / rel, out / rel)
+    shutil.copy2(smoke_art / MARKER, out / MARKER)
     first = _reproduce(repo, out, "analyses")
-    assert first == {"synth": "done", "pretrain": "done", "analyses": "done"}
+    assert first == {"synth": "skipped", "pretrain": "skipped", "analyses": "done"}
     pre_stamp = json.loads((out / "runs" / "pretrain" / "step-stamp.json").read_text())
     assert "model.py" in pre_stamp["code"] and "train.py" in pre_stamp["code"]
     # recorded automatically: pretraining never loaded the analysis or figure modules
@@ -139,19 +146,16 @@ def test_dynamic_steps_write_the_static_layout_and_are_keyed_on_the_scenario(tmp
 
 
 @pytest.mark.slow
-def test_dynamic_suite_scores_the_dynamic_reference_and_truth(tmp_path, smoke_run, one_thread):
-    """The suite on a small dynamic cohort: the static suite's tables, plus the dynamic-FC feature set."""
-    from bi_core.analysis.classify import CVConfig
-    from bi_core.analysis.suite import DYNAMIC_FC_NAME, run_suite
+def test_dynamic_suite_scores_the_dynamic_reference_and_truth(smoke_book):
+    """The suite on a small dynamic cohort (the smoke book's synth-dynamic and analyses-dynamic steps: the smoke
+    run on the dynamic smoke cohort): the static suite's tables, plus the dynamic-FC feature set."""
+    from bi_core.analysis.suite import DYNAMIC_FC_NAME
     from bi_core.steps import dynamic_synth_config
-    from bi_core.synth import generate
 
-    synth = generate(tmp_path / "synth", dynamic_synth_config("smoke"), seed=0, progress=False, scenario="dynamic")
-    out = tmp_path / "results"
-    summary = run_suite(smoke_run, synth / "eval", out, CVConfig(n_splits=2, n_repeats=1, seed=0, Cs=(1.0,),
-                                                                 inner_splits=2),
-                        ground_truth=synth / "ground_truth.json", occlusion_windows=1, fc_baselines=False,
-                        linear_fit_cohort=synth / "pretrain", dynamic_fc=True)
+    synth, out = smoke_book / "art" / "dynamic" / "synth", smoke_book / "art" / "dynamic" / "results"
+    written = json.loads((synth / "synth_config.json").read_text())      # the cohort this test used to generate
+    assert written["preset"] == json.loads(json.dumps(dynamic_synth_config("smoke").to_dict())) and written["seed"] == 0
+    summary = json.loads((out / "summary.json").read_text())
     for name in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "groupdiff_interactions.tsv",
                  "classification_ad_cn_summary.tsv", "classification_mci_cn_summary.tsv", "groundtruth.json"):
         assert (out / name).is_file(), name
