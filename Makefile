@@ -53,8 +53,9 @@ BOOK_HTML ?= _build/html
 check-book: $(STAMP)
 	$(BIN)/python tools/check_book.py $(BOOK_HTML)
 
+# the slowest tests are listed at the end: the session builds one smoke book that every book test reads
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_train.py
