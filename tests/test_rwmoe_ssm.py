@@ -285,3 +285,34 @@ def test_expert_figure_matrix():
     assert ax.get_title().startswith("age")
     with pytest.raises(ValueError):
         expert_network_matrix(w, "fluid", ["V"])
+
+
+def test_paired_difference_uses_the_same_subjects():
+    """The paired interval is that of the difference: tight for two methods with nearly equal errors, where
+    two unpaired intervals overlap widely; the sign and size follow the methods' quality."""
+    import numpy as np
+    import pandas as pd
+
+    from bi_core.related.rwmoe_ssm.report import paired_difference, result_sentences
+
+    rng = np.random.default_rng(0)
+    n = 120
+    y = rng.normal(50, 10, n)
+    shared = rng.normal(0, 8, n)
+    rows = []
+    for m, extra in (("good", 0.0), ("worse", 4.0)):
+        pred = y + shared + rng.normal(0, extra + 0.5, n)
+        rows += [{"target": "age", "method": m, "recording_id": f"r{i}", "subject": f"s{i // 2}", "y_true": y[i],
+                  "y_pred": pred[i]} for i in range(n)]
+    preds = pd.DataFrame(rows)
+    d = paired_difference(preds, "age", "worse", "good", n_boot=500)
+    assert d["r_difference"] < 0 and d["r_difference_ci_high"] < 0 and d["mae_difference_ci_low"] > 0
+    assert d["n_subjects"] == n // 2
+    assert d == paired_difference(preds, "age", "worse", "good", n_boot=500)
+    with pytest.raises(InputError, match="lack method"):
+        paired_difference(preds, "age", "worse", "missing")
+    # the chapter's sentence reports the paired interval when predictions are given
+    res = pd.DataFrame([{"target": "age", "method": m, "dataset": "x", "r": r, "r_ci_low": 0.0, "r_ci_high": 1.0,
+                         "mae": 1.0, "mae_predict_mean": 2.0} for m, r in (("FC", 0.9), (RWMOE_METHOD, 0.5))])
+    p2 = pd.concat([preds.replace({"good": "FC", "worse": RWMOE_METHOD})])
+    assert "paired difference in r on the same 60 subjects" in result_sentences(res, p2)["age"]
