@@ -2,8 +2,8 @@
 
 Every analysis chapter takes ``group_column``, ``reference`` and ``levels`` (defaults: the
 book's diagnosis, CN, CN < MCI < AD) and shows its group-free parts only without groups;
-no code cell names a diagnosis except through those parameters' defaults. The notebooks run
-with papermill on a patient/control lab study written as XCP-D writes it
+no code cell names a diagnosis except through those parameters' defaults, and the prose cites the
+groups through glued labels (``group_texts``). The notebooks run with papermill on a patient/control lab study written as XCP-D writes it
 (``tests/test_derivatives.py``) and on the same cohort analysed without groups.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bi_core.analysis.chapters import ChapterGroups, chapter_groups
+from bi_core.analysis.chapters import NO_GROUPS, ChapterGroups, chapter_groups, group_texts
 from bi_core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +83,60 @@ def test_no_chapter_names_a_diagnosis_but_through_its_parameters():
             assert not hits, (name, hits, code[:200])
 
 
+
+def test_the_group_labels_read_as_the_book_with_its_defaults():
+    """With the defaults the glued labels are the words the book's prose always had (a minus sign in contrasts)."""
+    t = group_texts(ChapterGroups("diagnosis", ("CN", "MCI", "AD"), "CN"))
+    assert t == {"main_group": "AD", "ref_group": "CN", "main_label": "AD\u2212CN", "main_vs_ref": "AD-versus-CN",
+                 "a_main": "an", "mild_group": "MCI", "mild_label": "MCI\u2212CN", "levels_text": "CN, MCI and AD",
+                 "contrasts_text": "AD\u2212CN and MCI\u2212CN", "others_group": "MCI", "an_others": "an MCI",
+                 "others_noun": "MCI"}
+    pc = group_texts(ChapterGroups("group", ("control", "patient"), "control"))
+    assert (pc["main_label"], pc["a_main"], pc["levels_text"], pc["contrasts_text"]) == (
+        "patient\u2212control", "a", "control and patient", "patient\u2212control")
+    # no level besides the two: the marker chapter's "other subjects" still reads as English
+    assert (pc["others_group"], pc["an_others"], pc["others_noun"]) == ("other", "any other", "other subjects")
+    four = group_texts(ChapterGroups("dx", ("HC", "EMCI", "LMCI", "AD"), "HC"))
+    assert four["contrasts_text"] == "AD\u2212HC, LMCI\u2212HC and EMCI\u2212HC" and four["an_others"] == "an EMCI or LMCI"
+    assert set(group_texts(None).values()) == {NO_GROUPS} and set(group_texts(None)) == set(t)
+
+
+SYNTHETIC = re.compile(r"synthetic|generator", re.I)
+
+
+def _sentences(markdown: str) -> list[str]:
+    """A markdown cell's sentences: split at a full stop, question or exclamation mark and at blank lines or
+    headings (a heading or a figure caption is its own sentence)."""
+    out = []
+    for block in re.split(r"\n\s*\n|\n(?=#)|^```.*$", markdown, flags=re.M):
+        out += [s for s in re.split(r"(?<=[.?!])\s+", " ".join((block or "").split())) if s]
+    return out
+
+
+def test_no_chapter_text_names_a_diagnosis_but_through_its_parameters():
+    """The prose of chapters 3–6 cites the groups through glued labels (``{glue:text}`main_group```...).
+
+    The rule: no markdown sentence names ``AD``, ``MCI`` or ``CN`` as a word, except one that says it is about the
+    book's synthetic cohort (it contains "synthetic" or "generator"), whose planted effects are the book's levels.
+    "Alzheimer's" is not a level name and is not checked (chapter 3's first paragraph states the paper's claim).
+    """
+    for name in CHAPTERS:
+        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for sentence in _sentences("".join(cell["source"])):
+                if re.search(r"\b(AD|MCI|CN)\b", sentence) and not SYNTHETIC.search(sentence):
+                    pytest.fail(f"{name}: a sentence names a diagnosis; glue it from the parameters "
+                                f"(bi_core.analysis.chapters.group_texts) or say it is the synthetic cohort's: "
+                                f"{sentence!r}")
+    # the rule bites: the sentence chapter 3 had before its labels were glued
+    old = "Adjusted for age, sex and site, AD lowers default-mode predictability by {glue:text}`dmn_est:.3f` R²."
+    assert any(re.search(r"\b(AD|MCI|CN)\b", s) and not SYNTHETIC.search(s) for s in _sentences(old))
+    assert not any(re.search(r"\b(AD|MCI|CN)\b", s) and not SYNTHETIC.search(s)
+                   for s in _sentences("In the book's synthetic cohort, AD lowers it.\n\n## Heading"))
+
+
 # ---------------------------------------------------------------------- papermill on a lab study
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -137,6 +191,13 @@ def test_chapters_run_on_a_patient_control_cohort(lab, tmp_path):
     assert "no classification" in json.dumps(g["05_classification"]["best3"])      # two levels: no all-levels task
     assert "fig_mats" in g["04_interactions"] and "fig_diff" in g["04_interactions"]
     assert g["06_longitudinal"]["n_sub"]["application/papermill.record/text/plain"] in ("0", "12")
+    # the prose cites the lab's labels
+    text = lambda nb, k: g[nb][k]["application/papermill.record/text/plain"].strip("'")  # noqa: E731
+    for nb in CHAPTERS:
+        assert (text(nb, "main_group"), text(nb, "ref_group"), text(nb, "main_label")) == (
+            "patient", "control", "patient\u2212control"), nb
+    assert text("04_interactions", "ref_who") == "control participants"
+    assert text("05_classification", "k_classes") != "three"                    # no all-levels task with two levels
 
 
 @pytest.mark.slow
@@ -147,6 +208,8 @@ def test_chapters_run_on_an_unlabelled_cohort(lab, tmp_path):
     assert {"fig_mats", "fig_diff", "fig_graph"} <= set(g["04_interactions"])      # a figure that says why
     assert "no groups compared" in json.dumps(g["05_classification"]["best_fc"])
     assert "no groups compared" in json.dumps(g["06_longitudinal"]["est_order"])
+    assert "no groups compared" in json.dumps(g["03_predictability"]["main_group"])
+    assert json.dumps(g["04_interactions"]["ref_who"]).count("all participants") == 1
     # the book's defaults on an analysis that compared no groups: the same group-free parts
     g = _run(lab, "results-free", {}, tmp_path / "defaults", chapters=("05_classification",))
     assert "no groups compared" in json.dumps(g["05_classification"]["best_fc"])

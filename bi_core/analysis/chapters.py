@@ -129,6 +129,52 @@ def chapter_groups(suite_dir: str | Path, group_column: str | None, reference: s
     return ChapterGroups(done["column"], tuple(order), ref)
 
 
+#: What a chapter glues for a group label when it compares no groups (the group parts say so anyway).
+NO_GROUPS = "no groups compared: group_column is None or the analysis had none"
+
+
+def _join(items: Sequence[str], word: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _article(label: str) -> str:
+    """``a`` or ``an`` before ``label``: an acronym by its first letter's name (an AD, an MCI, a CN), a word by its
+    first letter (a patient, an outpatient)."""
+    w = label.strip()
+    if len(w) > 1 and w[:2].isupper():
+        return "an" if w[0] in "AEFHILMNORSX" else "a"
+    return "an" if w[:1].lower() in ("a", "e", "i", "o", "u") else "a"
+
+
+def group_texts(groups: ChapterGroups | None, absent: str = NO_GROUPS) -> dict[str, str]:
+    """The group labels a chapter's prose cites, by glue name, so its text follows the parameters.
+
+    With the book's defaults (CN < MCI < AD, reference CN) they read as the book always read:
+    ``main_group`` AD, ``ref_group`` CN, ``main_label`` AD−CN (minus sign), ``main_vs_ref``
+    AD-versus-CN, ``a_main`` an, ``mild_group`` MCI (the level nearest the reference),
+    ``mild_label`` MCI−CN, ``levels_text`` "CN, MCI and AD", ``contrasts_text`` "AD−CN and
+    MCI−CN", ``others_group`` MCI / ``an_others`` "an MCI" / ``others_noun`` MCI (the levels
+    neither main nor reference, which the marker's classifier never trains on; with two levels
+    "other", "any other", "other subjects"). Without groups every text is ``absent``.
+    """
+    keys = ("main_group", "ref_group", "main_label", "main_vs_ref", "a_main", "mild_group", "mild_label",
+            "levels_text", "contrasts_text", "others_group", "an_others", "others_noun")
+    if groups is None:
+        return dict.fromkeys(keys, absent)
+    main, ref = groups.order[-1], groups.reference
+    mild = groups.compared[0]
+    others = [g for g in groups.order if g not in (main, ref)]
+    out = {"main_group": main, "ref_group": ref, "main_label": groups.main_label, "main_vs_ref": f"{main}-versus-{ref}",
+           "a_main": _article(main), "mild_group": mild, "mild_label": f"{mild}\u2212{ref}",
+           "levels_text": _join(groups.order), "contrasts_text": _join([f"{g}\u2212{r}" for g, r in groups.contrasts]),
+           "others_group": _join(others, "or") if others else "other",
+           "an_others": f"{_article(others[0])} {_join(others, 'or')}" if others else "any other",
+           "others_noun": _join(others, "or") if others else "other subjects"}
+    return out
+
+
 def with_group_labels(table: Any, cohort: Any, groups: Groups | None) -> Any:
     """A per-recording table with the cohort's phenotypes and, with ``groups``, its group column as the labels
     ``bi-core analyze`` compared (:func:`~bi_core.analysis.groupstats.as_labels`: ``2.0`` reads as ``2``)."""
