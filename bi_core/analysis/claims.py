@@ -597,8 +597,123 @@ def cell_text(row: Mapping[str, Any], link: Callable[[str, str], str | None] | N
     return text
 
 
+#: The claims in a few words, for the bottom line (the scorecard's claim column gives the paper's wording).
+SHORT: dict[str, str] = {
+    "visual_most": "visual cortex the most predictable network",
+    "subcortical_least": "the subcortical group the least predictable",
+    "dmn_disproportionate": "the default-mode network disproportionately affected by AD",
+    "alterations": "AD alters default-mode, limbic and attention networks",
+    "embeddings_separate": "embeddings separate CN, MCI and AD",
+    "marker_tracks": "a compact marker tracks severity over time",
+    "attention_interpretable": "cross-network attention makes the altered interactions readable",
+}
+
+
+def _a(text: str, href: str | None) -> str:
+    """``text`` as an HTML link to ``href`` (plain text without one): glued Markdown is CommonMark, whose
+    inline HTML passes to the page as written, as the scorecard's cells do."""
+    from html import escape
+
+    return f'<a href="{escape(href, quote=True)}">{text}</a>' if href else text
+
+
+def _listing(keys: Sequence[str]) -> str:
+    return "; ".join(f"*{SHORT[k]}*" for k in keys)
+
+
+def bottom_line(card: pd.DataFrame, *, model: str, ratios: Mapping[str, float], routing: str,
+                links: Mapping[str, str] | None = None, real: str | None = None,
+                bar: float | None = None) -> list[str]:
+    """The scorecard's first section: the book's findings in a few Markdown sentences, each with its evidence.
+
+    Parameters
+    ----------
+    card
+        :func:`scorecard`'s table (its ``scenario`` values in column order; the real-data scenario last or
+        named by ``real``).
+    model
+        What the model is and how much of the reconstruction its decoder produces (a sentence such as
+        :func:`bi_core.analysis.learning_curve.decoder_share_text`'s, without a final full stop).
+    ratios
+        Scenario → the model's held-out mean R² over the same-frame ridge's (NaN: not measured); the
+        scenarios without an entry are not stated.
+    routing
+        :func:`routing_statement`'s sentence.
+    links
+        Where each sentence's evidence is: ``"model"``, ``"ratio:<scenario>"``, ``"scenario:<scenario>"``,
+        ``"attention_interpretable"``, ``"routing"``, ``"real"`` → an href (missing: no link).
+    real
+        The real-data scenario's name (default: the last scenario of ``card``).
+    bar
+        The quality bar (default :data:`bi_core.analysis.verdicts.QUALITY_BAR`).
+
+    Returns
+    -------
+    list of str
+        One sentence (Markdown with inline HTML links) per finding: the model, its reconstruction against
+        ridge, the verdicts of each synthetic scenario, the title claim, the routing control, the real data.
+    """
+    from .verdicts import QUALITY_BAR, meets_bar
+
+    bar = QUALITY_BAR if bar is None else bar
+    links = links or {}
+    scenarios = list(dict.fromkeys(card["scenario"]))
+    real = scenarios[-1] if real is None else real
+    by = {(r["claim"], r["scenario"]): r for r in card.to_dict("records")}
+
+    def keys(scenario: str, verdict: str) -> list[str]:
+        return [c.key for c in CLAIMS if by[(c.key, scenario)]["verdict"] == verdict]
+
+    out = [f"**The model** is the paper's cross-attention decoder. {model} ({_a('evidence', links.get('model'))})."]
+    parts = []
+    for scenario, ratio in ratios.items():
+        status = ("not measured" if not np.isfinite(ratio) else
+                  f"{ratio:.2f} of the ridge's R², {'above' if meets_bar(ratio, bar) else 'below'} the bar")
+        parts.append(f"{_a(scenario, links.get(f'ratio:{scenario}'))}: {status}")
+    if parts:
+        out.append(f"**Against a linear map.** The book's quality bar asks the model's held-out R² to reach {bar:.2f} "
+                   f"of what a same-frame ridge regression reconstructs on the same recordings; "
+                   + "; ".join(parts) + ".")
+    for scenario in (s for s in scenarios if s != real):
+        if all(by[(c.key, scenario)]["verdict"] == "not run in this build" for c in CLAIMS):
+            out.append(f"**{_a(scenario.capitalize(), links.get(f'scenario:{scenario}'))}**: not run in this build.")
+            continue
+        yes, no = keys(scenario, "reproduced"), keys(scenario, "not reproduced")
+        rest = len(CLAIMS) - len(yes) - len(no)
+        text = (f"**{_a(scenario.capitalize(), links.get(f'scenario:{scenario}'))}**: reproduced, {len(yes)} of the {len(CLAIMS)} claims"
+                + (f" ({_listing(yes)})" if yes else "")
+                + f"; not reproduced, {len(no)}" + (f" ({_listing(no)})" if no else "")
+                + (f"; not scored in this build, {rest}" if rest else ""))
+        out.append(text + ".")
+    title = [(s, by[("attention_interpretable", s)]) for s in scenarios if s != real]
+    scored = [(s, r) for s, r in title if r["verdict"] in ("reproduced", "not reproduced")]
+    if scored:
+        out.append("**The title claim**, that " + SHORT["attention_interpretable"] + ", is "
+                   + "; ".join(f"{r['verdict']} on the {s} scenario ("
+                               + (f"F1 {_fmt(r['value'])} of the best attention read-out against the planted pairs"
+                                  if np.isfinite(r["value"]) and r["value"] > 0 else
+                                  "the best attention read-out finds none of the planted pairs") + ")"
+                               for s, r in scored)
+                   + f" ({_a('evidence', links.get('attention_interpretable'))}).")
+    out.append(f"**Can attention name a source at all?** {routing.rstrip('.')} "
+               f"({_a('evidence', links.get('routing'))}).")
+    if real in scenarios:
+        yes, no = keys(real, "reproduced"), keys(real, "not reproduced")
+        where = real.removeprefix("real").strip(" ()") or real
+        if all(by[(c.key, real)]["verdict"] == "not run in this build" for c in CLAIMS):
+            text = f"**The real data** ({where}): not run in this build"
+        else:
+            tested = [f"*{SHORT[k]}*: {by[(k, real)]['verdict']}, {by[(k, real)]['measured']}" for k in yes + no]
+            n_untestable = len(keys(real, "not testable here"))
+            text = (f"**The real data** ({where}) speak for brains, but can test only {len(yes) + len(no)} of the "
+                    f"{len(CLAIMS)} claims ({n_untestable} need diagnoses, visits or an atlas group the recordings "
+                    f"lack)" + (": " + "; ".join(tested) if tested else ""))
+        out.append(text + f" ({_a('evidence', links.get('real'))}).")
+    return out
+
+
 __all__ = ["ALPHA", "ALTERATIONS_PRECISION", "ALTERATIONS_RECALL", "CLAIMS", "Claim", "ScenarioTables", "VERDICTS",
-           "Verdict", "attention_interpretable",
+           "SHORT", "Verdict", "attention_interpretable", "bottom_line",
            "cell_text", "counts",
            "dmn_disproportionate", "embeddings_separate", "least_predictable", "load_real", "load_suite",
            "marker_tracks_severity", "most_predictable", "network_alterations", "network_ranks", "scenario_verdicts",
