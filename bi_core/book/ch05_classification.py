@@ -1,4 +1,4 @@
-"""Chapter 5, Alzheimer's-spectrum classification: reads the synthetic analyses (chapter 3's step)."""
+"""Chapter 5, classification of the groups (the Alzheimer's spectrum in the book's cohorts): reads the synthetic analyses (chapter 3's step)."""
 
 from __future__ import annotations
 
