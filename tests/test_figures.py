@@ -35,7 +35,7 @@ def test_network_matrix_marks_and_symmetric_limits():
     im = ax.get_images()[0]
     assert im.get_clim() == (-0.5, 0.5)
     texts = [t.get_text() for t in ax.texts]
-    assert "0.50*" in texts and "-0.40" in texts
+    assert "0.50*" in texts and "-0.40" in texts           # two significant digits of the ±0.5 scale
     assert len(ax.patches) == 1  # one boxed (significant) cell
 
 
@@ -152,20 +152,26 @@ def _smallest_tick_pt(fig):
 
 
 def test_heatmap_labels_are_readable_at_page_width():
-    """Tick labels ≥ 8 pt once the book shrinks the figure to its text column (7.5 in)."""
+    """Tick labels ≥ 8 pt once the book shrinks the figure to its text column (7 in)."""
     from bi_core.figures import PAGE_WIDTH_IN, page_scale
     from bi_core.figures import jivnet as FJ
     from bi_core.figures import related as FR
 
     nets = ["VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN", "SUB"]
     M = np.random.default_rng(0).uniform(-1, 1, (8, 8))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=110)          # chapter 1's three coupling maps
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=110)          # three maps side by side: shrunk
     for ax in axes:
         network_matrix(M, nets, ax=ax)
     assert page_scale(fig) == pytest.approx(PAGE_WIDTH_IN / 15)
     assert _smallest_tick_pt(fig) >= 8
+    assert not axes[0].texts                        # numbers that would not fit readably are not printed at all
+    fig, axes = plt.subplots(3, 1, figsize=(5.8, 14.4), dpi=110)        # chapter 1's three coupling maps, stacked
+    for ax in axes:
+        network_matrix(M, nets, ax=ax)
+    fig.canvas.draw()
     cell_px = axes[0].get_window_extent().width / 8                         # annotations stay inside their cell
-    assert max(t.get_window_extent().width for t in axes[0].texts) < cell_px
+    assert len(axes[0].texts) == 64 and max(t.get_window_extent().width for t in axes[0].texts) < cell_px
+    assert min(t.get_fontsize() for t in axes[0].texts) * page_scale(fig) >= 8
     rows = [{"target": t, "source": s, "contrast": c, "measure": "m", "cohens_d": 0.5, "significant": False}
             for c in ("AD-CN", "MCI-CN") for t in nets for s in nets if t != s]
     assert _smallest_tick_pt(FI.difference_maps(pd.DataFrame(rows), nets, {}, "m")) >= 8
@@ -183,3 +189,77 @@ def test_heatmap_labels_are_readable_at_page_width():
     recon = pd.DataFrame({"seed": 0, "strategy": ["network", "random"] * 2, "eval_mask": ["network"] * 2 + ["random"] * 2,
                           "nmse": [0.9, 0.8, 0.85, 0.7]})
     assert _smallest_tick_pt(FR.reconstruction_heatmap(recon).figure) >= 8
+
+
+def test_color_limits_centre_clip_and_mark_outliers():
+    from bi_core.figures import color_limits
+
+    rng = np.random.default_rng(0)
+    flat = 1 + rng.normal(0, 0.003, (8, 8))
+    lo, hi, ext = color_limits(flat, center=1.0)                 # an enrichment: symmetric around 1, full range
+    assert lo + hi == pytest.approx(2.0) and ext == "neither"
+    assert hi - 1 == pytest.approx(np.abs(flat - 1).max())
+    out = flat.copy()
+    out[0, 1] = 15.9                                              # one outlier cell must not wash out the map
+    lo, hi, ext = color_limits(out, center=1.0)
+    assert hi < 1.05 and lo + hi == pytest.approx(2.0) and ext in ("max", "both")
+    lo, hi, ext = color_limits(out)                               # no centre: the 2nd/98th percentiles
+    assert hi < 1.05 and ext in ("max", "both")
+    d = rng.normal(0, 1, 50)
+    lo, hi, ext = color_limits(d, center=0.0)                    # a difference: symmetric around 0
+    assert lo == -hi and ext == "neither"
+    assert color_limits(d, vmin=-5, vmax=5) == (-5, 5, "neither")  # given limits are kept
+    assert color_limits(d, vmin=-0.1, vmax=0.1)[2] == "both"
+
+
+def test_cell_annotation_digits_and_fit():
+    from bi_core.figures import annotation_fontsize, cell_decimals, sig2
+
+    assert [sig2(v) for v in (0.5, 1.0, 15.9, 0.012, -0.004)] == ["0.50", "1.0", "16", "0.012", "-0.0040"]
+    assert cell_decimals(0.99, 1.01, 1.0) == 3 and cell_decimals(-0.5, 0.5, 0.0) == 2 and cell_decimals(-3, 3, 0) == 1
+    _, ax = plt.subplots(figsize=(5.4, 4.6), dpi=110)
+    assert annotation_fontsize(ax, 8, 5) is not None              # one 8 × 8 map on the page: numbers fit
+    _, ax = plt.subplots(figsize=(15, 4.4), dpi=110)
+    assert annotation_fontsize(ax, 8, 5) is not None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=110)
+    assert annotation_fontsize(axes[0], 8, 5) is None             # a third of a shrunk row: no room
+
+
+def test_enrichment_maps_centred_at_one_and_outlier_marked():
+    nets = ["VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN", "SUB"]
+    M = 1 + np.random.default_rng(1).normal(0, 0.004, (8, 8))
+    M[2, 3] = 1.5
+    fig = FI.group_matrices({g: M for g in ("CN", "MCI", "AD")}, nets, {}, label="attention enrichment")
+    maps = [a for a in fig.axes if a.images]
+    lo, hi = maps[0].images[0].get_clim()
+    assert lo + hi == pytest.approx(2.0) and hi < 1.1            # centred at 1, the outlier clipped
+    cb = maps[0].images[0].colorbar
+    assert cb.extend in ("max", "both") and "centred at 1" in cb.ax.get_ylabel()
+    assert fig.get_figwidth() <= 8                               # stacked, not shrunk on the page
+
+
+def test_multi_panel_figures_fit_the_page():
+    from bi_core.figures import MAX_FIG_WIDTH_IN, panel_grid
+    from bi_core.figures import related as FR
+
+    fig, axes = panel_grid(6, 2.6, 3.2)
+    assert fig.get_figwidth() <= MAX_FIG_WIDTH_IN and len(axes) == 6 and sum(a.get_visible() for a in fig.axes) == 6
+    df = pd.DataFrame({"source": ["a", "b"] * 4, **{s: np.arange(8.0) for s in ("within_fc", "between_fc", "fc_contrast",
+                                                                                  "pc1_share", "lag1_autocorr",
+                                                                                  "lowfreq_power")}})
+    assert FC.summary_comparison(df).get_figwidth() <= MAX_FIG_WIDTH_IN
+    rows = [{"target": t, "source": s, "contrast": c, "measure": "m", "cohens_d": 0.5, "significant": False}
+            for c in ("AD-CN", "MCI-CN") for t in NETS for s in NETS if t != s]
+    assert FI.difference_maps(pd.DataFrame(rows), NETS, {}, "m").get_figwidth() <= MAX_FIG_WIDTH_IN
+    preds = pd.DataFrame({"target": "age", "method": ["a", "b", "c"] * 4, "y_true": np.arange(12.0),
+                          "y_pred": np.arange(12.0)})
+    axes = FR.predicted_vs_true(preds, "age", ["a", "b", "c"])
+    assert axes[0].figure.get_figwidth() <= MAX_FIG_WIDTH_IN
+
+
+def test_roc_legend_outside_the_data():
+    roc = pd.DataFrame({"feature_set": ["x"] * 3, "fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "tpr_sd": [0, 0.1, 0]})
+    ax = FCL.roc(roc)
+    ax.figure.canvas.draw()
+    leg = ax.get_legend().get_window_extent()
+    assert leg.x0 >= ax.get_window_extent().x1                  # to the right of the axes

@@ -27,7 +27,8 @@ def roc(roc_df: pd.DataFrame, summary: pd.DataFrame | None = None, ax: plt.Axes 
     ax.plot([0, 1], [0, 1], ls=":", color="0.5")
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    # beside the axes, not over the curves
+    ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     ax.set_title(title)
     return ax
 

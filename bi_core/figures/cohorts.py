@@ -11,7 +11,7 @@ import pandas as pd
 from ..atlas import NetworkAtlas
 from ..cohort import DIAGNOSIS_LEVELS
 from ..descriptives import STAT_LABELS
-from . import group_colors
+from . import group_colors, panel_grid
 
 
 def example_series(x: np.ndarray, atlas: NetworkAtlas, tr: float, per_network: int = 2, seconds: float | None = 300,
@@ -77,15 +77,15 @@ def summary_comparison(df: pd.DataFrame, stats: tuple[str, ...] = ("within_fc", 
     """Side-by-side distributions of per-recording summary statistics, one panel per statistic."""
     import seaborn as sns
 
-    fig, axes = plt.subplots(1, len(stats), figsize=(2.1 * len(stats) + 1, 3.2))
-    for ax, s in zip(np.atleast_1d(axes), stats):
+    fig, axes = panel_grid(len(stats), 2.6, 3.2)
+    for ax, s in zip(axes, stats):
         sns.boxplot(data=df, x=hue, y=s, ax=ax, hue=hue, legend=False, fliersize=0, width=0.6,
                     palette="Set2")
         sns.stripplot(data=df, x=hue, y=s, ax=ax, color="0.2", size=2.5, alpha=0.6)
-        ax.set_title(STAT_LABELS.get(s, s), fontsize=9)
+        ax.set_title(STAT_LABELS.get(s, s), fontsize=10)
         ax.set_xlabel("")
         ax.set_ylabel("")
-        ax.tick_params(axis="x", rotation=30, labelsize=8)
+        ax.tick_params(axis="x", rotation=30, labelsize=9)
     fig.tight_layout()
     return fig
 

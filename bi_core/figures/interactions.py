@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import DIAGNOSIS_LEVELS
-from . import contrast_order, network_matrix
+from . import color_limits, contrast_order, network_matrix, panel_grid
 
 
 def group_matrices(mats: Mapping[str, np.ndarray], networks: Sequence[str], colors: Mapping[str, str],
@@ -18,11 +18,13 @@ def group_matrices(mats: Mapping[str, np.ndarray], networks: Sequence[str], colo
     """One target × source matrix per group (``mats``' levels, in ``order``), on a shared colour scale."""
     groups = [g for g in order if g in mats]
     allv = np.concatenate([m[np.isfinite(m)] for m in mats.values()])
-    vmin = float(np.min(allv)) if vmin is None else vmin
-    vmax = float(np.max(allv)) if vmax is None else vmax
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.0 * len(groups), 4.4))
-    for ax, g in zip(np.atleast_1d(axes), groups):
-        network_matrix(mats[g], networks, ax=ax, title=g, cmap="viridis", vmin=vmin, vmax=vmax, colors=colors,
+    # an enrichment is 1 where attention is flat: centre its colours there, on a diverging map
+    center = 1.0 if "enrichment" in label.lower() else None
+    vmin, vmax, _ = color_limits(allv, center=center, vmin=vmin, vmax=vmax)
+    fig, axes = panel_grid(len(groups), 5.4, 4.6)
+    for ax, g in zip(axes, groups):
+        network_matrix(mats[g], networks, ax=ax, title=g, cmap="RdBu_r" if center is not None else "viridis",
+                       vmin=vmin, vmax=vmax, center=center, colors=colors,
                        cbar_label=label, xlabel="source (visible)", ylabel="target (masked)")
     fig.tight_layout()
     return fig
@@ -36,14 +38,15 @@ def difference_maps(diff: pd.DataFrame, networks: Sequence[str], colors: Mapping
 
     contrasts = contrast_order(diff)
     d = diff[diff["measure"] == measure] if "measure" in diff else diff
-    lim = float(np.nanmax(np.abs(d[value]))) if len(d) else 1.0
-    fig, axes = plt.subplots(1, len(contrasts), figsize=(5.2 * len(contrasts), 4.5))
-    for ax, c in zip(np.atleast_1d(axes), contrasts):
+    vmin, vmax, _ = color_limits(d[value].to_numpy(float), center=0.0)     # shared, symmetric, outliers clipped
+    fig, axes = panel_grid(len(contrasts), 5.4, 4.7)
+    for ax, c in zip(axes, contrasts):
         dc = d[d["contrast"] == c]
         M = matrix_from_table(dc, "target", "source", value, networks)
         S = matrix_from_table(dc.assign(sig=dc["significant"].astype(float)), "target", "source", "sig", networks) > 0.5
-        network_matrix(M, networks, ax=ax, title=f"{c}: {measure}", vmin=-lim, vmax=lim, marks=S, colors=colors,
-                       cbar_label="adjusted Cohen's d", xlabel="source (visible)", ylabel="target (masked)", fmt=".1f")
+        network_matrix(M, networks, ax=ax, title=f"{c}: {measure}", vmin=vmin, vmax=vmax, center=0.0, marks=S,
+                       colors=colors, cbar_label="adjusted Cohen's d", xlabel="source (visible)",
+                       ylabel="target (masked)")
     fig.tight_layout()
     return fig
 

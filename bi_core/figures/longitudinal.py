@@ -33,7 +33,7 @@ def trajectories(df: pd.DataFrame, lines: pd.DataFrame, ax: plt.Axes | None = No
         ax.plot(L["years"], L["fit"], color=colors[g], lw=2.5, label=f"{g} at baseline")
     ax.set_xlabel("years from baseline")
     ax.set_ylabel(f"summary marker (log-odds of {order[-1]})")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)   # beside the data
     ax.set_title(title)
     return ax
 
@@ -54,7 +54,7 @@ def marker_vs_score(df: pd.DataFrame, score: str, ax: plt.Axes | None = None, va
         ax.plot(xs, np.polyval(b, xs), color="0.2", lw=1.2)
     ax.set_xlabel("summary marker")
     ax.set_ylabel({"cdr_sb": "CDR-SB", "mmse": "MMSE"}.get(score, score))
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     return ax
 
 

@@ -34,8 +34,10 @@ def readout_scores(scores: pd.DataFrame, order: Sequence[str], labels: Mapping[s
     """
     labels = labels or {}
     contrasts = contrast_order(scores)
-    fig, axes = plt.subplots(1, len(contrasts), figsize=(5.6 * len(contrasts), 0.42 * len(order) + 1.6),
-                             sharey=True, squeeze=False)
+    # one panel per contrast, stacked: side by side they would be shrunk below readable on the page
+    fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.2, (0.42 * len(order) + 1.4) * len(contrasts) + 0.4),
+                             sharex=True, squeeze=False)
+    axes = axes.T
     y = np.arange(len(order))
     for ax, c in zip(axes[0], contrasts):
         d = scores[scores["contrast"] == c].groupby("readout")[list(METRICS)].mean().reindex(list(order))
@@ -46,11 +48,11 @@ def readout_scores(scores: pd.DataFrame, order: Sequence[str], labels: Mapping[s
         ax.set_title(c)
         ax.grid(axis="x", lw=0.4, alpha=0.5)
         ax.set_yticks(y, [labels.get(r, r) for r in order])
-        ax.set_xlabel("precision, recall (0–1); Spearman (−1–1)")
-    axes[0][0].invert_yaxis()
-    if families:
-        for tick, r in zip(axes[0][0].get_yticklabels(), order):
-            tick.set_color(FAMILY_COLORS.get(families.get(r, ""), "black"))
+        ax.invert_yaxis()
+        if families:
+            for tick, r in zip(ax.get_yticklabels(), order):
+                tick.set_color(FAMILY_COLORS.get(families.get(r, ""), "black"))
+    axes[0][-1].set_xlabel("precision, recall (0–1); Spearman (−1–1)")
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=len(METRICS), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
@@ -66,4 +68,4 @@ def agreement_heatmap(agree: pd.DataFrame, order: Sequence[str], labels: Mapping
     if ax is None:
         _, ax = plt.subplots(figsize=(0.6 * len(order) + 3.5, 0.55 * len(order) + 2.5))
     return network_matrix(M.to_numpy(float), [labels.get(r, r) for r in order], ax=ax, vmin=-1, vmax=1,
-                          annotate=True, fmt=".1f", cbar_label="Spearman across cells")
+                          annotate=True, cbar_label="Spearman across cells")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..mask_strategies import STRATEGIES
-from . import readable_heatmap
+from . import panel_grid, readable_heatmap, sig2
 
 REFERENCE_COLOR = "0.45"
 
@@ -51,7 +51,7 @@ def mask_fractions(fractions: pd.DataFrame, ax: plt.Axes | None = None) -> plt.A
 
 
 def strategy_panels(metrics: pd.DataFrame, names: Sequence[str], labels: Mapping[str, str],
-                    higher_is_better: Mapping[str, bool] | None = None, ncols: int = 3,
+                    higher_is_better: Mapping[str, bool] | None = None, ncols: int = 2,
                     reference: Mapping[str, float] | None = None) -> plt.Figure:
     """One panel per metric: every seed as a dot and the mean ± SD over seeds per strategy.
 
@@ -70,7 +70,7 @@ def strategy_panels(metrics: pd.DataFrame, names: Sequence[str], labels: Mapping
     """
     names = [m for m in names if m in set(metrics["metric"])]
     nrows = max(1, -(-len(names) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.7 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False)
     d = metrics[metrics["seed"].notna()]
     strat = _strategies(d)
     rng = np.random.default_rng(0)  # fixed jitter
@@ -86,10 +86,10 @@ def strategy_panels(metrics: pd.DataFrame, names: Sequence[str], labels: Mapping
                             ms=6, capsize=3, zorder=3)
         if reference and m in reference and np.isfinite(reference[m]):
             ax.axhline(reference[m], color=REFERENCE_COLOR, ls="--", lw=1)
-            ax.text(len(strat) - 0.5, reference[m], "FC", va="bottom", ha="right", fontsize=7, color=REFERENCE_COLOR)
+            ax.text(len(strat) - 0.5, reference[m], "FC", va="bottom", ha="right", fontsize=8, color=REFERENCE_COLOR)
         arrow = "" if higher_is_better is None or m not in higher_is_better else (
             " (↑)" if higher_is_better[m] else " (↓)")
-        ax.set_title(textwrap.fill(labels.get(m, m) + arrow, 34), fontsize=8.5)
+        ax.set_title(textwrap.fill(labels.get(m, m) + arrow, 40), fontsize=9)
         ax.set_xticks(range(len(strat)), [s.replace("_", "\n") for s in strat], fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
     for ax in list(axes.flat)[len(names):]:
@@ -134,7 +134,7 @@ def regression_results(results: pd.DataFrame, target: str, axes: Sequence[plt.Ax
     if r.empty:
         raise ValueError(f"no results for target {target!r}")
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 0.55 * len(r) + 1.4), sharey=True)
+        _, axes = plt.subplots(1, 2, figsize=(7.8, 0.55 * len(r) + 1.4), sharey=True)
     is_ref = (r["dataset"] == reference_dataset).to_numpy() if reference_dataset else np.zeros(len(r), bool)
     order = np.r_[np.flatnonzero(~is_ref), np.flatnonzero(is_ref)]
     r, is_ref = r.iloc[order].reset_index(drop=True), is_ref[order]
@@ -166,8 +166,7 @@ def predicted_vs_true(predictions: pd.DataFrame, target: str, methods: Sequence[
                       axes: Sequence[plt.Axes] | None = None) -> Sequence[plt.Axes]:
     """Out-of-fold predictions against the truth, one panel per method (identity line dashed)."""
     if axes is None:
-        _, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.1), squeeze=False)
-        axes = axes[0]
+        _, axes = panel_grid(len(methods), 2.6, 2.7)
     p = predictions[predictions["target"] == target]
     lo, hi = p[["y_true", "y_pred"]].min().min(), p[["y_true", "y_pred"]].max().max()
     for i, (ax, m) in enumerate(zip(axes, methods)):
@@ -204,7 +203,7 @@ def expert_heatmap(weights: pd.DataFrame, target: str, networks: Sequence[str], 
             t.set_fontweight("bold")
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):
-            ax.text(j, i, f"{M.iat[i, j]:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, sig2(M.iat[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if M.iat[i, j] < 0.6 * np.nanmax(M.to_numpy()) else "black")
     ax.set_xlabel("expert")
     ax.set_title(f"{target}: mean router weight per network", fontsize=9)
