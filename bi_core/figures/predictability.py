@@ -37,6 +37,10 @@ def profile(df: pd.DataFrame, colors: Mapping[str, str], value: str = "r2", ax: 
     return ax
 
 
+#: Legends below the axes (under the network names), never over the points.
+LEGEND_BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.13), "borderaxespad": 0}
+
+
 def by_group(df: pd.DataFrame, networks: Sequence[str], value: str = "r2", ax: plt.Axes | None = None,
              title: str = "", column: str = "diagnosis", order: Sequence[str] = DIAGNOSIS_LEVELS) -> plt.Axes:
     """Mean predictability per network and group (levels of ``column`` in ``order``) with 95 % bootstrap intervals."""
@@ -50,7 +54,7 @@ def by_group(df: pd.DataFrame, networks: Sequence[str], value: str = "r2", ax: p
                   markersize=5, ax=ax)
     ax.set_xlabel("")
     ax.set_ylabel("R² of the masked network" if value == "r2" else value)
-    ax.legend(title="", frameon=False, ncols=min(len(order), 4))
+    ax.legend(title="", frameon=False, ncols=min(len(order), 4), **LEGEND_BELOW)
     ax.set_title(title)
     return ax
 
@@ -75,7 +79,7 @@ def effect_sizes(diff: pd.DataFrame, networks: Sequence[str], ax: plt.Axes | Non
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xticks(range(len(networks)), list(networks))
     ax.set_ylabel("adjusted difference in R²")
-    ax.legend(frameon=False, fontsize=8, ncols=2)
+    ax.legend(frameon=False, fontsize=9, ncols=min(2 * len(contrasts), 4), **LEGEND_BELOW)
     ax.set_title(title)
     return ax
 
@@ -101,6 +105,6 @@ def versus_reference(table: pd.DataFrame, ax: plt.Axes | None = None, title: str
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xticks(x, [str(n) for n in table.index])
     ax.set_ylabel("mean R² of the masked network")
-    ax.legend(frameon=False, fontsize=8, ncols=min(len(methods), 4))
+    ax.legend(frameon=False, fontsize=9, ncols=min(len(methods), 4), **LEGEND_BELOW)
     ax.set_title(title)
     return ax
