@@ -262,4 +262,4 @@ def test_roc_legend_outside_the_data():
     ax = FCL.roc(roc)
     ax.figure.canvas.draw()
     leg = ax.get_legend().get_window_extent()
-    assert leg.x0 >= ax.get_window_extent().x1                  # to the right of the axes
+    assert leg.y1 <= ax.get_window_extent().y0                  # below the axes

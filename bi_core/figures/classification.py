@@ -27,8 +27,8 @@ def roc(roc_df: pd.DataFrame, summary: pd.DataFrame | None = None, ax: plt.Axes 
     ax.plot([0, 1], [0, 1], ls=":", color="0.5")
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
-    # beside the axes, not over the curves
-    ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    # below the axes, not over the curves (beside them it would squeeze a stacked panel's width)
+    ax.legend(frameon=False, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.17), borderaxespad=0)
     ax.set_title(title)
     return ax
 
