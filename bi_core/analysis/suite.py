@@ -407,8 +407,12 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
             if compared is not None:
                 gp, gi = group_tables(pred, inter, cohort, groups=compared)
                 write_tsv(out / "groupdiff_predictability.tsv", gp)
-                # "the largest effect" with its uncertainty: a subject bootstrap of every network's d (claim 3)
-                write_tsv(out / "groupdiff_largest.tsv", _largest_effects(pred, cohort, compared))
+                # "the largest effect" with its uncertainty: a subject bootstrap of every network's d (claim 3);
+                # a pilot too small for it keeps its group differences
+                try:
+                    write_tsv(out / "groupdiff_largest.tsv", _largest_effects(pred, cohort, compared))
+                except InputError as exc:
+                    skipped["largest-effect bootstrap"] = str(exc)
                 write_tsv(out / "groupdiff_interactions.tsv", gi)
                 # one Benjamini–Hochberg family per measure and contrast, across its cells
                 summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
