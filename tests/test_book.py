@@ -503,9 +503,8 @@ def test_built_book_has_no_raw_roles_backticks_broken_anchors_or_raw_tables(buil
     assert (html_dir / "_static" / "bi_core.css").is_file()
 
 
-#: What the browser checks may still find in the smoke book: figures shown below 60 % of their width
-#: (issue 26, part 3, resizes them); remove it once that lands.
-BROWSER_KNOWN = {"small-image"}
+#: What the browser checks may still find in the smoke book (nothing: issue 26, part 3 fitted the figures to the page).
+BROWSER_KNOWN: set[str] = set()
 
 
 @pytest.mark.slow
