@@ -66,6 +66,6 @@ def agreement_heatmap(agree: pd.DataFrame, order: Sequence[str], labels: Mapping
     M = agree.pivot(index="readout_a", columns="readout_b", values="spearman").reindex(index=list(order),
                                                                                       columns=list(order))
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.6 * len(order) + 3.5, 0.55 * len(order) + 2.5))
+        _, ax = plt.subplots(figsize=(0.38 * len(order) + 3.6, 0.38 * len(order) + 3.2))   # <= 8 in up to 11
     return network_matrix(M.to_numpy(float), [labels.get(r, r) for r in order], ax=ax, vmin=-1, vmax=1,
                           annotate=True, cbar_label="Spearman across cells")
