@@ -44,8 +44,8 @@ import numpy as np
 import torch
 
 from . import __version__, streams
-from ._io import (adopt_stale, check_replaceable, publish, refuse_overlap, stale_siblings, staging_dir, write_json,
-                  write_marker, write_text)
+from ._io import (adopt_stale, check_replaceable, derived, publish, refuse_overlap, stale_siblings, staging_dir,
+                  write_json, write_marker, write_text)
 from .atlas import NetworkAtlas
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from .cohort import open_cohorts
@@ -449,7 +449,8 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             if work != out:
                 staged.append(work)
             work.mkdir(parents=True, exist_ok=True)
-            write_marker(work, "run")
+            with derived(sources=cohort_paths):     # the run's SourceDatasets: its cohorts, however it was called
+                write_marker(work, "run")
             dump_config(cfg, work / "config.yaml")
             ckpt_path = work / "checkpoint.pt"
 

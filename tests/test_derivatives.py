@@ -194,3 +194,13 @@ def test_a_bids_export_names_the_cohort_it_comes_from(smoke_dir, tmp_path):
     export_bids(c, tmp_path / "bids")
     desc = _is_derivative_of(tmp_path / "bids", src)
     assert desc["Name"] == desc["SourceDatasets"][0]["Name"].replace("cohort store", "BIDS export") == f"{c.name} (BIDS export)"
+
+
+def test_a_run_trained_through_the_api_names_its_cohorts(smoke_dir, tmp_path):
+    """pretrain() called directly (as bi-core reproduce does) still lists its cohorts as SourceDatasets."""
+    from bi_core.runs import preset
+    from bi_core.train import pretrain
+
+    pretrain([smoke_dir / "pretrain"], preset("smoke"), tmp_path / "run", device="cpu", progress=False,
+             stop_after_epochs=1)
+    _is_derivative_of(tmp_path / "run", smoke_dir / "pretrain")
