@@ -36,14 +36,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._io import atomic_dir, write_json
+from ._io import atomic_dir, refuse_overlap, write_json
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import InputError
 from .masking import MaskSampler, TokenLayout
@@ -92,35 +92,34 @@ def _git_commit() -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
-def _held_out_windows(run: Path, cohort_paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], Any]:
-    """The recorded validation windows of ``run`` (``recording_id``, ``start``) and the run's training config."""
-    _, info = load_model(run / "best.pt")
-    cfg = info.train_config
-    data = prepare_data(cohort_paths, cfg)
-    if data.val is None or not len(data.val_rec):
-        raise InputError(f"{run} has no held-out windows; only runs with validation subjects can be published.")
-    ids = data.val.table["recording_id"].astype(str).to_numpy()
-    return [{"recording_id": ids[r], "start": int(s)} for r, s in zip(data.val_rec, data.val_start)], cfg
+def _evaluate(best: Path, cohort_paths: Sequence[str | Path],
+              windows: list[dict[str, Any]] | None = None) -> tuple[float, list[dict[str, Any]]]:
+    """Held-out loss of the weights ``best`` with the run's seeded masks, and the windows it was computed on.
 
-
-def _evaluate(best: Path, cohort_paths: Sequence[str | Path], windows: list[dict[str, Any]]) -> float:
-    """Held-out loss of the weights ``best`` on the recorded ``windows``, with the run's seeded masks."""
+    ``windows`` (``recording_id``, ``start``): the recorded windows to score; ``None``: the
+    run's own validation windows, as the current code cuts them (what :func:`publish` records).
+    """
     model, info = load_model(best)
     cfg = info.train_config
     data = prepare_data(cohort_paths, cfg)
-    if data.val is None:
-        raise InputError(f"{best}: the cohorts hold none of the run's held-out subjects.")
-    pos = {rid: i for i, rid in enumerate(data.val.table["recording_id"].astype(str))}
-    missing = sorted({w["recording_id"] for w in windows} - set(pos))
-    if missing:
-        raise InputError(f"{best}: held-out recording(s) {missing[:3]} are not in the cohorts' validation split.")
-    data = replace(data, val_rec=np.array([pos[w["recording_id"]] for w in windows], np.int64),
-                   val_start=np.array([w["start"] for w in windows], np.int64))
+    if data.val is None or not len(data.val_rec):
+        raise InputError(f"{best}: the cohorts hold none of the run's held-out subjects; only a run with "
+                         "validation subjects can be published or verified.")
+    ids = data.val.table["recording_id"].astype(str).to_numpy()
+    if windows is None:
+        windows = [{"recording_id": ids[r], "start": int(s)} for r, s in zip(data.val_rec, data.val_start)]
+    else:
+        pos = {rid: i for i, rid in enumerate(ids)}
+        missing = sorted({w["recording_id"] for w in windows} - set(pos))
+        if missing:
+            raise InputError(f"{best}: held-out recording(s) {missing[:3]} are not in the cohorts' validation split.")
+        data = replace(data, val_rec=np.array([pos[w["recording_id"]] for w in windows], np.int64),
+                       val_start=np.array([w["start"] for w in windows], np.int64))
     sampler = MaskSampler(TokenLayout.from_atlas(data.atlas, cfg.model.n_patches), replace(cfg.mask, per_sample=True))
     dist = _Dist()
     with _deterministic(dist.device):
         loss, _ = evaluate(model, data, sampler, cfg, dist)
-    return float(loss)
+    return float(loss), windows
 
 
 def publish(run: str | Path, cohort_paths: Sequence[str | Path], dest: str | Path, *, command: str,
@@ -138,11 +137,11 @@ def publish(run: str | Path, cohort_paths: Sequence[str | Path], dest: str | Pat
         ``dest``.
     """
     run, dest = Path(run), Path(dest)
+    refuse_overlap(dest, {"run": run, "--cohort": cohort_paths}, option="bundle")
     summary = json.loads((run / "summary.json").read_text())
     if summary.get("status") != "finished":
         raise InputError(f"{run} is not a finished run (summary status {summary.get('status')!r}).")
-    windows, cfg = _held_out_windows(run, cohort_paths)
-    loss = _evaluate(run / "best.pt", cohort_paths, windows)
+    loss, windows = _evaluate(run / "best.pt", cohort_paths)
     best_ck = load_checkpoint(run / "best.pt", map_location="cpu")
     logged = best_ck.get("val_loss")
     if logged is None or abs(loss - float(logged)) > TOLERANCE:
@@ -163,7 +162,7 @@ def publish(run: str | Path, cohort_paths: Sequence[str | Path], dest: str | Pat
         write_json(tmp / "manifest.json", {
             "format": FORMAT, "version": VERSION, "preset": preset, "run": run.name,
             "command": command, "note": note,
-            "train_config": asdict(cfg), "seed": cfg.seed, "config_hash": summary.get("config_hash"),
+            "train_config": best_ck["train_config"], "seed": best_ck["train_config"]["seed"], "config_hash": summary.get("config_hash"),
             "cohorts": best_ck.get("cohorts"),
             "code": {"bi_core_version": best_ck.get("bi_core_version"), "git_commit": _git_commit(),
                      "sources": summary.get("code")},
@@ -209,7 +208,7 @@ def verify(bundle: str | Path, cohort_paths: Sequence[str | Path], cfg: Any) -> 
             return Verification(False, f"{f} is missing or differs from its manifest")
     expected = float(m["held_out"]["val_loss"])
     try:
-        loss = _evaluate(bundle / "best.pt", cohort_paths, m["held_out"]["windows"])
+        loss, _ = _evaluate(bundle / "best.pt", cohort_paths, m["held_out"]["windows"])
     except (InputError, KeyError, RuntimeError) as exc:   # e.g. a changed architecture: state_dict mismatch
         return Verification(False, f"the current code cannot load or evaluate {bundle / 'best.pt'} ({exc})".splitlines()[0])
     if not abs(loss - expected) <= TOLERANCE:
@@ -229,6 +228,7 @@ def install(bundle: str | Path, out: str | Path, verification: Verification) -> 
     """
     bundle, out = Path(bundle), Path(out)
     m = json.loads((bundle / "manifest.json").read_text())
+    refuse_overlap(out, {"bundle": bundle})
     with atomic_dir(out, overwrite=True, kind="run") as tmp:
         for name in ("best.pt", "metrics.jsonl", "config.yaml", "manifest.json"):
             shutil.copy2(bundle / name, tmp / name)

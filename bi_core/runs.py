@@ -321,8 +321,8 @@ def weights_origin(run: str | Path, what: str = "These weights") -> str:
         return (f"{what} were trained in this build ({s.get('train_time_s', float('nan')) / 60:.1f} minutes "
                 "of training on this machine)")
     m = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
-    parts = Path(pub["bundle"]).parts
-    where = "/".join(parts[len(parts) - 1 - parts[::-1].index("weights"):]) if "weights" in parts else pub["bundle"]
+    cut = pub["bundle"].rfind("/weights/")      # the repository-relative path of a shipped bundle
+    where = pub["bundle"][cut + 1:] if cut >= 0 else pub["bundle"]
     commit = (pub.get("git_commit") or "unknown")[:7]
     minutes = (m.get("training_time_s") or float("nan")) / 60
     return (f"{what} are the ones published in the repository (`{where}`; "

@@ -71,6 +71,18 @@ def test_bundle_for_another_config_or_tampered_is_refused(smoke_dir, smoke_bundl
     assert not v.ok and "differs from its manifest" in v.reason
 
 
+def test_a_bundle_is_never_written_into_what_it_reads(smoke_dir, smoke_run, smoke_bundle, tmp_path):
+    from bi_core.errors import InputError
+
+    before = sorted(p.name for p in smoke_run.iterdir())
+    with pytest.raises(InputError):
+        publish(smoke_run, [smoke_dir / "pretrain"], smoke_run / "bundle", command="pytest", preset="smoke")
+    with pytest.raises(InputError):
+        install(smoke_bundle, smoke_bundle / "run", verify(smoke_bundle, [smoke_dir / "pretrain"],
+                                                           replace(preset("smoke"), seed=0)))
+    assert sorted(p.name for p in smoke_run.iterdir()) == before
+
+
 def test_an_edited_model_invalidates_the_weights(smoke_dir, smoke_bundle, monkeypatch):
     from bi_core.model import BrainInterNet
 
