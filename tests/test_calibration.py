@@ -56,3 +56,50 @@ def test_the_flag_counts_monte_carlo_error():
     res.loc[:, "gd_per_test"] = [0.4, 0.1] * 10                     # per-test share: the SE of the shares
     g = rates(res).iloc[0]
     assert g["mc_se"] == pytest.approx(np.std([0.4, 0.1] * 10, ddof=1) / np.sqrt(20)) and g["anti_conservative"]
+
+
+def _longitudinal_table(rng: np.random.Generator, n_per_group: int = 8, ad_slope: float = -0.6) -> pd.DataFrame:
+    """3 visits per subject; AD declines ``ad_slope`` per year faster than CN and MCI (subject intercepts and slopes)."""
+    rows = []
+    for g in NULL_GROUPS:
+        for i in range(n_per_group):
+            a, b = rng.normal(0, 1), rng.normal(0, 0.2) + (ad_slope if g == "AD" else 0.0)
+            age, sex = rng.uniform(60, 85), rng.choice(["F", "M"])
+            for t in (0.0, 1.0, 2.0):
+                rows.append({"subject": f"{g}{i:02d}", "years_from_baseline": t, "diagnosis": g, "age": age + t,
+                             "sex": sex, "marker": a + b * t + rng.normal(0, 0.3)})
+    return pd.DataFrame(rows)
+
+
+def test_the_mixed_model_null_permutes_subjects_and_stays_at_its_level(rng):
+    """The trajectory model's LRT on a table with a strong AD slope: the fit itself finds it (p < 0.01); with the
+    baseline groups permuted across subjects it says "found" at most at its level within Monte-Carlo error."""
+    from bi_core.analysis.calibration import mixed_model_null
+    from bi_core.analysis.longitudinal import marker_trajectories
+
+    df = _longitudinal_table(rng)
+    assert marker_trajectories(df, covariates=("age", "sex"))["lrt"]["p"] < 0.01
+    table = mixed_model_null(df, 20, seed=1, covariates=("age", "sex"))
+    row = table.iloc[0]
+    assert (row["n_replicates"], row["nominal"]) == (20, 0.05) and row["path"].startswith("longitudinal mixed model")
+    assert not row["anti_conservative"] and row["rate"] <= row["nominal"] + 3 * row["mc_se"]
+    p = table.attrs["replicates"]["p"]
+    # permutations break the AD slope: the p-values spread over (0, 1) instead of sitting at the unpermuted ~0
+    assert p.nunique() == 20 and p.median() > 0.1
+    assert table.equals(mixed_model_null(df, 20, seed=1, covariates=("age", "sex")))   # seeded
+
+
+def test_an_anti_conservative_mixed_model_is_flagged(rng, monkeypatch):
+    """The flag fails a path that rejects too often: an LRT that always says p = 0.01 is flagged."""
+    from bi_core.analysis import longitudinal as L
+    from bi_core.analysis.calibration import mixed_model_null
+
+    real = L.marker_trajectories
+
+    def always(*a, **k):
+        res = real(*a, **k)
+        return {**res, "lrt": {**res["lrt"], "p": 0.01}}
+
+    monkeypatch.setattr(L, "marker_trajectories", always)
+    row = mixed_model_null(_longitudinal_table(rng, 5), 6, seed=0, covariates=("age",)).iloc[0]
+    assert row["rate"] == 1.0 and row["anti_conservative"]

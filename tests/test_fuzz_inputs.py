@@ -20,6 +20,7 @@ on stdout), so that a refusal that turns into a silent success, or the reverse, 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -396,6 +397,10 @@ def test_a_malformed_input_is_refused_in_one_line_or_handled_whole(name, env, ca
         if case.done == COHORT:
             assert len(Cohort.open(out)) > 0
     assert (rc, case.says in (cap.err if rc else cap.out)) == (case.rc, True), cap.err or cap.out
+    if os.environ.get("BI_CORE_FUZZ_REPORT"):     # the closing note's list of every case and what it said
+        said = cap.err.strip() if rc else next(ln for ln in cap.out.splitlines() if case.says in ln)
+        with open(os.environ["BI_CORE_FUZZ_REPORT"], "a", encoding="utf-8") as fh:
+            fh.write(f"{name}\t{rc}\t{said}\n")
 
 
 def test_the_table_has_30_cases_or_more():

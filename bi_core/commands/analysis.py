@@ -277,22 +277,27 @@ def _predictability(args: argparse.Namespace) -> int:
 
 
 def _interactions(args: argparse.Namespace) -> int:
-    from .._io import write_json, write_tsv
+    from .._io import atomic_path, write_json, write_tsv
     from ..analysis.interactions import add_network_fc, agreement, interactions
 
     model, info, cohort = _load(args)
     df = interactions(model, info, cohort, occlusion=not args.no_occlusion, occlusion_windows=args.occlusion_windows,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet)
     df = add_network_fc(df, cohort)
-    write_tsv(args.out, df)
-    print(f"wrote {args.out}: {len(df)} rows")
     out = Path(args.out)
     agreement_file = out.with_name(out.stem + "_agreement.json")
-    if args.no_occlusion:
+    agree = None if args.no_occlusion else {m: agreement(df, info.atlas.networks, attention=m)
+                                            for m in ("attention", "enrichment")}
+    # both files are computed before either is written, then renamed back to back: a kill leaves the previous pair
+    if agree is None:
+        write_tsv(out, df)
         agreement_file.unlink(missing_ok=True)      # an earlier run's, about another table
     else:
-        agree = {m: agreement(df, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
-        write_json(agreement_file, agree)
+        with atomic_path(agreement_file) as tmp:
+            write_json(tmp, agree)
+            write_tsv(out, df)
+    print(f"wrote {args.out}: {len(df)} rows")
+    if agree is not None:
         a = agree["enrichment"]
         print(f"attention vs occlusion: Spearman of group matrices {a['spearman_group_matrices']:.2f}, "
               f"median per recording {a['spearman_per_recording_median']:.2f}")
