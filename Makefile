@@ -41,7 +41,7 @@ book: $(STAMP)
 
 # the models the default book reads, trained from scratch on CPU (hours on 2 cores) and written as bundles
 weights: $(STAMP)
-	$(BIN)/bi-core reproduce --preset default --out $(OUT) --steps pretrain pretrain-real --publish-weights
+	$(BIN)/bi-core reproduce --preset default --out $(OUT) --steps pretrain pretrain-real routing --publish-weights
 
 book-smoke:
 	$(MAKE) book PRESET=smoke
@@ -53,9 +53,11 @@ BOOK_HTML ?= _build/html
 check-book: $(STAMP)
 	$(BIN)/python tools/check_book.py $(BOOK_HTML)
 
-# the slowest tests are listed at the end: the session builds one smoke book that every book test reads
+# the slowest tests are listed at the end. Two workers (pytest-xdist; TEST_WORKERS=0 runs in one process): the
+# tests that read the session's smoke book share one worker, which builds the book once (tests/conftest.py)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q --durations=10 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_train.py

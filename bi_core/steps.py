@@ -59,12 +59,24 @@ class BookPreset:
     #: subject-level folds over the real HCP subjects: one run per fold holds its subjects out, and every
     #: real-data table reads each subject from the run that held it out (:func:`real_folds`)
     real_folds: int = 3
+    #: label permutations and subject bootstrap resamples of every classification (and the largest-effect
+    #: bootstrap): the book's 1,000 / 2,000; the smoke book checks that they run, with fewer (its pages say how many)
+    cv_permutations: int = 1000
+    cv_bootstrap: int = 2000
+
+    def cv(self, seed: int, **kw: Any) -> Any:
+        """The :class:`~bi_core.analysis.classify.CVConfig` of this preset (``kw``: e.g. ``n_jobs``)."""
+        from .analysis.classify import CVConfig
+
+        return CVConfig(n_splits=self.cv_folds, n_repeats=self.cv_repeats, seed=seed, inner_splits=self.cv_inner_splits,
+                        Cs=self.cv_Cs, n_permutations=self.cv_permutations, n_bootstrap=self.cv_bootstrap, **kw)
 
 
 BOOK_PRESETS: dict[str, BookPreset] = {
     # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
     "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", related="smoke",
-                        cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2, real_folds=2),
+                        cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2, real_folds=2,
+                        cv_permutations=99, cv_bootstrap=200),
     # the whole book in about 15 minutes on 2 CPU cores (14.3 measured on 1 December 2026; bench/README.md)
     "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", related="default",
                           cv_repeats=3, cv_folds=5, occlusion_windows=3),
@@ -216,7 +228,8 @@ def analysis_settings(c: Context) -> dict[str, Any]:
     """The settings every analysis step's result depends on: seed, CV folds, repeats, penalties, occlusion windows."""
     p = c.preset
     return {"seed": c.seed, "folds": p.cv_folds, "repeats": p.cv_repeats, "occlusion_windows": p.occlusion_windows,
-            "Cs": list(p.cv_Cs), "inner_splits": p.cv_inner_splits}
+            "Cs": list(p.cv_Cs), "inner_splits": p.cv_inner_splits, "permutations": p.cv_permutations,
+            "bootstrap": p.cv_bootstrap}
 
 
 def dynamic_dir(ctx: Context) -> Path:

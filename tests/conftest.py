@@ -13,6 +13,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see bi_core.cli.main
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) every test that reads the session's smoke book
+    runs on the same worker, so the book is built once; the other worker runs the rest meanwhile. ``tryfirst``: the
+    group must be set before xdist reads it in its own hook."""
+    for item in items:
+        if "smoke_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke-book"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Derived caches (TR-resampled cohorts, bi_core._io.user_cache_dir) go to a session directory, not ~/.cache."""

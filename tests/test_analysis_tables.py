@@ -233,7 +233,7 @@ def test_cli_tables_and_groupdiff(smoke_dir, smoke_run, tmp_path, capsys):
 def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
     out = tmp_path / "suite"
     assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "eval"), "--out", str(out),
-                 "--folds", "3", "--repeats", "1", "--occlusion-windows", "1",
+                 "--folds", "3", "--repeats", "1", "--occlusion-windows", "1", "--permutations", "19", "--bootstrap", "50",
                  "--ground-truth", str(smoke_dir / "ground_truth.json"), "--quiet"]) == 0
     for f in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "embeddings.tsv",
               "groupdiff_predictability.tsv", "groupdiff_predictability_linear.tsv",

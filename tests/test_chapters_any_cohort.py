@@ -157,7 +157,7 @@ def lab(tmp_path_factory):
     xd = write_lab_study(d / "raw", n_per_group=4, frames=160, seed=1)
     ingest_bids(xd, "lab", d / "cohort", PreprocSpec(), progress=False)
     pretrain([d / "cohort"], preset("smoke"), d / "run", device="cpu", progress=False)
-    cv = CVConfig(n_splits=2, n_repeats=1, inner_splits=2)
+    cv = CVConfig(n_splits=2, n_repeats=1, inner_splits=2, n_permutations=19, n_bootstrap=50)
     kw = dict(cv=cv, occlusion_windows=1, target="age")
     run_suite(d / "run", d / "cohort", d / "results", group_column="group", reference="control", **kw)
     run_suite(d / "run", d / "cohort", d / "results-free", **kw)

@@ -195,7 +195,7 @@ def test_analyze_replaces_its_output_whole_and_a_kill_keeps_the_previous_one(sma
     inputs = {d: tree_digest(d) for d in (small, smoke_run)}
     res = tmp_path / "res"
     args = ["analyze", "--run", str(smoke_run), "--cohort", str(small), "--out", str(res), "--folds", "2",
-            "--repeats", "1", "--occlusion-windows", "1", "--no-fc", "--quiet"]
+            "--repeats", "1", "--occlusion-windows", "1", "--no-fc", "--quiet", "--permutations", "19", "--bootstrap", "50"]
     assert main([*args, "--target", "age"]) == 0
     assert (res / "target_age_association.tsv").is_file() and "target" in json.loads((res / "summary.json").read_text())
     first = tree_digest(res)

@@ -145,7 +145,7 @@ def test_ingest_pretrain_analyze_write_derivatives(tmp_path, capsys, one_thread)
     assert main(["pretrain", "--cohort", str(cohort), "--preset", "smoke", "--out", str(run), "--quiet"]) == 0
     _is_derivative_of(run, cohort, command="pretrain")
     assert main(["analyze", "--run", str(run), "--cohort", str(cohort), "--out", str(res), "--repeats", "1",
-                 "--occlusion-windows", "1", "--quiet", "--no-figures"]) == 0
+                 "--occlusion-windows", "1", "--quiet", "--no-figures", "--permutations", "19", "--bootstrap", "50"]) == 0
     capsys.readouterr()
     _is_derivative_of(res, run, cohort, command="analyze")
     pred = pd.read_csv(res / "predictability.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -158,7 +158,8 @@ def test_analyze_writes_the_figures_of_its_groups(smoke_dir, smoke_run, tmp_path
     cohort = pilot(smoke_dir, tmp_path / "six", CN=3, AD=3)
     res = tmp_path / "results"
     assert main(["analyze", "--run", str(smoke_run), "--cohort", str(cohort), "--out", str(res), "--repeats", "1",
-                 "--occlusion-windows", "1", "--quiet", "--group-column", "diagnosis", "--target", "age"]) == 0
+                 "--occlusion-windows", "1", "--quiet", "--group-column", "diagnosis", "--target", "age",
+                 "--permutations", "19", "--bootstrap", "50"]) == 0
     capsys.readouterr()
     s = json.loads((res / "summary.json").read_text())
     assert s["figures"] == ["predictability_profile.png", "predictability_vs_linear.png", "predictability_by_group.png",

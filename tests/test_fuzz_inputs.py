@@ -45,7 +45,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SUBJECTS = ("01", "02", "03", "04")
 #: Options that keep analyze to seconds on a pilot cohort.
-FAST = ("--repeats", "1", "--occlusion-windows", "1", "--no-fc", "--quiet")
+FAST = ("--repeats", "1", "--occlusion-windows", "1", "--no-fc", "--quiet", "--permutations", "19", "--bootstrap", "50")
 
 
 @dataclass

@@ -73,7 +73,7 @@ def unlabelled_cohort(tmp_path_factory, smoke_dir) -> Path:
 
 def _analyze(run: Path, cohort: Path, out: Path, *extra: str) -> int:
     return main(["analyze", "--run", str(run), "--cohort", str(cohort), "--out", str(out), "--folds", "2",
-                 "--repeats", "1", "--quiet", *extra])
+                 "--repeats", "1", "--quiet", "--permutations", "19", "--bootstrap", "50", *extra])
 
 
 # ---------------------------------------------------------------------- 1. phenotypes as data

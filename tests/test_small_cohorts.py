@@ -22,7 +22,7 @@ from _util import pilot as _pilot
 
 def _analyze(smoke_run: Path, cohort: Path, out: Path, capsys, *extra: str) -> tuple[dict, str]:
     rc = main(["analyze", "--run", str(smoke_run), "--cohort", str(cohort), "--out", str(out), "--repeats", "1",
-               "--occlusion-windows", "1", "--quiet", *extra])
+               "--occlusion-windows", "1", "--quiet", "--permutations", "19", "--bootstrap", "50", *extra])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "Traceback" not in captured.out + captured.err

@@ -410,7 +410,8 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                 # "the largest effect" with its uncertainty: a subject bootstrap of every network's d (claim 3);
                 # a pilot too small for it keeps its group differences
                 try:
-                    write_tsv(out / "groupdiff_largest.tsv", _largest_effects(pred, cohort, compared))
+                    largest = _largest_effects(pred, cohort, compared, n_boot=cv.n_bootstrap, seed=cv.seed)
+                    write_tsv(out / "groupdiff_largest.tsv", largest)
                 except InputError as exc:
                     skipped["largest-effect bootstrap"] = str(exc)
                 write_tsv(out / "groupdiff_interactions.tsv", gi)

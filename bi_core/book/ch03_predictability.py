@@ -23,7 +23,6 @@ def _analyses(ctx: Context) -> None:
 
 def _analyses_into(ctx: Context, out: Path) -> None:
     from .._io import write_tsv
-    from ..analysis.classify import CVConfig
     from ..analysis.learning_curve import learning_curve
     from ..analysis.suite import run_suite
     from ..cohort import Cohort
@@ -32,8 +31,7 @@ def _analyses_into(ctx: Context, out: Path) -> None:
     run_suite(ctx.runs / "pretrain", ctx.synth_dir / "eval", out,
               # the analyses end the longest chain of steps and often run alone: two worker
               # processes for the folds (results do not depend on it; tests/test_classify.py)
-              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
-                       Cs=p.cv_Cs, n_jobs=2, backend="loky"),
+              p.cv(ctx.seed, n_jobs=2, backend="loky"),
               ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=p.occlusion_windows,
               # the linear references learn from the pretraining cohort, as the model did
               linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)

@@ -42,7 +42,6 @@ def _synth_dynamic(ctx: Context) -> None:
 
 
 def _analyses_dynamic(ctx: Context) -> None:
-    from ..analysis.classify import CVConfig
     from ..analysis.suite import run_suite
 
     p = ctx.preset
@@ -50,8 +49,7 @@ def _analyses_dynamic(ctx: Context) -> None:
     # the static book's model on the dynamic cohort; the same folds, seeds and penalties as the static
     # analyses (one worker: this step runs beside others), plus the dynamic-FC reference
     run_suite(ctx.runs / "pretrain", synth / "eval", ctx.dynamic / "results",
-              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
-                       Cs=p.cv_Cs, n_jobs=1),
+              p.cv(ctx.seed, n_jobs=1),
               ground_truth=synth / "ground_truth.json", occlusion_windows=p.occlusion_windows,
               linear_fit_cohort=synth / "pretrain", progress=not ctx.quiet, dynamic_fc=True,
               # the two comparisons chapter 5b reports (the 3-class task would double the cost)

@@ -50,7 +50,6 @@ def _adapting(ctx: Context) -> None:
 
 
 def _adapting_into(ctx: Context, home: Path) -> None:
-    from ..analysis.classify import CVConfig
     from ..analysis.suite import run_suite
     from ..cohort import Cohort
     from ..ingest import export_bids, ingest_bids
@@ -63,8 +62,7 @@ def _adapting_into(ctx: Context, home: Path) -> None:
     ingest_bids(home / "bids", synthetic.atlas.name, home / "cohort", dataset="adhd-like", progress=False)
     # ingest keeps the user's column names: participants.tsv's `group` stays `group` (TD / ADHD)
     run_suite(ctx.runs / "pretrain", home / "cohort", home / "results",
-              CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
-                       Cs=p.cv_Cs),
+              p.cv(ctx.seed),
               ground_truth=home / "synth" / "ground_truth.json", occlusion_windows=p.occlusion_windows,
               group_column="group", reference="TD", target="age",
               # the linear references learn from the model's pretraining cohort (`--fit-cohort`), as in chapter 3

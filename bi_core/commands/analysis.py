@@ -37,6 +37,12 @@ def _cv(p: argparse.ArgumentParser) -> None:
                         "[default: %(default)s]")
     p.add_argument("--repeats", type=int, default=5, help="repeats of the outer CV with new seeds [default: %(default)s]")
     p.add_argument("--seed", type=int, default=0, help="seed of the first repeat's folds [default: %(default)s]")
+    p.add_argument("--permutations", type=int, default=1000, metavar="N",
+                   help="label permutations through the whole CV for each classification's p-value (0: none; "
+                        "the smallest p is 1/(N+1)) [default: %(default)s]")
+    p.add_argument("--bootstrap", type=int, default=2000, metavar="N",
+                   help="subject resamples for the intervals of AUC, balanced accuracy and their paired "
+                        "differences, and for the largest-effect probability [default: %(default)s]")
 
 
 def _groups(p: argparse.ArgumentParser) -> None:
@@ -372,8 +378,13 @@ def _analyze(args: argparse.Namespace) -> int:
     for opt, v in (("--folds", args.folds), ("--inner-folds", args.inner_folds), ("--repeats", args.repeats)):
         if v < (1 if opt == "--repeats" else 2):
             raise ConfigError(f"{opt} {v}: cross-validation needs at least {1 if opt == '--repeats' else 2}.")
+    if args.permutations < 0:
+        raise ConfigError(f"--permutations {args.permutations}: give 0 (no permutation test) or more.")
+    if args.bootstrap < 10:
+        raise ConfigError(f"--bootstrap {args.bootstrap}: an interval needs at least 10 resamples (2,000 is usual).")
     _check_options(args)
-    cv = CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed, inner_splits=args.inner_folds)
+    cv = CVConfig(n_splits=args.folds, n_repeats=args.repeats, seed=args.seed, inner_splits=args.inner_folds,
+                  n_permutations=args.permutations, n_bootstrap=args.bootstrap)
     s = run_suite(args.run, args.cohort, args.out, cv,
                   ground_truth=args.ground_truth, occlusion_windows=args.occlusion_windows, batch_size=args.batch_size,
                   device=args.device, fc_baselines=not args.no_fc, progress=not args.quiet,

@@ -41,11 +41,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "'full' trains the small model for 40 epochs with every strategy and 5 seeds, about two "
                         "hours on a 2-core CPU, kept in OUT/related/*-full [default: the book preset's own]")
     p.add_argument("--retrain", action="store_true",
-                   help="train the pretraining runs from scratch; by default the weights published in the "
+                   help="train the pretraining runs (and the routing control's model) from scratch; by default the weights published in the "
                         "repository (weights/PRESET/) are installed when the current code reproduces their held-out "
                         "loss to 1e-5, and the runs are trained otherwise (the step's log says which)")
     p.add_argument("--publish-weights", action="store_true",
-                   help="retrain the pretraining runs and write their bundles (weights, snapshots, manifest) to "
+                   help="retrain the pretraining runs (and the routing control's model) and write their bundles (weights, snapshots, manifest) to "
                         "weights/PRESET/ for committing (make weights)")
     p.set_defaults(func=_reproduce)
 
