@@ -163,7 +163,9 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
     build
         Run ``jupyter-book build`` at the end.
     only_notebooks
-        Execute only these notebooks (for development); the book is not built then.
+        Execute only these notebooks, after only the steps they read (and the steps those
+        read): a chapter alone, e.g. in a launched notebook (with the published weights,
+        minutes at ``default``); the book is not built then.
     jobs
         Steps (and notebooks) run at once. Every step runs in a fresh process with a fixed
         thread count (:attr:`bi_core.steps.Step.threads`), so the numbers do not depend on
@@ -197,7 +199,17 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         book_related = sorted(set(STUDY_PRESETS) & set(LMAE_PRESETS))   # lmae-age reuses the study's runs
         if related not in book_related:
             raise ConfigError(f"unknown related-methods preset {related!r}; choose one of {book_related}.")
-    step_names = list(STEPS) if steps is None else with_dependencies(list(steps))
+    if only_notebooks is not None:
+        unknown = [n for n in only_notebooks if n not in dict(NOTEBOOKS)]
+        if unknown:
+            raise ConfigError(f"unknown notebook(s) {unknown}; choose from {[n for n, _ in NOTEBOOKS]}.")
+    if steps is not None:
+        step_names = with_dependencies(list(steps))
+    elif only_notebooks is not None and all(n in NOTEBOOK_DEPS for n in only_notebooks):
+        # a chapter alone (a launched notebook, a chapter under development): only the steps it reads, and theirs
+        step_names = with_dependencies(sorted({s for n in only_notebooks for s in NOTEBOOK_DEPS[n]}))
+    else:
+        step_names = list(STEPS)
     ctx = Context(preset=p, out=Path(out or REPO_ROOT / "artifacts" / preset).resolve(),
                   book_out=Path(book_out).resolve(), seed=p.seed if seed is None else int(seed), quiet=quiet,
                   related=related, weights="retrain" if retrain or publish_weights else "published",

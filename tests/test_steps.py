@@ -202,3 +202,24 @@ def test_real_folds_hold_out_every_hcp_subject_exactly_once(book, monkeypatch, t
         assert real_fold_run(ctx, 1) == tmp_path / "runs" / "real-hcp" / "fold-1"
         assert STEPS["pretrain-real"].settings(ctx)["folds"] == preset.real_folds
     assert len(partitions) > 1                                       # the seed draws the folds
+
+
+def test_one_notebook_runs_only_the_steps_it_reads(tmp_path, monkeypatch):
+    """``reproduce --notebook NAME`` (a launched chapter) schedules the steps the chapter reads and theirs, not the
+    whole book; a page that reads everything gets every step; an unknown name is one clear error."""
+    import bi_core.reproduce as R
+    from bi_core.errors import ConfigError
+
+    seen: dict[str, list[str]] = {}
+
+    def graph(ctx, jobs, started, record, notebooks, nb_dir, step_names=None):
+        seen["steps"], seen["notebooks"] = list(step_names), [n for n, _ in notebooks]
+        return {}
+
+    monkeypatch.setattr(R, "_run_graph", graph)
+    R.reproduce("smoke", out=tmp_path / "a", book_out=tmp_path, only_notebooks=["03_predictability"], quiet=True)
+    assert seen == {"steps": ["synth", "pretrain", "analyses"], "notebooks": ["03_predictability"]}
+    R.reproduce("smoke", out=tmp_path / "a", book_out=tmp_path, only_notebooks=["reproducibility"], quiet=True)
+    assert seen["steps"] == list(R.STEPS)
+    with pytest.raises(ConfigError, match="unknown notebook"):
+        R.reproduce("smoke", out=tmp_path / "a", book_out=tmp_path, only_notebooks=["3"], quiet=True)

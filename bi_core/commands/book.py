@@ -28,7 +28,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     p.add_argument("--no-build", action="store_true", help="stop after executing the notebooks")
     p.add_argument("--notebook", action="append", metavar="NAME",
-                   help="execute only this notebook (repeatable; for development, implies --no-build)")
+                   help="execute only this notebook, after only the steps it reads (repeatable; implies "
+                        "--no-build): one chapter's artifacts in minutes, e.g. before running it in a launched "
+                        "notebook (binder/README.md)")
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="steps and notebooks run at once; each step is a fresh one-thread process, so the numbers "
                         "do not depend on N (with N > 1, step output goes to OUT/logs/STEP.log) [default: %(default)s]")
