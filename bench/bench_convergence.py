@@ -23,6 +23,12 @@ steps, training seconds on this machine). The plain decoder against the linear p
     python bench/bench_convergence.py --cohort artifacts/default/synth/pretrain --preset default \
         --label "synthetic pretraining cohort" --variants "plain decoder,linear path" --seeds 0 --out synth.tsv
 
+The book's decoder with one design choice off at a time (chapter 2's ablation table; rename the variants
+``book decoder without …`` when merging into ``bench/results/decoder_ablation.tsv``)::
+
+    python bench/bench_convergence.py --cohort artifacts/default/synth/pretrain --preset default \
+        --label "synthetic pretraining cohort" --variants "no sink,no qk norm,not time local" --seeds 7 --out off.tsv
+
 Usage::
 
     python bench/bench_convergence.py --cohort artifacts/default/real/hcp --preset real \\

@@ -136,7 +136,9 @@ def test_ablation_table_and_sentences():
     rows = []
     first, lin = "decoder as first built", "decoder as first built + linear path"
     for variant, seed, model_r2, parts in ((first, 0, 0.5, None), (first, 1, 0.4, None), ("book decoder", 7, 0.63, None),
-                                           (lin, 0, 0.7, (0.65, 0.2)), (lin, 1, 0.6, (0.55, 0.1))):
+                                           (lin, 0, 0.7, (0.65, 0.2)), (lin, 1, 0.6, (0.55, 0.1)),
+                                           ("book decoder without the sink", 7, 0.56, None),
+                                           ("book decoder without QK-norm", 7, 0.49, None)):
         run = [{"method": "model", "epoch": step // 10, "step": step, "network": "A", "r2": r2}
                for step, r2 in ((100, model_r2 / 2), (200, model_r2))]
         run += [{"method": "ridge", "network": "A", "r2": 0.7 if seed == 0 else 0.6},
@@ -146,7 +148,7 @@ def test_ablation_table_and_sentences():
                     for k, v in zip(("linear path", "decoder"), parts)]
         rows += [{**r, "cohort": "HCP", "variant": variant, "seed": seed, "train_s": 10.0} for r in run]
     t = ablation_table(pd.DataFrame(rows))
-    assert len(t) == 5 and set(t["steps"]) == {200}
+    assert len(t) == 7 and set(t["steps"]) == {200}
     lp = t[t["variant"] == lin].set_index("seed")
     assert lp.loc[0, "ratio"] == pytest.approx(1.0) and lp.loc[1, "linear_path_r2"] == pytest.approx(0.55)
     assert t[t["variant"] == first]["linear_path_r2"].isna().all()
@@ -154,6 +156,8 @@ def test_ablation_table_and_sentences():
     assert "first built captures 0.67–0.71 of what the same-frame ridge captures (200 steps, seeds 0, 1)" in text
     assert "the book's decoder 1.05 (200 steps, seed 7)" in text and "linear-path ablation 1.00 (seeds 0, 1)" in text
     assert "linear path alone reaches R² 0.600" in text and "decoder alone 0.150" in text
+    assert ("with one design choice turned off at a time, without the sink 0.93 (200 steps, seed 7), without QK-norm "
+            "0.82 (200 steps, seed 7)") in text
 
 
 def test_an_early_stopped_run_ends_its_curve_with_the_weights_the_analyses_load(smoke_run, smoke_dir, tmp_path):

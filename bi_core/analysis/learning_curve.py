@@ -244,6 +244,9 @@ def ablation_table(curves: pd.DataFrame) -> pd.DataFrame:
 FIRST_DECODER = "decoder as first built"
 BOOK_DECODER = "book decoder"
 LINEAR_ABLATION = "decoder as first built + linear path"
+#: Prefix of the one-choice-off variants: the book's decoder with one design choice of :data:`DECODER_CHOICES`
+#: turned off (``bench/bench_convergence.py --variants "no sink,no qk norm,not time local,nanogpt values"``).
+WITHOUT = "book decoder without "
 
 
 def ablation_sentences(table: pd.DataFrame, first: str = FIRST_DECODER, book: str = BOOK_DECODER,
@@ -278,6 +281,11 @@ def ablation_sentences(table: pd.DataFrame, first: str = FIRST_DECODER, book: st
                 text += (f", where the linear path alone reaches R² {rounded(lp['linear_path_r2'].mean()):.3f} and "
                          f"the decoder alone {rounded(lp['decoder_r2'].mean()):.3f} (ridge {lp['ridge_r2'].mean():.3f})")
             clauses.append(text)
+        off = g[g["variant"].str.startswith(WITHOUT)]
+        if len(off):
+            each = [f"without {v.removeprefix(WITHOUT)} {rng(r['ratio'])} ({int(r['steps'].iloc[0]):,} steps, {seeds(r)})"
+                    for v, r in off.groupby("variant", sort=False)]
+            clauses.append("with one design choice turned off at a time, " + ", ".join(each))
         if clauses:
             out.append(f"{cohort}: " + "; ".join(clauses))
     return out
