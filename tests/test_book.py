@@ -295,6 +295,41 @@ def test_notebooks_stored_without_outputs_and_parameterized():
         assert len(tagged) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
 
 
+def _show_table_calls(source: str) -> list[ast.Call]:
+    """The ``show_table(...)`` calls of a code cell (IPython ``%``/``!`` lines blanked, so line numbers hold)."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    return [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)
+            and (getattr(n.func, "id", None) or getattr(n.func, "attr", None)) == "show_table"]
+
+
+def _is_placeholder(call: ast.Call) -> bool:
+    """``show_table(pd.DataFrame({"what": [message]}))``: one cell that says why a table is not there."""
+    df = call.args[0] if call.args else None
+    if not (isinstance(df, ast.Call) and (getattr(df.func, "attr", None) or getattr(df.func, "id", None)) == "DataFrame"
+            and len(df.args) == 1 and not df.keywords and isinstance(df.args[0], ast.Dict)):
+        return False
+    d = df.args[0]
+    return len(d.keys) == 1 and d.keys[0] is not None and isinstance(d.values[0], ast.List) and len(d.values[0].elts) == 1
+
+
+def test_every_book_table_has_a_caption():
+    """One table style (issue 26, part 4): every table a notebook shows has a caption (bi_core.css numbers them
+    per page); only a one-cell placeholder that says why a table is missing goes without."""
+    missing, n = [], 0
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            for call in _show_table_calls("".join(cell["source"])):
+                n += 1
+                if not _is_placeholder(call) and not any(k.arg == "caption" for k in call.keywords):
+                    missing.append(f"{nb.name}, cell {i} (id {cell.get('id')}), line {call.lineno}: "
+                                   f"{ast.unparse(call)[:100]}")
+    assert n, "no show_table call found in notebooks/*.ipynb"
+    assert not missing, "show_table(...) without caption= (a placeholder is show_table(pd.DataFrame({what: [why]}))):\n" \
+        + "\n".join(missing)
+
+
 def test_failing_notebook_names_itself(tmp_path):
     from bi_core.errors import BiCoreError
     from bi_core.reproduce import run_notebook
