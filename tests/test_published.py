@@ -212,3 +212,14 @@ def test_routing_step_installs_valid_weights_trains_otherwise_and_publishes_when
     monkeypatch.setattr(published, "verify", lambda *a: published.Verification(False, "no published weights at X"))
     ch04._routing_model(ctx, [tmp_path / "c"], None, tmp_path / "r3")
     assert calls == ["train"] and "no published weights at X; training it instead" in capsys.readouterr().out
+
+
+def test_shipped_routing_weights_are_valid_for_this_code(tmp_path):
+    """Chapter 4's routing control at the default book's size: its data regenerated here, the shipped model verified
+    (config hash, files and the held-out loss on the recorded windows)."""
+    from bi_core.book.ch04_interactions import ROUTING_BOOK, routing_train_config
+    from bi_core.routing import generate_routing
+
+    generate_routing(tmp_path / "data", ROUTING_BOOK["default"]["size"], seed=0)
+    v = verify(bundle_path("default", "routing"), [tmp_path / "data" / "cohort"], routing_train_config("default", 0))
+    assert v.ok, v.reason + " — retrain and republish with `make weights`"

@@ -62,6 +62,16 @@ def _routing_settings(c: Context) -> dict[str, Any]:
     return {**ROUTING_BOOK[c.preset.name], "seed": c.seed}
 
 
+def routing_train_config(book_preset: str, seed: int) -> Any:
+    """The :class:`~bi_core.runs.TrainConfig` of the routing control's model for a book preset (:data:`ROUTING_BOOK`)."""
+    from ..model import SIZES
+    from ..runs import TrainConfig
+
+    s = ROUTING_BOOK[book_preset]
+    return TrainConfig(model=SIZES[s["model"]](), target_tr=None, epochs=s["epochs"], batch_size=16, mask_groups=4,
+                       val_fraction=0.25, patience=0, seed=seed)
+
+
 def _routing_model(ctx: Context, cohorts: list[Path], cfg: Any, run: Path) -> dict[str, Any]:
     """The routing control's model: the published weights when they are valid for this code and data (as chapter
     2's ``pretrain``), else trained here on CPU; ``--publish-weights`` writes the bundle of a run trained here."""
@@ -90,16 +100,13 @@ def _routing(ctx: Context) -> None:
     every read-out scored on the held-out subjects (:mod:`bi_core.routing`, :mod:`bi_core.analysis.routing`)."""
     from .._io import atomic_dir, write_json, write_tsv
     from ..analysis.routing import routing_control
-    from ..model import SIZES
     from ..routing import generate_routing
-    from ..runs import TrainConfig
 
     s = ROUTING_BOOK[ctx.preset.name]
     with atomic_dir(ctx.out / "routing", overwrite=True) as home:
         generate_routing(home / "data", s["size"], seed=ctx.seed)
-        cfg = TrainConfig(model=SIZES[s["model"]](), target_tr=None, epochs=s["epochs"], batch_size=16,
-                          mask_groups=4, val_fraction=0.25, patience=0, seed=ctx.seed)
-        summary = _routing_model(ctx, [home / "data" / "cohort"], cfg, home / "run")
+        summary = _routing_model(ctx, [home / "data" / "cohort"], routing_train_config(ctx.preset.name, ctx.seed),
+                                 home / "run")
         res = routing_control(home / "run", home / "data", seed=ctx.seed, progress=not ctx.quiet)
         write_tsv(home / "routing_scores.tsv", res.scores)
         write_tsv(home / "routing_summary.tsv", res.summary)
