@@ -13,14 +13,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see bi_core.cli.main
 
 
-@pytest.hookimpl(tryfirst=True)
+#: The one test module that reads the session's smoke book (:func:`smoke_book`). ``make test`` runs on two workers
+#: with ``--dist loadfile`` (pytest-xdist), which sends a module's tests to one worker, so the book is built once.
+#: (xdist's ``loadgroup`` marks would allow other modules, but with pytest 9 xdist 3.8 cannot tag their node ids.)
+BOOK_TESTS = "test_book.py"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) every test that reads the session's smoke book
-    runs on the same worker, so the book is built once; the other worker runs the rest meanwhile. ``tryfirst``: the
-    group must be set before xdist reads it in its own hook."""
-    for item in items:
-        if "smoke_book" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke-book"))
+    """Refuse a test outside :data:`BOOK_TESTS` that reads the smoke book: on two workers it would build a second one."""
+    stray = [i.nodeid for i in items if "smoke_book" in getattr(i, "fixturenames", ()) and i.path.name != BOOK_TESTS]
+    if stray:
+        raise pytest.UsageError(f"tests outside tests/{BOOK_TESTS} read the smoke book (move them there, so that "
+                                f"`make test` builds it once): {stray}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -554,3 +554,29 @@ def test_built_book_reads_in_a_browser_at_desktop_and_phone_width(built):
     findings = [f for f in cb.check_browser(built / "_build" / "html", browser, (1280, 400), pages, progress=False)
                 if f.check not in BROWSER_KNOWN]
     assert not findings, "\n".join(map(str, findings))
+
+
+# moved from test_steps.py: every test that reads the smoke book lives in this file (conftest.py, make test)
+@pytest.mark.slow
+def test_dynamic_suite_scores_the_dynamic_reference_and_truth(smoke_book):
+    """The suite on a small dynamic cohort (the smoke book's synth-dynamic and analyses-dynamic steps: the smoke
+    run on the dynamic smoke cohort): the static suite's tables, plus the dynamic-FC feature set."""
+    from bi_core.analysis.suite import DYNAMIC_FC_NAME
+    from bi_core.steps import dynamic_synth_config
+
+    synth, out = smoke_book / "art" / "dynamic" / "synth", smoke_book / "art" / "dynamic" / "results"
+    written = json.loads((synth / "synth_config.json").read_text())      # the cohort this test used to generate
+    assert written["preset"] == json.loads(json.dumps(dynamic_synth_config("smoke").to_dict())) and written["seed"] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for name in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "groupdiff_interactions.tsv",
+                 "classification_ad_cn_summary.tsv", "classification_mci_cn_summary.tsv", "groundtruth.json"):
+        assert (out / name).is_file(), name
+    import pandas as pd
+
+    s = pd.read_csv(out / "classification_ad_cn_summary.tsv", sep="\t")
+    assert DYNAMIC_FC_NAME in set(s["feature_set"])
+    gts = json.loads((out / "groundtruth.json").read_text())
+    truth = json.loads((synth / "ground_truth.json").read_text())
+    assert gts["interactions_AD-CN_attention"]["true"] == sorted("–".join(sorted(p["pair"]))
+                                                                 for p in truth["disease"]["altered_pairs"])
+    assert "implied_AD-CN" not in gts and "implied changes" in summary["skipped"]

@@ -150,31 +150,6 @@ def test_dynamic_steps_write_the_static_layout_and_are_keyed_on_the_scenario(tmp
     assert step.key(ctx) != key                   # another scenario is another result
 
 
-@pytest.mark.slow
-def test_dynamic_suite_scores_the_dynamic_reference_and_truth(smoke_book):
-    """The suite on a small dynamic cohort (the smoke book's synth-dynamic and analyses-dynamic steps: the smoke
-    run on the dynamic smoke cohort): the static suite's tables, plus the dynamic-FC feature set."""
-    from bi_core.analysis.suite import DYNAMIC_FC_NAME
-    from bi_core.steps import dynamic_synth_config
-
-    synth, out = smoke_book / "art" / "dynamic" / "synth", smoke_book / "art" / "dynamic" / "results"
-    written = json.loads((synth / "synth_config.json").read_text())      # the cohort this test used to generate
-    assert written["preset"] == json.loads(json.dumps(dynamic_synth_config("smoke").to_dict())) and written["seed"] == 0
-    summary = json.loads((out / "summary.json").read_text())
-    for name in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "groupdiff_interactions.tsv",
-                 "classification_ad_cn_summary.tsv", "classification_mci_cn_summary.tsv", "groundtruth.json"):
-        assert (out / name).is_file(), name
-    import pandas as pd
-
-    s = pd.read_csv(out / "classification_ad_cn_summary.tsv", sep="\t")
-    assert DYNAMIC_FC_NAME in set(s["feature_set"])
-    gts = json.loads((out / "groundtruth.json").read_text())
-    truth = json.loads((synth / "ground_truth.json").read_text())
-    assert gts["interactions_AD-CN_attention"]["true"] == sorted("–".join(sorted(p["pair"]))
-                                                                 for p in truth["disease"]["altered_pairs"])
-    assert "implied_AD-CN" not in gts and "implied changes" in summary["skipped"]
-
-
 @pytest.mark.parametrize("book", ["smoke", "default", "full"])
 def test_real_folds_hold_out_every_hcp_subject_exactly_once(book, monkeypatch, tmp_path):
     import pandas as pd
