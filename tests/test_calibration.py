@@ -79,14 +79,15 @@ def test_the_mixed_model_null_permutes_subjects_and_stays_at_its_level(rng):
 
     df = _longitudinal_table(rng)
     assert marker_trajectories(df, covariates=("age", "sex"))["lrt"]["p"] < 0.01
-    table = mixed_model_null(df, 20, seed=1, covariates=("age", "sex"))
+    table = mixed_model_null(df, 12, seed=1, covariates=("age", "sex"))
     row = table.iloc[0]
-    assert (row["n_replicates"], row["nominal"]) == (20, 0.05) and row["path"].startswith("longitudinal mixed model")
+    assert (row["n_replicates"], row["nominal"]) == (12, 0.05) and row["path"].startswith("longitudinal mixed model")
     assert not row["anti_conservative"] and row["rate"] <= row["nominal"] + 3 * row["mc_se"]
     p = table.attrs["replicates"]["p"]
     # permutations break the AD slope: the p-values spread over (0, 1) instead of sitting at the unpermuted ~0
-    assert p.nunique() == 20 and p.median() > 0.1
-    assert table.equals(mixed_model_null(df, 20, seed=1, covariates=("age", "sex")))   # seeded
+    assert p.nunique() == 12 and p.median() > 0.1
+    again = mixed_model_null(df, 3, seed=1, covariates=("age", "sex")).attrs["replicates"]["p"]
+    assert again.tolist() == p.iloc[:3].tolist()          # seeded: the same permutations in the same order
 
 
 def test_an_anti_conservative_mixed_model_is_flagged(rng, monkeypatch):
