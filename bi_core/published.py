@@ -239,3 +239,33 @@ def install(bundle: str | Path, out: str | Path, verification: Verification) -> 
                           "snapshots_float16": True}
         write_json(tmp / "summary.json", s)
     return out
+
+
+def install_or_train(bundle: str | Path, cohort_paths: Sequence[str | Path], cfg: Any, out: str | Path, *,
+                     name: str, weights: str = "published", publish_as: tuple[str, str] | None = None,
+                     progress: bool = True) -> dict[str, Any]:
+    """The run ``out`` of ``cfg`` on ``cohort_paths``: installed from ``bundle`` when valid, else trained here.
+
+    The one path every book step that reads a model takes (chapter 2's ``pretrain`` and
+    ``pretrain-real``, chapter 4's ``routing``). ``weights``: ``"published"`` installs a bundle that
+    :func:`verify` accepts and otherwise trains, saying why in one line; ``"retrain"`` always trains.
+    Training runs on CPU, so the book's numbers do not depend on whether a GPU is present.
+    ``publish_as``: ``(book preset, command)`` — write the bundle of a run trained here.
+    ``name`` labels the log lines. Returns the run's ``summary.json``.
+    """
+    from .train import pretrain
+
+    out = Path(out)
+    if weights == "published":
+        v = verify(bundle, cohort_paths, cfg)
+        if v.ok:
+            install(bundle, out, v)
+            print(f"{name}: {v.reason}", flush=True)
+            return json.loads((out / "summary.json").read_text())
+        print(f"{name}: {v.reason}; training it instead (`bi-core reproduce --retrain` always trains).", flush=True)
+    summary = pretrain(cohort_paths, cfg, out, overwrite=True, device="cpu", progress=progress)
+    if publish_as is not None:
+        dest = publish(out, cohort_paths, bundle, preset=publish_as[0], command=publish_as[1])
+        print(f"{name}: published to {dest}", flush=True)
+    return summary
+

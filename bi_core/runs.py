@@ -311,8 +311,9 @@ def weights_origin(run: str | Path, what: str = "These weights") -> str:
     A run installed by :func:`bi_core.published.install` carries a ``published`` entry in its
     ``summary.json`` and the bundle's ``manifest.json``; the sentence names the bundle, the
     machine and commit that trained it, its training time, and the held-out loss the current
-    code reproduced (chapters 2 and 7 glue it, so no chapter calls published weights "trained
-    on this machine").
+    code reproduced (chapters 2, 4 and 7 glue it, so no chapter calls published weights "trained
+    on this machine"). The sentence is Markdown (paths and commands as code spans): glue it with
+    ``{glue:md}``, not ``{glue:text}``, which prints the backticks.
     """
     run = Path(run)
     s = json.loads((run / "summary.json").read_text())

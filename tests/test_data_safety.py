@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bi_core._io import MARKER, clean_stale, refuse_overlap, stale_siblings, user_cache_dir
+from bi_core._io import MARKER, atomic_paths, clean_stale, refuse_overlap, stale_siblings, user_cache_dir
 from bi_core.cli import main
 from bi_core.cohort import Cohort
 from bi_core.errors import InputError
@@ -229,6 +229,23 @@ def test_analyze_replaces_its_output_whole_and_a_kill_keeps_the_previous_one(sma
                       str(small / "recordings.tsv"), "--quiet"], capsys)
         assert f"--out {small / 'recordings.tsv'} lies inside the input --cohort {small}" in err
     assert {d: tree_digest(d) for d in inputs} == inputs
+
+
+def test_files_that_belong_together_are_replaced_together_or_not_at_all(tmp_path):
+    """``atomic_paths``: a failure inside the block keeps every previous file; success replaces them all."""
+    a, b = tmp_path / "table.tsv", tmp_path / "table_agreement.json"
+    a.write_text("old a")
+    b.write_text("old b")
+    with pytest.raises(RuntimeError):
+        with atomic_paths(a, b) as (ta, tb):
+            ta.write_text("new a")
+            raise RuntimeError("killed between the two files")
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    with atomic_paths(a, b) as (ta, tb):
+        ta.write_text("new a")
+        tb.write_text("new b")
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv", "table_agreement.json"]   # no temporaries left
 
 
 def test_stale_siblings_belong_to_dead_processes_only(tmp_path):

@@ -181,12 +181,10 @@ def test_chapters_say_where_the_weights_come_from(smoke_dir, smoke_run, smoke_bu
 
 
 def test_routing_step_installs_valid_weights_trains_otherwise_and_publishes_when_asked(tmp_path, monkeypatch, capsys):
-    """Chapter 4's routing control takes its model as chapter 2 does: a valid bundle is installed (one log line),
+    """The one install-or-train path (chapter 2's pretrain, chapter 4's routing): a valid bundle is installed (one log line),
     an invalid or missing one is trained with the reason said, ``--retrain`` always trains and ``--publish-weights``
     writes the bundle of the run it trained."""
     import bi_core.published as published
-    from bi_core import steps
-    from bi_core.book import ch04_interactions as ch04
 
     calls: list[str] = []
     ok = published.Verification(True, "published weights verified against the current code", 0.5, 0.5)
@@ -201,16 +199,21 @@ def test_routing_step_installs_valid_weights_trains_otherwise_and_publishes_when
     monkeypatch.setattr(published, "publish", lambda run, cohorts, dest, **kw: calls.append(f"publish {dest.name}"))
     monkeypatch.setattr("bi_core.train.pretrain", lambda cohorts, cfg, out, **kw: (calls.append("train"),
                                                                                    {"steps": 3})[1])
-    ctx = steps.Context(preset=steps.BOOK_PRESETS["smoke"], out=tmp_path / "book", book_out=tmp_path, seed=0, quiet=True)
-    assert ch04._routing_model(ctx, [tmp_path / "c"], None, tmp_path / "r1") == {"steps": 7, "wall_time_s": 1.0}
+    bundle = tmp_path / "weights" / "routing"
+
+    def step(run, weights="published", publish=False):
+        return published.install_or_train(bundle, [tmp_path / "c"], None, tmp_path / run, name="routing",
+                                          weights=weights, publish_as=("smoke", "cmd") if publish else None,
+                                          progress=False)
+
+    assert step("r1") == {"steps": 7, "wall_time_s": 1.0}
     assert calls == ["verify routing", "install"] and "verified against the current code" in capsys.readouterr().out
     calls.clear()
-    assert ch04._routing_model(replace(ctx, weights="retrain", publish=True), [tmp_path / "c"], None,
-                               tmp_path / "r2") == {"steps": 3}
+    assert step("r2", weights="retrain", publish=True) == {"steps": 3}
     assert calls == ["train", "publish routing"]
     calls.clear()
     monkeypatch.setattr(published, "verify", lambda *a: published.Verification(False, "no published weights at X"))
-    ch04._routing_model(ctx, [tmp_path / "c"], None, tmp_path / "r3")
+    step("r3")
     assert calls == ["train"] and "no published weights at X; training it instead" in capsys.readouterr().out
 
 

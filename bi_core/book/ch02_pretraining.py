@@ -14,7 +14,6 @@ from . import ABLATION_TABLE, PRESETS_TABLE, Chapter
 
 def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path, **overrides: Any) -> None:
     from ..runs import preset, run_is_current
-    from ..train import pretrain
 
     cfg = replace(preset(preset_name), seed=ctx.seed, **overrides)
     name = out.relative_to(ctx.runs).as_posix()
@@ -22,24 +21,13 @@ def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path, **
     # same config, data and training code: nothing to redo (a retrain never keeps an installed run)
     if run_is_current(out, cohorts, cfg) and not (installed and ctx.weights == "retrain"):
         return
-    if ctx.weights == "published":
-        from ..published import bundle_path, install, verify
+    from ..published import bundle_path, install_or_train
 
-        v = verify(bundle_path(ctx.preset.name, name), cohorts, cfg)
-        if v.ok:
-            install(bundle_path(ctx.preset.name, name), out, v)
-            print(f"{name}: {v.reason}", flush=True)
-            return
-        print(f"{name}: {v.reason}; training it instead (`bi-core reproduce --retrain` always trains).", flush=True)
-    # CPU: the book's numbers must not depend on whether a GPU happens to be present
-    pretrain(cohorts, cfg, out, overwrite=True, device="cpu", progress=not ctx.quiet)
-    if ctx.publish:
-        from ..published import bundle_path, publish
-
-        dest = publish(out, cohorts, bundle_path(ctx.preset.name, name), preset=ctx.preset.name,
-                       command=f"bi-core reproduce --preset {ctx.preset.name} --seed {ctx.seed} --publish-weights "
-                               f"--steps {'pretrain-real' if name.startswith('real-hcp') else 'pretrain'}")
-        print(f"{name}: published to {dest}", flush=True)
+    step = "pretrain-real" if name.startswith("real-hcp") else "pretrain"
+    install_or_train(bundle_path(ctx.preset.name, name), cohorts, cfg, out, name=name, weights=ctx.weights,
+                     publish_as=(ctx.preset.name, f"bi-core reproduce --preset {ctx.preset.name} --seed {ctx.seed} "
+                                                  f"--publish-weights --steps {step}") if ctx.publish else None,
+                     progress=not ctx.quiet)
 
 
 def _installed(run: Path) -> bool:

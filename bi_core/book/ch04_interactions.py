@@ -3,7 +3,6 @@ HCP (steps ``readouts``, ``readouts-real``) and the routing control (step ``rout
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -72,41 +71,24 @@ def routing_train_config(book_preset: str, seed: int) -> Any:
                        val_fraction=0.25, patience=0, seed=seed)
 
 
-def _routing_model(ctx: Context, cohorts: list[Path], cfg: Any, run: Path) -> dict[str, Any]:
-    """The routing control's model: the published weights when they are valid for this code and data (as chapter
-    2's ``pretrain``), else trained here on CPU; ``--publish-weights`` writes the bundle of a run trained here."""
-    from ..published import bundle_path, install, publish, verify
-    from ..train import pretrain
-
-    bundle = bundle_path(ctx.preset.name, "routing")
-    if ctx.weights == "published":
-        v = verify(bundle, cohorts, cfg)
-        if v.ok:
-            install(bundle, run, v)
-            print(f"routing: {v.reason}", flush=True)
-            return json.loads((run / "summary.json").read_text())
-        print(f"routing: {v.reason}; training it instead (`bi-core reproduce --retrain` always trains).", flush=True)
-    summary = pretrain(cohorts, cfg, run, device="cpu", progress=not ctx.quiet)
-    if ctx.publish:
-        dest = publish(run, cohorts, bundle, preset=ctx.preset.name,
-                       command=f"bi-core reproduce --preset {ctx.preset.name} --seed {ctx.seed} --publish-weights "
-                               "--steps routing")
-        print(f"routing: published to {dest}", flush=True)
-    return summary
-
-
 def _routing(ctx: Context) -> None:
     """The routing control (chapter 4): a cohort with one planted source per network, a model trained on it,
     every read-out scored on the held-out subjects (:mod:`bi_core.routing`, :mod:`bi_core.analysis.routing`)."""
     from .._io import atomic_dir, write_json, write_tsv
     from ..analysis.routing import routing_control
+    from ..published import bundle_path, install_or_train
     from ..routing import generate_routing
 
     s = ROUTING_BOOK[ctx.preset.name]
     with atomic_dir(ctx.out / "routing", overwrite=True) as home:
         generate_routing(home / "data", s["size"], seed=ctx.seed)
-        summary = _routing_model(ctx, [home / "data" / "cohort"], routing_train_config(ctx.preset.name, ctx.seed),
-                                 home / "run")
+        # the published weights when valid for this code and data (as chapter 2's pretrain), else trained here
+        summary = install_or_train(
+            bundle_path(ctx.preset.name, "routing"), [home / "data" / "cohort"],
+            routing_train_config(ctx.preset.name, ctx.seed), home / "run", name="routing", weights=ctx.weights,
+            publish_as=(ctx.preset.name, f"bi-core reproduce --preset {ctx.preset.name} --seed {ctx.seed} "
+                                         "--publish-weights --steps routing") if ctx.publish else None,
+            progress=not ctx.quiet)
         res = routing_control(home / "run", home / "data", seed=ctx.seed, progress=not ctx.quiet)
         write_tsv(home / "routing_scores.tsv", res.scores)
         write_tsv(home / "routing_summary.tsv", res.summary)

@@ -28,11 +28,11 @@ def _null_settings(c: Context) -> dict[str, Any]:
 def _null_calibration(ctx: Context) -> None:
     from .._io import atomic_dir, write_tsv
     from ..analysis.calibration import null_calibration
-    from ..analysis.classify import CVConfig
+    from dataclasses import replace
 
     s, p = _null_settings(ctx), ctx.preset
-    cv = CVConfig(n_splits=p.cv_folds, n_repeats=p.cv_repeats, seed=ctx.seed, inner_splits=p.cv_inner_splits,
-                  Cs=p.cv_Cs, n_permutations=s["n_permutations"], n_bootstrap=s["n_bootstrap"])
+    # the book's classification settings with the null study's (smaller) resampling counts
+    cv = replace(p.cv(ctx.seed), n_permutations=s["n_permutations"], n_bootstrap=s["n_bootstrap"])
     table = null_calibration(s["n_replicates"], s["n_per_group"], seed=ctx.seed, cv=cv, base=p.synth,
                              progress=not ctx.quiet)
     with atomic_dir(ctx.out / "null-calibration", overwrite=True) as out:

@@ -283,7 +283,7 @@ def _predictability(args: argparse.Namespace) -> int:
 
 
 def _interactions(args: argparse.Namespace) -> int:
-    from .._io import atomic_path, write_json, write_tsv
+    from .._io import atomic_paths, write_json, write_tsv
     from ..analysis.interactions import add_network_fc, agreement, interactions
 
     model, info, cohort = _load(args)
@@ -299,9 +299,9 @@ def _interactions(args: argparse.Namespace) -> int:
         write_tsv(out, df)
         agreement_file.unlink(missing_ok=True)      # an earlier run's, about another table
     else:
-        with atomic_path(agreement_file) as tmp:
-            write_json(tmp, agree)
-            write_tsv(out, df)
+        with atomic_paths(out, agreement_file) as (tmp_table, tmp_agreement):
+            write_tsv(tmp_table, df)
+            write_json(tmp_agreement, agree)
     print(f"wrote {args.out}: {len(df)} rows")
     if agree is not None:
         a = agree["enrichment"]
