@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from bi_core.analysis.embeddings import embed, read_embeddings, write_embeddings
-from bi_core.analysis.groundtruth import score_interaction_changes
 from bi_core.analysis.interactions import agreement, interactions, mean_matrix, predictability_and_interactions
 from bi_core.analysis.predictability import predictability
 from bi_core.cli import main
@@ -228,46 +227,6 @@ def test_cli_tables_and_groupdiff(smoke_dir, smoke_run, tmp_path, capsys):
     assert main(["groupdiff", "--table", str(tmp_path / "p.tsv"), "--cohort", str(smoke_dir / "pretrain"),
                  "--out", str(tmp_path / "g2.tsv")]) == 2
     assert "needs diagnoses" in capsys.readouterr().err
-
-
-def test_analyze_suite_smoke(smoke_dir, smoke_run, tmp_path):
-    out = tmp_path / "suite"
-    assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "eval"), "--out", str(out),
-                 "--folds", "3", "--repeats", "1", "--occlusion-windows", "1", "--permutations", "19", "--bootstrap", "50",
-                 "--ground-truth", str(smoke_dir / "ground_truth.json"), "--quiet"]) == 0
-    for f in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "embeddings.tsv",
-              "groupdiff_predictability.tsv", "groupdiff_predictability_linear.tsv",
-              "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv", "classification_3class_summary.tsv",
-              "marker.tsv", "groundtruth.json", "summary.json"):
-        assert (out / f).is_file(), f
-    s = json.loads((out / "summary.json").read_text())
-    # the untrained-encoder control of the marker, beside the trained one (chapter 6)
-    if (out / "longitudinal_slopes.tsv").is_file():
-        from bi_core.analysis.longitudinal import untrained_marker_text
-
-        u = pd.read_csv(out / "marker_untrained.tsv", sep="\t")
-        assert len(u) == len(pd.read_csv(out / "marker.tsv", sep="\t"))
-        assert "untrained encoder" in untrained_marker_text(out, "AD", "CN")
-    feats = set(s["classification"]["ad_cn"])
-    assert {"BrainInterNet embedding", "embedding (mean-pooled)", "FC correlation", "FC tangent"} <= feats
-    # every interaction measure, the pairwise ones and their FC baseline included, is tested and scored
-    gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
-    gt = json.loads((out / "groundtruth.json").read_text())
-    truth = json.loads((smoke_dir / "ground_truth.json").read_text())
-    for m in ("occlusion_delta_r2", "source_only_r", "fc_correlation", "linear_occlusion_delta_r2"):
-        assert (gi["measure"] == m).sum() == 2 * 8 * 7, m
-        # groundtruth.json scores the table that was written, against the generator's three altered pairs
-        score = gt[f"interactions_AD-CN_{m}"]
-        again = score_interaction_changes(gi, truth, "AD-CN", m)
-        assert (score["found"], score["true_positives"]) == (again["found"], again["true_positives"]), m
-        assert score["n_true"] == 3 and score["recall"] == score["n_true_positives"] / 3, m
-    # the linear references score the same baseline recordings as the model, cross-fitted by default
-    pred = pd.read_csv(out / "predictability.tsv", sep="\t")
-    lin = pd.read_csv(out / "predictability_linear.tsv", sep="\t")
-    assert set(lin["method"]) == {"ridge", "lagged-ridge"} and s["linear"]["fit"]["mode"] == "cross-fit"
-    for _, g in lin.groupby("method"):
-        assert g[["recording_id", "network", "n_windows"]].reset_index(drop=True).equals(
-            pred[["recording_id", "network", "n_windows"]])
 
 
 def test_suite_skips_group_analyses_of_an_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):

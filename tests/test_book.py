@@ -580,3 +580,49 @@ def test_dynamic_suite_scores_the_dynamic_reference_and_truth(smoke_book):
     assert gts["interactions_AD-CN_attention"]["true"] == sorted("–".join(sorted(p["pair"]))
                                                                  for p in truth["disease"]["altered_pairs"])
     assert "implied_AD-CN" not in gts and "implied changes" in summary["skipped"]
+
+
+@pytest.mark.slow
+def test_suite_tables_of_the_book(built):
+    """The book's ``analyses`` step is :func:`bi_core.analysis.suite.run_suite` (what ``bi-core analyze`` runs) on the
+    smoke evaluation cohort: every table, the untrained control, the interaction measures scored against the
+    generator's truth, and the linear references on the model's recordings. (``analyze``'s own plumbing and its
+    cross-fitted default: tests/test_labels.py.)"""
+    import pandas as pd
+
+    from bi_core.analysis.groundtruth import score_interaction_changes
+
+    out, smoke_dir = built / "art" / "results", built / "art" / "synth"
+    for f in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "embeddings.tsv",
+              "groupdiff_predictability.tsv", "groupdiff_predictability_linear.tsv",
+              "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv", "classification_3class_summary.tsv",
+              "marker.tsv", "groundtruth.json", "summary.json"):
+        assert (out / f).is_file(), f
+    s = json.loads((out / "summary.json").read_text())
+    # the untrained-encoder control of the marker, beside the trained one (chapter 6)
+    if (out / "longitudinal_slopes.tsv").is_file():
+        from bi_core.analysis.longitudinal import untrained_marker_text
+
+        u = pd.read_csv(out / "marker_untrained.tsv", sep="\t")
+        assert len(u) == len(pd.read_csv(out / "marker.tsv", sep="\t"))
+        assert "untrained encoder" in untrained_marker_text(out, "AD", "CN")
+    feats = set(s["classification"]["ad_cn"])
+    assert {"BrainInterNet embedding", "embedding (mean-pooled)", "FC correlation", "FC tangent"} <= feats
+    # every interaction measure, the pairwise ones and their FC baseline included, is tested and scored
+    gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
+    gt = json.loads((out / "groundtruth.json").read_text())
+    truth = json.loads((smoke_dir / "ground_truth.json").read_text())
+    for m in ("occlusion_delta_r2", "source_only_r", "fc_correlation", "linear_occlusion_delta_r2"):
+        assert (gi["measure"] == m).sum() == 2 * 8 * 7, m
+        # groundtruth.json scores the table that was written, against the generator's three altered pairs
+        score = gt[f"interactions_AD-CN_{m}"]
+        again = score_interaction_changes(gi, truth, "AD-CN", m)
+        assert (score["found"], score["true_positives"]) == (again["found"], again["true_positives"]), m
+        assert score["n_true"] == 3 and score["recall"] == score["n_true_positives"] / 3, m
+    # the linear references score the same baseline recordings as the model, fitted on the pretraining cohort
+    pred = pd.read_csv(out / "predictability.tsv", sep="\t")
+    lin = pd.read_csv(out / "predictability_linear.tsv", sep="\t")
+    assert set(lin["method"]) == {"ridge", "lagged-ridge"} and s["linear"]["fit"]["mode"] == "fit cohort"
+    for _, g in lin.groupby("method"):
+        assert g[["recording_id", "network", "n_windows"]].reset_index(drop=True).equals(
+            pred[["recording_id", "network", "n_windows"]])

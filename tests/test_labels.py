@@ -126,6 +126,7 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
     assert summary["groups"] == {"column": "diagnosis", "reference": "control", "order": ["control", "ADHD"],
                                  "contrasts": ["ADHD-control"]}
     assert "longitudinal models" in summary["skipped"]  # two sessions on one day are no follow-up
+    assert summary["linear"]["fit"]["mode"] == "cross-fit"   # analyze's default: no fit cohort given
     assert (out / "marker.tsv").is_file()
     # two sessions per subject: a reliability table, ICC(3,1) per network, interaction cell and FC edge
     rel = pd.read_csv(out / "reliability.tsv", sep="\t")

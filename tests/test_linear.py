@@ -77,6 +77,20 @@ def test_ridge_recovers_planted_mixing_and_its_occlusion(planted):
     assert pred.attrs["fit"]["mode"] == "cross-fit" and pred.attrs["fit"]["folds"] == 5
 
 
+def test_penalty_sse_is_scikit_learns_ridge_at_every_penalty():
+    """The eigendecomposition path gives scikit-learn's Ridge (with intercept) validation error at each penalty."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((300, 40)) + 2.0, rng.standard_normal((300, 6))
+    Y += X[:, :6] * 0.5
+    Xv, Yv = rng.standard_normal((80, 40)) + 2.0, rng.standard_normal((80, 6))
+    fast = L.penalty_sse(X, Y, Xv, Yv, L.PENALTIES)
+    slow = [float(((Ridge(alpha=a, solver="cholesky").fit(X, Y).predict(Xv) - Yv) ** 2).sum()) for a in L.PENALTIES]
+    np.testing.assert_allclose(fast, slow, rtol=1e-9)
+    assert int(np.argmin(fast)) == int(np.argmin(slow))
+
+
 def test_lagged_ridge_sees_lags_within_the_window(tmp_path):
     cohort = _planted(tmp_path / "lagged", lag=1)
     r = L.linear_predictability(INFO, cohort, "ridge", folds=5)

@@ -146,9 +146,8 @@ def _fit_ridge(X: np.ndarray, Y: np.ndarray, subjects: np.ndarray,
     """Multi-output ridge of ``Y`` ``[n, n_targets]`` on ``X`` ``[n, n_features]``.
 
     With ``alpha=None`` the penalty is chosen from :data:`PENALTIES` by
-    :data:`INNER_FOLDS`-fold ``GroupKFold`` over ``subjects`` ``[n]`` (pooled SSE); every
-    penalty is fitted at once as one ridge with per-target penalties (scikit-learn's
-    Cholesky solver factorizes ``XᵀX`` once per inner fold).
+    :data:`INNER_FOLDS`-fold ``GroupKFold`` over ``subjects`` ``[n]`` (pooled SSE,
+    :func:`penalty_sse`).
 
     Returns
     -------
@@ -159,15 +158,45 @@ def _fit_ridge(X: np.ndarray, Y: np.ndarray, subjects: np.ndarray,
     from sklearn.model_selection import GroupKFold
 
     if alpha is None:
-        n_a, n_t = len(PENALTIES), Y.shape[1]
-        sse = np.zeros(n_a)
+        sse = np.zeros(len(PENALTIES))
         cv = GroupKFold(n_splits=min(INNER_FOLDS, len(np.unique(subjects))))
         for tr, va in cv.split(X, Y, groups=subjects):
-            m = Ridge(alpha=np.repeat(PENALTIES, n_t), solver="cholesky").fit(X[tr], np.tile(Y[tr], n_a))
-            err = m.predict(X[va]) - np.tile(Y[va], n_a)                 # columns: penalty-major
-            sse += (err**2).reshape(len(va), n_a, n_t).sum(axis=(0, 2))
+            sse += penalty_sse(X[tr], Y[tr], X[va], Y[va], PENALTIES)
         alpha = float(PENALTIES[int(np.argmin(sse))])
     return Ridge(alpha=alpha, solver="cholesky").fit(X, Y), float(alpha)
+
+
+def penalty_sse(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
+                penalties: Sequence[float]) -> np.ndarray:
+    """Validation SSE of ridge (with intercept) fitted on ``(X, Y)`` at each of ``penalties``.
+
+    The ridge of scikit-learn's ``Ridge(alpha, fit_intercept=True)``, solved for every penalty
+    from one eigendecomposition of the centred ``XᵀX`` (``w(α) = V (S + α)⁻¹ Vᵀ XᵀY``):
+    one ``p × p`` factorization per fit instead of one per penalty and target, which is what
+    scikit-learn's Cholesky solver does when penalties differ between targets. Equal to
+    scikit-learn's to rounding (tests/test_linear.py).
+
+    Parameters
+    ----------
+    X, Y : ndarray
+        Fitting rows ``[n, p]`` and targets ``[n, k]``.
+    X_val, Y_val : ndarray
+        Validation rows ``[m, p]`` and targets ``[m, k]``.
+    penalties : sequence of float
+        Positive penalties ``α``.
+
+    Returns
+    -------
+    ndarray
+        ``[len(penalties)]``: the sum over rows and targets of the squared validation error.
+    """
+    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
+    Xc = X - x_mean
+    s, V = np.linalg.eigh(Xc.T @ Xc)
+    B = V.T @ (Xc.T @ (Y - y_mean))                    # [p, k]: the data term in the eigenbasis
+    P = (X_val - x_mean) @ V                           # [m, p]
+    Yv = Y_val - y_mean
+    return np.array([float(((P @ (B / (s + a)[:, None]) - Yv) ** 2).sum()) for a in penalties])
 
 
 def _fit_frames(windows: np.ndarray, T: int, lags: Sequence[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
