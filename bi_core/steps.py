@@ -73,10 +73,11 @@ class BookPreset:
 
 
 BOOK_PRESETS: dict[str, BookPreset] = {
-    # the smoke book checks that everything runs: a coarser penalty grid keeps it to minutes
+    # the smoke book checks that everything runs: one CV repeat, a coarser penalty grid and occlusion on one
+    # window per recording keep it to minutes
     "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", related="smoke",
-                        cv_repeats=2, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2, real_folds=2,
-                        cv_permutations=99, cv_bootstrap=200),
+                        cv_repeats=1, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2, real_folds=2,
+                        occlusion_windows=1, cv_permutations=99, cv_bootstrap=200),
     # the whole book in about 15 minutes on 2 CPU cores (14.3 measured on 1 December 2026; bench/README.md)
     "default": BookPreset("default", synth="default", pretrain="default", pretrain_real="real", related="default",
                           cv_repeats=3, cv_folds=5, occlusion_windows=3),

@@ -72,8 +72,10 @@ def unlabelled_cohort(tmp_path_factory, smoke_dir) -> Path:
 
 
 def _analyze(run: Path, cohort: Path, out: Path, *extra: str) -> int:
+    """``bi-core analyze`` at test size: 2 folds, 1 repeat, few resamples, occlusion on one window per recording."""
     return main(["analyze", "--run", str(run), "--cohort", str(cohort), "--out", str(out), "--folds", "2",
-                 "--repeats", "1", "--quiet", "--permutations", "19", "--bootstrap", "50", *extra])
+                 "--repeats", "1", "--quiet", "--permutations", "19", "--bootstrap", "50", "--occlusion-windows", "1",
+                 *extra])
 
 
 # ---------------------------------------------------------------------- 1. phenotypes as data

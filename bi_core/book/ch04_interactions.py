@@ -51,7 +51,7 @@ def _readouts_real(ctx: Context) -> None:
 #: The routing control per book preset: the cohort size (:data:`bi_core.routing.SIZES`) and its model's
 #: training (the book's model size at the cohort's own TR; 4 mask draws per step; about 600 steps at ``book``).
 ROUTING_BOOK: dict[str, dict[str, Any]] = {
-    "smoke": {"size": "smoke", "model": "tiny", "epochs": 150},
+    "smoke": {"size": "smoke", "model": "tiny", "epochs": 50},
     "default": {"size": "book", "model": "small", "epochs": 90},
     "full": {"size": "book", "model": "small", "epochs": 90},
 }
