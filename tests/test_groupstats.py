@@ -115,3 +115,24 @@ def test_score_interaction_changes_unestimable_measure_and_unknown_contrast():
     assert score_interaction_changes(diff, truth, "AD-CN", "attention")["estimable"]
     with pytest.raises(InputError, match="MCI-CN.*contrasts present"):
         score_interaction_changes(diff, truth, "MCI-CN", "attention")
+
+
+@pytest.mark.parametrize("rank_deficient", [False, True])
+def test_ols_effect_is_statsmodels_ols(rng, rank_deficient):
+    """The direct OLS gives statsmodels' estimate, se, t, p, CI and residual SD (a collinear column included)."""
+    import statsmodels.api as sm
+
+    from bi_core.analysis.groupstats import ols_effect
+
+    n = 23
+    X = pd.DataFrame({"Intercept": 1.0, "_grp": (np.arange(n) % 2).astype(float), "age": rng.normal(70, 5, n)})
+    if rank_deficient:
+        X["age2"] = 2 * X["age"]                  # collinear: the pseudo-inverse solution, rank 3
+    y = pd.Series(0.4 * X["_grp"] + 0.02 * X["age"] + rng.standard_normal(n))
+    got = ols_effect(y, X, "_grp")
+    fit = sm.OLS(y.to_numpy(), X).fit()
+    lo, hi = fit.conf_int().loc["_grp"]
+    want = {"estimate": fit.params["_grp"], "se": fit.bse["_grp"], "t": fit.tvalues["_grp"], "p": fit.pvalues["_grp"],
+            "ci_low": lo, "ci_high": hi, "residual_sd": np.sqrt(fit.scale)}
+    for k, v in want.items():
+        assert got[k] == pytest.approx(float(v), rel=1e-9, abs=1e-12), k

@@ -362,14 +362,32 @@ def largest_effect_probability(df: pd.DataFrame, value: str, cell: str, contrast
 
 
 def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
-    """OLS of ``y`` on the design ``X`` (statsmodels): ``term``'s estimate, se, t, p, 95 % CI and the residual SD."""
-    import statsmodels.api as sm
+    """OLS of ``y`` ``[n]`` on the design ``X`` ``[n, p]``: ``term``'s estimate, se, t, p, 95 % CI and the residual SD.
 
-    fit = sm.OLS(y.astype(float).to_numpy(), X).fit()
-    lo, hi = fit.conf_int().loc[term].astype(float)
-    return {"estimate": float(fit.params[term]), "se": float(fit.bse[term]), "t": float(fit.tvalues[term]),
-            "p": float(fit.pvalues[term]), "ci_low": float(lo), "ci_high": float(hi),
-            "residual_sd": float(np.sqrt(fit.scale)) if fit.scale > 0 else np.nan}
+    statsmodels' ``OLS(y, X).fit()`` computed directly (its pseudo-inverse solution, residual
+    degrees of freedom ``n − rank(X)`` and t distribution): the group comparisons fit one
+    small model per cell, thousands per table, and statsmodels' per-fit overhead was most
+    of their time. Equal to statsmodels to rounding, rank-deficient designs included
+    (tests/test_groupstats.py).
+    """
+    from scipy import stats
+
+    Xv = X.to_numpy(dtype=float)
+    yv = y.astype(float).to_numpy()
+    pinv = np.linalg.pinv(Xv, rcond=1e-15)
+    beta = pinv @ yv
+    resid = yv - Xv @ beta
+    df = len(yv) - np.linalg.matrix_rank(Xv)
+    scale = float(resid @ resid) / df
+    j = list(X.columns).index(term)
+    se = float(np.sqrt(scale * (pinv[j] @ pinv[j])))
+    est = float(beta[j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = est / se
+    half = float(stats.t.ppf(0.975, df)) * se
+    return {"estimate": est, "se": se, "t": float(t), "p": float(2 * stats.t.sf(abs(t), df)),
+            "ci_low": est - half, "ci_high": est + half,
+            "residual_sd": float(np.sqrt(scale)) if scale > 0 else np.nan}
 
 
 def fdr(out: pd.DataFrame, by: str | None, alpha: float = 0.05, family: str = "{n} tests") -> pd.DataFrame:
