@@ -142,7 +142,8 @@ class StudyConfig:
 
 #: Study presets by name (see the module docstring).
 STUDY_PRESETS: dict[str, StudyConfig] = {
-    "smoke": StudyConfig(name="smoke", epochs=2, batch_size=8, mask_groups=2, occlusion=False, cv_folds=3,
+    # two seeds: the smallest study with a spread between seeds (a check that everything runs, not a result)
+    "smoke": StudyConfig(name="smoke", n_seeds=2, epochs=2, batch_size=8, mask_groups=2, occlusion=False, cv_folds=3,
                          cv_repeats=1, cv_inner_splits=2, cv_Cs=(0.01, 1.0), fc_reference=False, fraction_draws=300),
     # batches of 32 in 4 mask groups: the same windows per epoch as 8 in 2 groups, twice
     # as fast on a CPU (fewer, larger steps)
