@@ -219,7 +219,8 @@ def test_scorecard_reads_directories_and_never_crashes_on_missing_ones(tmp_path)
     ro = tmp_path / "readouts"
     ro.mkdir()
     _readout_scores(1.0, 1.0).assign(scenario="static").to_csv(ro / "readout_scores.tsv", sep="\t", index=False)
-    (ro / "readouts.json").write_text(json.dumps({"static": {"selection": {"data": "chosen on 3 of the 6 subjects"}}}))
+    (ro / "readouts.json").write_text(json.dumps({"static": {"selection": {"data": "chosen on 3 of the 6 subjects",
+                                                                              "verdict_readout": "attention"}}}))
     real = tmp_path / "real"
     real.mkdir()
     _pred({k: v for k, v in _profile(0.2, 0.1).items() if k != "SUB"}).to_csv(real / "predictability_hcp.tsv",
@@ -239,6 +240,8 @@ def test_scorecard_reads_directories_and_never_crashes_on_missing_ones(tmp_path)
     assert cell.loc[("dmn_disproportionate", "static"), "reference"].startswith("ridge: not reproduced")
     assert "<i>ridge: not reproduced" in K.cell_text(card[card["claim"] == "dmn_disproportionate"].iloc[0].to_dict())
     assert cell.loc[("attention_interpretable", "static"), "measured"].endswith("chosen on 3 of the 6 subjects")
+    assert cell.loc[("attention_interpretable", "static"), "measured"].startswith("attention read-out chosen on the "
+                                                                                  "selection subjects (attention")
     # without the planted truth, claim 4 is the network-membership rule, named as such
     no_truth = K.scorecard([K.load_suite("static", static)]).set_index("claim")
     assert no_truth.loc["alterations", "measured"].startswith("network-membership rule")
@@ -279,6 +282,12 @@ def test_attention_claim_flips_at_the_read_out_study_bars():
     none = _readout_scores(0.0, float("nan")).assign(recall=0.0, precision=float("nan"))
     assert K.attention_interpretable(none).reference.startswith("no read-out of the model")
     assert K.attention_interpretable(_readout_scores(1.0, 1.0), has_groups=False).verdict == "not testable here"
+    # the measured text says whether the read-out was chosen on the selection subjects or is a best of N
+    assert v.measured.startswith("best of 1 attention read-outs on the scored subjects (attention")
+    chosen = K.attention_interpretable(_readout_scores(1 / 3, 1.0), selection="chosen on 3 of the 6 subjects",
+                                       attention_readout="attention")
+    assert chosen.measured.startswith("attention read-out chosen on the selection subjects (attention")
+    assert chosen.measured.endswith("layer/head and read-out chosen on 3 of the 6 subjects")
 
 
 def _card(verdicts: dict[str, dict[str, str]]) -> pd.DataFrame:

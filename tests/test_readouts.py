@@ -187,6 +187,32 @@ def test_ranking_and_verdict_follow_the_table():
     assert verdict(s)["claim_reproduced"]
 
 
+def test_verdict_reads_the_attention_read_out_chosen_on_the_selection_subjects():
+    """Given the read-out chosen on the selection subjects, the verdict reads it even where another attention
+    read-out scores better on the scored subjects; without one it is the best of N there, and says so."""
+    from bi_core.analysis.readouts import verdict
+    from bi_core.errors import InputError
+
+    rows = []
+    for c in ("AD-CN", "MCI-CN"):
+        for r, fam, p, rec in (("attention", "attention", 0.5, 1 / 3), ("rollout", "attention", 1.0, 1.0),
+                               ("enrichment", "attention", np.nan, 0.0), ("fc_correlation", "reference", 1.0, 0.5)):
+            rows.append({"readout": r, "family": fam, "contrast": c, "precision": p, "recall": rec,
+                         "sign_agreement": 1.0, "spearman_implied": 0.3, "seed": 0})
+    s = pd.DataFrame(rows)
+    old = verdict(s)
+    assert old["best_attention"] == "rollout" and old["claim_reproduced"]
+    assert old["attention_selected_on"] == "scored subjects (best of 3)" and old["n_attention_candidates"] == 3
+    v = verdict(s, attention_readout="attention")
+    assert v["best_attention"] == "attention" and not v["claim_reproduced"]      # rollout scores better: not picked
+    assert v["attention_selected_on"] == "selection subjects" and v["n_attention_candidates"] == 3
+    assert v["best_attention_f1"] == pytest.approx(0.4)
+    assert v["best_attention_contrast"]["recall"] == pytest.approx(1 / 3)
+    assert v["recommended"] == old["recommended"] == "rollout"                   # the ranking itself is unchanged
+    with pytest.raises(InputError):
+        verdict(s, attention_readout="fc_correlation")                            # not an attention read-out
+
+
 def test_agreement_and_split_half_stability():
     """A read-out that is the same map in every subject is perfectly stable; pure noise is not; a read-out
     agrees perfectly with a monotone transform of itself."""
@@ -286,6 +312,17 @@ def test_read_out_study_scores_only_subjects_the_selection_did_not_see(smoke_dir
     assert set(res.values["subject"].astype(str)) == set(sel["scored_subjects"])
     assert sel["chosen"] in sel["spearman"] and "other" in sel["data"]
     assert (res.values["attention_selected"] == res.values[sel["chosen"]]).all()
+    # the verdict's attention read-out is chosen on the same subjects, by the same criterion, among every
+    # attention-family read-out the study scores (the selected layer/head included, the per-head columns not)
+    from bi_core.analysis.readouts import family, verdict
+
+    att = {r for r in res.scores["readout"] if family(r) == "attention" and not r.startswith("attention_l")}
+    assert set(sel["verdict_criterion"]) == att and "attention_selected" in att
+    crit = {r: c for r, c in sel["verdict_criterion"].items() if np.isfinite(c)}
+    assert sel["verdict_readout"] in att and (not crit or crit.get(sel["verdict_readout"]) == max(crit.values()))
+    assert sel["verdict_criterion"]["attention_selected"] == pytest.approx(sel["spearman"][sel["chosen"]], nan_ok=True)
+    assert "selection subjects" in sel["verdict_data"]
+    assert verdict(res.scores, attention_readout=sel["verdict_readout"])["best_attention"] == sel["verdict_readout"]
     # the registered toy window read-out was read, compared between groups and scored like the others
     np.testing.assert_allclose(res.values["toy_layer1"], res.values["attention_l1"], atol=1e-6)
     assert set(res.scores.loc[res.scores["readout"] == "toy_layer1", "family"]) == {"model"}

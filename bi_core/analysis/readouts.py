@@ -26,7 +26,11 @@ Computed here (every registered ``window`` read-out, on a seeded draw of windows
     generator-implied change (the F1 of the altered pairs where the scenario implies no
     linear change), then read on the other half, the *scored subjects*. Every read-out is
     scored on the scored subjects only, so the choice never sees the subjects it is judged
-    on and all read-outs are compared on the same recordings.
+    on and all read-outs are compared on the same recordings. On the same selection subjects and
+    by the same criterion, the study also chooses which attention read-out the verdict reads
+    (``verdict_readout``: one of ``attention``, ``enrichment``, ``value_weighted``, ``rollout``,
+    ``attention_selected``, …), so that the verdict does not report the best of them on the
+    scored subjects.
 ``value_weighted``
     Attention weight × the norm of the attended token's value vector after the head's
     output projection, ``α_ij ‖W_O,h v_j‖`` (Kobayashi et al. 2020), normalized per query
@@ -88,7 +92,8 @@ from . import groundtruth as GT
 from .groupstats import Groups, baseline_rows
 from .interactions import add_network_fc
 from .predictability import recording_meta
-from .readout_registry import LABELS, Readout, WindowPass, family, fc_kinds, registered, study_order, suite_columns
+from .readout_registry import (LABELS, Readout, WindowPass, family, fc_kinds, is_head_column, registered,
+                               study_order, suite_columns)
 from .readout_registry.attention import rollout_matrix as _rollout
 from .readout_registry.attention import value_norms as _value_norms
 from .readout_registry.gradients import explained_energy, gradient_attributions
@@ -442,7 +447,10 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
         (:func:`score_readouts` with ``scenario`` and ``seed``) and ``meta`` (sizes,
         completeness, timings; ``selection``: ``seed``, ``criterion``, ``chosen``, every
         candidate's criterion value (``spearman``), the ``subjects`` it was chosen on, the
-        ``scored_subjects`` and ``data``, a sentence saying which data chose it).
+        ``scored_subjects`` and ``data``, a sentence saying which data chose it; ``verdict_readout``,
+        the attention read-out :func:`verdict` reads, chosen on the same subjects by the same criterion,
+        ``verdict_criterion`` (every attention read-out's value) and ``verdict_data``, a sentence
+        saying so).
     """
     from ..runs import load_model
     from .suite import interaction_differences
@@ -480,6 +488,12 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     heads = head_columns(sel)
     sel_diff = interaction_differences(sel, cohort, heads, groups=groups)
     best, rho, criterion = _choose_head(sel_diff, heads, truth, implied, nets, contrasts[0])
+    # ... and, by the same criterion on the same subjects, the attention read-out the verdict reads: the best of
+    # them on the scored subjects would be a choice made on the data it is judged on
+    sel = sel.assign(attention_selected=sel[best])
+    att = [c for c in study_order() if c in sel and family(c) == "attention" and not is_head_column(c)]
+    att_diff = interaction_differences(sel, cohort, att, groups=groups)
+    att_best, att_rho, _ = _choose_head(att_diff, att, truth, implied, nets, contrasts[0])
     t_sel = time.perf_counter() - t0
     vals, diffs, scores, completeness = [], [], [], {}
     for seed in seeds:
@@ -494,7 +508,7 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
             else str(suite_dir), "seeds": [int(s) for s in seeds], "windows": windows,
             "gradient_windows": gradient_windows, "ig_steps": ig_steps, "n_recordings": len(base_ids),
             "selection": _selection_meta(selection_seed, criterion, best, rho, sel_subjects, scored_subjects,
-                                         len(sel_ids)),
+                                         len(sel_ids), att_best, att_rho),
             "completeness": completeness, "model_step": info.step, "model_epoch": info.epoch,
             # CPU seconds of this process as well: on a shared machine the wall time says more about the load
             "seconds": {"selection": round(t_sel, 2), "total": round(time.perf_counter() - t0, 2),
@@ -517,10 +531,10 @@ def _baseline_recordings(cohort: Cohort, groups: Groups, selection: Sequence[str
 def _choose_head(sel_diff: pd.DataFrame, heads: list[str], truth: dict[str, Any],
                  implied: dict[str, dict[str, np.ndarray] | None], nets: list[str], contrast: str
                  ) -> tuple[str, dict[str, float], str]:
-    """The layer/head whose ``contrast`` change on the selection subjects (``sel_diff``) best matches the truth:
-    ``(chosen, criterion value per head, the criterion in words)``. With an implied linear change, its Spearman
-    correlation with the implied change of occlusion ΔR²; without one (dynamic scenario), the F1 of the
-    altered pairs."""
+    """The layer/head (or read-out) among ``heads`` whose ``contrast`` change on the selection subjects
+    (``sel_diff``) best matches the truth: ``(chosen, criterion value per candidate, the criterion in words)``.
+    With an implied linear change, its Spearman correlation with the implied change of occlusion ΔR²; without
+    one (dynamic scenario), the F1 of the altered pairs. Ties go to the first candidate."""
     if implied[contrast] is not None:
         rho = {h: GT.agreement_with_implied(sel_diff, implied[contrast]["delta_r2"], nets, contrast, h) for h in heads}
         criterion = f"Spearman of the {contrast} change with the generator-implied change of occlusion ΔR²"
@@ -533,14 +547,21 @@ def _choose_head(sel_diff: pd.DataFrame, heads: list[str], truth: dict[str, Any]
 
 
 def _selection_meta(seed: int, criterion: str, best: str, rho: dict[str, float], sel_subjects: list[str],
-                    scored_subjects: list[str], n_recordings: int) -> dict[str, Any]:
-    """``readouts.json``'s ``selection``: how the layer/head was chosen, on which subjects, and a sentence saying so."""
+                    scored_subjects: list[str], n_recordings: int, verdict_readout: str,
+                    verdict_rho: dict[str, float]) -> dict[str, Any]:
+    """``readouts.json``'s ``selection``: how the layer/head and the verdict's attention read-out were chosen, on
+    which subjects, and sentences saying so."""
     return {"seed": int(seed), "criterion": criterion, "chosen": best,
             "spearman": {h: float(r) for h, r in rho.items()},
             "subjects": sel_subjects, "scored_subjects": scored_subjects, "n_recordings": n_recordings,
             "data": (f"chosen on {len(sel_subjects)} of the {len(sel_subjects) + len(scored_subjects)} "
                      f"baseline subjects (a half stratified by group, seed {int(seed)}); "
-                     f"every read-out is scored on the other {len(scored_subjects)}")}
+                     f"every read-out is scored on the other {len(scored_subjects)}"),
+            "verdict_readout": verdict_readout,
+            "verdict_criterion": {r: float(v) for r, v in verdict_rho.items()},
+            "verdict_data": (f"the verdict's attention read-out, {LABELS.get(verdict_readout, verdict_readout)}, "
+                             f"chosen among {len(verdict_rho)} on the same {len(sel_subjects)} selection subjects "
+                             f"by the same criterion")}
 
 
 def write_study(out: str | Path, parts: Sequence[ScenarioResult]) -> Path:
@@ -577,33 +598,62 @@ def rank_readouts(scores: pd.DataFrame, contrast: str | None = None, heads: bool
     return agg.sort_values(["f1", "spearman_implied"], ascending=False, na_position="last").reset_index(drop=True)
 
 
-def verdict(scores: pd.DataFrame) -> dict[str, Any]:
+def verdict(scores: pd.DataFrame, attention_readout: str | None = None) -> dict[str, Any]:
     """The chapter's statements from the score table (AD−CN and MCI−CN, every reported seed).
 
-    Returns ``recommended`` (the best model read-out by :func:`rank_readouts`, attention-based
-    or not), ``best_reference`` (the best model-free reference), ``beats_references``
-    (recommended F1 > best reference F1), ``best_attention`` (the best attention-based
-    read-out), ``best_attention_contrast`` (its :data:`VERDICT_CONTRAST` precision, recall,
-    sign agreement and F1) and ``claim_reproduced``: whether that attention read-out's AD−CN precision,
-    recall and sign agreement reach :data:`VERDICT_PRECISION`, :data:`VERDICT_RECALL` and
-    :data:`VERDICT_SIGN` (mean over seeds).
+    Parameters
+    ----------
+    scores
+        :func:`score_readouts` rows of one scenario (the scored subjects).
+    attention_readout
+        The attention read-out the verdict reads, chosen on the selection subjects
+        (``readouts.json``'s ``selection.verdict_readout``, :func:`readout_scenario`). ``None``
+        (studies without it): the best attention-based read-out on ``scores`` itself, a best of N
+        on the subjects it is judged on, which ``attention_selected_on`` says.
+
+    Returns
+    -------
+    dict
+        ``recommended`` (the best model read-out by :func:`rank_readouts`, attention-based
+        or not), ``best_reference`` (the best model-free reference), ``beats_references``
+        (recommended F1 > best reference F1), ``best_attention`` (the attention read-out the verdict
+        reads) and ``best_attention_f1``, ``best_attention_contrast`` (its :data:`VERDICT_CONTRAST`
+        precision, recall, sign agreement and F1), ``attention_selected_on`` (``"selection subjects"``
+        or ``"scored subjects (best of N)"``), ``n_attention_candidates`` (the attention read-outs in
+        ``scores``, N) and ``claim_reproduced``: whether that attention read-out's AD−CN precision,
+        recall and sign agreement reach :data:`VERDICT_PRECISION`, :data:`VERDICT_RECALL` and
+        :data:`VERDICT_SIGN` (mean over seeds).
+
+    Raises
+    ------
+    InputError
+        ``attention_readout`` is not an attention read-out of ``scores``.
     """
     r = rank_readouts(scores)
     model = r[r["family"] != "reference"]
     ref = r[r["family"] == "reference"]
     att = r[r["family"] == "attention"]
     ad = rank_readouts(scores, contrast=VERDICT_CONTRAST).set_index("readout")
-    best_att = att.iloc[0]["readout"] if not att.empty else None
+    if attention_readout is None:
+        best_att = att.iloc[0]["readout"] if not att.empty else None
+        selected_on = f"scored subjects (best of {len(att)})"
+    elif attention_readout in set(att["readout"]):
+        best_att, selected_on = attention_readout, "selection subjects"
+    else:
+        raise InputError(f"the verdict's attention read-out {attention_readout!r} is not an attention read-out of "
+                         f"the score table ({', '.join(att['readout']) or 'none'}).")
     a = ad.loc[best_att] if best_att is not None else None
+    att_f1 = float("nan") if best_att is None else float(att.set_index("readout").at[best_att, "f1"])
     ok = bool(a is not None and a["recall"] >= VERDICT_RECALL and np.nan_to_num(a["precision"]) >= VERDICT_PRECISION
               and np.nan_to_num(a["sign_agreement"]) >= VERDICT_SIGN)
     return {"recommended": model.iloc[0]["readout"], "recommended_f1": float(model.iloc[0]["f1"]),
             "best_reference": ref.iloc[0]["readout"] if not ref.empty else None,
             "best_reference_f1": float(ref.iloc[0]["f1"]) if not ref.empty else float("nan"),
             "beats_references": bool(ref.empty or model.iloc[0]["f1"] > ref.iloc[0]["f1"]),
-            "best_attention": best_att, "best_attention_f1": float(att.iloc[0]["f1"]) if not att.empty else float("nan"),
+            "best_attention": best_att, "best_attention_f1": att_f1,
             "best_attention_contrast": None if a is None else a[["precision", "recall", "sign_agreement",
                                                                  "f1"]].astype(float).to_dict(),
+            "attention_selected_on": selected_on, "n_attention_candidates": len(att),
             "claim_reproduced": ok}
 
 
