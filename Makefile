@@ -53,11 +53,11 @@ BOOK_HTML ?= _build/html
 check-book: $(STAMP)
 	$(BIN)/python tools/check_book.py $(BOOK_HTML)
 
-# the slowest tests are listed at the end. Two workers (pytest-xdist; TEST_WORKERS=0 runs in one process), a test
+# the 25 slowest tests are listed at the end. Two workers (pytest-xdist; TEST_WORKERS=0 runs in one process), a test
 # module per worker at a time: the smoke book's tests (tests/test_book.py) run on one, which builds it once
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=10 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/python -m pytest -q --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_train.py
