@@ -324,6 +324,71 @@ def _finite_or_none(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
+def _train_epoch(net: torch.nn.Module, raw: Any, opt: torch.optim.Optimizer, sched: Any, data: Any,
+                 sampler: MaskSampler, cfg: TrainConfig, dist: Any, epoch: int, step: int, spe: int,
+                 pbar: Any) -> tuple[torch.Tensor, int, int]:
+    """One epoch of :func:`pretrain`'s optimisation: ``spe`` steps of ``cfg.batch_size`` windows.
+
+    Each step's global batch is split over the ranks (this rank's ``shard``) and into the
+    mask groups' micro-batches (:func:`micro_batches`), whose masks are drawn from
+    ``(seed, TRAIN_MASKS, epoch, step, group)``; gradients are summed and normalised by the
+    global number of masked values. Returns ``(summed squared error on this rank, its number
+    of values, the global step after the epoch)``.
+    """
+    B, world = cfg.batch_size, dist.world
+    b_local = B // world
+    shard = slice(dist.rank * b_local, (dist.rank + 1) * b_local)
+    micro = micro_batches(B, cfg.mask_groups, dist.rank, world)
+    P = cfg.model.patch_size
+    tokens_per_window = cfg.model.n_rois * cfg.model.n_patches
+    cuda = dist.device.type == "cuda"
+    rec, starts = data.crops.plan(epoch)
+    t_epoch = time.perf_counter()
+    sse_sum = torch.zeros((), dtype=torch.float64, device=dist.device)
+    count = 0
+
+    def batches() -> Iterator[Any]:
+        for s in range(spe):
+            g = slice(s * B, (s + 1) * B)
+            masks = [sampler.sample(B // cfg.mask_groups,
+                                    np.random.default_rng([cfg.seed, streams.TRAIN_MASKS, epoch, s, k]))
+                     for k in range(cfg.mask_groups)]
+            x = data.train.read(rec[g][shard], starts[g][shard], cfg.model.window)
+            yield x, masks
+
+    for s, (x_np, masks) in enumerate(_prefetch(batches(), enabled=cuda)):
+        x = _to_device(x_np, dist.device)
+        n_global = sum(m.n_masked_tokens() for m in masks) * P
+        opt.zero_grad(set_to_none=True)
+        step_sse, step_count = torch.zeros((), dtype=torch.float64, device=dist.device), 0
+        for j, (k, rows, mrows) in enumerate(micro):
+            mask = masks[k].rows(mrows).to(dist.device, non_blocking=cuda)
+            sync = j == len(micro) - 1 or world == 1
+            with contextlib.nullcontext() if sync else net.no_sync():  # one all-reduce per step
+                with _autocast(dist.device, cfg.amp):
+                    out_ = net(x[rows], mask)
+                sse = raw.forward_loss(x[rows], out_.pred, mask, reduction="sum")
+                (sse * (world / n_global)).backward()  # DDP averages over ranks → global mean
+            step_sse += sse.detach().double()
+            step_count += mask.n_masked_tokens() * P
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        step += 1
+        sse_sum += step_sse
+        count += step_count
+        if pbar is not None:
+            pbar.update()
+            if s % 5 == 0 or s == spe - 1:
+                el = time.perf_counter() - t_epoch
+                pbar.set_postfix(epoch=epoch + 1, loss=f"{step_sse.item() / max(1, step_count):.4f}",
+                                 tok_s=f"{(s + 1) * B * tokens_per_window / max(el, 1e-9):,.0f}")
+    if cuda:
+        torch.cuda.synchronize()
+    return sse_sum, count, step
+
+
 def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: str | Path, *, resume: bool = False,
              overwrite: bool = False, device: str = "auto", progress: bool = True,
              cache_dir: str | Path | None = None, stop_after_epochs: int | None = None,
@@ -454,16 +519,11 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             dump_config(cfg, work / "config.yaml")
             ckpt_path = work / "checkpoint.pt"
 
-        B, world = cfg.batch_size, dist.world
-        b_local = B // world
-        shard = slice(dist.rank * b_local, (dist.rank + 1) * b_local)
-        micro = micro_batches(B, cfg.mask_groups, dist.rank, world)
-        P = cfg.model.patch_size
+        B = cfg.batch_size
         tokens_per_window = cfg.model.n_rois * cfg.model.n_patches
         stop_at = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, int(stop_after_epochs))
         snap_at = set(snapshot_epochs(cfg))
         stopped_early = bad >= cfg.patience > 0
-        cuda = dist.device.type == "cuda"
         pbar = None
         if progress and dist.main:
             from tqdm.auto import tqdm
@@ -472,50 +532,8 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         raw.train()
         epoch = start_epoch
         while epoch < stop_at and not stopped_early:
-            rec, starts = data.crops.plan(epoch)
             t_epoch = time.perf_counter()
-            sse_sum = torch.zeros((), dtype=torch.float64, device=dist.device)
-            count = 0
-
-            def batches(epoch: int = epoch, rec: np.ndarray = rec, starts: np.ndarray = starts) -> Iterator[Any]:
-                for s in range(spe):
-                    g = slice(s * B, (s + 1) * B)
-                    masks = [sampler.sample(B // cfg.mask_groups,
-                                            np.random.default_rng([cfg.seed, streams.TRAIN_MASKS, epoch, s, k]))
-                             for k in range(cfg.mask_groups)]
-                    x = data.train.read(rec[g][shard], starts[g][shard], cfg.model.window)
-                    yield x, masks
-
-            for s, (x_np, masks) in enumerate(_prefetch(batches(), enabled=cuda)):
-                x = _to_device(x_np, dist.device)
-                n_global = sum(m.n_masked_tokens() for m in masks) * P
-                opt.zero_grad(set_to_none=True)
-                step_sse, step_count = torch.zeros((), dtype=torch.float64, device=dist.device), 0
-                for j, (k, rows, mrows) in enumerate(micro):
-                    mask = masks[k].rows(mrows).to(dist.device, non_blocking=cuda)
-                    sync = j == len(micro) - 1 or world == 1
-                    with contextlib.nullcontext() if sync else net.no_sync():  # one all-reduce per step
-                        with _autocast(dist.device, cfg.amp):
-                            out_ = net(x[rows], mask)
-                        sse = raw.forward_loss(x[rows], out_.pred, mask, reduction="sum")
-                        (sse * (world / n_global)).backward()  # DDP averages over ranks → global mean
-                    step_sse += sse.detach().double()
-                    step_count += mask.n_masked_tokens() * P
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-                opt.step()
-                sched.step()
-                step += 1
-                sse_sum += step_sse
-                count += step_count
-                if pbar is not None:
-                    pbar.update()
-                    if s % 5 == 0 or s == spe - 1:
-                        el = time.perf_counter() - t_epoch
-                        pbar.set_postfix(epoch=epoch + 1, loss=f"{step_sse.item() / max(1, step_count):.4f}",
-                                         tok_s=f"{(s + 1) * B * tokens_per_window / max(el, 1e-9):,.0f}")
-            if cuda:
-                torch.cuda.synchronize()
+            sse_sum, count, step = _train_epoch(net, raw, opt, sched, data, sampler, cfg, dist, epoch, step, spe, pbar)
             epoch_time = time.perf_counter() - t_epoch
             train_time += epoch_time
             tr_sse, tr_count = dist.all_sum([float(sse_sum), float(count)])
@@ -574,7 +592,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             "wall_time_s": round(time.perf_counter() - t_start, 2), "train_time_s": round(train_time, 2),
             "tokens_per_s": round(steps_done * B * tokens_per_window / train_time, 1) if train_time else None,
             "windows_per_s": round(steps_done * B / train_time, 2) if train_time else None,
-            "n_params": raw.n_params(), "device": str(dist.device), "world_size": world,
+            "n_params": raw.n_params(), "device": str(dist.device), "world_size": dist.world,
             "windows_per_epoch": data.crops.windows_per_epoch, "steps_per_epoch": spe,
             "n_train_recordings": len(data.train), "n_train_subjects": len(data.train.subjects),
             "n_val_recordings": 0 if data.val is None else len(data.val),

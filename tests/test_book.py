@@ -594,10 +594,15 @@ def test_suite_tables_of_the_book(built):
 
     out, smoke_dir = built / "art" / "results", built / "art" / "synth"
     for f in ("predictability.tsv", "predictability_linear.tsv", "interactions.tsv", "embeddings.tsv",
-              "groupdiff_predictability.tsv", "groupdiff_predictability_linear.tsv",
-              "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv", "classification_3class_summary.tsv",
-              "marker.tsv", "groundtruth.json", "summary.json"):
+              "groupdiff_predictability.tsv", "groupdiff_predictability_linear.tsv", "groupdiff_largest.tsv",
+              "groupdiff_largest_linear.tsv", "groupdiff_interactions.tsv", "classification_ad_cn_summary.tsv",
+              "classification_3class_summary.tsv", "marker.tsv", "groundtruth.json", "summary.json"):
         assert (out / f).is_file(), f
+    # "the largest effect" of the model and of ridge: one bootstrap each, the same resamples, every network once
+    big, big_ridge = (pd.read_csv(out / f, sep="\t") for f in ("groupdiff_largest.tsv", "groupdiff_largest_linear.tsv"))
+    assert len(big) == len(big_ridge) and set(big_ridge["method"]) == {"ridge"}
+    for _, g in big_ridge.groupby("contrast"):
+        assert 0 < g["p_largest"].sum() <= 1 + 1e-9 and sorted(g["rank"]) == list(range(1, len(g) + 1))
     s = json.loads((out / "summary.json").read_text())
     # the untrained-encoder control of the marker, beside the trained one (chapter 6)
     if (out / "longitudinal_slopes.tsv").is_file():

@@ -104,3 +104,25 @@ def test_an_anti_conservative_mixed_model_is_flagged(rng, monkeypatch):
     monkeypatch.setattr(L, "marker_trajectories", always)
     row = mixed_model_null(_longitudinal_table(rng, 5), 6, seed=0, covariates=("age",)).iloc[0]
     assert row["rate"] == 1.0 and row["anti_conservative"]
+
+
+def test_the_clinical_association_null_moves_whole_trajectories_between_subjects_with_as_many_visits(rng):
+    """A score that tracks the marker within and between subjects: the fit finds both (p < 0.01); with marker
+    trajectories permuted between subjects of equal visit count both parts fall to their level, every trajectory
+    keeps its shape, and a subject alone in its visit-count stratum keeps its own."""
+    from bi_core.analysis.calibration import clinical_association_null
+    from bi_core.analysis.longitudinal import clinical_association
+
+    df = _longitudinal_table(rng, n_per_group=6)
+    df["cdr_sb"] = 2.0 * df["marker"] + rng.normal(0, 0.3, len(df))
+    df = df[~((df["subject"] == "CN00") & (df["years_from_baseline"] == 2.0))]     # the only 2-visit subject
+    res = clinical_association(df, "cdr_sb", covariates=("age", "sex")).set_index("part")
+    assert (res["p"] < 0.01).all()
+    table = clinical_association_null(df, "cdr_sb", 5, seed=2, covariates=("age", "sex"))
+    assert list(table["path"].str.extract(r"(within|between)-subject")[0]) == ["within", "between"]
+    assert (table["n_replicates"] == 5).all() and (table["n_fixed_subjects"] == 1).all()
+    assert not table["anti_conservative"].any()
+    rep = table.attrs["replicates"]
+    assert rep["within"].median() > 0.05 and rep["between"].median() > 0.05
+    again = clinical_association_null(df, "cdr_sb", 2, seed=2, covariates=("age", "sex")).attrs["replicates"]
+    assert again["within"].tolist() == rep["within"].iloc[:2].tolist()       # seeded

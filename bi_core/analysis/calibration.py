@@ -279,3 +279,70 @@ def mixed_model_null(df: pd.DataFrame, n_permutations: int = 200, alpha: float =
                          "n_unconverged": int((~rep["lrt_converged"]).sum())}])
     out.attrs["replicates"] = rep
     return out
+
+
+def clinical_association_null(df: pd.DataFrame, score: str, n_permutations: int = 100, alpha: float = ALPHA,
+                              seed: int = 0, z: float = 3.0, value: str = "marker", column: str = "diagnosis",
+                              groups: tuple[str, ...] = NULL_GROUPS,
+                              covariates: tuple[str, ...] = ("age", "sex", "site"),
+                              progress: bool = False) -> pd.DataFrame:
+    """False-positive rate of the clinical association's two tests, by permuting marker trajectories.
+
+    The book's association model (:func:`bi_core.analysis.longitudinal.clinical_association`:
+    ``score ~ marker_within + marker_between + years + covariates``, random intercept and
+    slope, each part tested by a likelihood-ratio test) is refitted on the book's own table
+    with each subject's whole marker trajectory (its markers in visit order) handed to another
+    subject **with the same number of visits** (a permutation within each visit-count
+    stratum). Every subject keeps its scores, timing and covariates, and every trajectory its
+    within-subject shape, so both the within- and the between-subject association are null by
+    construction while the visit pattern stays the book's. (Permuting across visit counts
+    would need a trajectory to be cut or padded; a stratum of one subject keeps its own.)
+
+    Returns
+    -------
+    DataFrame
+        One row per part (``within``, ``between``) in the layout of :func:`rates` plus
+        ``n_fallback`` and ``n_unconverged`` (as :func:`mixed_model_null`) and
+        ``n_fixed_subjects`` (subjects alone in their visit-count stratum, so never moved);
+        ``attrs["replicates"]`` holds each permutation's p-values.
+    """
+    from . import longitudinal as L
+
+    d = df.dropna(subset=[score, value]).sort_values(["subject", "years_from_baseline"], kind="stable")
+    d = d.reset_index(drop=True)
+    visits = d.groupby("subject", sort=True).size()
+    strata = [s.index.to_numpy() for _, s in visits.groupby(visits)]
+    rng = np.random.default_rng(seed)
+    it = range(int(n_permutations))
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="clinical-association null", unit="permutation")
+    rows = []
+    by_subject = {s: g.index.to_numpy() for s, g in d.groupby("subject", sort=True)}
+    for _ in it:
+        new = d[value].to_numpy().copy()
+        for subjects in strata:
+            donors = rng.permutation(subjects)
+            for subj, donor in zip(subjects, donors):
+                new[by_subject[subj]] = d[value].to_numpy()[by_subject[donor]]
+        res = L.clinical_association(d.assign(**{value: new}), score, value, covariates, column, groups)
+        rows.append({part: float(r["p"]) for part, r in res.set_index("part").iterrows()}
+                    | {"random_slope": bool((res["random_effects"] == L.RANDOM_SLOPE).all()),
+                       "lrt_converged": not res["test"].str.contains(r"\(").any()})
+    rep = pd.DataFrame(rows)
+    n = len(rep)
+    se = math.sqrt(alpha * (1 - alpha) / n)
+    out = pd.DataFrame([{"path": f"clinical association ({score} ~ marker, {part}-subject)",
+                         "rule": "likelihood-ratio p < α (marker trajectories permuted between subjects with as many "
+                                 "visits)",
+                         "book_decides": False, "nominal": alpha, "n_replicates": n,
+                         "rate": float((rep[part] < alpha).mean()), "mc_se": se,
+                         "anti_conservative": bool((rep[part] < alpha).mean() > alpha + z * se),
+                         "n_fallback": int((~rep["random_slope"]).sum()),
+                         "n_unconverged": int((~rep["lrt_converged"]).sum()),
+                         "n_fixed_subjects": int(sum(len(s) for s in strata if len(s) == 1))}
+                        for part in ("within", "between")])
+    out.attrs["replicates"] = rep
+    return out
+

@@ -141,15 +141,20 @@ def _fit_random_slope(formula: str, d: pd.DataFrame) -> tuple[Any, str]:
     return _fit(formula, d, None, reml=True), f"intercept only (the random-slope model {why})"
 
 
-def _lrt(full: str, reduced: str, d: pd.DataFrame, re_formula: str | None, dof: int, test: str) -> dict[str, Any]:
+def _lrt(full: str, reduced: str, d: pd.DataFrame, re_formula: str | None, dof: int, test: str,
+         ml_full: Any = None) -> dict[str, Any]:
     """Likelihood-ratio test of nested fixed effects (both models fitted by ML, same random effects).
 
-    Returns ``test``, ``statistic``, ``df``, ``p``, ``converged_full``, ``converged_reduced``
-    and ``note``: empty, or which fit did not converge (the statistic is then unreliable).
+    ``ml_full``: the full model's ML fit when the caller already has it (several terms tested
+    against one full model). Returns ``test``, ``statistic``, ``df``, ``p``, ``converged_full``,
+    ``converged_reduced`` and ``note``: empty, or which fit did not converge (the statistic is
+    then unreliable).
     """
     from scipy import stats
 
-    ml_full, ml_red = _fit(full, d, re_formula, reml=False), _fit(reduced, d, re_formula, reml=False)
+    if ml_full is None:
+        ml_full = _fit(full, d, re_formula, reml=False)
+    ml_red = _fit(reduced, d, re_formula, reml=False)
     lr = max(0.0, 2 * (ml_full.llf - ml_red.llf))
     failed = [name for name, f in (("full", ml_full), ("reduced", ml_red)) if not f.converged]
     note = (f"the ML fit of the {' and the '.join(failed)} model did not converge; the statistic is unreliable"
@@ -281,11 +286,12 @@ def clinical_association(df: pd.DataFrame, score: str, value: str = "marker",
     fit, re_used = _fit_random_slope(full, d)
     ci = fit.conf_int()
     rows = []
+    re_formula = "~years" if re_used == RANDOM_SLOPE else None
+    ml_full = _fit(full, d, re_formula, reml=False)      # one ML fit of the full model for both tests
     for part in ("within", "between"):
         t = f"marker_{part}"
         other = "marker_between" if part == "within" else "marker_within"
-        lrt = _lrt(full, f"{score} ~ {other} + years{cov}", d, "~years" if re_used == RANDOM_SLOPE else None, 1,
-                   f"{t} = 0")
+        lrt = _lrt(full, f"{score} ~ {other} + years{cov}", d, re_formula, 1, f"{t} = 0", ml_full=ml_full)
         rows.append({"score": score, "part": part, "estimate": float(fit.params[t]), "se": float(fit.bse[t]),
                      "ci_low": float(ci.loc[t].iloc[0]), "ci_high": float(ci.loc[t].iloc[1]), "p": lrt["p"],
                      "p_wald": float(fit.pvalues[t]), "test": "likelihood ratio" + (f" ({lrt['note']})"

@@ -338,13 +338,197 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     write_json(out / "interactions_agreement.json", agree)
     lap("predictability + interactions")
     # the model-free references on the same recordings and windows: ridge (with its occlusion) and lagged ridge
+    linear_pred, lin_occ, linear_summary = _linear_references(info, cohort, rec_ids, linear_fit_cohort, cv.seed, out,
+                                                              skipped, adapted, progress)
+    if lin_occ is not None:
+        inter = inter.merge(lin_occ[["recording_id", "target", "source", "linear_occlusion_delta_r2"]],
+                            on=["recording_id", "target", "source"], how="left")
+    write_tsv(out / "interactions.tsv", inter)
+    lap("linear references")
+    emb_rows, etab = _embeddings(model, info, cohort, out, batch_size, device, progress)
+    lap("embeddings")
+
+    if retest.empty:
+        skipped["reliability"] = (f"no subject has two sessions or runs within {retest_years:g} years of its first "
+                                  "recording (follow-up visits are not test-retest; see --retest-years)")
+        summary_rel = None
+    else:
+        summary_rel = _reliability(retest, cohort, pred, inter, out)
+        lap("reliability")
+
+    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows, "linear": linear_summary,
+                               "reliability": summary_rel}
+    gp = gi = traj = assoc = None
+    if groups is not None:
+        gp, gi, traj, assoc = _group_analyses(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info, cv,
+                                              fc_baselines, out, summary, skipped, adapted, progress, dynamic_fc,
+                                              tasks, lap)
+    if target is not None:
+        summary["target"] = _target(cohort, target, pred, inter, linear_pred, emb_rows, etab, info, cv, fc_baselines,
+                                    out, skipped, progress, adapted)
+        lap("target")
+
+    if ground_truth is not None:
+        summary["groundtruth"] = _ground_truth_scores(ground_truth, cohort, pred, gp, gi, traj, assoc, out, skipped)
+        lap("ground truth")
+    summary["agreement"] = agree
+    summary["skipped"] = skipped
+    summary["adapted"] = adapted
+    if figures is not None:
+        summary["figures"] = figures(out, summary, cohort)
+        lap("figures")
+    summary["timings"] = timings
+    write_json(out / "timings.json", timings)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _embeddings(model: Any, info: Any, cohort: Cohort, out: Path, batch_size: int, device: str,
+                progress: bool) -> tuple[Callable[[str, list[str]], np.ndarray], pd.DataFrame]:
+    """:func:`run_suite`'s embeddings of every recording, trained and untrained (``embeddings.tsv``,
+    ``embeddings_untrained.tsv``).
+
+    Returns ``(rows, table)``: ``rows(kind, recording_ids)`` gives the ``[n, d]`` features of
+    one pooling ``kind`` (prefixed :data:`UNTRAINED_PREFIX` for the untrained encoder), and the
+    trained embedding's table.
+    """
+    emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
+    write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
+    # the control for every embedding result: the same encoder at its initial weights (the run's seed), pooled alike
+    emb_raw = embed(untrained_model(info, device), info, cohort, batch_size=batch_size, device=device, progress=progress)
+    write_embeddings(out / "embeddings_untrained.tsv", emb_raw, info.atlas.networks)
+
+    def rows(kind: str, ids: list[str]) -> np.ndarray:
+        src = emb_raw if kind.startswith(UNTRAINED_PREFIX) else emb_all
+        return pd.DataFrame(src.features(kind.removeprefix(UNTRAINED_PREFIX)),
+                            index=src.table["recording_id"]).loc[ids].to_numpy()
+
+    return rows, emb_all.table
+
+
+def _reliability(retest: pd.DataFrame, cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame,
+                 out: Path) -> dict[str, Any]:
+    """:func:`run_suite`'s test–retest reliability of predictability, interactions and FC edges over the
+    ``retest`` sets: writes ``reliability.tsv`` and returns its summary."""
+    from ..connectome import fc_from_bold
+
+    fc_ids = list(retest["recording_id"])
+    fc = fc_from_bold([np.asarray(cohort.series(r)) for r in fc_ids], names=fc_ids)
+    rel = R.reliability(retest, pred, inter, INTERACTION_MEASURES, fc, cohort.atlas.roi_names,
+                        cohort.atlas.roi_networks, fc_ids)
+    write_tsv(out / "reliability.tsv", rel)
+    return R.summarize(rel)
+
+
+def _ground_truth_scores(ground_truth: str | Path, cohort: Cohort, pred: pd.DataFrame, gp: pd.DataFrame | None,
+                         gi: pd.DataFrame | None, traj: dict[str, Any] | None, assoc: pd.DataFrame | None, out: Path,
+                         skipped: dict[str, str]) -> dict[str, Any]:
+    """:func:`run_suite`'s recovery scores against a synthetic cohort's ``ground_truth.json``: writes
+    ``groundtruth.json`` and returns the summary's ``groundtruth`` (the headline entries)."""
+    truth = GT.load_ground_truth(ground_truth)
+    gts: dict[str, Any] = {"predictability_order": _order_check(pred, truth)}
+    if gp is not None and gi is not None and (gp["contrast"] == "AD-CN").any():
+        gts["dmn_drop"] = GT.score_dmn_drop(gp)
+        for contrast in [c for c in ("AD-CN", "MCI-CN") if (gi["contrast"] == c).any()]:
+            for m in INTERACTION_MEASURES:
+                gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
+    if traj is not None and assoc is not None:
+        gts["longitudinal"] = L.compare_with_truth(traj["slopes"], assoc, truth)
+    # what an ideal linear reconstruction would show (threshold-free check)
+    synth_dir = Path(ground_truth).parent if Path(ground_truth).is_file() else Path(ground_truth)
+    # the generator-implied changes follow the static scenario's model (couplings, coherence)
+    static_truth = truth.get("scenario", "static") == "static"
+    if not static_truth:
+        skipped["implied changes"] = (f"the {truth['scenario']} scenario leaves the time-averaged covariance "
+                                      "unchanged: the linear, instantaneous changes it implies are all zero")
+    if static_truth and gp is not None and "dmn_drop" in gts and \
+            (synth_dir / "ground_truth_recordings.tsv").is_file():
+        from scipy.stats import spearmanr
+
+        imp = GT.implied_changes(synth_dir, cohort.atlas, "AD-CN")
+        ad = gp[gp["contrast"] == "AD-CN"].set_index("network")["estimate"].reindex(cohort.atlas.networks)
+        gts["implied_AD-CN"] = {
+            "predictability_spearman": float(spearmanr(ad, imp["r2_full"]).statistic),
+            **{f"{m}_spearman": GT.agreement_with_implied(gi, imp[k], cohort.atlas.networks, "AD-CN", m)
+               for m, k in (("occlusion_delta_r2", "delta_r2"), ("occlusion_share", "share"),
+                            ("attention", "delta_r2"), ("enrichment", "delta_r2"),
+                            ("linear_occlusion_delta_r2", "delta_r2"))}}
+    write_json(out / "groundtruth.json", gts)
+    keep = {"precision", "recall", "sign_agreement", "found", "slope_order_recovered", "cdr_sb_sign_recovered",
+            "most", "least", "vis_gt_sub"}
+    return {k: (v if k.startswith("implied") else {kk: vv for kk, vv in v.items() if kk in keep})
+            for k, v in gts.items()}
+
+
+def _group_analyses(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter: pd.DataFrame,
+                    linear_pred: pd.DataFrame, emb_rows: Callable[[str, list[str]], np.ndarray], etab: pd.DataFrame,
+                    info: Any, cv: C.CVConfig, fc_baselines: bool, out: Path, summary: dict[str, Any],
+                    skipped: dict[str, str], adapted: dict[str, str], progress: bool, dynamic_fc: bool,
+                    tasks: Sequence[str] | None, lap: Callable[[str], None]) -> tuple[Any, Any, Any, Any]:
+    """:func:`run_suite`'s group stage: group differences (and ridge's), the largest-effect bootstraps,
+    classification, the summary marker and the longitudinal models; fills ``summary``.
+
+    Returns ``(groupdiff_predictability, groupdiff_interactions, trajectories, association)``, each None when
+    not computed (``skipped`` says why).
+    """
+    gp = gi = None
+    summary["groups"] = {"column": groups.column, "reference": groups.reference, "order": list(groups.order),
+                         "contrasts": [f"{g}-{r}" for g, r in groups.contrasts]}
+    # a level with a single subject cannot be compared; the other contrasts still are
+    compared, why = G.comparable_groups(cohort.table.loc[G.baseline_rows(cohort.table)], groups)
+    skipped.update({f"group differences {c}": w for c, w in why.items()})
+    try:
+        if compared is not None:
+            gp, gi = group_tables(pred, inter, cohort, groups=compared)
+            write_tsv(out / "groupdiff_predictability.tsv", gp)
+            # "the largest effect" with its uncertainty: a subject bootstrap of every network's d (claim 3);
+            # a pilot too small for it keeps its group differences
+            try:
+                largest = _largest_effects(pred, cohort, compared, n_boot=cv.n_bootstrap, seed=cv.seed)
+                write_tsv(out / "groupdiff_largest.tsv", largest)
+            except InputError as exc:
+                skipped["largest-effect bootstrap"] = str(exc)
+            write_tsv(out / "groupdiff_interactions.tsv", gi)
+            # one Benjamini–Hochberg family per measure and contrast, across its cells
+            summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
+    except InputError as exc:
+        gp = gi = None
+        skipped["group differences"] = str(exc)
+    ridge = linear_pred[linear_pred["method"] == "ridge"] if "method" in linear_pred else linear_pred.iloc[:0]
+    if gp is not None and len(ridge):
+        try:    # the same test on ridge's predictability: the scorecard's linear verdict on the DMN claim
+            write_tsv(out / "groupdiff_predictability_linear.tsv",
+                      group_tables(ridge, None, cohort, groups=compared)[0].assign(method="ridge"))
+            # and ridge's "largest effect" with the same bootstrap (same resamples: same seed and strata)
+            write_tsv(out / "groupdiff_largest_linear.tsv",
+                      _largest_effects(ridge, cohort, compared, n_boot=cv.n_bootstrap, seed=cv.seed)
+                      .assign(method="ridge"))
+        except InputError as exc:
+            skipped["ridge group differences"] = str(exc)
+    lap("group statistics")
+    summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
+                                                cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks,
+                                                adapted)
+    lap("classification")
+    summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
+                                                                    skipped, progress, adapted)
+    lap("marker and longitudinal")
+    return gp, gi, traj, assoc
+
+
+def _linear_references(info: Any, cohort: Cohort, rec_ids: list[str],
+                       linear_fit_cohort: str | Path | Sequence[str | Path] | None, seed: int, out: Path,
+                       skipped: dict[str, str], adapted: dict[str, str],
+                       progress: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any] | None]:
+    """:func:`run_suite`'s linear references (ridge with its occlusion, lagged ridge) on the model's recordings;
+    writes ``predictability_linear.tsv``. Returns ``(predictions, ridge occlusion or None, summary or None)``."""
     fit_paths = [linear_fit_cohort] if isinstance(linear_fit_cohort, (str, Path)) else linear_fit_cohort
     fit_cohorts = [Cohort.open(p) for p in fit_paths] if fit_paths else None
     linear, lin_occ, lin_fit = [], None, {}
     try:
         for method in LINEAR_METHODS:
             lp, lo = linear_predictability_and_occlusion(info, cohort, method, fit_cohort=fit_cohorts,
-                                                         recordings=rec_ids, occlusion=method == "ridge", seed=cv.seed,
+                                                         recordings=rec_ids, occlusion=method == "ridge", seed=seed,
                                                          progress=progress)
             linear.append(lp)
             lin_occ = lo if lo is not None else lin_occ
@@ -362,129 +546,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
                           "mean_r2": {m: mean_r2[m].to_dict() for m in LINEAR_METHODS}}
         if lin_fit.get("note"):
             adapted["linear references"] = lin_fit["note"]
-    if lin_occ is not None:
-        inter = inter.merge(lin_occ[["recording_id", "target", "source", "linear_occlusion_delta_r2"]],
-                            on=["recording_id", "target", "source"], how="left")
-    write_tsv(out / "interactions.tsv", inter)
-    lap("linear references")
-    emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
-    write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
-    # the control for every embedding result: the same encoder at its initial weights (the run's seed), pooled alike
-    emb_raw = embed(untrained_model(info, device), info, cohort, batch_size=batch_size, device=device, progress=progress)
-    write_embeddings(out / "embeddings_untrained.tsv", emb_raw, info.atlas.networks)
-    etab = emb_all.table
-    lap("embeddings")
-
-    def emb_rows(kind: str, rows: list[str]) -> np.ndarray:
-        src = emb_raw if kind.startswith(UNTRAINED_PREFIX) else emb_all
-        return pd.DataFrame(src.features(kind.removeprefix(UNTRAINED_PREFIX)),
-                            index=src.table["recording_id"]).loc[rows].to_numpy()
-
-    if retest.empty:
-        skipped["reliability"] = (f"no subject has two sessions or runs within {retest_years:g} years of its first "
-                                  "recording (follow-up visits are not test-retest; see --retest-years)")
-    else:
-        from ..connectome import fc_from_bold
-
-        fc_ids = list(retest["recording_id"])
-        fc = fc_from_bold([np.asarray(cohort.series(r)) for r in fc_ids], names=fc_ids)
-        rel = R.reliability(retest, pred, inter, INTERACTION_MEASURES, fc, cohort.atlas.roi_names,
-                            cohort.atlas.roi_networks, fc_ids)
-        write_tsv(out / "reliability.tsv", rel)
-        summary_rel = R.summarize(rel)
-        lap("reliability")
-
-    summary: dict[str, Any] = {"groups": None, "occlusion_windows": occlusion_windows, "linear": linear_summary,
-                               "reliability": None if retest.empty else summary_rel}
-    gp = gi = traj = assoc = None
-    if groups is not None:
-        summary["groups"] = {"column": groups.column, "reference": groups.reference, "order": list(groups.order),
-                             "contrasts": [f"{g}-{r}" for g, r in groups.contrasts]}
-        # a level with a single subject cannot be compared; the other contrasts still are
-        compared, why = G.comparable_groups(cohort.table.loc[G.baseline_rows(cohort.table)], groups)
-        skipped.update({f"group differences {c}": w for c, w in why.items()})
-        try:
-            if compared is not None:
-                gp, gi = group_tables(pred, inter, cohort, groups=compared)
-                write_tsv(out / "groupdiff_predictability.tsv", gp)
-                # "the largest effect" with its uncertainty: a subject bootstrap of every network's d (claim 3);
-                # a pilot too small for it keeps its group differences
-                try:
-                    largest = _largest_effects(pred, cohort, compared, n_boot=cv.n_bootstrap, seed=cv.seed)
-                    write_tsv(out / "groupdiff_largest.tsv", largest)
-                except InputError as exc:
-                    skipped["largest-effect bootstrap"] = str(exc)
-                write_tsv(out / "groupdiff_interactions.tsv", gi)
-                # one Benjamini–Hochberg family per measure and contrast, across its cells
-                summary["fdr_families"] = list(dict.fromkeys(pd.concat([gp, gi])["fdr_family"]))
-        except InputError as exc:
-            gp = gi = None
-            skipped["group differences"] = str(exc)
-        ridge = linear_pred[linear_pred["method"] == "ridge"] if "method" in linear_pred else linear_pred.iloc[:0]
-        if gp is not None and len(ridge):
-            try:    # the same test on ridge's predictability: the scorecard's linear verdict on the DMN claim
-                write_tsv(out / "groupdiff_predictability_linear.tsv",
-                          group_tables(ridge, None, cohort, groups=compared)[0].assign(method="ridge"))
-            except InputError as exc:
-                skipped["ridge group differences"] = str(exc)
-        lap("group statistics")
-        summary["classification"] = _classification(cohort, groups, pred, inter, linear_pred, emb_rows, etab, info,
-                                                    cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks,
-                                                    adapted)
-        lap("classification")
-        summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
-                                                                        skipped, progress, adapted)
-        lap("marker and longitudinal")
-    if target is not None:
-        summary["target"] = _target(cohort, target, pred, inter, linear_pred, emb_rows, etab, info, cv, fc_baselines,
-                                    out, skipped, progress, adapted)
-        lap("target")
-
-    if ground_truth is not None:
-        truth = GT.load_ground_truth(ground_truth)
-        gts: dict[str, Any] = {"predictability_order": _order_check(pred, truth)}
-        if gp is not None and gi is not None and (gp["contrast"] == "AD-CN").any():
-            gts["dmn_drop"] = GT.score_dmn_drop(gp)
-            for contrast in [c for c in ("AD-CN", "MCI-CN") if (gi["contrast"] == c).any()]:
-                for m in INTERACTION_MEASURES:
-                    gts[f"interactions_{contrast}_{m}"] = GT.score_interaction_changes(gi, truth, contrast, m)
-        if traj is not None and assoc is not None:
-            gts["longitudinal"] = L.compare_with_truth(traj["slopes"], assoc, truth)
-        # what an ideal linear reconstruction would show (threshold-free check)
-        synth_dir = Path(ground_truth).parent if Path(ground_truth).is_file() else Path(ground_truth)
-        # the generator-implied changes follow the static scenario's model (couplings, coherence)
-        static_truth = truth.get("scenario", "static") == "static"
-        if not static_truth:
-            skipped["implied changes"] = (f"the {truth['scenario']} scenario leaves the time-averaged covariance "
-                                          "unchanged: the linear, instantaneous changes it implies are all zero")
-        if static_truth and gp is not None and "dmn_drop" in gts and \
-                (synth_dir / "ground_truth_recordings.tsv").is_file():
-            from scipy.stats import spearmanr
-
-            imp = GT.implied_changes(synth_dir, cohort.atlas, "AD-CN")
-            ad = gp[gp["contrast"] == "AD-CN"].set_index("network")["estimate"].reindex(cohort.atlas.networks)
-            gts["implied_AD-CN"] = {
-                "predictability_spearman": float(spearmanr(ad, imp["r2_full"]).statistic),
-                **{f"{m}_spearman": GT.agreement_with_implied(gi, imp[k], cohort.atlas.networks, "AD-CN", m)
-                   for m, k in (("occlusion_delta_r2", "delta_r2"), ("occlusion_share", "share"),
-                                ("attention", "delta_r2"), ("enrichment", "delta_r2"),
-                                ("linear_occlusion_delta_r2", "delta_r2"))}}
-        write_json(out / "groundtruth.json", gts)
-        keep = {"precision", "recall", "sign_agreement", "found", "slope_order_recovered", "cdr_sb_sign_recovered",
-                "most", "least", "vis_gt_sub"}
-        summary["groundtruth"] = {k: (v if k.startswith("implied") else {kk: vv for kk, vv in v.items() if kk in keep})
-                                  for k, v in gts.items()}
-        lap("ground truth")
-    summary["agreement"] = agree
-    summary["skipped"] = skipped
-    summary["adapted"] = adapted
-    if figures is not None:
-        summary["figures"] = figures(out, summary, cohort)
-        lap("figures")
-    summary["timings"] = timings
-    write_json(out / "timings.json", timings)
-    write_json(out / "summary.json", summary)
-    return summary
+    return linear_pred, lin_occ, linear_summary
 
 
 def _classification(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter: pd.DataFrame,

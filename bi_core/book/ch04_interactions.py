@@ -3,7 +3,6 @@ HCP (steps ``readouts``, ``readouts-real``) and the routing control (step ``rout
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..steps import Context, Step

@@ -45,8 +45,18 @@ def _null_calibration(ctx: Context) -> None:
 NULL_MIXED_PERMUTATIONS: dict[str, int] = {"smoke": 6, "default": 100, "full": 200}
 
 
+#: Trajectory permutations of the clinical association per book preset. Each refits one REML and three ML mixed
+#: models, whose L-BFGS fits rarely converge on these scores (the derivative-free fall-back takes over): about 30 s
+#: per permutation at the default size on one core. The default's 20 therefore only catch a gross excess (Monte-Carlo
+#: SE 0.049 at a rate of 0.05; the flag needs a rate above 0.20); ``full`` runs 100 (SE 0.022).
+NULL_CLINICAL_PERMUTATIONS: dict[str, int] = {"smoke": 2, "default": 20, "full": 100}
+#: The clinical score whose association with the marker is calibrated (chapter 6 reports cdr_sb and mmse).
+NULL_CLINICAL_SCORE = "cdr_sb"
+
+
 def _null_mixed_settings(c: Context) -> dict[str, Any]:
-    return {"n_permutations": NULL_MIXED_PERMUTATIONS[c.preset.name], "seed": c.seed}
+    return {"n_permutations": NULL_MIXED_PERMUTATIONS[c.preset.name], "seed": c.seed,
+            "clinical_permutations": NULL_CLINICAL_PERMUTATIONS[c.preset.name], "clinical_score": NULL_CLINICAL_SCORE}
 
 
 def _null_longitudinal(ctx: Context) -> None:
@@ -54,7 +64,7 @@ def _null_longitudinal(ctx: Context) -> None:
     import pandas as pd
 
     from .._io import atomic_dir, write_tsv
-    from ..analysis.calibration import mixed_model_null
+    from ..analysis.calibration import clinical_association_null, mixed_model_null
     from ..analysis.predictability import PHENOTYPES, with_phenotypes
     from ..cohort import Cohort
     from ..errors import InputError
@@ -70,9 +80,24 @@ def _null_longitudinal(ctx: Context) -> None:
         replicates = table.attrs["replicates"]
     except InputError as exc:       # a cohort without repeated visits: the page says why there is no row
         table, replicates = pd.DataFrame([{"path": "longitudinal mixed model", "skipped": str(exc)}]), pd.DataFrame()
+    # the clinical association (score ~ marker, within and between subjects) on the same table
+    try:
+        if table.get("skipped") is not None:
+            raise InputError(str(table["skipped"].iloc[0]))
+        score = s["clinical_score"]
+        if score not in long_df or long_df[score].isna().all():
+            raise InputError(f"the evaluation cohort has no {score} scores")
+        clinical = clinical_association_null(long_df, score, s["clinical_permutations"], seed=s["seed"],
+                                             progress=not ctx.quiet)
+        clinical_rep = clinical.attrs["replicates"]
+    except InputError as exc:
+        clinical = pd.DataFrame([{"path": "clinical association", "skipped": str(exc)}])
+        clinical_rep = pd.DataFrame()
     with atomic_dir(ctx.out / "null-longitudinal", overwrite=True) as out:
         write_tsv(out / "null_mixed_model.tsv", table)
         write_tsv(out / "null_mixed_model_replicates.tsv", replicates)
+        write_tsv(out / "null_clinical_association.tsv", clinical)
+        write_tsv(out / "null_clinical_association_replicates.tsv", clinical_rep)
 
 
 CHAPTER = Chapter(
@@ -80,6 +105,7 @@ CHAPTER = Chapter(
     params=lambda c: {"timings_file": str(c.out / "timings.json"),
                       "calibration_file": str(c.out / "null-calibration" / "null_calibration.tsv"),
                       "mixed_null_file": str(c.out / "null-longitudinal" / "null_mixed_model.tsv"),
+                      "clinical_null_file": str(c.out / "null-longitudinal" / "null_clinical_association.tsv"),
                       "preset": c.preset.name, "seed": c.seed},
     reads=None,
     steps=(Step("null-calibration", _null_calibration, lambda c: c.out / "null-calibration", settings=_null_settings,
