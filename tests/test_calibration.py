@@ -126,3 +126,23 @@ def test_the_clinical_association_null_moves_whole_trajectories_between_subjects
     assert rep["within"].median() > 0.05 and rep["between"].median() > 0.05
     again = clinical_association_null(df, "cdr_sb", 2, seed=2, covariates=("age", "sex")).attrs["replicates"]
     assert again["within"].tolist() == rep["within"].iloc[:2].tolist()       # seeded
+
+
+def test_the_clinical_null_removes_an_association_carried_by_the_number_of_visits(rng, monkeypatch):
+    """Subjects followed longer have a higher marker and score: a within-stratum permutation alone would keep that
+    between-subject association; the permuted markers have the same stratum means, so none is left."""
+    from bi_core.analysis import calibration as K
+    from bi_core.analysis import longitudinal as L
+
+    df = _longitudinal_table(rng, n_per_group=6)
+    long_followed = df["subject"].isin(df["subject"].unique()[::2])
+    df.loc[long_followed, "marker"] += 3.0
+    df["cdr_sb"] = np.where(long_followed, 5.0, 1.0) + rng.normal(0, 0.3, len(df))
+    df = df[long_followed | (df["years_from_baseline"] < 2.0)]        # the others have one visit fewer
+    seen = []
+    monkeypatch.setattr(L, "clinical_association", lambda d, *a, **k: (seen.append(d), L.pd.DataFrame(
+        {"part": ["within", "between"], "p": [0.5, 0.5], "random_effects": L.RANDOM_SLOPE, "test": "likelihood ratio"}))[1])
+    K.clinical_association_null(df, "cdr_sb", 3, seed=0, covariates=("age", "sex"))
+    for d in seen:
+        means = d.groupby("subject")["marker"].mean().groupby(d.groupby("subject").size()).mean()
+        assert means.max() - means.min() < 1e-9        # the visit-count groups no longer differ in marker

@@ -294,9 +294,13 @@ def clinical_association_null(df: pd.DataFrame, score: str, n_permutations: int 
     with each subject's whole marker trajectory (its markers in visit order) handed to another
     subject **with the same number of visits** (a permutation within each visit-count
     stratum). Every subject keeps its scores, timing and covariates, and every trajectory its
-    within-subject shape, so both the within- and the between-subject association are null by
-    construction while the visit pattern stays the book's. (Permuting across visit counts
-    would need a trajectory to be cut or padded; a stratum of one subject keeps its own.)
+    within-subject shape. (Permuting across visit counts would need a trajectory to be cut or
+    padded; a stratum of one subject keeps its own.) The number of visits can itself go with
+    both the marker and the score (in the book's cohort, subjects with 4–5 visits have a higher
+    mean marker and CDR-SB), which a within-stratum permutation would keep as a between-subject
+    association; so every trajectory is first shifted by its stratum's mean subject marker
+    (to the overall mean). Both the within- and the between-subject association are then null
+    by construction while the visit pattern stays the book's.
 
     Returns
     -------
@@ -312,6 +316,10 @@ def clinical_association_null(df: pd.DataFrame, score: str, n_permutations: int 
     d = d.reset_index(drop=True)
     visits = d.groupby("subject", sort=True).size()
     strata = [s.index.to_numpy() for _, s in visits.groupby(visits)]
+    # the visit-count strata's mean subject marker moved to the overall mean: no association rides on the stratum
+    subject_mean = d.groupby("subject", sort=True)[value].mean()
+    stratum_mean = subject_mean.groupby(visits).transform("mean")
+    shifted = d[value].to_numpy() + d["subject"].map(subject_mean.mean() - stratum_mean).to_numpy()
     rng = np.random.default_rng(seed)
     it = range(int(n_permutations))
     if progress:
@@ -321,11 +329,11 @@ def clinical_association_null(df: pd.DataFrame, score: str, n_permutations: int 
     rows = []
     by_subject = {s: g.index.to_numpy() for s, g in d.groupby("subject", sort=True)}
     for _ in it:
-        new = d[value].to_numpy().copy()
+        new = shifted.copy()
         for subjects in strata:
             donors = rng.permutation(subjects)
             for subj, donor in zip(subjects, donors):
-                new[by_subject[subj]] = d[value].to_numpy()[by_subject[donor]]
+                new[by_subject[subj]] = shifted[by_subject[donor]]
         res = L.clinical_association(d.assign(**{value: new}), score, value, covariates, column, groups)
         rows.append({part: float(r["p"]) for part, r in res.set_index("part").iterrows()}
                     | {"random_slope": bool((res["random_effects"] == L.RANDOM_SLOPE).all()),
@@ -334,8 +342,8 @@ def clinical_association_null(df: pd.DataFrame, score: str, n_permutations: int 
     n = len(rep)
     se = math.sqrt(alpha * (1 - alpha) / n)
     out = pd.DataFrame([{"path": f"clinical association ({score} ~ marker, {part}-subject)",
-                         "rule": "likelihood-ratio p < α (marker trajectories permuted between subjects with as many "
-                                 "visits)",
+                         "rule": "likelihood-ratio p < α (marker trajectories, centred per visit-count stratum, "
+                                 "permuted between subjects with as many visits)",
                          "book_decides": False, "nominal": alpha, "n_replicates": n,
                          "rate": float((rep[part] < alpha).mean()), "mc_se": se,
                          "anti_conservative": bool((rep[part] < alpha).mean() > alpha + z * se),
