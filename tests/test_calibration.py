@@ -146,3 +146,18 @@ def test_the_clinical_null_removes_an_association_carried_by_the_number_of_visit
     for d in seen:
         means = d.groupby("subject")["marker"].mean().groupby(d.groupby("subject").size()).mean()
         assert means.max() - means.min() < 1e-9        # the visit-count groups no longer differ in marker
+
+
+def test_chapters_read_the_clinical_null_by_part(rng, tmp_path):
+    """What chapter 6 and the reproducibility chapter read: the rows by part; nothing for a skipped or absent file."""
+    from bi_core._io import write_tsv
+    from bi_core.analysis.calibration import clinical_association_null
+    from bi_core.analysis.chapters import clinical_null_parts
+
+    df = _longitudinal_table(rng, n_per_group=4)
+    df["cdr_sb"] = df["marker"] + rng.normal(0, 0.3, len(df))
+    write_tsv(tmp_path / "null.tsv", clinical_association_null(df, "cdr_sb", 2, covariates=("age", "sex")))
+    parts = clinical_null_parts(tmp_path / "null.tsv")
+    assert list(parts.index) == ["within", "between"] and (parts["n_replicates"] == 2).all()
+    write_tsv(tmp_path / "skipped.tsv", pd.DataFrame([{"path": "clinical association", "skipped": "no visits"}]))
+    assert clinical_null_parts(tmp_path / "skipped.tsv") is None and clinical_null_parts(tmp_path / "no.tsv") is None

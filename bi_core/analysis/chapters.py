@@ -186,3 +186,22 @@ def with_group_labels(table: Any, cohort: Any, groups: Groups | None) -> Any:
     out = with_phenotypes(table, cohort, (*PHENOTYPES, groups.column))
     out[groups.column] = as_labels(out[groups.column])
     return out
+
+
+def clinical_null_parts(path: str | Path) -> Any:
+    """The clinical association's null calibration as chapter 6 and the reproducibility chapter read it.
+
+    ``path``: the ``null-longitudinal`` step's ``null_clinical_association.tsv``
+    (:func:`bi_core.analysis.calibration.clinical_association_null`). Returns its rows indexed
+    by part (``within``, ``between``), or ``None`` when the file is absent or the calibration
+    was skipped (the file then holds a ``skipped`` reason).
+    """
+    import pandas as pd
+
+    p = Path(str(path))
+    if not p.is_file():
+        return None
+    t = pd.read_csv(p, sep="\t")
+    if "rate" not in t:
+        return None
+    return t.set_index(t["path"].str.extract(r"(within|between)-subject")[0].rename("part"))
