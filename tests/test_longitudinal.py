@@ -86,8 +86,8 @@ def test_an_lrt_whose_ml_fits_did_not_converge_says_so(rng, monkeypatch):
     assert ok["lrt"]["converged_full"] and ok["lrt"]["converged_reduced"] and ok["lrt"]["note"] == ""
     orig = L._fit
 
-    def ml_stalls(formula, d, re_formula, reml):
-        fit = orig(formula, d, re_formula, reml)
+    def ml_stalls(formula, d, re_formula, reml, start=None):
+        fit = orig(formula, d, re_formula, reml, start=start)
         if not reml and "*" not in formula:       # the reduced model's ML fit
             fit.converged = False
         return fit
@@ -115,8 +115,8 @@ def test_random_slope_falls_back_to_intercept_only_with_the_reason(rng, monkeypa
 
     orig = L._fit
 
-    def slope_stalls(formula, d, re_formula, reml):
-        fit = orig(formula, d, re_formula, reml)
+    def slope_stalls(formula, d, re_formula, reml, start=None):
+        fit = orig(formula, d, re_formula, reml, start=start)
         if re_formula is not None:
             fit.converged = False
         return fit
@@ -150,3 +150,62 @@ def test_clinical_association_p_is_a_likelihood_ratio_with_the_trajectories_desi
     assert a["test"].str.startswith("likelihood ratio").all()
     assert a.loc["between", "p"] < 1e-6 and a.loc["within", "p"] > 0.01
     assert ((a["p"] > 0) & (a["p"] <= 1)).all() and "p_wald" in a
+
+
+def _wide_score(seed=0, n=8):
+    """A CDR-SB-like score whose groups differ by many SDs (CN 0.6, MCI 5, AD 12), with a null marker."""
+    import numpy as np
+
+    rng, rows = np.random.default_rng(seed), []
+    for dx, mu, sd, slope in (("CN", 0.6, 0.5, 0.05), ("MCI", 5, 1.2, 0.6), ("AD", 12, 2.5, 1.5)):
+        for i in range(n):
+            u, s, m0 = rng.normal(0, sd), rng.normal(slope, 0.3 * slope + 0.05), rng.normal(0, 1)
+            for v in range(int(rng.integers(1, 6))):
+                rows.append(dict(subject=f"{dx}{i}", diagnosis=dx, years_from_baseline=float(v), age=70.0 + v,
+                                 sex="MF"[i % 2], site="A", marker=m0 + rng.normal(0, 0.5),
+                                 cdr_sb=max(0.0, mu + u + s * v + rng.normal(0, 0.3))))
+    return pd.DataFrame(rows)
+
+
+def _reference_fit(formula, d, reml):
+    """Powell, then Nelder–Mead from Powell's estimate: slow, but at the optimum on these data."""
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    m = smf.mixedlm(formula, d, groups=d["subject"], re_formula="~years")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = m.fit(reml=reml, method="powell", maxiter=4000).params_object
+        return m, m.fit(reml=reml, method="nm", maxiter=20000, start_params=start)
+
+
+def test_mixed_fits_reach_the_optimum_where_lbfgs_reports_convergence_short_of_it():
+    """statsmodels' L-BFGS stops ~30 log-likelihood units short on a wide-ranged score and says it converged.
+
+    The old fitter took that fit, so REML estimates and likelihood-ratio tests on CDR-SB were
+    an optimizer's accident (the clinical null: p = 1 or p < 1e-9 in half its permutations).
+    """
+    import warnings
+
+    from bi_core.analysis import longitudinal as L
+
+    d = L.prepare(_wide_score(), "marker", "diagnosis", L.DIAGNOSIS_LEVELS)
+    model, ref = _reference_fit("cdr_sb ~ marker + years", d, reml=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lbfgs = model.fit(reml=True, method="lbfgs", maxiter=4000)
+    assert lbfgs.converged and lbfgs.llf < ref.llf - 10      # the failure this test guards against is there
+    fit = L._fit("cdr_sb ~ marker + years", d, "~years", reml=True)
+    assert fit.converged and fit.llf == pytest.approx(ref.llf, abs=0.05)
+
+    # a likelihood-ratio test handed a full-model fit short of its optimum restarts it from the reduced model's
+    # estimate (the full model contains the reduced one), so the statistic is the reference one, not clamped at 0
+    _, ref_full = _reference_fit("cdr_sb ~ marker + years", d, reml=False)
+    _, ref_red = _reference_fit("cdr_sb ~ years", d, reml=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poor = model.fit(reml=False, method="lbfgs", maxiter=4000)
+    assert poor.llf < ref_red.llf - 1
+    lrt = L._lrt("cdr_sb ~ marker + years", "cdr_sb ~ years", d, "~years", 1, "marker = 0", ml_full=poor)
+    assert lrt["statistic"] == pytest.approx(2 * (ref_full.llf - ref_red.llf), abs=0.1)
