@@ -26,11 +26,13 @@ Computed here (every registered ``window`` read-out, on a seeded draw of windows
     generator-implied change (the F1 of the altered pairs where the scenario implies no
     linear change), then read on the other half, the *scored subjects*. Every read-out is
     scored on the scored subjects only, so the choice never sees the subjects it is judged
-    on and all read-outs are compared on the same recordings. On the same selection subjects and
-    by the same criterion, the study also chooses which attention read-out the verdict reads
+    on and all read-outs are compared on the same recordings. On the selection subjects and by
+    the same criterion, the study also chooses which attention read-out the verdict reads
     (``verdict_readout``: one of ``attention``, ``enrichment``, ``value_weighted``, ``rollout``,
     ``attention_selected``, …), so that the verdict does not report the best of them on the
-    scored subjects.
+    scored subjects; for that choice the selection subjects are halved again, the layer/head
+    chosen on one half and the candidates compared on the other, so that the selected head is
+    not judged on the subjects that chose it (:func:`_choose_verdict_readout`).
 ``value_weighted``
     Attention weight × the norm of the attended token's value vector after the head's
     output projection, ``α_ij ‖W_O,h v_j‖`` (Kobayashi et al. 2020), normalized per query
@@ -448,9 +450,10 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
         completeness, timings; ``selection``: ``seed``, ``criterion``, ``chosen``, every
         candidate's criterion value (``spearman``), the ``subjects`` it was chosen on, the
         ``scored_subjects`` and ``data``, a sentence saying which data chose it; ``verdict_readout``,
-        the attention read-out :func:`verdict` reads, chosen on the same subjects by the same criterion,
-        ``verdict_criterion`` (every attention read-out's value) and ``verdict_data``, a sentence
-        saying so).
+        the attention read-out :func:`verdict` reads, chosen on the selection subjects by the same
+        criterion (:func:`_choose_verdict_readout`), ``verdict_criterion`` (every candidate's value),
+        ``verdict_head_subjects`` / ``verdict_compared_subjects`` (the two halves of the selection
+        subjects that choice used), ``verdict_how`` and ``verdict_data``, sentences saying so).
     """
     from ..runs import load_model
     from .suite import interaction_differences
@@ -488,12 +491,10 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
     heads = head_columns(sel)
     sel_diff = interaction_differences(sel, cohort, heads, groups=groups)
     best, rho, criterion = _choose_head(sel_diff, heads, truth, implied, nets, contrasts[0])
-    # ... and, by the same criterion on the same subjects, the attention read-out the verdict reads: the best of
-    # them on the scored subjects would be a choice made on the data it is judged on
-    sel = sel.assign(attention_selected=sel[best])
-    att = [c for c in study_order() if c in sel and family(c) == "attention" and not is_head_column(c)]
-    att_diff = interaction_differences(sel, cohort, att, groups=groups)
-    att_best, att_rho, _ = _choose_head(att_diff, att, truth, implied, nets, contrasts[0])
+    # ... and, by the same criterion on the selection subjects, the attention read-out the verdict reads: the best
+    # of them on the scored subjects would be a choice made on the data it is judged on
+    att_best, att_rho, att_how = _choose_verdict_readout(sel, cohort, heads, sel_subjects, groups, selection_seed,
+                                                         (truth, implied, nets, contrasts[0]))
     t_sel = time.perf_counter() - t0
     vals, diffs, scores, completeness = [], [], [], {}
     for seed in seeds:
@@ -508,7 +509,7 @@ def readout_scenario(run: str | Path, cohort_dir: str | Path, ground_truth: str 
             else str(suite_dir), "seeds": [int(s) for s in seeds], "windows": windows,
             "gradient_windows": gradient_windows, "ig_steps": ig_steps, "n_recordings": len(base_ids),
             "selection": _selection_meta(selection_seed, criterion, best, rho, sel_subjects, scored_subjects,
-                                         len(sel_ids), att_best, att_rho),
+                                         len(sel_ids), att_best, att_rho, att_how),
             "completeness": completeness, "model_step": info.step, "model_epoch": info.epoch,
             # CPU seconds of this process as well: on a shared machine the wall time says more about the load
             "seconds": {"selection": round(t_sel, 2), "total": round(time.perf_counter() - t0, 2),
@@ -546,9 +547,57 @@ def _choose_head(sel_diff: pd.DataFrame, heads: list[str], truth: dict[str, Any]
     return best, rho, criterion
 
 
+def _choose_verdict_readout(sel: pd.DataFrame, cohort: Cohort, heads: list[str], sel_subjects: list[str],
+                            groups: Groups, seed: int, scoring: tuple[Any, ...]) -> tuple[str, dict[str, float],
+                                                                                         dict[str, Any]]:
+    """The attention read-out the verdict reads, chosen on the selection subjects without favouring the chosen head.
+
+    On the subjects that chose the layer/head, ``attention_selected`` carries the best of the
+    heads' criterion values, an optimistic value no other candidate gets. So the selection
+    subjects are split again (in halves stratified by group, seed ``seed + 1``): the layer/head
+    is chosen on one half, and every attention read-out, that head among them, is compared on
+    the other. Where a group has too few selection subjects for that (fewer than 4), the
+    selected head is left out of the candidates, and the returned description says so.
+
+    ``sel``: the selection subjects' read-out values (no ``attention_selected`` column);
+    ``scoring``: ``(truth, implied, networks, contrast)`` for :func:`_choose_head`.
+
+    Returns
+    -------
+    (chosen, criterion value per candidate, how)
+        ``how``: ``head_subjects`` and ``compared_subjects`` (empty lists in the fall-back) and
+        ``text``, a clause saying how the choice was made.
+    """
+    from .suite import interaction_differences
+
+    att = [c for c in study_order() if (c in sel or c == "attention_selected") and family(c) == "attention"
+           and not is_head_column(c)]
+    table = cohort.table[cohort.table["subject"].astype(str).isin(set(sel_subjects))]
+    subject = sel["subject"].astype(str)
+    try:
+        head_half, compared_half = selection_split(table, groups, int(seed) + 1)
+    except InputError:
+        cand = [c for c in att if c != "attention_selected"]
+        best, rho, _ = _choose_head(interaction_differences(sel, cohort, cand, groups=groups), cand, *scoring)
+        return best, rho, {"head_subjects": [], "compared_subjects": [],
+                           "text": f"chosen among {len(cand)} on the same {len(sel_subjects)} selection subjects by the "
+                                   "same criterion; the selected layer/head is not a candidate (too few selection "
+                                   "subjects to choose it on some and compare it on others)"}
+    part = sel[subject.isin(set(head_half))]
+    head, _, _ = _choose_head(interaction_differences(part, cohort, heads, groups=groups), heads, *scoring)
+    other = sel[subject.isin(set(compared_half))]
+    other = other.assign(attention_selected=other[head])
+    best, rho, _ = _choose_head(interaction_differences(other, cohort, att, groups=groups), att, *scoring)
+    return best, rho, {"head_subjects": head_half, "compared_subjects": compared_half,
+                       "text": f"chosen among {len(att)} by the same criterion on {len(compared_half)} of the "
+                               f"{len(sel_subjects)} selection subjects, the selected layer/head among them chosen "
+                               f"on the other {len(head_half)}, so that no candidate is judged on the subjects "
+                               "that chose it"}
+
+
 def _selection_meta(seed: int, criterion: str, best: str, rho: dict[str, float], sel_subjects: list[str],
                     scored_subjects: list[str], n_recordings: int, verdict_readout: str,
-                    verdict_rho: dict[str, float]) -> dict[str, Any]:
+                    verdict_rho: dict[str, float], verdict_how: dict[str, Any]) -> dict[str, Any]:
     """``readouts.json``'s ``selection``: how the layer/head and the verdict's attention read-out were chosen, on
     which subjects, and sentences saying so."""
     return {"seed": int(seed), "criterion": criterion, "chosen": best,
@@ -559,9 +608,11 @@ def _selection_meta(seed: int, criterion: str, best: str, rho: dict[str, float],
                      f"every read-out is scored on the other {len(scored_subjects)}"),
             "verdict_readout": verdict_readout,
             "verdict_criterion": {r: float(v) for r, v in verdict_rho.items()},
+            "verdict_head_subjects": verdict_how["head_subjects"],
+            "verdict_compared_subjects": verdict_how["compared_subjects"],
+            "verdict_how": verdict_how["text"],
             "verdict_data": (f"the verdict's attention read-out, {LABELS.get(verdict_readout, verdict_readout)}, "
-                             f"chosen among {len(verdict_rho)} on the same {len(sel_subjects)} selection subjects "
-                             f"by the same criterion")}
+                             f"{verdict_how['text']}")}
 
 
 def write_study(out: str | Path, parts: Sequence[ScenarioResult]) -> Path:

@@ -46,10 +46,10 @@ NULL_MIXED_PERMUTATIONS: dict[str, int] = {"smoke": 6, "default": 100, "full": 2
 
 
 #: Trajectory permutations of the clinical association per book preset. Each refits one REML and three ML mixed
-#: models, whose L-BFGS fits rarely converge on these scores (the derivative-free fall-back takes over): about 30 s
-#: per permutation at the default size on one core. The default's 20 therefore only catch a gross excess (Monte-Carlo
-#: SE 0.049 at a rate of 0.05; the flag needs a rate above 0.20); ``full`` runs 100 (SE 0.022).
-NULL_CLINICAL_PERMUTATIONS: dict[str, int] = {"smoke": 2, "default": 20, "full": 100}
+#: models (each checked by restarts, Powell where L-BFGS crawls): about 10 s per permutation at the default size on
+#: one core. The default's 50 give a Monte-Carlo SE of 0.031 at a rate of 0.05 (the flag needs a rate above 0.14);
+#: ``full`` runs 100 (SE 0.022).
+NULL_CLINICAL_PERMUTATIONS: dict[str, int] = {"smoke": 2, "default": 50, "full": 100}
 #: The clinical score whose association with the marker is calibrated (chapter 6 reports cdr_sb and mmse).
 NULL_CLINICAL_SCORE = "cdr_sb"
 
