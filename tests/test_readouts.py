@@ -69,7 +69,7 @@ def test_rollout_traces_attention_through_the_encoder():
     Rollout (½A + ½I) gives token 0 and token 2 half the mass each; without the encoder it is token 2 alone."""
     import torch
 
-    from bi_core.analysis.readouts import _rollout
+    from bi_core.analysis.readout_registry.attention import rollout_matrix as _rollout
 
     nv = 4
     enc = torch.zeros(1, 2, nv, nv)

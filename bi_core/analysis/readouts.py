@@ -96,8 +96,6 @@ from .interactions import add_network_fc
 from .predictability import recording_meta
 from .readout_registry import (LABELS, Readout, WindowPass, family, fc_kinds, is_head_column, registered,
                                study_order, suite_columns)
-from .readout_registry.attention import rollout_matrix as _rollout
-from .readout_registry.attention import value_norms as _value_norms
 from .readout_registry.gradients import explained_energy, gradient_attributions
 
 if TYPE_CHECKING:
