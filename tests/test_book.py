@@ -604,13 +604,19 @@ def test_suite_tables_of_the_book(built):
     for _, g in big_ridge.groupby("contrast"):
         assert 0 < g["p_largest"].sum() <= 1 + 1e-9 and sorted(g["rank"]) == list(range(1, len(g) + 1))
     s = json.loads((out / "summary.json").read_text())
-    # the untrained-encoder control of the marker, beside the trained one (chapter 6)
+    # the untrained-encoder and FC references of the marker, beside the trained one (chapter 6): the same visits,
+    # trajectory model and clinical association
     if (out / "longitudinal_slopes.tsv").is_file():
-        from bi_core.analysis.longitudinal import untrained_marker_text
+        from bi_core.analysis.longitudinal import marker_reference_text
 
-        u = pd.read_csv(out / "marker_untrained.tsv", sep="\t")
-        assert len(u) == len(pd.read_csv(out / "marker.tsv", sep="\t"))
-        assert "untrained encoder" in untrained_marker_text(out, "AD", "CN")
+        marker = pd.read_csv(out / "marker.tsv", sep="\t")
+        for ref, words in (("untrained", "untrained encoder"), ("fc", "network FC")):
+            m = pd.read_csv(out / f"marker_{ref}.tsv", sep="\t")
+            assert list(m["recording_id"]) == list(marker["recording_id"]) and not m["marker"].equals(marker["marker"])
+            a = pd.read_csv(out / f"longitudinal_association_{ref}.tsv", sep="\t")
+            assert {"within", "between"} <= set(a["part"]) and a["p"].between(0, 1).all()
+            text = marker_reference_text(out, ref, "AD", "CN")
+            assert words in text and "marker SD per year faster" in text and "between subjects" in text
     feats = set(s["classification"]["ad_cn"])
     assert {"BrainInterNet embedding", "embedding (mean-pooled)", "FC correlation", "FC tangent"} <= feats
     # every interaction measure, the pairwise ones and their FC baseline included, is tested and scored

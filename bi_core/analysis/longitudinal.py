@@ -425,26 +425,57 @@ def compare_with_truth(slopes: pd.DataFrame, association: pd.DataFrame, truth: d
             "cdr_sb_sign_recovered": bool(signs.get("between") == sign and signs.get("within") == sign)}
 
 
-def untrained_marker_text(suite_dir: str | Path, last: str, reference: str) -> str:
-    """One sentence: the marker of the untrained encoder beside the trained one (chapter 6's control).
+#: The references of the summary marker (``marker_<suffix>.tsv`` and its models, written by
+#: :func:`bi_core.analysis.suite.run_suite`): the untrained encoder's embedding, and network FC
+#: (correlation), the simplest honest marker, beside the model's.
+MARKER_REFERENCES = {"untrained": "the untrained encoder's embedding", "fc": "network FC correlation"}
 
-    Reads ``longitudinal_slopes.tsv``, ``longitudinal_slopes_untrained.tsv`` and
-    ``longitudinal_untrained.json`` (written by :func:`bi_core.analysis.suite.run_suite`); compares
-    the ``last`` − ``reference`` slope difference (marker units per year) of the two markers,
-    as point estimates.
+
+def marker_reference_text(suite_dir: str | Path, suffix: str, last: str, reference: str,
+                          score: str = "cdr_sb") -> str:
+    """One sentence: a reference marker beside the model's (chapter 6's controls).
+
+    Reads the model's ``marker.tsv``, ``longitudinal_slopes.tsv`` and
+    ``longitudinal_association.tsv`` and the reference's ``marker_<suffix>.tsv``,
+    ``longitudinal_slopes_<suffix>.tsv``, ``longitudinal_<suffix>.json`` and
+    ``longitudinal_association_<suffix>.tsv`` (written by
+    :func:`bi_core.analysis.suite.run_suite`; ``suffix``: ``untrained`` or ``fc``). Two markers
+    built on different features have different units, so both are compared per SD of the
+    marker over all visits: the ``last`` − ``reference`` slope difference (SD per year, signed:
+    the marker is the ``last``-vs-``reference`` decision value, so positive moves towards
+    ``last``; point estimates) with each interaction test's p, and the between-subject
+    association with ``score`` (score points per marker SD) with its likelihood-ratio p.
     """
     d = Path(suite_dir)
-    f = d / "longitudinal_slopes_untrained.tsv"
+    label = MARKER_REFERENCES.get(suffix, suffix)
+    f = d / f"longitudinal_slopes_{suffix}.tsv"
     if not f.is_file():
-        return "The untrained-encoder control of the marker was not computed for these results"
-    u = pd.read_csv(f, sep="\t").set_index("group")["slope"]
-    t = pd.read_csv(d / "longitudinal_slopes.tsv", sep="\t").set_index("group")["slope"]
-    p = json.loads((d / "longitudinal_untrained.json").read_text())["lrt"]["p"]
-    dt, du = float(t[last] - t[reference]), float(u[last] - u[reference])
-    return (f"The same marker built on the untrained encoder (random initialisation; the same pooling, classifier, "
-            f"folds and mixed model) changes by {u[last]:.3f} per year in {last} and {u[reference]:.3f} in "
-            f"{reference} (interaction p = {p:.2g}): the {last}−{reference} slope difference is {dt:.3f} per year for "
-            f"the trained marker and {du:.3f} for the untrained one, so pretraining "
-            + ("makes the marker separate the groups faster" if abs(dt) > abs(du) else
-               "does not make the marker separate the groups faster than its architecture alone does")
+        return f"The marker built on {label} was not computed for these results"
+    sd = {k: float(pd.read_csv(d / f"marker{k}.tsv", sep="\t")["marker"].std()) for k in ("", f"_{suffix}")}
+    slopes = {k: pd.read_csv(d / f"longitudinal_slopes{k}.tsv", sep="\t").set_index("group")["slope"]
+              for k in ("", f"_{suffix}")}
+    diff = {k: float(v[last] - v[reference]) / sd[k] for k, v in slopes.items()}
+    p_ref = json.loads((d / f"longitudinal_{suffix}.json").read_text())["lrt"]["p"]
+    p_model = json.loads((d / "longitudinal.json").read_text())["lrt"]["p"] if (d / "longitudinal.json").is_file() \
+        else float("nan")
+    what = "pretraining" if suffix == "untrained" else "the model"
+    # the marker is the decision value of last vs reference, so a positive difference moves towards the last level
+    text = (f"The same marker built on {label}, with the same classifier, folds and mixed model, changes "
+            f"{diff[f'_{suffix}']:+.2f} marker SD per year faster in {last} than in {reference} (interaction "
+            f"p = {p_ref:.2g}); the model's marker {diff['']:+.2f} (p = {p_model:.2g}). So {what} "
+            + ("makes the marker move towards " + last + " faster" if diff[""] > diff[f"_{suffix}"] else
+               f"does not make the marker move towards {last} faster than {label} does")
             + " (point estimates)")
+    assoc = {k: d / f"longitudinal_association{k}.tsv" for k in ("", f"_{suffix}")}
+    if all(a.is_file() for a in assoc.values()):
+        between = {}
+        for k, a in assoc.items():
+            t = pd.read_csv(a, sep="\t")
+            row = t[(t["score"] == score) & (t["part"] == "between")]
+            if len(row):
+                between[k] = (float(row["estimate"].iloc[0]) * sd[k], float(row["p"].iloc[0]))
+        if len(between) == 2:
+            (bm, pm), (br, pr) = between[""], between[f"_{suffix}"]
+            text += (f"; between subjects, {score} changes by {br:.2f} points per marker SD for it (p = {pr:.2g}) "
+                     f"and by {bm:.2f} for the model's (p = {pm:.2g})")
+    return text

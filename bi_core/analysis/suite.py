@@ -33,8 +33,10 @@ groups, and ``summary.json`` says what was skipped and why. Output directory lay
     target_<col>_prediction.tsv / _predictions.tsv   ridge prediction of it from every feature set on the
                                   same subject-grouped folds: r and MAE with intervals / out-of-fold predictions
     marker.tsv                    the out-of-fold summary marker of every visit (last level vs the reference)
-    marker_untrained.tsv, longitudinal_slopes_untrained.tsv, longitudinal_untrained.json
-                                  the same marker and trajectory model on the untrained-encoder embedding
+    marker_<ref>.tsv, longitudinal_slopes_<ref>.tsv, longitudinal_<ref>.json, longitudinal_association_<ref>.tsv
+                                  the same marker, trajectory model and clinical association on the
+                                  references' features (<ref>: untrained, the untrained encoder's embedding;
+                                  fc, network FC correlation, when the FC baselines are scored)
     longitudinal_*.tsv / .json    mixed-model slopes, fixed effects, LRT, clinical association, converters; the
                                   random effects of each model and whether its fits converged
     groundtruth.json              (synthetic cohorts) recovery of the generator's truth
@@ -510,8 +512,13 @@ def _group_analyses(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
                                                 cv, fc_baselines, out, skipped, progress, dynamic_fc, tasks,
                                                 adapted)
     lap("classification")
+    def fc_rows(ids: list[str]) -> np.ndarray:
+        h = cohort.harmonized(info.target_tr)
+        return C.connectivity_features(C.as_series_array([np.asarray(h.series(h.index_of(r))) for r in ids]))
+
     summary["longitudinal"], traj, assoc = _marker_and_longitudinal(cohort, groups, emb_rows, etab, cv, out,
-                                                                    skipped, progress, adapted)
+                                                                    skipped, progress, adapted,
+                                                                    fc_rows if fc_baselines else None)
     lap("marker and longitudinal")
     return gp, gi, traj, assoc
 
@@ -657,9 +664,11 @@ def _target(cohort: Cohort, target: str, pred: pd.DataFrame, inter: pd.DataFrame
 
 def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callable[[str, list[str]], np.ndarray],
                              etab: pd.DataFrame, cv: C.CVConfig, out: Path, skipped: dict[str, str],
-                             progress: bool, adapted: dict[str, str] | None = None
+                             progress: bool, adapted: dict[str, str] | None = None,
+                             fc_rows: Callable[[list[str]], np.ndarray] | None = None
                              ) -> tuple[dict[str, Any], dict[str, Any] | None, pd.DataFrame | None]:
-    """The summary marker (the last level vs the reference) of every visit and its mixed models.
+    """The summary marker (the last level vs the reference) of every visit, its mixed models and its references
+    (:func:`_reference_markers`: the untrained encoder, and with ``fc_rows`` network FC).
 
     Returns ``(summary, trajectories, clinical association)``; the last two are ``None``
     when the models were skipped (no longitudinal visits, too few subjects...).
@@ -700,33 +709,45 @@ def _marker_and_longitudinal(cohort: Cohort, groups: G.Groups, emb_rows: Callabl
                                                "n_visits": traj["n_visits"], "formula": traj["formula"],
                                                "converters": None if conv is None else
                                                {k: v for k, v in conv.items() if k != "slopes"}})
-        _untrained_marker(cohort, groups, emb_rows, all_ids, all_table, task, cv, out, skipped, progress)
+        refs = {"untrained": lambda ids: emb_rows(UNTRAINED_PREFIX + EMBEDDING_KIND, ids)}
+        if fc_rows is not None:
+            refs["fc"] = fc_rows
+        _reference_markers(cohort, groups, refs, all_ids, all_table, task, cv, out, skipped, progress)
         return {"slopes": traj["slopes"].set_index("group")["slope"].to_dict(), "lrt_p": traj["lrt"]["p"]}, traj, assoc
     except InputError as exc:
         skipped["longitudinal models"] = str(exc)
         return {"skipped": str(exc)}, None, None
 
 
-def _untrained_marker(cohort: Cohort, groups: G.Groups, emb_rows: Callable[[str, list[str]], np.ndarray],
-                      all_ids: list[str], all_table: pd.DataFrame, task: Any, cv: C.CVConfig, out: Path,
-                      skipped: dict[str, str], progress: bool) -> None:
-    """The untrained-encoder control of the marker: the same classifier, folds and mixed model on the
-    embedding of the encoder at its initial weights (``marker_untrained.tsv``,
-    ``longitudinal_slopes_untrained.tsv``, ``longitudinal_untrained.json``); chapter 6 shows it
-    beside the trained marker, so "the marker tracks severity" is credited to pretraining only
-    where the untrained one does not."""
-    try:
-        m = C.summary_marker(emb_rows(UNTRAINED_PREFIX + EMBEDDING_KIND, all_ids), all_table, cv, progress=progress,
-                             task=task)
-        write_tsv(out / "marker_untrained.tsv", m)
-        traj = L.marker_trajectories(with_phenotypes(m, cohort, (*PHENOTYPES, groups.column)),
-                                     reference=groups.reference, column=groups.column, groups=groups.order)
-    except InputError as exc:
-        skipped["untrained-encoder marker"] = str(exc)
-        return
-    write_tsv(out / "longitudinal_slopes_untrained.tsv", traj["slopes"])
-    write_json(out / "longitudinal_untrained.json", {"lrt": traj["lrt"], "converged": traj["converged"],
-                                                     "formula": traj["formula"]})
+def _reference_markers(cohort: Cohort, groups: G.Groups, features: dict[str, Callable[[list[str]], np.ndarray]],
+                       all_ids: list[str], all_table: pd.DataFrame, task: Any, cv: C.CVConfig, out: Path,
+                       skipped: dict[str, str], progress: bool) -> None:
+    """The summary marker's references: the same classifier, folds, mixed models and clinical association on
+    other features of the same visits (``longitudinal.MARKER_REFERENCES``; ``features``: suffix -> rows of ``ids``).
+
+    Writes ``marker_<suffix>.tsv``, ``longitudinal_slopes_<suffix>.tsv``, ``longitudinal_<suffix>.json`` and
+    ``longitudinal_association_<suffix>.tsv``. Chapter 6 shows them beside the model's marker, so "the marker
+    tracks severity" is credited to pretraining only where the untrained encoder's does not, and to the model
+    only where it does better than FC (:func:`bi_core.analysis.longitudinal.marker_reference_text`).
+    """
+    for suffix, rows in features.items():
+        what = f"{L.MARKER_REFERENCES[suffix]} marker"
+        try:
+            m = C.summary_marker(rows(all_ids), all_table, cv, progress=progress, task=task)
+            write_tsv(out / f"marker_{suffix}.tsv", m)
+            long_df = with_phenotypes(m, cohort, (*PHENOTYPES, groups.column))
+            kw = dict(column=groups.column, groups=groups.order)
+            traj = L.marker_trajectories(long_df, reference=groups.reference, **kw)
+            parts = [L.clinical_association(long_df, sc, **kw) for sc in ("cdr_sb", "mmse")
+                     if sc in long_df and long_df[sc].notna().any()]
+        except InputError as exc:
+            skipped[what] = str(exc)
+            continue
+        write_tsv(out / f"longitudinal_slopes_{suffix}.tsv", traj["slopes"])
+        write_json(out / f"longitudinal_{suffix}.json", {"lrt": traj["lrt"], "converged": traj["converged"],
+                                                         "formula": traj["formula"]})
+        if parts:
+            write_tsv(out / f"longitudinal_association_{suffix}.tsv", pd.concat(parts, ignore_index=True))
 
 
 def _order_check(pred: pd.DataFrame, truth: dict[str, Any]) -> dict[str, Any]:
