@@ -204,6 +204,11 @@ def test_marker_flips_on_sign_and_p():
     assert K.marker_tracks_severity(_assoc(0.5, 0.051)).verdict == "not reproduced"
     assert K.marker_tracks_severity(_assoc(-0.5, 0.001)).verdict == "not reproduced"
     assert "between subjects: 9" in K.marker_tracks_severity(_assoc(0.5, 0.01)).reference
+    # the network-FC marker's verdict by the same rule stands beside the model's
+    v = K.marker_tracks_severity(_assoc(0.5, 0.01), reference=_assoc(0.2, 0.2))
+    assert v.verdict == "reproduced" and "network-FC marker: within-subject 0.2" in v.reference
+    assert "not reproduced by the same rule" in v.reference
+    assert "reproduced by the same rule" in K.marker_tracks_severity(_assoc(0.5, 0.2), reference=_assoc(0.3, 0.01)).reference
     assert K.marker_tracks_severity(None, has_groups=False).verdict == "not testable here"
 
 

@@ -177,6 +177,9 @@ class ScenarioTables:
         ``classification_3class_summary.tsv``.
     longitudinal_association
         ``longitudinal_association.tsv``.
+    longitudinal_association_fc
+        The same association for the marker built on network FC, its reference
+        (``longitudinal_association_fc.tsv``).
     readout_scores
         This scenario's rows of the read-out study's ``readout_scores.tsv``
         (:mod:`bi_core.analysis.readouts`).
@@ -199,6 +202,7 @@ class ScenarioTables:
     groupdiff_interactions: pd.DataFrame | None = None
     classification_3class: pd.DataFrame | None = None
     longitudinal_association: pd.DataFrame | None = None
+    longitudinal_association_fc: pd.DataFrame | None = None
     readout_scores: pd.DataFrame | None = None
     groupdiff_linear: pd.DataFrame | None = None
     groupdiff_largest: pd.DataFrame | None = None
@@ -409,8 +413,13 @@ def embeddings_separate(s3: pd.DataFrame | None, feature_set: str = EMBEDDING, n
 
 
 def marker_tracks_severity(assoc: pd.DataFrame | None, score: str = "cdr_sb", alpha: float = ALPHA,
-                           has_groups: bool = True) -> Verdict:
-    """Rule 6: the within-subject marker ~ ``score`` estimate is > 0 with p < ``alpha``; value: the estimate."""
+                           has_groups: bool = True, reference: pd.DataFrame | None = None) -> Verdict:
+    """Rule 6: the within-subject marker ~ ``score`` estimate is > 0 with p < ``alpha``; value: the estimate.
+
+    ``reference``: the same association of the marker built on network FC (the suite's
+    ``longitudinal_association_fc.tsv``), whose verdict by the same rule the reference column
+    shows beside the between-subject association.
+    """
     if not has_groups:
         return Verdict("not testable here", measured="no diagnoses or visits in this cohort")
     if assoc is None:
@@ -420,10 +429,16 @@ def marker_tracks_severity(assoc: pd.DataFrame | None, score: str = "cdr_sb", al
         return _not_run(f"the within-subject {score} association")
     est, p = float(a.loc[(score, "within"), "estimate"]), float(a.loc[(score, "within"), "p"])
     ok = est > 0 and p < alpha
-    reference = ""
+    parts = []
     if (score, "between") in a.index:
-        reference = (f"between subjects: {_fmt(float(a.loc[(score, 'between'), 'estimate']))} "
+        parts.append(f"between subjects: {_fmt(float(a.loc[(score, 'between'), 'estimate']))} "
                      f"(p = {_fmt(float(a.loc[(score, 'between'), 'p']))})")
+    r = None if reference is None else reference.set_index(["score", "part"])
+    if r is not None and (score, "within") in r.index:
+        r_est, r_p = float(r.loc[(score, "within"), "estimate"]), float(r.loc[(score, "within"), "p"])
+        parts.append(f"the network-FC marker: within-subject {_fmt(r_est)} (p = {_fmt(r_p)}), "
+                     f"{'reproduced' if r_est > 0 and r_p < alpha else 'not reproduced'} by the same rule")
+    reference = "; ".join(parts)
     return Verdict("reproduced" if ok else "not reproduced", est,
                    f"within-subject {_fmt(est)} CDR-SB points per marker unit, p = {_fmt(p)}", reference)
 
@@ -506,7 +521,8 @@ def scenario_verdicts(t: ScenarioTables, recordings: Sequence[str] | set[str] | 
                                                      linear=t.groupdiff_linear, bootstrap=t.groupdiff_largest),
         "alterations": network_alterations(t.groupdiff_interactions, measure=measure, has_groups=g, truth=t.truth),
         "embeddings_separate": embeddings_separate(t.classification_3class, has_groups=g),
-        "marker_tracks": marker_tracks_severity(t.longitudinal_association, has_groups=g),
+        "marker_tracks": marker_tracks_severity(t.longitudinal_association, has_groups=g,
+                                                reference=t.longitudinal_association_fc),
         "attention_interpretable": attention_interpretable(t.readout_scores, has_groups=g,
                                                            selection=t.readout_selection,
                                                            attention_readout=t.readout_verdict),
@@ -567,6 +583,7 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
                           groupdiff_interactions=_read(d / "groupdiff_interactions.tsv"),
                           classification_3class=_read(d / "classification_3class_summary.tsv"),
                           longitudinal_association=_read(d / "longitudinal_association.tsv"),
+                          longitudinal_association_fc=_read(d / "longitudinal_association_fc.tsv"),
                           readout_scores=scores, groupdiff_linear=_read(d / "groupdiff_predictability_linear.tsv"),
                           groupdiff_largest=_read(d / "groupdiff_largest.tsv"),
                           truth=truth, readout_selection=selection, readout_verdict=verdict_readout)
