@@ -726,7 +726,7 @@ def _reference_markers(cohort: Cohort, groups: G.Groups, features: dict[str, Cal
     other features of the same visits (``longitudinal.MARKER_REFERENCES``; ``features``: suffix -> rows of ``ids``).
 
     Writes ``marker_<suffix>.tsv``, ``longitudinal_slopes_<suffix>.tsv``, ``longitudinal_<suffix>.json`` and
-    ``longitudinal_association_<suffix>.tsv``. Chapter 6 shows them beside the model's marker, so "the marker
+    ``longitudinal_association_<suffix>.tsv`` (CDR-SB). Chapter 6 shows them beside the model's marker, so "the marker
     tracks severity" is credited to pretraining only where the untrained encoder's does not, and to the model
     only where it does better than FC (:func:`bi_core.analysis.longitudinal.marker_reference_text`).
     """
@@ -738,8 +738,9 @@ def _reference_markers(cohort: Cohort, groups: G.Groups, features: dict[str, Cal
             long_df = with_phenotypes(m, cohort, (*PHENOTYPES, groups.column))
             kw = dict(column=groups.column, groups=groups.order)
             traj = L.marker_trajectories(long_df, reference=groups.reference, **kw)
-            parts = [L.clinical_association(long_df, sc, **kw) for sc in ("cdr_sb", "mmse")
-                     if sc in long_df and long_df[sc].notna().any()]
+            # CDR-SB only: the score claim 6 and chapter 6's comparison read (each association is four mixed fits)
+            parts = [L.clinical_association(long_df, "cdr_sb", **kw)] if "cdr_sb" in long_df and \
+                long_df["cdr_sb"].notna().any() else []
         except InputError as exc:
             skipped[what] = str(exc)
             continue
