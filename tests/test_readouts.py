@@ -444,3 +444,40 @@ def test_real_readouts_read_each_fold_on_the_subjects_it_held_out(smoke_dir, smo
     assert meta["completeness"]["n"] == sum(c["n"] for c in meta["completeness"]["per_fold"])
     agree = pd.read_csv(tmp_path / "readout_agreement.tsv", sep="\t")
     assert len(agree) == len(meta["readouts"]) ** 2
+
+
+@pytest.mark.parametrize("per_group", [8, 3])
+def test_the_verdicts_read_out_is_chosen_without_judging_the_selected_head_on_its_own_subjects(monkeypatch, per_group):
+    """Halves of the selection subjects: the head on one, the candidates compared on the other; too few
+    subjects to halve (3 per group): the selected head is no candidate, and the text says why."""
+    from types import SimpleNamespace
+
+    import bi_core.analysis.suite as S
+    from bi_core.analysis import readouts as R
+    from bi_core.analysis.groupstats import Groups
+
+    subjects = [f"{g}{i}" for g in ("CN", "MCI", "AD") for i in range(per_group)]
+    table = pd.DataFrame({"subject": subjects, "recording_id": subjects, "diagnosis": [s.rstrip("0123456789")
+                                                                                      for s in subjects]})
+    heads = ["attention_l1_h1", "attention_l1_h2"]
+    sel = table[["recording_id", "subject"]].assign(attention=0.0, enrichment=0.0, **{h: 0.0 for h in heads})
+    seen = []
+    monkeypatch.setattr(S, "interaction_differences", lambda v, cohort, cols, groups: (set(v["subject"]), list(cols)))
+
+    def choose(diff, cands, *scoring):
+        seen.append(diff)
+        return cands[-1], {c: 0.0 for c in cands}, "criterion"
+
+    monkeypatch.setattr(R, "_choose_head", choose)
+    best, rho, how = R._choose_verdict_readout(sel, SimpleNamespace(table=table), heads, subjects, Groups(), 101,
+                                               (None, None, None, "AD-CN"))
+    if per_group == 8:
+        (head_subj, head_cands), (cmp_subj, cmp_cands) = seen
+        assert head_cands == heads and "attention_selected" in cmp_cands and set(rho) == set(cmp_cands)
+        assert head_subj == set(how["head_subjects"]) and cmp_subj == set(how["compared_subjects"])
+        assert not head_subj & cmp_subj and head_subj | cmp_subj == set(subjects)
+        assert "chosen on the other" in how["text"]
+    else:
+        ((subj, cands),) = seen
+        assert subj == set(subjects) and "attention_selected" not in cands and set(rho) == set(cands)
+        assert how["head_subjects"] == [] and "not a candidate" in how["text"]

@@ -554,8 +554,9 @@ def _choose_verdict_readout(sel: pd.DataFrame, cohort: Cohort, heads: list[str],
     heads' criterion values, an optimistic value no other candidate gets. So the selection
     subjects are split again (in halves stratified by group, seed ``seed + 1``): the layer/head
     is chosen on one half, and every attention read-out, that head among them, is compared on
-    the other. Where a group has too few selection subjects for that (fewer than 4), the
-    selected head is left out of the candidates, and the returned description says so.
+    the other. Where a group has too few selection subjects for that (fewer than 4: a half
+    needs 2 of each group), the selected head is left out of the candidates, and the returned
+    description says so.
 
     ``sel``: the selection subjects' read-out values (no ``attention_selected`` column);
     ``scoring``: ``(truth, implied, networks, contrast)`` for :func:`_choose_head`.
@@ -572,15 +573,16 @@ def _choose_verdict_readout(sel: pd.DataFrame, cohort: Cohort, heads: list[str],
            and not is_head_column(c)]
     table = cohort.table[cohort.table["subject"].astype(str).isin(set(sel_subjects))]
     subject = sel["subject"].astype(str)
-    try:
-        head_half, compared_half = selection_split(table, groups, int(seed) + 1)
-    except InputError:
+    base = table.loc[baseline_rows(table) & table[groups.column].isin(groups.order).to_numpy()]
+    n = base.drop_duplicates("subject")[groups.column].value_counts().reindex(list(groups.order), fill_value=0)
+    if (n < 4).any():       # a half would hold fewer than the 2 subjects per group a group difference needs
         cand = [c for c in att if c != "attention_selected"]
         best, rho, _ = _choose_head(interaction_differences(sel, cohort, cand, groups=groups), cand, *scoring)
         return best, rho, {"head_subjects": [], "compared_subjects": [],
                            "text": f"chosen among {len(cand)} on the same {len(sel_subjects)} selection subjects by the "
                                    "same criterion; the selected layer/head is not a candidate (too few selection "
                                    "subjects to choose it on some and compare it on others)"}
+    head_half, compared_half = selection_split(table, groups, int(seed) + 1)
     part = sel[subject.isin(set(head_half))]
     head, _, _ = _choose_head(interaction_differences(part, cohort, heads, groups=groups), heads, *scoring)
     other = sel[subject.isin(set(compared_half))]
