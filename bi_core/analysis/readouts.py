@@ -138,7 +138,7 @@ def study_size(preset: str, seed: int = 0) -> dict[str, Any]:
             "seeds": [int(seed) + i for i in sz["seeds"]]}
 
 
-def selection_split(table: pd.DataFrame, groups: Groups, seed: int = SELECTION_SEED
+def selection_split(table: pd.DataFrame, groups: Groups, seed: int = SELECTION_SEED, min_per_group: int = 2
                     ) -> tuple[list[str], list[str]]:
     """Baseline subjects split in two halves, stratified by group: ``(selection, scored)`` subject ids.
 
@@ -152,19 +152,22 @@ def selection_split(table: pd.DataFrame, groups: Groups, seed: int = SELECTION_S
     table
         A cohort's recordings table (``subject``, ``groups.column``, visit columns).
     groups
-        The compared levels (every level needs 2 subjects to be split).
+        The compared levels.
+    min_per_group
+        Baseline subjects every level needs (2: each half holds one; 4: each half holds the
+        2 a group difference needs).
 
     Raises
     ------
     InputError
-        A level with fewer than 2 baseline subjects (no half could hold it).
+        A level with fewer than ``min_per_group`` baseline subjects.
     """
     base = table.loc[baseline_rows(table) & table[groups.column].isin(groups.order).to_numpy()]
     subj = base.drop_duplicates("subject")[["subject", groups.column]]
     n = subj[groups.column].value_counts().reindex(list(groups.order), fill_value=0)
-    if (n < 2).any():
+    if (n < min_per_group).any():
         raise InputError(f"the read-out study chooses the attention layer/head on half of the subjects and scores "
-                         f"the other half, so every group needs at least 2 baseline subjects; found "
+                         f"the other half, so every group needs at least {min_per_group} baseline subjects; found "
                          f"{', '.join(f'{k} {v}' for k, v in n.items())}. Add subjects to the cohort.")
     ids = subj["subject"].astype(str).to_numpy()
     y = subj[groups.column].map({g: i for i, g in enumerate(groups.order)}).to_numpy(int)
@@ -573,16 +576,15 @@ def _choose_verdict_readout(sel: pd.DataFrame, cohort: Cohort, heads: list[str],
            and not is_head_column(c)]
     table = cohort.table[cohort.table["subject"].astype(str).isin(set(sel_subjects))]
     subject = sel["subject"].astype(str)
-    base = table.loc[baseline_rows(table) & table[groups.column].isin(groups.order).to_numpy()]
-    n = base.drop_duplicates("subject")[groups.column].value_counts().reindex(list(groups.order), fill_value=0)
-    if (n < 4).any():       # a half would hold fewer than the 2 subjects per group a group difference needs
+    try:        # each half holds the 2 subjects per group a group difference needs
+        head_half, compared_half = selection_split(table, groups, int(seed) + 1, min_per_group=4)
+    except InputError:
         cand = [c for c in att if c != "attention_selected"]
         best, rho, _ = _choose_head(interaction_differences(sel, cohort, cand, groups=groups), cand, *scoring)
         return best, rho, {"head_subjects": [], "compared_subjects": [],
                            "text": f"chosen among {len(cand)} on the same {len(sel_subjects)} selection subjects by the "
                                    "same criterion; the selected layer/head is not a candidate (too few selection "
                                    "subjects to choose it on some and compare it on others)"}
-    head_half, compared_half = selection_split(table, groups, int(seed) + 1)
     part = sel[subject.isin(set(head_half))]
     head, _, _ = _choose_head(interaction_differences(part, cohort, heads, groups=groups), heads, *scoring)
     other = sel[subject.isin(set(compared_half))]
