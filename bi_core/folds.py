@@ -2,8 +2,10 @@
 
 One helper for every study that splits subjects: :func:`subject_folds` (shuffled K-fold
 over subjects; with one row per subject it equals scikit-learn's shuffled ``KFold`` with the
-same seed) and :func:`loso_splits` (leave one subject out). Each caller states how many
-subjects a test fold and a training set need (``min_test``, ``min_train``).
+same seed), :func:`loso_splits` (leave one subject out) and :func:`held_out_subjects` (one
+random hold-out: pretraining's validation subjects, the masking study's evaluation subjects).
+Each caller states how many subjects a test fold and a training set need (``min_test``,
+``min_train``).
 
 Classification uses :func:`stratified_subject_folds` (repeated, stratified by class,
 grouped by subject; :func:`bi_core.analysis.classify.make_folds`).
@@ -83,6 +85,26 @@ def stratified_subject_folds(subjects: Sequence[str] | np.ndarray, y: np.ndarray
         for f, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, groups=subjects)):
             out.append((r, f, tr, te))
     return out
+
+
+def held_out_subjects(subjects: Sequence[str] | np.ndarray, n_held: int, seed: int | Sequence[int]) -> set[str]:
+    """``n_held`` of the distinct ``subjects`` drawn at random: a single subject-level hold-out.
+
+    Parameters
+    ----------
+    subjects : ``[n_subjects]``
+        Distinct subject ids, in the caller's order (the draw depends on it).
+    n_held
+        Subjects held out (``0 <= n_held <= n_subjects``; the caller decides how many a split needs).
+    seed
+        ``numpy.random.default_rng`` seed, e.g. ``[seed, streams.VALIDATION_SUBJECTS]``: the first
+        ``n_held`` positions of a permutation of the subjects.
+    """
+    subjects = np.asarray(subjects, dtype=object)
+    if not 0 <= n_held <= len(subjects):
+        raise InputError(f"cannot hold out {n_held} of {len(subjects)} subjects.")
+    rng = np.random.default_rng(seed)
+    return {str(s) for s in subjects[rng.permutation(len(subjects))[:n_held]]}
 
 
 def loso_splits(n_subjects: int, min_train: int = 1) -> Splits:

@@ -39,6 +39,7 @@ from . import streams
 from .atlas import NetworkAtlas
 from .cohort import SAME_ATLAS_FIX, Cohort
 from .errors import ConfigError, InputError
+from .folds import held_out_subjects
 from .preprocess import random_starts, tile_starts
 
 if TYPE_CHECKING:  # torch is imported where batches are made, not at module import
@@ -160,8 +161,7 @@ class RecordingSet:
             raise ConfigError(f"a validation split by subject needs at least 2 subjects, found {len(subjects)}; "
                               "set val_fraction: 0 (no validation, no early stopping).")
         n_val = min(len(subjects) - 1, max(1, int(round(val_fraction * len(subjects)))))
-        rng = np.random.default_rng([int(seed), streams.VALIDATION_SUBJECTS])
-        val_subjects = set(subjects[rng.permutation(len(subjects))[:n_val]])
+        val_subjects = held_out_subjects(subjects, n_val, [int(seed), streams.VALIDATION_SUBJECTS])
         is_val = self.table["subject"].astype(str).isin(val_subjects).to_numpy()
         return self.subset(~is_val), self.subset(is_val)
 

@@ -1,11 +1,12 @@
 """Subject-grouped folds: one helper for every study (bi_core.folds)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
 
 from bi_core.errors import InputError
-from bi_core.folds import loso_splits, subject_folds
+from bi_core.folds import held_out_subjects, loso_splits, subject_folds
 
 
 @pytest.mark.parametrize("n, k, seed", [(10, 2, 0), (23, 5, 3), (48, 3, 1), (101, 5, 4)])
@@ -41,6 +42,23 @@ def test_minimum_subjects_per_fold_are_enforced():
         subject_folds(subjects, 9)
     with pytest.raises(InputError, match="folds"):
         subject_folds(subjects, 1)
+
+
+def test_one_hold_out_draw_for_validation_and_the_masking_study():
+    """Pretraining's validation split and the masking study's evaluation subjects are the same draw."""
+    from bi_core import streams
+    from bi_core.related.masking_study.data import split_subjects
+
+    ids = np.array([f"s{i:02d}" for i in range(12)])
+    held = held_out_subjects(ids, 3, [4, streams.STUDY_HELD_OUT])
+    assert len(held) == 3 and held <= set(ids)
+    assert held == held_out_subjects(ids, 3, [4, streams.STUDY_HELD_OUT])          # seeded
+    assert held != held_out_subjects(ids, 3, [5, streams.STUDY_HELD_OUT])
+    table = pd.DataFrame({"subject": np.repeat(ids, 2)})
+    train, ev = split_subjects(table, 0.25, seed=4)
+    assert set(ev) == held and set(train) == set(ids) - held
+    with pytest.raises(InputError, match="cannot hold out 13 of 12"):
+        held_out_subjects(ids, 13, 0)
 
 
 def test_leave_one_subject_out():

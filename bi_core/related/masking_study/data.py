@@ -29,6 +29,7 @@ import pandas as pd
 
 from ... import streams
 from ...errors import InputError
+from ...folds import held_out_subjects
 from .config import StudyConfig
 
 
@@ -65,7 +66,7 @@ def split_subjects(table: pd.DataFrame, eval_fraction: float, seed: int = 0) -> 
     """Split a cohort's subjects into pretraining and held-out subjects.
 
     ``round(eval_fraction * n_subjects)`` subjects (at least one) are held out, drawn
-    from ``np.random.default_rng([seed, streams.STUDY_HELD_OUT])``; every recording of a
+    by :func:`bi_core.folds.held_out_subjects` (seed ``[seed, streams.STUDY_HELD_OUT]``); every recording of a
     subject stays on one side.
 
     Returns
@@ -85,8 +86,7 @@ def split_subjects(table: pd.DataFrame, eval_fraction: float, seed: int = 0) -> 
         raise InputError(f"the cohort has {n} subject(s); holding out {n_eval} leaves {n - n_eval} for pretraining "
                          "(need at least 2, and 1 held out): use a cohort with more subjects or a smaller "
                          "eval_fraction.")
-    rng = np.random.default_rng([int(seed), streams.STUDY_HELD_OUT])
-    held = set(rng.choice(np.array(subjects, dtype=object), n_eval, replace=False).tolist())
+    held = held_out_subjects(subjects, n_eval, [int(seed), streams.STUDY_HELD_OUT])
     return [s for s in subjects if s not in held], [s for s in subjects if s in held]
 
 
