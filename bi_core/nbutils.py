@@ -14,15 +14,13 @@ meaningless index, headers that wrap to fit the page. Call it on a cell's last l
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from .errors import InputError
+from .numfmt import format_number   # the package's one number formatter (notebooks import it from here)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,30 +91,6 @@ def label(name: Any, rename: Mapping[str, str] | None = None) -> str:
     if name in LABELS:
         return LABELS[name]
     return name.replace("_", " ")
-
-
-def format_number(v: Any, digits: int = 3) -> str:
-    """``v`` with about ``digits`` significant digits: ``0.898``, ``12.3``, ``1,234``, ``2.7e-24``; integers as is."""
-    if v is None:
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, numbers.Integral):
-        return f"{int(v):,}" if abs(int(v)) >= 10_000 else str(int(v))
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if not math.isfinite(x):
-        return "–" if math.isnan(x) else ("∞" if x > 0 else "−∞")
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    if mag < -3:
-        return f"{x:.{max(digits - 2, 0)}e}".replace("e-0", "e-")
-    if mag >= digits:
-        return f"{x:,.0f}"
-    return f"{x:.{max(digits - 1 - mag, 0)}f}"
 
 
 def _merge_intervals(df: "pd.DataFrame", rename: Mapping[str, str] | None, digits: int) -> "pd.DataFrame":

@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..nbutils import format_number
+from ..numfmt import format_number
 from .groundtruth import score_interaction_changes
 from .readouts import VERDICT_PRECISION, VERDICT_RECALL, VERDICT_SIGN
 

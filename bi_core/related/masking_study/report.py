@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...numfmt import format_number
 from .config import METRICS, REFERENCE, StudyConfig
 
 # ---------------------------------------------------------------------- summaries
@@ -57,10 +58,6 @@ def paired_differences(metrics: pd.DataFrame, reference: str = REFERENCE) -> pd.
     return pd.DataFrame(rows)
 
 
-def _fmt(v: float, digits: int = 3) -> str:
-    return "n/a" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
-
-
 def conclusions(summary: pd.DataFrame, paired: pd.DataFrame, cfg: StudyConfig | None = None) -> dict[str, Any]:
     """Plain-language conclusions computed from the tables (nothing hard-coded about the outcome).
 
@@ -106,12 +103,12 @@ def conclusions(summary: pd.DataFrame, paired: pd.DataFrame, cfg: StudyConfig | 
             undecided.append(metric)
         ref = g.loc[REFERENCE] if REFERENCE in g.index else None
         if tie:
-            txt = f"{label}: every strategy gives {_fmt(g.loc[best, 'mean'])} (mean over seeds)"
+            txt = f"{label}: every strategy gives {format_number(g.loc[best, 'mean'])} (mean over seeds)"
         else:
-            txt = (f"{label}: best mean with {best} masking ({_fmt(g.loc[best, 'mean'])} ± "
-                   f"{_fmt(g.loc[best, 'sd'])} SD over {int(g.loc[best, 'n_seeds'])} seeds)")
+            txt = (f"{label}: best mean with {best} masking ({format_number(g.loc[best, 'mean'])} ± "
+                   f"{format_number(g.loc[best, 'sd'])} SD over {int(g.loc[best, 'n_seeds'])} seeds)")
         if ref is not None and best != REFERENCE and not tie:
-            txt += f"; network masking {_fmt(ref['mean'])} ± {_fmt(ref['sd'])}"
+            txt += f"; network masking {format_number(ref['mean'])} ± {format_number(ref['sd'])}"
         if ref_wins:
             txt += f"; network masking consistently better than {', '.join(ref_wins)}"
         if ref_loses:
@@ -135,8 +132,8 @@ def conclusions(summary: pd.DataFrame, paired: pd.DataFrame, cfg: StudyConfig | 
     sa = summary[(summary["metric"] == "auc_ad_cn")].set_index("strategy")
     if {"atlas_region", "random"} <= set(sa.index) and len(rr) == 2:
         diff = sa.loc["atlas_region", "mean"] - sa.loc["random", "mean"]
-        region_vs_random = (f"AD vs CN AUC: atlas-region masking {_fmt(sa.loc['atlas_region', 'mean'])} vs random "
-                            f"{_fmt(sa.loc['random', 'mean'])} (difference {diff:+.3f}; seed SDs "
-                            f"{_fmt(sa.loc['atlas_region', 'sd'])} and {_fmt(sa.loc['random', 'sd'])}).")
+        region_vs_random = (f"AD vs CN AUC: atlas-region masking {format_number(sa.loc['atlas_region', 'mean'])} vs random "
+                            f"{format_number(sa.loc['random', 'mean'])} (difference {diff:+.3f}; seed SDs "
+                            f"{format_number(sa.loc['atlas_region', 'sd'])} and {format_number(sa.loc['random', 'sd'])}).")
     return {"per_metric": per_metric, "network_better": better, "network_worse": worse, "undecided": undecided,
             "verdict": verdict, "region_vs_random": region_vs_random}
