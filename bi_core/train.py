@@ -432,10 +432,89 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
     refuse_overlap(out, {"--cohort": cohort_paths})
     if cache_dir is not None:
         refuse_overlap(cache_dir, {"--cohort": cohort_paths}, option="--cache-dir")
+    cfg, ck, partial = _open_run(out, cfg, resume, overwrite, stop_after_epochs)
+
+    staged: list[Path] = []
+    with _distributed(device) as dist, _deterministic(dist.device), _drop_unless_resumable(staged):
+        seed_everything(cfg.seed)
+        data = prepare_data(cohort_paths, cfg, cache_dir=cache_dir, progress=progress and dist.main, dist=dist)
+        cfg = replace(cfg, model=cfg.model.bind(data.atlas))
+        fitted = None
+        if preset is not None:
+            cfg, fitted = fit_to_windows(cfg, data.crops.windows_per_epoch, preset, dist.world,
+                                         cfg.model.window)
+            if fitted is not None and dist.main:
+                print(fitted["message"], flush=True)
+        chash = config_hash(cfg, data.atlas, data.preprocessing, data.cohort_digests)
+        if ck is not None and ck["config_hash"] != chash:
+            raise ConfigError(f"{partial or out}/checkpoint.pt was trained with another config or data (config hash "
+                              f"{ck['config_hash']} vs {chash}); --resume continues the same run only. Use the run's "
+                              "config.yaml, or --stop-after-epochs to interrupt a run rather than a smaller --epochs.")
+        if cfg.batch_size % dist.world:
+            raise ConfigError(f"batch_size={cfg.batch_size} is not divisible by the {dist.world} processes; the global "
+                              "batch is split evenly across ranks.")
+        opt_ = _Optimisation.build(cfg, data, dist)
+        state = _Progress()
+        if ck is not None:
+            state = opt_.restore(ck)
+        meta = _meta(cfg, data, chash)
+        work = partial or out          # where this process writes: a fresh run's staging sibling (main rank)
+        if dist.main:
+            work = _stage_run(out, ck, partial, cohort_paths, cfg)
+            if work != out:
+                staged.append(work)
+        stop_at = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, int(stop_after_epochs))
+        snap_at = set(snapshot_epochs(cfg))
+        pbar = None
+        if progress and dist.main:
+            from tqdm.auto import tqdm
+
+            pbar = tqdm(total=opt_.total_steps, initial=state.step, desc="pretrain", unit="step", dynamic_ncols=True)
+        opt_.raw.train()
+        while state.epoch < stop_at and not state.stopped_early(cfg):
+            t_epoch = time.perf_counter()
+            sse_sum, count, state.step = _train_epoch(opt_.net, opt_.raw, opt_.opt, opt_.sched, data, opt_.sampler,
+                                                      cfg, dist, state.epoch, state.step, opt_.spe, pbar)
+            epoch_time = time.perf_counter() - t_epoch
+            tr_sse, tr_count = dist.all_sum([float(sse_sum), float(count)])
+            val_loss, val_zero = evaluate(opt_.raw, data, opt_.val_sampler, cfg, dist)
+            improved = state.end_epoch(data.val is not None, val_loss, epoch_time)
+            rec_ = {"epoch": state.epoch, "step": state.step, "train_loss": tr_sse / max(tr_count, 1),
+                    "val_loss": _finite_or_none(val_loss), "val_zero_loss": _finite_or_none(val_zero),
+                    "lr": opt_.opt.param_groups[0]["lr"], "epoch_time_s": round(epoch_time, 4),
+                    "tokens_per_s": round(opt_.spe * opt_.windows_tokens(cfg) / epoch_time, 1),
+                    "windows_per_s": round(opt_.spe * cfg.batch_size / epoch_time, 2)}
+            state.history.append(rec_)
+            if dist.main:
+                _save_epoch(work, meta, opt_, state, rec_, improved, state.epoch in snap_at)
+                if pbar is not None:
+                    pbar.write(f"epoch {state.epoch}/{cfg.epochs}: train {rec_['train_loss']:.4f}  val "
+                               f"{val_loss:.4f}  (predict-zero {val_zero:.4f})")
+            dist.barrier()
+        if pbar is not None:
+            pbar.close()
+
+        finished = state.epoch >= cfg.epochs or state.stopped_early(cfg)
+        summary = _summary(out, cfg, data, dist, opt_, state, chash, fitted, sources, finished,
+                           wall_time=time.perf_counter() - t_start)
+        if dist.main and finished:
+            write_json(work / "summary.json", summary)
+        if dist.main and work != out:
+            publish(work, out)
+        return summary
+
+
+def _open_run(out: Path, cfg: TrainConfig | None, resume: bool, overwrite: bool, stop_after_epochs: int | None
+              ) -> tuple[TrainConfig, dict[str, Any] | None, Path | None]:
+    """:func:`pretrain`'s checks before any data is read: ``(config, checkpoint or None, killed run's sibling or None)``.
+
+    With ``resume`` the checkpoint is ``out/checkpoint.pt``, or that of the staging sibling a
+    killed fresh run left (returned as the third value), and ``cfg`` may be ``None`` (the
+    checkpoint's config is used). Without it, ``out`` must not hold a run unless ``overwrite``.
+    """
     # a fresh run that was killed left its checkpoints in a hidden sibling: --resume continues it there
     partial = _interrupted(out) if resume else None
-    work = partial or out              # where this process writes (a fresh run: a staging sibling, below)
-    ckpt_path = work / "checkpoint.pt"
+    ckpt_path = (partial or out) / "checkpoint.pt"
     ck: dict[str, Any] | None = None
     if resume:
         if not ckpt_path.is_file():
@@ -455,157 +534,151 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
         raise ConfigError(f"seed={cfg.seed}: a seed is a non-negative integer (--seed or the config's seed).")
     if stop_after_epochs is not None and stop_after_epochs < 1:
         raise ConfigError(f"--stop-after-epochs {stop_after_epochs}: stop after at least 1 epoch.")
+    return cfg, ck, partial
 
-    staged: list[Path] = []
-    with _distributed(device) as dist, _deterministic(dist.device), _drop_unless_resumable(staged):
-        seed_everything(cfg.seed)
-        data = prepare_data(cohort_paths, cfg, cache_dir=cache_dir, progress=progress and dist.main, dist=dist)
-        cfg = replace(cfg, model=cfg.model.bind(data.atlas))
-        fitted = None
-        if preset is not None:
-            cfg, fitted = fit_to_windows(cfg, data.crops.windows_per_epoch, preset, dist.world,
-                                         cfg.model.window)
-            if fitted is not None and dist.main:
-                print(fitted["message"], flush=True)
-        chash = config_hash(cfg, data.atlas, data.preprocessing, data.cohort_digests)
-        if ck is not None and ck["config_hash"] != chash:
-            raise ConfigError(f"{ckpt_path} was trained with another config or data (config hash {ck['config_hash']} "
-                              f"vs {chash}); --resume continues the same run only. Use the run's config.yaml, or "
-                              "--stop-after-epochs to interrupt a run rather than a smaller --epochs.")
-        if cfg.batch_size % dist.world:
-            raise ConfigError(f"batch_size={cfg.batch_size} is not divisible by the {dist.world} processes; the global "
-                              "batch is split evenly across ranks.")
+
+@dataclass
+class _Progress:
+    """Where a run stands: what a checkpoint saves and ``--resume`` restores."""
+
+    epoch: int = 0
+    step: int = 0
+    best_val: float = math.inf
+    best_epoch: int = 0
+    bad: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_time: float = 0.0
+
+    def stopped_early(self, cfg: TrainConfig) -> bool:
+        """Early stopping: ``cfg.patience`` epochs without a better validation loss (never with patience 0)."""
+        return self.bad >= cfg.patience > 0
+
+    def end_epoch(self, has_val: bool, val_loss: float, epoch_time: float) -> bool:
+        """Count the epoch just trained; whether its validation loss is the best so far (always, without one)."""
+        self.epoch += 1
+        self.train_time += epoch_time
+        improved = not has_val or not math.isfinite(val_loss) or val_loss < self.best_val
+        if improved:
+            self.best_val, self.best_epoch, self.bad = (val_loss if math.isfinite(val_loss) else math.inf), self.epoch, 0
+        else:
+            self.bad += 1
+        return improved
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        return {"best_val": _finite_or_none(self.best_val), "best_epoch": self.best_epoch, "bad_epochs": self.bad,
+                "history": self.history, "train_time_s": self.train_time}
+
+
+@dataclass
+class _Optimisation:
+    """The model, its optimiser, schedule and mask samplers for one run (:meth:`build`)."""
+
+    raw: BrainInterNet
+    net: torch.nn.Module          # what the loop calls: ``raw``, compiled and/or wrapped in DDP
+    opt: torch.optim.Optimizer
+    sched: Any
+    sampler: MaskSampler
+    val_sampler: MaskSampler
+    spe: int                      # steps per epoch
+    total_steps: int
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, data: RunData, dist: _Dist) -> "_Optimisation":
         layout = TokenLayout.from_atlas(data.atlas, cfg.model.n_patches)
-        sampler = MaskSampler(layout, cfg.mask)
-        val_sampler = MaskSampler(layout, replace(cfg.mask, per_sample=True))
-
+        sampler, val_sampler = MaskSampler(layout, cfg.mask), MaskSampler(layout, replace(cfg.mask, per_sample=True))
         raw = build_model(cfg.model, seed=cfg.seed).to(dist.device)
         opt = configure_optimizer(raw, cfg, dist.device)
         spe = data.crops.steps_per_epoch(cfg.batch_size)
         total_steps = spe * cfg.epochs
         warmup = int(round(cfg.warmup_frac * total_steps))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: lr_factor(s, total_steps, warmup, cfg.min_lr_ratio))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, warmup, cfg.min_lr_ratio))
         net: torch.nn.Module = torch.compile(raw, dynamic=True) if cfg.compile else raw
         if dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             net = DDP(net, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+        return cls(raw, net, opt, sched, sampler, val_sampler, spe, total_steps)
 
-        start_epoch, step, best_val, best_epoch, bad = 0, 0, math.inf, 0, 0
-        history: list[dict[str, Any]] = []
-        train_time = 0.0
-        if ck is not None:
-            raw.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            start_epoch, step = int(ck["epoch"]), int(ck["step"])
-            best_val = math.inf if ck.get("best_val") is None else float(ck["best_val"])
-            best_epoch, bad = int(ck["best_epoch"]), int(ck["bad_epochs"])
-            history = list(ck["history"])
-            train_time = float(ck.get("train_time_s", 0.0))
-            set_rng_state(ck["rng"])
-        meta = _meta(cfg, data, chash)
-        if dist.main:
-            if ck is None:
-                work = staging_dir(out)    # whole or nothing: renamed over ``out`` at the end
-            elif partial is not None:
-                work = adopt_stale(partial, out)
-            if work != out:
-                staged.append(work)
-            work.mkdir(parents=True, exist_ok=True)
-            with derived(sources=cohort_paths):     # the run's SourceDatasets: its cohorts, however it was called
-                write_marker(work, "run")
-            dump_config(cfg, work / "config.yaml")
-            ckpt_path = work / "checkpoint.pt"
+    def restore(self, ck: dict[str, Any]) -> _Progress:
+        """Load a training checkpoint's weights, optimiser, schedule and RNG states; its progress."""
+        self.raw.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        set_rng_state(ck["rng"])
+        return _Progress(int(ck["epoch"]), int(ck["step"]),
+                         math.inf if ck.get("best_val") is None else float(ck["best_val"]), int(ck["best_epoch"]),
+                         int(ck["bad_epochs"]), list(ck["history"]), float(ck.get("train_time_s", 0.0)))
 
-        B = cfg.batch_size
-        tokens_per_window = cfg.model.n_rois * cfg.model.n_patches
-        stop_at = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, int(stop_after_epochs))
-        snap_at = set(snapshot_epochs(cfg))
-        stopped_early = bad >= cfg.patience > 0
-        pbar = None
-        if progress and dist.main:
-            from tqdm.auto import tqdm
+    @staticmethod
+    def windows_tokens(cfg: TrainConfig) -> int:
+        """Tokens in one global batch (windows × ROIs × time patches)."""
+        return cfg.batch_size * cfg.model.n_rois * cfg.model.n_patches
 
-            pbar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step", dynamic_ncols=True)
-        raw.train()
-        epoch = start_epoch
-        while epoch < stop_at and not stopped_early:
-            t_epoch = time.perf_counter()
-            sse_sum, count, step = _train_epoch(net, raw, opt, sched, data, sampler, cfg, dist, epoch, step, spe, pbar)
-            epoch_time = time.perf_counter() - t_epoch
-            train_time += epoch_time
-            tr_sse, tr_count = dist.all_sum([float(sse_sum), float(count)])
-            val_loss, val_zero = evaluate(raw, data, val_sampler, cfg, dist)
-            epoch += 1
-            if data.val is None or not math.isfinite(val_loss):
-                improved = True
-            else:
-                improved = val_loss < best_val
-            if improved:
-                best_val, best_epoch, bad = (val_loss if math.isfinite(val_loss) else math.inf), epoch, 0
-            else:
-                bad += 1
-            stopped_early = bad >= cfg.patience > 0
-            rec_ = {"epoch": epoch, "step": step, "train_loss": tr_sse / max(tr_count, 1),
-                    "val_loss": _finite_or_none(val_loss), "val_zero_loss": _finite_or_none(val_zero),
-                    "lr": opt.param_groups[0]["lr"], "epoch_time_s": round(epoch_time, 4),
-                    "tokens_per_s": round(spe * B * tokens_per_window / epoch_time, 1),
-                    "windows_per_s": round(spe * B / epoch_time, 2)}
-            history.append(rec_)
-            if dist.main:
-                state = {**meta, "model": raw.state_dict(), "epoch": epoch, "step": step,
-                         "val_loss": rec_["val_loss"], "val_zero_loss": rec_["val_zero_loss"]}
-                if improved:
-                    save_checkpoint(work / "best.pt", {**state, "kind": "model"})
-                if epoch in snap_at:
-                    save_checkpoint(work / "snapshots" / f"epoch-{epoch:04d}.pt", {**state, "kind": "model"})
-                save_checkpoint(ckpt_path, {**state, "kind": "training_state", "optimizer": opt.state_dict(),
-                                            "scheduler": sched.state_dict(), "best_val": _finite_or_none(best_val),
-                                            "best_epoch": best_epoch, "bad_epochs": bad, "history": history,
-                                            "rng": rng_state(), "train_time_s": train_time})
-                write_text(work / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-                if pbar is not None:
-                    pbar.write(f"epoch {epoch}/{cfg.epochs}: train {rec_['train_loss']:.4f}  val "
-                               f"{val_loss:.4f}  (predict-zero {val_zero:.4f})")
-            dist.barrier()
-        if pbar is not None:
-            pbar.close()
 
-        finished = epoch >= cfg.epochs or stopped_early
-        best = next((h for h in history if h["epoch"] == best_epoch), history[-1] if history else {})
-        steps_done = len(history) * spe
-        summary = {
-            "status": "finished" if finished else "interrupted",
-            # the bi_core sources this run ran and training can reach (run_is_current checks
-            # them): an edit to the orchestrator that started it (steps, CLI) keeps the run
-            "code": loaded_sources(sources, within=import_closure(["bi_core.train"])),
-            "config_hash": chash,
-            "preprocessing_hash": data.preprocessing.digest(),
-            "epochs_run": epoch, "max_epochs": cfg.epochs, "stopped_early": bool(stopped_early),
-            "best_epoch": best_epoch, "steps": step,
-            "val_loss": best.get("val_loss"), "val_zero_loss": best.get("val_zero_loss"),
-            "val_loss_ratio": (best["val_loss"] / best["val_zero_loss"]
-                               if best.get("val_loss") is not None and best.get("val_zero_loss") else None),
-            "final_train_loss": history[-1]["train_loss"] if history else None,
-            "wall_time_s": round(time.perf_counter() - t_start, 2), "train_time_s": round(train_time, 2),
-            "tokens_per_s": round(steps_done * B * tokens_per_window / train_time, 1) if train_time else None,
-            "windows_per_s": round(steps_done * B / train_time, 2) if train_time else None,
-            "n_params": raw.n_params(), "device": str(dist.device), "world_size": dist.world,
-            "windows_per_epoch": data.crops.windows_per_epoch, "steps_per_epoch": spe,
-            "n_train_recordings": len(data.train), "n_train_subjects": len(data.train.subjects),
-            "n_val_recordings": 0 if data.val is None else len(data.val),
-            "n_val_subjects": 0 if data.val is None else len(data.val.subjects), "n_val_windows": len(data.val_rec),
-            # the exact subject split (sorted ids): lets a reference be fitted on the training subjects only
-            "train_subjects": [str(s) for s in data.train.subjects],
-            "val_subjects": [] if data.val is None else [str(s) for s in data.val.subjects],
-            "n_recordings_too_short": data.n_too_short,
-            "mask": config_to_dict(cfg.mask), "checkpoint": str(out / "best.pt"),
-            "preset_fitted": fitted,
-        }
-        if dist.main and finished:
-            write_json(work / "summary.json", summary)
-        if dist.main and work != out:
-            publish(work, out)
-        return summary
+def _stage_run(out: Path, ck: dict[str, Any] | None, partial: Path | None, cohort_paths: Sequence[str | Path],
+               cfg: TrainConfig) -> Path:
+    """The directory the main rank writes: a fresh run's staging sibling (renamed over ``out`` at the end), the
+    adopted sibling of a killed run, or ``out`` itself for an in-place resume; with its marker and config."""
+    if ck is None:
+        work = staging_dir(out)    # whole or nothing
+    elif partial is not None:
+        work = adopt_stale(partial, out)
+    else:
+        work = out
+    work.mkdir(parents=True, exist_ok=True)
+    with derived(sources=cohort_paths):     # the run's SourceDatasets: its cohorts, however it was called
+        write_marker(work, "run")
+    dump_config(cfg, work / "config.yaml")
+    return work
+
+
+def _save_epoch(work: Path, meta: dict[str, Any], o: _Optimisation, state: _Progress, rec: dict[str, Any],
+                improved: bool, snapshot_now: bool) -> None:
+    """After an epoch (main rank): the best weights, a snapshot, the resumable checkpoint and the metrics."""
+    model_state = {**meta, "model": o.raw.state_dict(), "epoch": state.epoch, "step": state.step,
+                   "val_loss": rec["val_loss"], "val_zero_loss": rec["val_zero_loss"]}
+    if improved:
+        save_checkpoint(work / "best.pt", {**model_state, "kind": "model"})
+    if snapshot_now:
+        save_checkpoint(work / "snapshots" / f"epoch-{state.epoch:04d}.pt", {**model_state, "kind": "model"})
+    save_checkpoint(work / "checkpoint.pt", {**model_state, "kind": "training_state", "optimizer": o.opt.state_dict(),
+                                             "scheduler": o.sched.state_dict(), **state.to_checkpoint(),
+                                             "rng": rng_state()})
+    write_text(work / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in state.history))
+
+
+def _summary(out: Path, cfg: TrainConfig, data: RunData, dist: _Dist, o: _Optimisation, state: _Progress, chash: str,
+             fitted: dict[str, Any] | None, sources: Any, finished: bool, wall_time: float) -> dict[str, Any]:
+    """The run's ``summary.json``: status, the code it ran, its best epoch, speed, data and subject split."""
+    history = state.history
+    best = next((h for h in history if h["epoch"] == state.best_epoch), history[-1] if history else {})
+    steps_done = len(history) * o.spe
+    tokens = o.windows_tokens(cfg)
+    return {
+        "status": "finished" if finished else "interrupted",
+        # the bi_core sources this run ran and training can reach (run_is_current checks
+        # them): an edit to the orchestrator that started it (steps, CLI) keeps the run
+        "code": loaded_sources(sources, within=import_closure(["bi_core.train"])),
+        "config_hash": chash,
+        "preprocessing_hash": data.preprocessing.digest(),
+        "epochs_run": state.epoch, "max_epochs": cfg.epochs, "stopped_early": bool(state.stopped_early(cfg)),
+        "best_epoch": state.best_epoch, "steps": state.step,
+        "val_loss": best.get("val_loss"), "val_zero_loss": best.get("val_zero_loss"),
+        "val_loss_ratio": (best["val_loss"] / best["val_zero_loss"]
+                           if best.get("val_loss") is not None and best.get("val_zero_loss") else None),
+        "final_train_loss": history[-1]["train_loss"] if history else None,
+        "wall_time_s": round(wall_time, 2), "train_time_s": round(state.train_time, 2),
+        "tokens_per_s": round(steps_done * tokens / state.train_time, 1) if state.train_time else None,
+        "windows_per_s": round(steps_done * cfg.batch_size / state.train_time, 2) if state.train_time else None,
+        "n_params": o.raw.n_params(), "device": str(dist.device), "world_size": dist.world,
+        "windows_per_epoch": data.crops.windows_per_epoch, "steps_per_epoch": o.spe,
+        "n_train_recordings": len(data.train), "n_train_subjects": len(data.train.subjects),
+        "n_val_recordings": 0 if data.val is None else len(data.val),
+        "n_val_subjects": 0 if data.val is None else len(data.val.subjects), "n_val_windows": len(data.val_rec),
+        # the exact subject split (sorted ids): lets a reference be fitted on the training subjects only
+        "train_subjects": [str(s) for s in data.train.subjects],
+        "val_subjects": [] if data.val is None else [str(s) for s in data.val.subjects],
+        "n_recordings_too_short": data.n_too_short,
+        "mask": config_to_dict(cfg.mask), "checkpoint": str(out / "best.pt"),
+        "preset_fitted": fitted,
+    }
