@@ -169,12 +169,6 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     dict
         The content of ``summary.json``.
     """
-    from ...analysis.classify import connectivity_features
-    from ...analysis.embeddings import embed
-    from ...analysis.predictability import predictability
-    from ...analysis.suite import EMBEDDING_KIND
-    from ...cohort import Cohort
-    from ...runs import load_model
     from ..masking_study.config import study_preset
     from ..masking_study.training import ensure_run
 
@@ -182,16 +176,7 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     t_start = time.perf_counter()
     synth_dir, out = Path(synth_dir), Path(out)
     pre_dir = synth_dir / "pretrain"
-    if not (pre_dir / "cohort.json").is_file():
-        raise InputError(f"{pre_dir} is not a cohort store; --synth must be a root made by `bi-core synth --out DIR`.")
-    cohort = Cohort.open(pre_dir)
-    tab = cohort.table
-    missing = [t for t in cfg.targets if t not in tab or tab[t].notna().sum() == 0]
-    if missing:
-        raise InputError(f"cohort {pre_dir} has no values for target(s) {missing}; columns: {list(tab.columns)}. "
-                         "The synthetic pretraining cohort (bi-core synth) has 'age' and 'fluid'.")
-    keep = tab[list(cfg.targets)].notna().all(axis=1).to_numpy()
-    tab = tab[keep].reset_index(drop=True)
+    cohort, tab = _lmae_cohort(pre_dir, cfg.targets)
     ids, subjects = tab["recording_id"].tolist(), tab["subject"].to_numpy()
     runs = Path(study_dir) / "runs" if study_dir is not None else out / "runs"
     scfg = study_preset(cfg.study)
@@ -202,10 +187,70 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     timings["pretraining_s"] = round(time.perf_counter() - t0, 2)
 
     t0 = time.perf_counter()
+    tokens, series, feats, n_windows = _lmae_features(cohort, ids, lmae_run, net_run, cfg.n_windows, pre_dir)
+    timings["features_s"] = round(time.perf_counter() - t0, 2)
+
+    folds = subject_folds(subjects, cfg.cv_folds, cfg.seed)
+    t0 = time.perf_counter()
+    preds, train_rows, weight_rows = _rwmoe_fits(tokens, series, tab, folds, cfg, cohort.atlas, progress)
+    for target in cfg.targets:
+        y = tab[target].to_numpy(float)
+        for name, X in feats.items():
+            preds[(target, name)] = ridge_predictions(X, y, folds)
+    timings["regression_s"] = round(time.perf_counter() - t0, 2)
+
+    results, predictions = _lmae_scores(preds, tab, folds, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    write_tsv(out / "results.tsv", results)
+    write_tsv(out / "predictions.tsv", predictions)
+    write_tsv(out / "expert_weights.tsv", pd.DataFrame(weight_rows))
+    write_tsv(out / "training.tsv", pd.DataFrame(train_rows))
+    summary = {"config": cfg.to_dict(), "n_subjects": len(np.unique(subjects)), "n_recordings": len(ids),
+               "n_windows": n_windows, "n_patches": int(tokens.shape[2]), "token_dim": int(tokens.shape[3]),
+               "lmae_run": str(lmae_run), "network_run": str(net_run),
+               "trained_now": {"lmae": lmae_trained, "network": net_trained},
+               "best_method": best_methods(results), "timings": {**timings,
+                                                                   "total_s": round(time.perf_counter() - t_start, 2)}}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _lmae_cohort(pre_dir: Path, targets: tuple[str, ...]) -> tuple[Any, pd.DataFrame]:
+    """The pretraining cohort and its recordings with every target, or a clear error."""
+    from ...cohort import Cohort
+
+    if not (pre_dir / "cohort.json").is_file():
+        raise InputError(f"{pre_dir} is not a cohort store; --synth must be a root made by `bi-core synth --out DIR`.")
+    cohort = Cohort.open(pre_dir)
+    tab = cohort.table
+    missing = [t for t in targets if t not in tab or tab[t].notna().sum() == 0]
+    if missing:
+        raise InputError(f"cohort {pre_dir} has no values for target(s) {missing}; columns: {list(tab.columns)}. "
+                         "The synthetic pretraining cohort (bi-core synth) has 'age' and 'fluid'.")
+    keep = tab[list(targets)].notna().all(axis=1).to_numpy()
+    return cohort, tab[keep].reset_index(drop=True)
+
+
+def _lmae_features(cohort: Any, ids: list[str], lmae_run: Path, net_run: Path, max_windows: int, pre_dir: Path
+                   ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray], int]:
+    """What each method regresses on, for the recordings ``ids``.
+
+    Returns ``(tokens, series, features, n_windows)``: the LMAE encoder's tokens (RWMOE+SSM's
+    input, ``[n_recordings, n_windows, n_patches, dim]``), each recording's harmonized series
+    (``[n_frames, n_rois]``; the regressor's ROI graphs), the ridge baselines' feature matrices
+    by method name (embeddings of both runs, the network-masked run's predictability profile,
+    FC correlation) and the windows used per recording.
+    """
+    from ...analysis.classify import connectivity_features
+    from ...analysis.embeddings import embed
+    from ...analysis.predictability import predictability
+    from ...analysis.suite import EMBEDDING_KIND
+    from ...runs import load_model
+
     lmae, info = load_model(lmae_run, cohort=cohort)
     h = cohort.harmonized(info.target_tr)
     n_frames = h.table.set_index("recording_id").loc[ids, "n_frames"].to_numpy()
-    n_windows = int(min(cfg.n_windows, n_frames.min() // info.window))
+    n_windows = int(min(max_windows, n_frames.min() // info.window))
     if n_windows < 1:
         raise InputError(f"some recordings of {pre_dir} are shorter than one {info.window}-frame window at TR "
                          f"{info.target_tr} s.")
@@ -224,13 +269,19 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
                 .reindex(index=ids, columns=list(cohort.atlas.networks)).to_numpy()
     series = [np.asarray(h.series(h.index_of(r))) for r in ids]
     feats["FC correlation + ridge"] = connectivity_features(series, "correlation")
-    timings["features_s"] = round(time.perf_counter() - t0, 2)
+    return tokens, series, feats, n_windows
 
-    folds = subject_folds(subjects, cfg.cv_folds, cfg.seed)
-    pred_rows, train_rows, weight_rows, res_rows = [], [], [], []
-    t0 = time.perf_counter()
+
+def _rwmoe_fits(tokens: np.ndarray, series: list[np.ndarray], tab: pd.DataFrame, folds: list[Any], cfg: LMAEConfig,
+                atlas: Any, progress: bool) -> tuple[dict[tuple[str, str], np.ndarray], list[dict], list[dict]]:
+    """RWMOE+SSM (trained and untrained read-out) out of fold per target, and one fit on every subject for the
+    experts' ROI weights; worker processes (``cfg.jobs``) memory-map the tokens.
+
+    Returns ``(predictions by (target, method), training rows, expert-weight rows)``.
+    """
     import tempfile
 
+    subjects = tab["subject"].to_numpy()
     untrained = replace(cfg.regressor, max_epochs=0)
     with tempfile.TemporaryDirectory(prefix="bi_core-lmae-") as tmp:
         # workers memory-map the tokens instead of receiving a copy each
@@ -253,18 +304,17 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
                          "groups": subjects, "cfg": cfg.regressor, "seed": cfg.seed, "target": target,
                          "method": RWMOE_METHOD, "fold": -1, "threads": 1})
         done = map_jobs(_fit_job, jobs, cfg.jobs, progress, desc="lmae-age (RWMOE+SSM fits)")
-    preds: dict[tuple[str, str], np.ndarray] = {}
-    for target in cfg.targets:
-        for name in (RWMOE_METHOD, RWMOE_UNTRAINED):
-            preds[(target, name)] = np.full(len(ids), np.nan)
+    preds = {(target, name): np.full(len(tab), np.nan) for target in cfg.targets
+             for name in (RWMOE_METHOD, RWMOE_UNTRAINED)}
+    train_rows, weight_rows = [], []
     for j, d in zip(jobs, done):
         if j["fold"] < 0:
             W = d["weights"]
             for r in range(W.shape[0]):
                 for e in range(W.shape[1]):
-                    weight_rows.append({"target": j["target"], "roi": cohort.atlas.roi_names[r],
-                                        "network": cohort.atlas.roi_networks[r],
-                                        "region": cohort.atlas.roi_regions[r] if cohort.atlas.roi_regions else "",
+                    weight_rows.append({"target": j["target"], "roi": atlas.roi_names[r],
+                                        "network": atlas.roi_networks[r],
+                                        "region": atlas.roi_regions[r] if atlas.roi_regions else "",
                                         "expert": e, "weight": float(W[r, e])})
             continue
         preds[(j["target"], j["method"])][j["test"]] = d["pred"]
@@ -272,12 +322,18 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
                            "best_epoch_per_seed": " ".join(map(str, d["best_epochs"])),
                            "readout_val_mse_std": d["best_val"], "n_train": len(j["train"]),
                            "n_test": len(j["test"]), "seconds": d["seconds"]})
-    for target in cfg.targets:
-        y = tab[target].to_numpy(float)
-        for name, X in feats.items():
-            preds[(target, name)] = ridge_predictions(X, y, folds)
-    timings["regression_s"] = round(time.perf_counter() - t0, 2)
+    return preds, train_rows, weight_rows
 
+
+def _lmae_scores(preds: dict[tuple[str, str], np.ndarray], tab: pd.DataFrame, folds: list[Any], cfg: LMAEConfig
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(results, predictions)``: every method's metrics per target beside predicting the fold's mean, the
+    reported reference values, and the out-of-fold predictions per recording."""
+    ids, subjects = tab["recording_id"].tolist(), tab["subject"].to_numpy()
+    fold_of = np.empty(len(ids), dtype=int)
+    for k, (_, te) in enumerate(folds):
+        fold_of[te] = k
+    res_rows, pred_rows = [], []
     for (target, name), p in preds.items():
         y = tab[target].to_numpy(float)
         met = regression_metrics(y, p, cfg.n_boot, cfg.seed)
@@ -289,26 +345,12 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
                          **met, "mae_predict_mean": float(np.abs(y - base).mean()), "target_sd": float(y.std())})
         for i in range(len(y)):
             pred_rows.append({"target": target, "method": name, "recording_id": ids[i], "subject": subjects[i],
-                              "fold": next(k for k, (_, te) in enumerate(folds) if i in set(te)),
-                              "y_true": y[i], "y_pred": p[i]})
+                              "fold": int(fold_of[i]), "y_true": y[i], "y_pred": p[i]})
     for ref in SEED001_REPORTED:
         if ref["target"] in cfg.targets:
             res_rows.append({"target": ref["target"], "method": REFERENCE_METHOD, "dataset": REFERENCE_DATASET,
                              "n": np.nan, "mae": ref["mae"], "r": ref["r"]})
-    results = pd.DataFrame(res_rows)
-    out.mkdir(parents=True, exist_ok=True)
-    write_tsv(out / "results.tsv", results)
-    write_tsv(out / "predictions.tsv", pd.DataFrame(pred_rows))
-    write_tsv(out / "expert_weights.tsv", pd.DataFrame(weight_rows))
-    write_tsv(out / "training.tsv", pd.DataFrame(train_rows))
-    summary = {"config": cfg.to_dict(), "n_subjects": len(np.unique(subjects)), "n_recordings": len(ids),
-               "n_windows": n_windows, "n_patches": int(tokens.shape[2]), "token_dim": int(tokens.shape[3]),
-               "lmae_run": str(lmae_run), "network_run": str(net_run),
-               "trained_now": {"lmae": lmae_trained, "network": net_trained},
-               "best_method": best_methods(results), "timings": {**timings,
-                                                                   "total_s": round(time.perf_counter() - t_start, 2)}}
-    write_json(out / "summary.json", summary)
-    return summary
+    return pd.DataFrame(res_rows), pd.DataFrame(pred_rows)
 
 
 def load_lmae(out: str | Path) -> dict[str, Any]:
