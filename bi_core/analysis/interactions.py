@@ -136,18 +136,7 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     solo = _Sums.zeros((n_rec, K, K, R))          # [rec, target, source]: target from that source alone
     rec_of_row = tiles.index["recording"].to_numpy()
     win_of_row = tiles.index["window"].to_numpy()
-    # positions of m's and n's ROIs among the ROIs masked by the pair {m, n} (ascending ids)
-    pair_pos = {}
-    for m in range(K):
-        for n in range(m + 1, K):
-            union = layout.rois_of_networks([m, n])
-            pair_pos[m, n] = (np.searchsorted(union, rois[m]), np.searchsorted(union, rois[n]), len(union))
-    # source-only pass of source n: every other network masked; positions of each target's ROIs
-    solo_pos = {}
-    for n in range(K):
-        others = [m for m in range(K) if m != n]
-        union = layout.rois_of_networks(others)
-        solo_pos[n] = (others, {m: np.searchsorted(union, rois[m]) for m in others}, len(union))
+    pair_pos, solo_pos = _hidden_source_positions(layout, rois)
     it = tiles.batches(batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -178,18 +167,9 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
                 if occlusion and sel.size:
                     occ.add(rec[sel], (m, K), rois[m], y[sel], p[sel])
             if occlusion and sel.size:
-                xs = x[torch.as_tensor(sel)]
-                for (m, n), (pos_m, pos_n, n_union) in pair_pos.items():
-                    o = model(xs, network_mask(layout, [m, n], batch_size=len(sel)).to(device))
-                    y, p = _window_values(o.pred, o.target, n_union)
-                    occ.add(rec[sel], (m, n), rois[m], y[:, pos_m], p[:, pos_m])
-                    occ.add(rec[sel], (n, m), rois[n], y[:, pos_n], p[:, pos_n])
+                _occlusion_pass(model, x[torch.as_tensor(sel)], rec[sel], layout, rois, pair_pos, occ, device)
             if source_only:
-                for n, (others, pos, n_union) in solo_pos.items():
-                    o = model(x, network_mask(layout, others, batch_size=len(rows)).to(device))
-                    y, p = _window_values(o.pred, o.target, n_union)
-                    for m in others:
-                        solo.add(rec, (m, n), rois[m], y[:, pos[m]], p[:, pos[m]])
+                _source_only_pass(model, x, rec, layout, rois, solo_pos, solo, device)
     table = recording_meta(tiles, cohort)
     nets = info.atlas.networks
     pred_table = _predictability_table(pred_sums, frames, counts, rois, table, nets)
@@ -203,6 +183,53 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     out = _interaction_table(sums, table, counts, nets)
     out.attrs["skipped"] = list(tiles.skipped)
     return pred_table, out
+
+
+def _hidden_source_positions(layout: Any, rois: list[np.ndarray]) -> tuple[dict, dict]:
+    """Where each network's ROIs sit among the ROIs a hiding pass masks (ascending ids).
+
+    Returns ``(pair_pos, solo_pos)``: ``pair_pos[m, n] = (positions of m's ROIs, of n's ROIs,
+    ROIs masked)`` for the occlusion pass of the pair {m, n} (m < n); ``solo_pos[n] = (the
+    other networks, {target: positions of its ROIs}, ROIs masked)`` for the source-only pass
+    of source ``n`` (every other network masked).
+    """
+    K = len(rois)
+    pair_pos = {}
+    for m in range(K):
+        for n in range(m + 1, K):
+            union = layout.rois_of_networks([m, n])
+            pair_pos[m, n] = (np.searchsorted(union, rois[m]), np.searchsorted(union, rois[n]), len(union))
+    solo_pos = {}
+    for n in range(K):
+        others = [m for m in range(K) if m != n]
+        union = layout.rois_of_networks(others)
+        solo_pos[n] = (others, {m: np.searchsorted(union, rois[m]) for m in others}, len(union))
+    return pair_pos, solo_pos
+
+
+def _occlusion_pass(model: Any, xs: Any, rec: np.ndarray, layout: Any, rois: list[np.ndarray], pair_pos: dict,
+                    occ: _Sums, device: Any) -> None:
+    """Occlusion on the windows ``xs`` (recordings ``rec``): each pair {m, n} masked once scores m without n
+    and n without m (the decoder's queries do not attend to each other)."""
+    from ..masking import network_mask
+
+    for (m, n), (pos_m, pos_n, n_union) in pair_pos.items():
+        o = model(xs, network_mask(layout, [m, n], batch_size=len(xs)).to(device))
+        y, p = _window_values(o.pred, o.target, n_union)
+        occ.add(rec, (m, n), rois[m], y[:, pos_m], p[:, pos_m])
+        occ.add(rec, (n, m), rois[n], y[:, pos_n], p[:, pos_n])
+
+
+def _source_only_pass(model: Any, x: Any, rec: np.ndarray, layout: Any, rois: list[np.ndarray], solo_pos: dict,
+                      solo: _Sums, device: Any) -> None:
+    """Each target reconstructed from one source network alone (every other network masked), per source."""
+    from ..masking import network_mask
+
+    for n, (others, pos, n_union) in solo_pos.items():
+        o = model(x, network_mask(layout, others, batch_size=len(x)).to(device))
+        y, p = _window_values(o.pred, o.target, n_union)
+        for m in others:
+            solo.add(rec, (m, n), rois[m], y[:, pos[m]], p[:, pos[m]])
 
 
 def _interaction_table(sums: InteractionPass, table: pd.DataFrame, counts: np.ndarray,
