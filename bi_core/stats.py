@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -151,3 +152,21 @@ def permutation_p(observed: float, null: np.ndarray) -> float:
     """One-sided permutation p-value ``(1 + #{null ≥ observed}) / (1 + B)`` (never 0; Phipson & Smyth 2010)."""
     null = np.asarray(null, dtype=float)
     return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))
+
+
+#: The one ridge penalty grid (scikit-learn ``alpha``): 10⁻³ … 10⁶ in half-decades (19). Every ridge of the book
+#: searches it: the reconstruction references (z-scored series, inner subject-grouped CV;
+#: :mod:`bi_core.analysis.linear`), target and behaviour prediction and the related studies' baselines
+#: (``RidgeCV``'s exact leave-one-out on the training rows). It holds each grid those used before (10⁰…10⁶,
+#: 10⁻²…10⁶, 10⁻³…10⁵, 10⁻³…10⁴).
+RIDGE_PENALTIES: tuple[float, ...] = tuple(np.logspace(-3, 6, 19).tolist())
+
+
+def standardized_ridge(alphas: tuple[float, ...] = RIDGE_PENALTIES) -> Any:
+    """An unfitted ``StandardScaler → RidgeCV(alphas)`` pipeline (features on any scale; the penalty by exact
+    leave-one-out on the rows it is fitted on)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))

@@ -82,6 +82,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import ConfigError, InputError
+from ..stats import RIDGE_PENALTIES
 from ..windows import TiledWindows
 from .predictability import _predictability_table, _Sums, recording_meta
 
@@ -92,8 +93,8 @@ if TYPE_CHECKING:  # scikit-learn loads when a reference is fitted (the CLI impo
 METHODS: tuple[str, ...] = ("ridge", "lagged-ridge")
 #: Frame lags of the inputs per method (0 = the same frame); lags stay within the window.
 LAGS: dict[str, tuple[int, ...]] = {"ridge": (0,), "lagged-ridge": (-2, -1, 0, 1, 2)}
-#: The ridge penalty grid (scikit-learn ``alpha``, z-scored series), searched by inner CV.
-PENALTIES: np.ndarray = np.logspace(0, 6, 13)
+#: The ridge penalty grid (scikit-learn ``alpha``, z-scored series), searched by inner CV: the package's one grid.
+PENALTIES: np.ndarray = np.asarray(RIDGE_PENALTIES)
 #: Subject-grouped folds of the inner CV that picks the penalty.
 INNER_FOLDS = 2
 #: Most frames one fit uses (a seeded random draw of the fitting windows' frames).

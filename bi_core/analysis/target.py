@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..stats import t_interval
+from ..stats import standardized_ridge, t_interval
 from .classify import ConnectivityFeatures, CVConfig, FeatureSet
 from .groupstats import COVARIATES, available_covariates, covariate_terms, fdr, ols_effect
 
@@ -34,8 +34,6 @@ from .groupstats import COVARIATES, available_covariates, covariate_terms, fdr, 
 RANGES: dict[str, tuple[float, float]] = {"r": (-1.0, 1.0), "mae": (0.0, np.inf)}
 #: Fewest subjects with a value for a prediction of the target (its r is over their held-out predictions).
 MIN_PREDICTION_SUBJECTS = 4
-#: Ridge penalties searched by RidgeCV.
-ALPHAS: tuple[float, ...] = tuple(np.logspace(-3, 4, 15))
 
 
 def check_target(table: pd.DataFrame, target: str, where: str = "the cohort", min_subjects: int = 4) -> pd.Series:
@@ -140,9 +138,6 @@ def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
         Fewer than :data:`MIN_PREDICTION_SUBJECTS` subjects.
     """
     from sklearn.base import clone
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from ..folds import plan_folds, repeated_subject_folds
 
@@ -153,7 +148,7 @@ def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
                          f"(a correlation over fewer held-out predictions says nothing); {n_subj} have one.")
     plan = plan_folds(cfg.n_splits, subjects, what="target prediction")
     splits = repeated_subject_folds(plan, subjects, None, cfg.n_repeats, cfg.seed)
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+    model = standardized_ridge()
     it = [(fs, *s) for fs in features for s in splits]
     if progress:
         from tqdm.auto import tqdm

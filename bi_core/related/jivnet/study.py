@@ -18,7 +18,7 @@ from ...config import config_to_dict, dump_config
 from ...connectome import PairedConnectomes, communicability, upper_triangle
 from ...errors import ConfigError
 from ...folds import Splits, loso_splits, subject_folds
-from ..ridge import BEHAVIOUR_ALPHAS, RIDGE_ALPHAS, standardized_ridge
+from ...stats import RIDGE_PENALTIES, standardized_ridge
 from .fit import MIN_TRAIN_SUBJECTS, encode_numpy, fit_jivnet, limit_threads, predict_cross_numpy
 from .model import JIVNetConfig, jivnet_preset
 from .scores import canonical_correlations, headline, row_corr, summarise, summarise_reconstruction, summarise_recovery
@@ -38,7 +38,7 @@ def _baseline_predictions(train: PairedConnectomes, test: PairedConnectomes, dir
     k = max(1, min(pls_components, len(xtr) - 2))
     pls = PLSRegression(n_components=k, scale=False).fit(xtr, ytr)
     out["pls"] = pls.predict(xte)
-    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(xtr, ytr)  # efficient leave-one-out GCV
+    ridge = RidgeCV(alphas=RIDGE_PENALTIES).fit(xtr, ytr)  # efficient leave-one-out GCV
     out["ridge"] = ridge.predict(xte)
     if direction == "sc_to_fc":
         # affine map from log communicability of SC to FC, pooled over training subjects and edges
@@ -68,7 +68,7 @@ def _behaviour_rows(codes_tr: dict[str, np.ndarray], codes_te: dict[str, np.ndar
                 "raw_sc_fc": np.hstack([test.sc_edges, test.fc_edges])}
     rows = []
     for fs in FEATURE_SETS:
-        pipe = standardized_ridge(BEHAVIOUR_ALPHAS)
+        pipe = standardized_ridge()
         pipe.fit(feats_tr[fs], train.behaviour)
         pred = pipe.predict(feats_te[fs])
         r = float(np.corrcoef(pred, test.behaviour)[0, 1]) if np.std(pred) > 0 else math.nan

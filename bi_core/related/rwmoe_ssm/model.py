@@ -13,7 +13,7 @@ from torch import nn
 
 from ... import streams
 from ...errors import ConfigError, InputError
-from ..ridge import standardized_ridge
+from ...stats import standardized_ridge
 from .graph import PRIOR_LOGIT, random_walk_features, rw_clusters
 from .ssm import DiagonalSSM
 
@@ -227,7 +227,7 @@ class RWMoESSMRegressor:
        their features start aligned.
     3. After every epoch (and before the first), each extractor gives the features of the
        fold it did not see; these out-of-fold features of all training subjects are the
-       rows of the read-out: a standardized ridge (:func:`~bi_core.related.ridge.standardized_ridge`,
+       rows of the read-out: a standardized ridge (:func:`~bi_core.stats.standardized_ridge`,
        penalty by leave-one-out), whose leave-one-out error is the validation score
        (``readout="trained"``: the heads' out-of-fold error). Training stops after
        ``cfg.patience`` epochs without improvement and keeps the best epoch — possibly
