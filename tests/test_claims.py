@@ -258,6 +258,11 @@ def test_scorecard_reads_directories_and_never_crashes_on_missing_ones(tmp_path)
     html = K.cell_text(card.iloc[0].to_dict(), link=lambda claim, scen: "03_predictability.html#fig-profile")
     assert html.startswith("<b>reproduced</b>") and 'href="03_predictability.html#fig-profile"' in html
     assert "&lt;" in K.cell_text({"verdict": "reproduced", "measured": "q < 0.05", "claim": "x", "scenario": "y"})
+    # the bottom line's ratios: chapter 7's mean-over-networks ratio, NaN without ridge's table; no curve, no ratio
+    t = scen[2]
+    assert np.isnan(K.table_ratio(t)) and K.curve_ratio(tmp_path / "absent") is None and K.curve_ratio(None) is None
+    ridge = t.predictability.assign(method="ridge", r2=t.predictability["r2"] * 2)
+    assert K.table_ratio(K.ScenarioTables(**{**t.__dict__, "linear": ridge})) == pytest.approx(0.5)
 
 
 def test_verdict_must_be_known():

@@ -589,6 +589,27 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
                           truth=truth, readout_selection=selection, readout_verdict=verdict_readout)
 
 
+def curve_ratio(results_dir: str | Path | None) -> float | None:
+    """The model's held-out mean R² over the same-frame ridge's from a results directory's learning curve (chapter
+    2's ratio; folds pooled), or ``None`` without one."""
+    from .learning_curve import curve_summary, pool_folds
+
+    f = Path(results_dir) / "learning_curve.tsv" if results_dir not in (None, "", "none") else None
+    return curve_summary(pool_folds(pd.read_csv(f, sep="\t")))["ratio_to_ridge"] if f and f.is_file() else None
+
+
+def table_ratio(t: "ScenarioTables") -> float:
+    """Chapter 7's ratio: the mean over networks of the model's and of ridge's held-out R² on the same recordings
+    (NaN without both tables)."""
+    from .verdicts import ratio_to_reference
+
+    if t.predictability is None or t.linear is None:
+        return float("nan")
+    ridge = t.linear[t.linear["method"] == "ridge"]
+    return ratio_to_reference(t.predictability.groupby("network")["r2"].mean().mean(),
+                              ridge.groupby("network")["r2"].mean().mean())
+
+
 def load_routing(routing_dir: str | Path | None) -> pd.DataFrame | None:
     """The routing control's ``routing_summary.tsv`` (``None`` when it was not built)."""
     return None if routing_dir in (None, "", "none") else _read(Path(routing_dir) / "routing_summary.tsv")
