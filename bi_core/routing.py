@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from ._io import atomic_dir, write_json
 from .cohort import CohortWriter
 from .errors import ConfigError
 from .preprocess import PreprocSpec
+from .synth import _glover, synthetic_atlas
 
 #: The planted routing: pairs of networks that share one latent signal (chosen to differ from
 #: the static scenario's strongest couplings and altered pairs).
@@ -92,7 +92,6 @@ def _bold(rng: np.random.Generator, n: int, n_frames: int, tr: float, tau: float
     """``n`` unit-variance HRF-convolved AR(1) signals ``[n_frames, n]``."""
     from scipy.signal import fftconvolve, lfilter
 
-    from .synth import _glover
 
     sub = max(1, math.ceil(tr / 0.2 - 1e-9))
     dt = tr / sub
@@ -111,8 +110,6 @@ def generate_routing(out: str | Path, size: str | RoutingConfig = "book", seed: 
 
     Returns ``out``. The ROI loadings and every signal depend only on ``seed`` and the size.
     """
-    from .synth import synthetic_atlas
-
     cfg = SIZES[size] if isinstance(size, str) else size
     if isinstance(size, str) and size not in SIZES:
         raise ConfigError(f"unknown routing size {size!r}; choose one of {sorted(SIZES)}.")

@@ -30,11 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .provenance import sources_current
+
+# In-function imports: .book imports this module (its chapters declare Steps), so the registry is imported when first
+# read; scikit-learn (.analysis.classify) loads only when a preset's CV config is built.
 
 #: Name of the stamp a step leaves in its home directory.
 STAMP_NAME = "step-stamp.json"
@@ -246,8 +250,6 @@ def _registry() -> dict[str, Step]:
 
 def with_dependencies(names: list[str]) -> list[str]:
     """``names`` and every step they read from, in launch order."""
-    from .errors import ConfigError
-
     steps = _registry()
     unknown = [n for n in names if n not in steps]
     if unknown:

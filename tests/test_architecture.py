@@ -192,3 +192,28 @@ def test_rule_catches_a_violation(tmp_path, monkeypatch):
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     assert _imports(bad) == {"bi_core.train"}
     assert _stage("bi_core.train") not in ALLOWED[_stage("bi_core.analysis.leak")]
+
+
+#: What a module with in-function ``bi_core`` imports says about them, once (CONTRIBUTING.md, "Imports").
+LAZY_REASON = "# In-function imports:"
+
+
+def _in_function_imports(src: str) -> list[int]:
+    """Line numbers of ``bi_core`` imports inside functions (relative imports, or ``bi_core.*``)."""
+    out = []
+    for n in ast.walk(ast.parse(src)):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out += [m.lineno for m in ast.walk(n) if isinstance(m, ast.ImportFrom)
+                    and (m.level > 0 or (m.module or "").startswith("bi_core"))]
+    return out
+
+
+def test_in_function_imports_say_why():
+    """An in-function import is there to keep a heavy import (torch, scikit-learn) or a step's stamp narrow, or to
+    avoid a circle: a module that has them says which, in one comment."""
+    silent = {str(p.relative_to(PKG)): len(lines) for p in sorted(PKG.rglob("*.py"))
+              if (lines := _in_function_imports(src := p.read_text())) and LAZY_REASON not in src}
+    assert not silent, (f"modules with in-function bi_core imports and no '{LAZY_REASON} <why>' comment "
+                        f"(hoist the imports to the top, or say why): {silent}")
+    assert _in_function_imports("def f():\n    from .x import y\n") == [2]
+    assert _in_function_imports("from .x import y\nimport numpy\ndef f():\n    import json\n") == []

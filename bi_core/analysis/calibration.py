@@ -45,9 +45,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..cohort import Cohort
 from ..stats import t_interval
+from ..synth import PRESETS, GroupSpec, generate
 from . import classify as C
 from . import groupstats as G
+from . import longitudinal as L
 
 #: Significance level of the calibrated rules (the scorecard's).
 ALPHA = 0.05
@@ -60,8 +63,6 @@ def null_config(n_per_group: int = 20, base: str = "smoke", age: tuple[float, fl
 
     No pretraining cohort is written (the paths calibrated here do not train a model).
     """
-    from ..synth import PRESETS, GroupSpec
-
     groups = tuple(GroupSpec(g, int(n_per_group), (0.0, 0.0), age) for g in NULL_GROUPS)
     return replace(PRESETS[base], name=f"null-{base}", pretrain=(), n_cn=0, n_mci=0, n_ad=0, groups=groups,
                    group_column="diagnosis")
@@ -168,9 +169,6 @@ def null_calibration(n_replicates: int = 100, n_per_group: int = 20, alpha: floa
         with it; the others are shown for comparison), ``nominal``, ``n_replicates``, ``rate``
         (observed), ``mc_se``, ``anti_conservative`` (rate > nominal + z · mc_se).
     """
-    from ..cohort import Cohort
-    from ..synth import generate
-
     cv = cv or C.CVConfig(n_splits=3, n_repeats=2, inner_splits=2, Cs=(0.01, 0.1, 1.0), n_permutations=199,
                           n_bootstrap=500, seed=seed)
     cfg = null_config(int(n_per_group) * int(n_replicates), base)
@@ -248,8 +246,6 @@ def mixed_model_null(df: pd.DataFrame, n_permutations: int = 200, alpha: float =
         ``n_fallback`` (fits that fell back to a random intercept) and ``n_unconverged`` (LRTs
         with a non-converged ML fit); ``attrs["replicates"]`` holds each permutation's p.
     """
-    from . import longitudinal as L
-
     bcol = L.baseline_column(column)
     d = L.prepare(df, value, column, groups)
     base = d.groupby("subject", sort=True)[bcol].first()
@@ -310,8 +306,6 @@ def clinical_association_null(df: pd.DataFrame, score: str, n_permutations: int 
         ``n_fixed_subjects`` (subjects alone in their visit-count stratum, so never moved);
         ``attrs["replicates"]`` holds each permutation's p-values.
     """
-    from . import longitudinal as L
-
     d = df.dropna(subset=[score, value]).sort_values(["subject", "years_from_baseline"], kind="stable")
     d = d.reset_index(drop=True)
     visits = d.groupby("subject", sort=True).size()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .groupstats import Groups, slug
+from .groupstats import Groups, as_labels, slug
+from .predictability import PHENOTYPES, with_phenotypes
 
 
 @dataclass(frozen=True)
@@ -178,9 +179,6 @@ def group_texts(groups: ChapterGroups | None, absent: str = NO_GROUPS) -> dict[s
 def with_group_labels(table: Any, cohort: Any, groups: Groups | None) -> Any:
     """A per-recording table with the cohort's phenotypes and, with ``groups``, its group column as the labels
     ``bi-core analyze`` compared (:func:`~bi_core.analysis.groupstats.as_labels`: ``2.0`` reads as ``2``)."""
-    from .groupstats import as_labels
-    from .predictability import PHENOTYPES, with_phenotypes
-
     if groups is None:
         return with_phenotypes(table, cohort)
     out = with_phenotypes(table, cohort, (*PHENOTYPES, groups.column))

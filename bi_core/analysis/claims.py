@@ -75,7 +75,9 @@ import pandas as pd
 
 from ..numfmt import format_number
 from .groundtruth import score_interaction_changes
-from .readouts import VERDICT_PRECISION, VERDICT_RECALL, VERDICT_SIGN
+from .learning_curve import curve_summary, pool_folds
+from .readouts import LABELS, VERDICT_PRECISION, VERDICT_RECALL, VERDICT_SIGN, verdict
+from .verdicts import QUALITY_BAR, meets_bar, ratio_to_reference
 
 #: The possible verdicts, in the order the scorecard counts them.
 VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "not testable here", "not run in this build")
@@ -458,7 +460,6 @@ def attention_interpretable(scores: pd.DataFrame | None, has_groups: bool = True
         return Verdict("not testable here", measured="no diagnoses and no planted couplings in this cohort")
     if scores is None or scores.empty:
         return _not_run("the read-out study (readout_scores.tsv)")
-    from .readouts import LABELS, verdict
 
     v = verdict(scores, attention_readout=attention_readout)
     att = v["best_attention"]
@@ -592,8 +593,6 @@ def load_suite(name: str, results: str | Path | None, readouts: str | Path | Non
 def curve_ratio(results_dir: str | Path | None) -> float | None:
     """The model's held-out mean R² over the same-frame ridge's from a results directory's learning curve (chapter
     2's ratio; folds pooled), or ``None`` without one."""
-    from .learning_curve import curve_summary, pool_folds
-
     f = Path(results_dir) / "learning_curve.tsv" if results_dir not in (None, "", "none") else None
     return curve_summary(pool_folds(pd.read_csv(f, sep="\t")))["ratio_to_ridge"] if f and f.is_file() else None
 
@@ -601,8 +600,6 @@ def curve_ratio(results_dir: str | Path | None) -> float | None:
 def table_ratio(t: "ScenarioTables") -> float:
     """Chapter 7's ratio: the mean over networks of the model's and of ridge's held-out R² on the same recordings
     (NaN without both tables)."""
-    from .verdicts import ratio_to_reference
-
     if t.predictability is None or t.linear is None:
         return float("nan")
     ridge = t.linear[t.linear["method"] == "ridge"]
@@ -704,8 +701,6 @@ def bottom_line(card: pd.DataFrame, *, model: str, ratios: Mapping[str, float], 
         One sentence (Markdown with inline HTML links) per finding: the model, its reconstruction against
         ridge, the verdicts of each synthetic scenario, the title claim, the routing control, the real data.
     """
-    from .verdicts import QUALITY_BAR, meets_bar
-
     bar = QUALITY_BAR if bar is None else bar
     links = links or {}
     scenarios = list(dict.fromkeys(card["scenario"]))

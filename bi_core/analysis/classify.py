@@ -64,8 +64,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.covariance import LedoitWolf
 
 from ..errors import InputError
-from ..stats import (auc_rows, balanced_accuracy_rows, percentile_interval, permutation_p, stratified_bootstrap)
-from .groupstats import Groups, slug
+from ..folds import class_counts, plan_folds, repeated_subject_folds
+from ..stats import auc_rows, balanced_accuracy_rows, percentile_interval, permutation_p, stratified_bootstrap
+from .groupstats import Groups, baseline_rows, slug
 
 #: The metrics of the summary tables.
 METRICS = ("auc", "balanced_accuracy")
@@ -207,8 +208,6 @@ def make_folds(subjects: np.ndarray, y: np.ndarray, cfg: CVConfig, classes: tupl
     InputError
         A class with fewer than 2 subjects.
     """
-    from ..folds import class_counts, plan_folds, repeated_subject_folds
-
     subjects = np.asarray(subjects)
     plan = plan_folds(cfg.n_splits, subjects, y, classes, what="classification")
     folds = Folds(subjects, repeated_subject_folds(plan, subjects, y, cfg.n_repeats, cfg.seed))
@@ -707,8 +706,6 @@ def summary_marker(X: np.ndarray, table: pd.DataFrame, cfg: CVConfig, progress: 
         (``n_repeats`` for every visit; 1 with leave-one-subject-out); ``attrs["cv_notes"]``:
         how a small cohort changed the folds (:func:`make_folds`).
     """
-    from .groupstats import baseline_rows
-
     task = _task("ad_cn") if task is None else task
     if len(task.classes) != 2:
         raise InputError(f"the summary marker separates two classes; task {task.name} has {len(task.classes)}.")
@@ -773,8 +770,6 @@ def run_classification(features: Mapping[str, np.ndarray] | list[FeatureSet], ta
         paired differences; and :func:`permutation_test`'s p-values), ``predictions``
         (out-of-fold), ``folds``, ``classes``.
     """
-    from .groupstats import baseline_rows
-
     fsets = [FeatureSet(k, v) for k, v in features.items()] if isinstance(features, Mapping) else list(features)
     base = np.flatnonzero(baseline_rows(table))
     bt = table.iloc[base].reset_index(drop=True)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..atlas import NetworkAtlas
+from ..descriptives import network_signals
 from ..errors import InputError
 from .verdicts import ratio_to_reference
 
@@ -31,8 +32,6 @@ STEP_S = 7.5
 
 def network_series(x: np.ndarray, atlas: NetworkAtlas) -> np.ndarray:
     """Mean signal of each network ``[n_frames, n_networks]`` of a recording ``x`` ``[n_frames, n_rois]``."""
-    from ..descriptives import network_signals
-
     return network_signals(x, atlas.network_index, atlas.n_networks)
 
 

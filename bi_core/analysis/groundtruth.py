@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from .._io import read_text
+from ..cohort import Cohort
 from ..errors import InputError
+from ..synth import implied_dependency
+from .groupstats import baseline_rows
 
 
 def load_ground_truth(path: str | Path) -> dict[str, Any]:
@@ -97,10 +100,6 @@ def implied_changes(synth_dir: str | Path, atlas: Any, contrast: str = "AD-CN") 
     and :func:`bi_core.synth.implied_dependency`. Returns ``[K, K]`` matrices
     ``delta_r2`` and ``share`` (group − reference) and ``[K]`` ``r2_full``.
     """
-    from ..cohort import Cohort
-    from ..synth import implied_dependency
-    from .groupstats import baseline_rows
-
     synth_dir = Path(synth_dir)
     truth = load_ground_truth(synth_dir)
     rec = pd.read_csv(synth_dir / "ground_truth_recordings.tsv", sep="\t")

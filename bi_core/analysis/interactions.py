@@ -45,13 +45,18 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
+from ..descriptives import network_signals
 from ..errors import InputError
+from ..masking import network_mask
 from ..windows import TiledWindows
 from .predictability import _predictability_table, _Sums, _window_values, recording_meta
 from .readout_registry import READOUTS, InteractionPass, fc_kinds, registered
 
 if TYPE_CHECKING:  # torch loads inside the functions that run the model (cheap imports for notebooks)
     import torch
+
+# In-function imports: torch loads with the model (..model), inside the model pass; the agreement and FC helpers here
+# serve notebooks without it.
 
 
 def interactions(model: torch.nn.Module, info: Any, cohort: Cohort, occlusion: bool = True,
@@ -116,7 +121,6 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     """
     import torch
 
-    from ..masking import network_mask
     from ..model import context_shares
 
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
@@ -211,8 +215,6 @@ def _occlusion_pass(model: Any, xs: Any, rec: np.ndarray, layout: Any, rois: lis
                     occ: _Sums, device: Any) -> None:
     """Occlusion on the windows ``xs`` (recordings ``rec``): each pair {m, n} masked once scores m without n
     and n without m (the decoder's queries do not attend to each other)."""
-    from ..masking import network_mask
-
     for (m, n), (pos_m, pos_n, n_union) in pair_pos.items():
         o = model(xs, network_mask(layout, [m, n], batch_size=len(xs)).to(device))
         y, p = _window_values(o.pred, o.target, n_union)
@@ -223,8 +225,6 @@ def _occlusion_pass(model: Any, xs: Any, rec: np.ndarray, layout: Any, rois: lis
 def _source_only_pass(model: Any, x: Any, rec: np.ndarray, layout: Any, rois: list[np.ndarray], solo_pos: dict,
                       solo: _Sums, device: Any) -> None:
     """Each target reconstructed from one source network alone (every other network masked), per source."""
-    from ..masking import network_mask
-
     for n, (others, pos, n_union) in solo_pos.items():
         o = model(x, network_mask(layout, others, batch_size=len(x)).to(device))
         y, p = _window_values(o.pred, o.target, n_union)
@@ -311,8 +311,6 @@ def add_network_fc(table: pd.DataFrame, cohort: Cohort,
     DataFrame
         ``table`` with an ``fc_correlation`` (and/or ``fc_partial_correlation``) column (a copy).
     """
-    from ..descriptives import network_signals
-
     nets = list(cohort.atlas.networks)
     ids = list(dict.fromkeys(table["recording_id"]))
     unknown = [r for r in ids if r not in set(cohort.table["recording_id"])]

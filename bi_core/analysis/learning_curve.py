@@ -30,7 +30,11 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import InputError
 from .linear import METHODS, linear_predictability
+from .predictability import predictability
 from .verdicts import QUALITY_BAR, negligible, ratio_to_reference
+
+# In-function imports: ..runs loads torch and the model only to score snapshots; the chapters read learning-curve
+# tables without them.
 
 #: Methods of the part-by-part rows (last snapshot, models with a linear path), by model part.
 PART_METHODS = {"linear path": "model: linear path", "decoder": "model: decoder"}
@@ -90,7 +94,6 @@ def learning_curve(run: str | Path, cohort: Cohort, *, fit_cohort: Cohort | Sequ
         linear path; ``r2`` is the mean over the scored recordings.
     """
     from ..runs import load_model, snapshot_files
-    from .predictability import predictability
 
     run = Path(run)
     summary_file = run / "summary.json"

@@ -82,6 +82,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import ConfigError, InputError
+from ..folds import plan_folds
 from ..stats import RIDGE_PENALTIES
 from ..windows import TiledWindows
 from .predictability import _predictability_table, _Sums, recording_meta
@@ -234,8 +235,6 @@ def _plan(score: _Windows, fit: _Windows | None, folds: int,
         fit_subjects = [fit.subject]
     else:
         from sklearn.model_selection import GroupKFold
-
-        from ..folds import plan_folds
 
         n_sub = len(np.unique(score.subject))
         if n_sub < INNER_FOLDS + 1:

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
+from ..errors import InputError
+from ..masking import network_mask
 from ..windows import TiledWindows
 
 if TYPE_CHECKING:  # torch loads inside the functions that run the model: the table
@@ -115,7 +117,6 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
     """
     import torch
 
-    from ..masking import network_mask
 
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
@@ -193,11 +194,9 @@ def reconstruct_window(model: torch.nn.Module, info: Any, cohort: Cohort, record
     """
     import torch
 
-    from ..masking import network_mask
 
     tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=[recording_id])
     if window >= len(tiles):
-        from ..errors import InputError
 
         raise InputError(f"recording {recording_id} has {len(tiles)} window(s); window {window} does not exist.")
     k = info.atlas.networks.index(network)

@@ -101,6 +101,9 @@ from .readout_registry.gradients import explained_energy, gradient_attributions
 if TYPE_CHECKING:
     import torch
 
+# In-function imports: the model (..runs, torch) and the suite (scikit-learn, statsmodels) load only for the read-out
+# study itself; the scorecard imports this module for its verdict thresholds and labels.
+
 #: Seed of the subject split (and of the window draw) on which the attention layer/head is chosen
 #: (:func:`selection_split`); the selection subjects are never scored.
 SELECTION_SEED = 101

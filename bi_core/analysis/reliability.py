@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cohort import Cohort
+from ..cohort import Cohort, CohortWriter
 from ..errors import InputError
 
 #: Repeated recordings at most this many years after a subject's first one count as retest.
@@ -155,8 +155,6 @@ def split_half_cohort(cohort: Cohort, out: str | Path, overwrite: bool = False) 
     overwrite
         Replace an existing cohort at ``out``.
     """
-    from ..cohort import CohortWriter
-
     with CohortWriter(out, cohort.atlas, cohort.preprocessing, name=f"{cohort.name}-halves", overwrite=overwrite,
                       extra_meta={"derived_from": str(cohort.path), "split": "first and second half of each recording"},
                       types=cohort.meta.get("phenotypes")) as w:

@@ -26,6 +26,8 @@ from .learning_curve import held_out_recordings
 from .readout_registry import study_order
 from .readouts import head_columns, join_readouts, model_readouts
 
+# In-function imports: ..runs (torch) loads only when the routing control scores a model.
+
 
 @dataclass
 class RoutingResult:

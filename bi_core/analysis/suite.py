@@ -64,6 +64,7 @@ import pandas as pd
 
 from .._io import atomic_dir, derived, refuse_overlap, write_json, write_tsv
 from ..cohort import Cohort
+from ..connectome import fc_from_bold
 from ..errors import InputError
 from . import classify as C
 from . import groundtruth as GT
@@ -71,12 +72,16 @@ from . import groupstats as G
 from . import longitudinal as L
 from . import reliability as R
 from . import target as T
+from .dynamic import dynamic_fc_features
 from .embeddings import embed, read_embeddings, write_embeddings
 from .interactions import add_network_fc, agreement, predictability_and_interactions
 from .linear import METHODS as LINEAR_METHODS
 from .linear import linear_predictability_and_occlusion
 from .predictability import PHENOTYPES, with_phenotypes
 from .readout_registry import interaction_measures
+
+# In-function imports: torch (..model, ..runs) loads only when the suite runs a model; the chapters and the CLI import
+# its constants and table helpers.
 
 #: Columns of the interactions table compared between groups and scored against the truth
 #: (``fc_correlation`` and ``linear_occlusion_delta_r2`` are model-free baselines, see
@@ -420,8 +425,6 @@ def _reliability(retest: pd.DataFrame, cohort: Cohort, pred: pd.DataFrame, inter
                  out: Path) -> dict[str, Any]:
     """:func:`run_suite`'s test–retest reliability of predictability, interactions and FC edges over the
     ``retest`` sets: writes ``reliability.tsv`` and returns its summary."""
-    from ..connectome import fc_from_bold
-
     fc_ids = list(retest["recording_id"])
     fc = fc_from_bold([np.asarray(cohort.series(r)) for r in fc_ids], names=fc_ids)
     rel = R.reliability(retest, pred, inter, INTERACTION_MEASURES, fc, cohort.atlas.roi_names,
@@ -627,7 +630,6 @@ def _feature_sets(cohort: Cohort, pred: pd.DataFrame, inter: pd.DataFrame, linea
         feats += [C.FeatureSet("FC correlation", C.connectivity_features(series, "correlation")),
                   C.FeatureSet("FC tangent", series, connectivity="tangent")]
     if dynamic_fc:
-        from .dynamic import dynamic_fc_features
 
         h = cohort.harmonized(info.target_tr)
         tr = float(info.target_tr) if info.target_tr is not None else float(h.table["tr"].iloc[0])

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..folds import plan_folds, repeated_subject_folds
 from ..stats import standardized_ridge, t_interval
 from .classify import ConnectivityFeatures, CVConfig, FeatureSet
 from .groupstats import COVARIATES, available_covariates, covariate_terms, fdr, ols_effect
@@ -139,7 +140,6 @@ def predict_target(features: list[FeatureSet], y: np.ndarray, subjects: np.ndarr
     """
     from sklearn.base import clone
 
-    from ..folds import plan_folds, repeated_subject_folds
 
     y = np.asarray(y, float)
     n_subj = len(set(subjects))

@@ -11,6 +11,9 @@ from typing import Any
 from ..steps import Context, Step
 from . import ABLATION_TABLE, PRESETS_TABLE, Chapter
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 def _pretrain(ctx: Context, cohorts: list[Path], preset_name: str, out: Path, **overrides: Any) -> None:
     from ..runs import preset, run_is_current

@@ -9,6 +9,9 @@ from typing import Any
 from ..steps import Context, Step, analysis_settings
 from . import Chapter
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 #: Recordings of the evaluation cohort that the synthetic learning curve scores (a seeded subset keeps it cheap).
 CURVE_RECORDINGS = 40

@@ -10,6 +10,9 @@ from . import Chapter
 from .ch03_predictability import analysis_params
 from .ch07_real_data import _real_fold_runs
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 def _readout_kw(ctx: Context) -> dict[str, Any]:
     # the sizes live beside the study (bi_core.analysis.readouts.SIZES), so tuning them re-runs this step only

@@ -9,6 +9,9 @@ from typing import Any
 from ..steps import Context, Step, analysis_settings
 from . import Chapter
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 #: The dynamic scenario's cohorts per synthetic preset: the preset's atlas, sites and
 #: recording lengths, a smaller evaluation cohort with baseline visits only, and a smaller

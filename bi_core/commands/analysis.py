@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..cohort import Cohort
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 40
 #: ``--method`` choices: the model and bi_core.analysis.linear.METHODS, spelled out so that
 #: building the parser does not import numpy and scikit-learn (a test keeps them in step)

@@ -6,6 +6,9 @@ import argparse
 
 from ..steps import BOOK_PRESETS, STEPS   # light: no torch
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 90
 
 

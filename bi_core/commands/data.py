@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 10
 
 

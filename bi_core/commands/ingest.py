@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from ..cohort import Cohort
     from ..preprocess import PreprocSpec
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 20
 
 _FORMATTER = argparse.RawDescriptionHelpFormatter

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 80
 
 _OUTPUTS = ("Writes reconstruction.tsv (one row per held-out subject x direction x method: r and r_dev), "

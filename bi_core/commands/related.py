@@ -6,6 +6,9 @@ import argparse
 
 from ..mask_strategies import STRATEGIES  # names only: no torch
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 70
 
 _STUDY_OUT = ("Writes tidy tables into OUT: mask_fractions.tsv (expected and realized masked share per strategy), "

@@ -8,6 +8,9 @@ import os
 
 from ..mask_strategies import STRATEGIES  # names and descriptions only: no torch
 
+# In-function imports: a command's code loads only when that command runs: `bi-core --help` and the other commands
+# start without torch, scikit-learn or statsmodels.
+
 ORDER = 30
 
 _PRESET_HELP = ("smoke (seconds; tests), default (the book: 2-core CPU, minutes on the default synthetic cohort), "

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import DIAGNOSIS_LEVELS
-from . import color_limits, contrast_order, network_matrix, panel_grid
+from . import color_limits, contrast_order, matrix_from_table, network_matrix, panel_grid
 
 
 def group_matrices(mats: Mapping[str, np.ndarray], networks: Sequence[str], colors: Mapping[str, str],
@@ -34,8 +34,6 @@ def difference_maps(diff: pd.DataFrame, networks: Sequence[str], colors: Mapping
                     value: str = "cohens_d") -> plt.Figure:
     """One difference map per contrast of the table (AD−CN, MCI−CN; adjusted Cohen's d), FDR-significant cells
     boxed with a star."""
-    from . import matrix_from_table
-
     contrasts = contrast_order(diff)
     d = diff[diff["measure"] == measure] if "measure" in diff else diff
     vmin, vmax, _ = color_limits(d[value].to_numpy(float), center=0.0)     # shared, symmetric, outliers clipped

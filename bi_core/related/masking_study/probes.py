@@ -11,10 +11,15 @@ import numpy as np
 import pandas as pd
 
 from ... import streams
+from ...cohort import Cohort
 from ...errors import InputError
 from ...masking import STRATEGIES, MaskConfig, MaskSampler, TokenLayout
+from ...windows import TiledWindows
 from .config import StudyConfig
 from .training import matched_mask_configs
+
+# In-function imports: the analysis suite (scikit-learn, statsmodels) and the model (torch) load only when a run is
+# probed.
 
 # ---------------------------------------------------------------------- probes
 def reconstruction_errors(model: Any, layout: TokenLayout, tiles: Any, configs: dict[str, MaskConfig],
@@ -104,9 +109,7 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
     from ...analysis.interactions import predictability_and_interactions
     from ...analysis.predictability import with_phenotypes
     from ...analysis.suite import EMBEDDING_KIND
-    from ...cohort import Cohort
     from ...runs import load_model
-    from ...windows import TiledWindows
 
     t = {}
     t0 = time.perf_counter()

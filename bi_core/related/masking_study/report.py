@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ...numfmt import format_number
+from ...stats import t_interval
 from .config import METRICS, REFERENCE, StudyConfig
 
 # ---------------------------------------------------------------------- summaries
@@ -34,8 +35,6 @@ def paired_differences(metrics: pd.DataFrame, reference: str = REFERENCE) -> pd.
     ``reference_better`` counts the seeds in which the reference is better (by the metric's
     direction); NaN pairs are skipped.
     """
-    from ...stats import t_interval
-
     m = metrics[metrics["seed"].notna()]
     wide = m.pivot_table(index=["metric", "seed"], columns="strategy", values="value", aggfunc="mean", dropna=False)
     rows = []

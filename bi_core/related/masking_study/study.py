@@ -12,14 +12,18 @@ import numpy as np
 import pandas as pd
 
 from ..._io import write_json, write_tsv
+from ...cohort import Cohort
 from ...errors import InputError
 from ...masking import TokenLayout
+from ...windows import DEFAULT_TARGET_TR
 from ..parallel import map_jobs
 from .config import METRICS, StudyConfig, study_preset
 from .data import study_data
 from .probes import probe_run
 from .report import conclusions, paired_differences, summarize
 from .training import ensure_run, mask_fractions, matched_mask_configs, n_patches
+
+# In-function imports: scikit-learn (...analysis.classify) loads only when the study runs.
 
 def _task(job: dict[str, Any]) -> dict[str, Any]:
     """One (strategy, seed): pretrain unless current, then probe. Runs in a worker process."""
@@ -64,7 +68,6 @@ def run_study(cohorts: str | Path, out: str | Path, cfg: StudyConfig | None = No
         The content of ``summary.json``.
     """
     from ...analysis import classify as C
-    from ...cohort import Cohort
 
     cfg = cfg or study_preset("default")
     t_start = time.perf_counter()
@@ -77,7 +80,6 @@ def run_study(cohorts: str | Path, out: str | Path, cfg: StudyConfig | None = No
     recordings = data.recordings
     out.mkdir(parents=True, exist_ok=True)
     # resample both cohorts once here, so worker processes only ever read the caches
-    from ...windows import DEFAULT_TARGET_TR
 
     pre.harmonized(DEFAULT_TARGET_TR, progress=progress)
     evh = ev.harmonized(DEFAULT_TARGET_TR, progress=progress)

@@ -9,8 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...cohort import Cohort
 from ...masking import DEFAULT_P_TWO, STRATEGIES, MaskConfig, MaskSampler, TokenLayout, get_strategy, matched_ratio
 from .config import REFERENCE, StudyConfig
+
+# In-function imports: torch (the model, runs and the trainer) loads only when a run is checked or trained; the
+# study's config and data helpers import this module.
 
 # ---------------------------------------------------------------------- masks
 def matched_mask_configs(layout: TokenLayout, p_two: float = DEFAULT_P_TWO,
@@ -82,7 +86,6 @@ def ensure_run(pretrain_dir: str | Path, cfg: StudyConfig, strategy: str, seed: 
     Returns ``(run directory, trained now)``. Always on the CPU, so the numbers do not
     depend on whether a GPU is present.
     """
-    from ...cohort import Cohort
     from ...runs import run_is_current
     from ...train import pretrain
 

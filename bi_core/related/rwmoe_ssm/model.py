@@ -13,6 +13,7 @@ from torch import nn
 
 from ... import streams
 from ...errors import ConfigError, InputError
+from ...folds import subject_folds
 from ...stats import standardized_ridge
 from .graph import PRIOR_LOGIT, random_walk_features, rw_clusters
 from .ssm import DiagonalSSM
@@ -281,7 +282,6 @@ class RWMoESSMRegressor:
         """
         from threadpoolctl import threadpool_limits
 
-        from ...folds import subject_folds
 
         check_tokens(X, y)
         if np.asarray(transition).shape != (X.shape[1], X.shape[1]):

@@ -14,9 +14,19 @@ import pandas as pd
 import torch
 
 from ..._io import write_json, write_tsv
+from ...analysis.classify import connectivity_features
+from ...analysis.embeddings import embed
+from ...analysis.predictability import predictability
+from ...analysis.suite import EMBEDDING_KIND
+from ...cohort import Cohort
 from ...config import pick_preset
 from ...errors import ConfigError, InputError
 from ...folds import subject_folds
+from ...masking import Mask
+from ...runs import load_model
+from ...windows import RecordingSet
+from ..masking_study.config import study_preset
+from ..masking_study.training import ensure_run
 from ..parallel import map_jobs
 from ..ridge import ridge_predictions
 from .graph import group_fc_graph, transition_matrix
@@ -41,9 +51,6 @@ def encoder_tokens(model: Any, info: Any, cohort: Any, recordings: Sequence[str]
     InputError
         When a recording is shorter than ``n_windows`` windows.
     """
-    from ...masking import Mask
-    from ...windows import RecordingSet
-
     h = cohort.harmonized(info.target_tr)
     rs = RecordingSet([h])
     pos = {r: i for i, r in enumerate(rs.table["recording_id"])}
@@ -169,9 +176,6 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
     dict
         The content of ``summary.json``.
     """
-    from ..masking_study.config import study_preset
-    from ..masking_study.training import ensure_run
-
     cfg = cfg or lmae_preset("default")
     t_start = time.perf_counter()
     synth_dir, out = Path(synth_dir), Path(out)
@@ -217,8 +221,6 @@ def run_lmae_age(synth_dir: str | Path, out: str | Path, cfg: LMAEConfig | None 
 
 def _lmae_cohort(pre_dir: Path, targets: tuple[str, ...]) -> tuple[Any, pd.DataFrame]:
     """The pretraining cohort and its recordings with every target, or a clear error."""
-    from ...cohort import Cohort
-
     if not (pre_dir / "cohort.json").is_file():
         raise InputError(f"{pre_dir} is not a cohort store; --synth must be a root made by `bi-core synth --out DIR`.")
     cohort = Cohort.open(pre_dir)
@@ -241,12 +243,6 @@ def _lmae_features(cohort: Any, ids: list[str], lmae_run: Path, net_run: Path, m
     by method name (embeddings of both runs, the network-masked run's predictability profile,
     FC correlation) and the windows used per recording.
     """
-    from ...analysis.classify import connectivity_features
-    from ...analysis.embeddings import embed
-    from ...analysis.predictability import predictability
-    from ...analysis.suite import EMBEDDING_KIND
-    from ...runs import load_model
-
     lmae, info = load_model(lmae_run, cohort=cohort)
     h = cohort.harmonized(info.target_tr)
     n_frames = h.table.set_index("recording_id").loc[ids, "n_frames"].to_numpy()
