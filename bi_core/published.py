@@ -155,8 +155,8 @@ def publish(run: str | Path, cohort_paths: Sequence[str | Path], dest: str | Pat
     with atomic_dir(dest, overwrite=True) as tmp:
         for name in _COPIED:
             shutil.copy2(run / name, tmp / name)
-        (tmp / "snapshots").mkdir()
         for _, f in snapshot_files(run):
+            (tmp / "snapshots").mkdir(exist_ok=True)
             ck = load_checkpoint(f, map_location="cpu")
             ck["model"] = {k: (v.half() if torch.is_floating_point(v) else v) for k, v in ck["model"].items()}
             ck["published_float16"] = True
@@ -235,7 +235,8 @@ def install(bundle: str | Path, out: str | Path, verification: Verification) -> 
     with atomic_dir(out, overwrite=True, kind="run") as tmp:
         for name in ("best.pt", "metrics.jsonl", "config.yaml", "manifest.json"):
             shutil.copy2(bundle / name, tmp / name)
-        shutil.copytree(bundle / "snapshots", tmp / "snapshots")
+        if (bundle / "snapshots").is_dir():     # a run trained without snapshots has none (and git keeps no empty dir)
+            shutil.copytree(bundle / "snapshots", tmp / "snapshots")
         s = json.loads((bundle / "summary.json").read_text())
         s["published"] = {"bundle": str(bundle), "git_commit": m.get("code", {}).get("git_commit"),
                           "verified_val_loss": verification.loss, "manifest_val_loss": verification.expected,

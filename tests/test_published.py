@@ -20,6 +20,7 @@ from bi_core.runs import load_model, preset, run_is_current, snapshot_files
 from bi_core.steps import BOOK_PRESETS
 
 DEFAULT = BOOK_PRESETS["default"]
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -226,3 +227,30 @@ def test_shipped_routing_weights_are_valid_for_this_code(tmp_path):
     generate_routing(tmp_path / "data", ROUTING_BOOK["default"]["size"], seed=0)
     v = verify(bundle_path("default", "routing"), [tmp_path / "data" / "cohort"], routing_train_config("default", 0))
     assert v.ok, v.reason + " — retrain and republish with `make weights`"
+
+
+def test_a_bundle_installs_from_what_git_keeps(tmp_path):
+    """A fresh clone holds a bundle's tracked files only: git keeps no empty directory, so a bundle of a run trained
+    without snapshots (chapter 4's routing control) has no ``snapshots/`` there. It must verify and install all the
+    same (a fresh clone's `make book` once failed here), and publishing such a run writes no empty directory."""
+    import subprocess
+
+    from bi_core.book.ch04_interactions import ROUTING_BOOK, routing_train_config
+    from bi_core.routing import generate_routing
+
+    shipped = bundle_path("default", "routing")
+    tracked = subprocess.run(["git", "ls-files", str(shipped)], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    for f in tracked:
+        (clone / Path(f).relative_to(shipped.relative_to(ROOT))).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, clone / Path(f).relative_to(shipped.relative_to(ROOT)))
+    generate_routing(tmp_path / "data", ROUTING_BOOK["default"]["size"], seed=0)
+    cohorts, cfg = [tmp_path / "data" / "cohort"], routing_train_config("default", 0)
+    v = verify(clone, cohorts, cfg)
+    assert v.ok, v.reason
+    run = install(clone, tmp_path / "run", v)
+    assert (run / "best.pt").is_file() and snapshot_files(run) == snapshot_files(clone) == []
+    again = publish(run, cohorts, tmp_path / "republished", command="pytest", preset="default")
+    assert not (again / "snapshots").exists()
