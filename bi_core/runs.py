@@ -174,9 +174,8 @@ def _real() -> TrainConfig:
     # out 2-3 subjects), 4 mask draws per step; 320 epochs = 640 steps per fold, without early
     # stopping (two or three held-out subjects make a noisy stopping rule). The book's decoder
     # reached 0.906 of the same-frame ridge's held-out R² pooled over 3 folds at 640 steps, its curve
-    # still rising (0.95 at 960 steps on a single 6-subject split, seed 7); the decoder as first built
-    # 0.59-0.70 (bench/README.md, "The paper's decoder made to train"). The book installs the
-    # published weights of this preset (weights/default/, bi_core.published) instead of training.
+    # still rising; the decoder as first built 0.59-0.70 (bench/README.md, "The paper's decoder made
+    # to train"). The book's HCP runs are `real-full` (below).
     return TrainConfig(epochs=320, batch_size=16, mask_groups=4, val_fraction=0.2, patience=0, snapshots=8)
 
 
@@ -187,7 +186,10 @@ def _full() -> TrainConfig:
 
 
 def _real_full() -> TrainConfig:
-    # the published book on real HCP: 4x the book's steps (3,840)
+    # the book's HCP runs (default and full books): 4x `real`'s steps, 2,560 per fold. Measured on 7 December
+    # 2026 (bench/results/presets.tsv): held-out ratio to the same-frame ridge 0.986 pooled over the 3 folds (bar
+    # 0.95; 0.942 at 960 steps, 0.961 at 1,280, then flattening), 44-49 min of training per fold on one core of a
+    # loaded 2-core machine. The book installs the published weights of this preset (weights/default/).
     return replace(_real(), epochs=1280)
 
 

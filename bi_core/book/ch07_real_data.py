@@ -52,9 +52,7 @@ def real_fold_run(ctx: Context, k: int) -> Path:
 def _pretrain_real(ctx: Context) -> None:
     # one run of the same preset per fold, each holding out its fold's subjects (the gw cohort is never
     # trained on). With 7 subjects and 3 folds a run trains on 4-5 subjects (36-45 windows): 2 steps per
-    # epoch instead of the single 6-subject split's 3, i.e. 640 steps at `real` (960 before; the book's
-    # decoder reached 0.94 of ridge at 720 steps on seed 7), and the 3 runs together cost about 2x the
-    # one run they replace. The epochs are kept: fewer would lower the ratio the chapter reports.
+    # epoch, i.e. 2,560 steps at `real-full` (the book's preset: `real`'s 640 stay below the quality bar).
     for k, held in enumerate(real_folds(ctx)):
         _pretrain(ctx, [ctx.real_dir], ctx.preset.pretrain_real, real_fold_run(ctx, k), val_subjects=tuple(held))
 

