@@ -482,7 +482,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
             rec_ = {"epoch": state.epoch, "step": state.step, "train_loss": tr_sse / max(tr_count, 1),
                     "val_loss": _finite_or_none(val_loss), "val_zero_loss": _finite_or_none(val_zero),
                     "lr": opt_.opt.param_groups[0]["lr"], "epoch_time_s": round(epoch_time, 4),
-                    "tokens_per_s": round(opt_.spe * opt_.windows_tokens(cfg) / epoch_time, 1),
+                    "tokens_per_s": round(opt_.spe * opt_.batch_tokens(cfg) / epoch_time, 1),
                     "windows_per_s": round(opt_.spe * cfg.batch_size / epoch_time, 2)}
             state.history.append(rec_)
             if dist.main:
@@ -610,8 +610,8 @@ class _Optimisation:
                          int(ck["bad_epochs"]), list(ck["history"]), float(ck.get("train_time_s", 0.0)))
 
     @staticmethod
-    def windows_tokens(cfg: TrainConfig) -> int:
-        """Tokens in one global batch (windows × ROIs × time patches)."""
+    def batch_tokens(cfg: TrainConfig) -> int:
+        """Tokens in one global batch (windows × ROIs × time patches): the throughput the logs report."""
         return cfg.batch_size * cfg.model.n_rois * cfg.model.n_patches
 
 
@@ -653,7 +653,7 @@ def _summary(out: Path, cfg: TrainConfig, data: RunData, dist: _Dist, o: _Optimi
     history = state.history
     best = next((h for h in history if h["epoch"] == state.best_epoch), history[-1] if history else {})
     steps_done = len(history) * o.spe
-    tokens = o.windows_tokens(cfg)
+    tokens = o.batch_tokens(cfg)
     return {
         "status": "finished" if finished else "interrupted",
         # the bi_core sources this run ran and training can reach (run_is_current checks
