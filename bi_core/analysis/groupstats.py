@@ -260,35 +260,40 @@ def group_differences(df: pd.DataFrame, value: str, cells: Sequence[str], covari
     check_groups(df, need=refs, what=f"group comparison of {value!r}", column=column)
     terms = covariate_terms(df, covariates)
     rows = []
-    # cells usually share their recordings: the design matrix of a row set is built once
-    # (covariates are per recording, so the same rows give the same design)
-    designs: dict[tuple[str, tuple[Any, ...]], pd.DataFrame] = {}
-    for key, g in df.groupby(list(cells), sort=False):
+    # thousands of cells (target × source pairs × read-outs): per-cell pandas filtering was most of the time, so the
+    # rows of each (cell, contrast) are found on arrays computed once, and a row set's design is solved once
+    vals = df[value].to_numpy(dtype=float)
+    ok = ~np.isnan(vals) & df[column].notna().to_numpy()
+    is_level = {lvl: (df[column] == lvl).to_numpy() for pair in contrasts for lvl in pair}
+    rec = df["recording_id"].to_numpy() if "recording_id" in df else df.index.to_numpy()
+    # cells usually share their recordings: the design of a row set is built once (covariates are per recording, so
+    # the same recordings give the same design)
+    designs: dict[tuple[str, tuple[Any, ...]], OLSDesign | None] = {}
+    for key, idx in df.groupby(list(cells), sort=False).indices.items():
         key = key if isinstance(key, tuple) else (key,)
-        g = g.dropna(subset=[value, column])
+        idx = idx[ok[idx]]
         for grp, ref in contrasts:
-            sub = g[g[column].isin([grp, ref])].copy()
-            n_g, n_r = int((sub[column] == grp).sum()), int((sub[column] == ref).sum())
+            in_g, in_r = is_level[grp][idx], is_level[ref][idx]
+            sub = idx[in_g | in_r]
+            n_g, n_r = int(in_g.sum()), int(in_r.sum())
             base = dict(zip(cells, key), contrast=f"{grp}-{ref}", n_group=n_g, n_ref=n_r,
-                        mean_group=float(sub.loc[sub[column] == grp, value].mean()) if n_g else np.nan,
-                        mean_ref=float(sub.loc[sub[column] == ref, value].mean()) if n_r else np.nan)
-            if n_g < 2 or n_r < 2:
+                        mean_group=float(vals[idx[in_g]].mean()) if n_g else np.nan,
+                        mean_ref=float(vals[idx[in_r]].mean()) if n_r else np.nan)
+            design = None
+            if n_g >= 2 and n_r >= 2:
+                ids = (grp, tuple(rec[sub]))
+                if ids not in designs:
+                    d = df.iloc[sub].assign(_grp=is_level[grp][sub].astype(float))
+                    use = [t for t in terms if d[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
+                    X = patsy.dmatrix("_grp" + "".join(f" + {t}" for t in use), d, return_type="dataframe")
+                    # as many coefficients as subjects: no residual to test the difference against
+                    designs[ids] = OLSDesign(X, "_grp") if len(sub) > X.shape[1] else None
+                design = designs[ids]
+            if design is None:
                 rows.append({**base, "estimate": np.nan, "se": np.nan, "t": np.nan, "p": np.nan, "ci_low": np.nan,
                              "ci_high": np.nan, "cohens_d": np.nan})
                 continue
-            sub["_grp"] = (sub[column] == grp).astype(float)
-            ids = tuple(sub["recording_id"]) if "recording_id" in sub else tuple(sub.index)
-            X = designs.get((grp, ids))
-            if X is None:
-                use = [t for t in terms if sub[t[2:-1] if t.startswith("C(") else t].nunique() > 1]
-                X = designs[grp, ids] = patsy.dmatrix("_grp" + "".join(f" + {t}" for t in use), sub,
-                                                      return_type="dataframe")
-            if len(sub) <= X.shape[1]:
-                # as many coefficients as subjects: no residual to test the difference against
-                rows.append({**base, "estimate": np.nan, "se": np.nan, "t": np.nan, "p": np.nan, "ci_low": np.nan,
-                             "ci_high": np.nan, "cohens_d": np.nan})
-                continue
-            fit = ols_effect(sub[value], X, "_grp")
+            fit = design.effect(vals[sub])
             sd = fit.pop("residual_sd")
             rows.append({**base, **fit, "cohens_d": fit["estimate"] / sd if sd else np.nan})
     what = " × ".join(cells) + (" cells" if len(cells) > 1 else "s")
@@ -361,33 +366,48 @@ def largest_effect_probability(df: pd.DataFrame, value: str, cell: str, contrast
                          "p_largest": wins / n_boot, "rank": order, "n_boot": int(n_boot), "n_subjects": n})
 
 
-def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
-    """OLS of ``y`` ``[n]`` on the design ``X`` ``[n, p]``: ``term``'s estimate, se, t, p, 95 % CI and the residual SD.
+class OLSDesign:
+    """One OLS design ``X`` ``[n, p]`` solved once for many responses: :meth:`effect` is ``term``'s estimate, se, t,
+    p, 95 % CI and the residual SD.
 
     statsmodels' ``OLS(y, X).fit()`` computed directly (its pseudo-inverse solution, residual
     degrees of freedom ``n − rank(X)`` and t distribution): the group comparisons fit one
-    small model per cell, thousands per table, and statsmodels' per-fit overhead was most
-    of their time. Equal to statsmodels to rounding, rank-deficient designs included
-    (tests/test_groupstats.py).
+    small model per cell, thousands per table, on a few shared designs, and statsmodels' per-fit
+    overhead was most of their time. Equal to statsmodels to rounding, rank-deficient designs
+    included (tests/test_groupstats.py).
     """
-    from scipy import stats
 
-    Xv = X.to_numpy(dtype=float)
-    yv = y.astype(float).to_numpy()
-    pinv = np.linalg.pinv(Xv, rcond=1e-15)
-    beta = pinv @ yv
-    resid = yv - Xv @ beta
-    df = len(yv) - np.linalg.matrix_rank(Xv)
-    scale = float(resid @ resid) / df
-    j = list(X.columns).index(term)
-    se = float(np.sqrt(scale * (pinv[j] @ pinv[j])))
-    est = float(beta[j])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = est / se
-    half = float(stats.t.ppf(0.975, df)) * se
-    return {"estimate": est, "se": se, "t": float(t), "p": float(2 * stats.t.sf(abs(t), df)),
-            "ci_low": est - half, "ci_high": est + half,
-            "residual_sd": float(np.sqrt(scale)) if scale > 0 else np.nan}
+    def __init__(self, X: pd.DataFrame, term: str) -> None:
+        from scipy import stats
+
+        self.X = X.to_numpy(dtype=float)
+        self.pinv = np.linalg.pinv(self.X, rcond=1e-15)
+        self.df = len(self.X) - np.linalg.matrix_rank(self.X)
+        self.j = list(X.columns).index(term)
+        self.quantile = float(stats.t.ppf(0.975, self.df))
+        self._t = stats.t
+
+    def effect(self, y: np.ndarray) -> dict[str, float]:
+        """``term``'s effect for the response ``y`` ``[n]`` (the rows of ``X``)."""
+        yv = np.asarray(y, dtype=float)
+        beta = self.pinv @ yv
+        resid = yv - self.X @ beta
+        scale = float(resid @ resid) / self.df
+        pj = self.pinv[self.j]
+        se = float(np.sqrt(scale * (pj @ pj)))
+        est = float(beta[self.j])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = est / se
+        half = self.quantile * se
+        return {"estimate": est, "se": se, "t": float(t), "p": float(2 * self._t.sf(abs(t), self.df)),
+                "ci_low": est - half, "ci_high": est + half,
+                "residual_sd": float(np.sqrt(scale)) if scale > 0 else np.nan}
+
+
+def ols_effect(y: pd.Series, X: pd.DataFrame, term: str) -> dict[str, float]:
+    """OLS of ``y`` ``[n]`` on the design ``X`` ``[n, p]``: ``term``'s estimate, se, t, p, 95 % CI and the residual SD
+    (one :class:`OLSDesign` solve)."""
+    return OLSDesign(X, term).effect(y.astype(float).to_numpy())
 
 
 def fdr(out: pd.DataFrame, by: str | None, alpha: float = 0.05, family: str = "{n} tests") -> pd.DataFrame:
