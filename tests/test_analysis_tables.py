@@ -231,7 +231,7 @@ def test_cli_tables_and_groupdiff(smoke_dir, smoke_run, tmp_path, capsys):
 
 def test_suite_skips_group_analyses_of_an_unlabelled_cohort(smoke_dir, smoke_run, tmp_path, capsys):
     assert main(["analyze", "--run", str(smoke_run), "--cohort", str(smoke_dir / "pretrain"), "--out",
-                 str(tmp_path / "s"), "--quiet"]) == 0
+                 str(tmp_path / "s"), "--quiet", "--no-figures"]) == 0
     assert "skipped group analyses: " in capsys.readouterr().out
     assert (tmp_path / "s" / "predictability.tsv").is_file() and not (tmp_path / "s" / "marker.tsv").exists()
 

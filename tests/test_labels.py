@@ -72,7 +72,9 @@ def unlabelled_cohort(tmp_path_factory, smoke_dir) -> Path:
 
 
 def _analyze(run: Path, cohort: Path, out: Path, *extra: str) -> int:
-    """``bi-core analyze`` at test size: 2 folds, 1 repeat, few resamples, occlusion on one window per recording."""
+    """``bi-core analyze`` at test size: 2 folds, 1 repeat, few resamples, occlusion on one window per recording.
+    The end-to-end test writes the figures with the cohort's own levels; the others pass ``--no-figures``
+    (test_derivatives and test_small_cohorts write them for other groups and pilots)."""
     return main(["analyze", "--run", str(run), "--cohort", str(cohort), "--out", str(out), "--folds", "2",
                  "--repeats", "1", "--quiet", "--permutations", "19", "--bootstrap", "50", "--occlusion-windows", "1",
                  *extra])
@@ -185,7 +187,7 @@ def test_figures_use_the_cohorts_own_levels():
 # ---------------------------------------------------------------------- 3. unlabelled cohorts
 def test_unlabelled_cohort_gets_the_tables_that_need_no_groups(unlabelled_cohort, smoke_run, tmp_path, capsys):
     out = tmp_path / "suite"
-    assert _analyze(smoke_run, unlabelled_cohort, out) == 0
+    assert _analyze(smoke_run, unlabelled_cohort, out, "--no-figures") == 0
     printed = capsys.readouterr().out.strip().splitlines()
     skipped = [line for line in printed if line.startswith("skipped")]
     assert len(skipped) == 1 and "has no diagnoses" in skipped[0] and "--group-column" in skipped[0]
@@ -224,7 +226,7 @@ def test_bad_group_options_are_one_line_errors(adhd_cohort, smoke_run, tmp_path,
 def test_a_group_smaller_than_the_folds_adapts_its_classification(adhd_cohort, smoke_run, tmp_path, capsys):
     """--folds 7 with 6 subjects per group: the classification runs on 6 folds and says so (issue 23), never skipped."""
     out = tmp_path / "suite"
-    assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--no-fc") == 0
+    assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--no-fc", "--no-figures") == 0
     printed = capsys.readouterr().out
     note = "6 outer folds instead of 7 (the smallest group, control, has 6 subjects)"
     assert f"adapted classification adhd_control (control vs ADHD) to this cohort: {note}\n" in printed, printed
@@ -311,7 +313,7 @@ def test_icc_recovers_the_planted_retest_stability(tmp_path):
 # ---------------------------------------------------------------------- 6. continuous phenotypes
 def test_target_association_and_prediction(unlabelled_cohort, smoke_run, tmp_path, capsys):
     out = tmp_path / "suite"
-    assert _analyze(smoke_run, unlabelled_cohort, out, "--target", "age", "--no-fc") == 0
+    assert _analyze(smoke_run, unlabelled_cohort, out, "--target", "age", "--no-fc", "--no-figures") == 0
     assoc = pd.read_csv(out / "target_age_association.tsv", sep="\t")
     assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].notna().all()
     assert set(assoc["fdr_family"]) == {"r2 ~ age, across 8 networks"}
