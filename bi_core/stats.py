@@ -5,6 +5,7 @@
   never reaches past 1, a share past [0, 1]).
 - :func:`mean_ci` — the same over the finite values only, optionally for correlations
   (averaged and bounded in Fisher-z space).
+- :func:`wald_interval` — estimate ± ``z · SE`` (a model's fitted value or coefficient).
 - :func:`stratified_bootstrap`, :func:`percentile_interval` — resampling units (subjects)
   with replacement within strata (classes), and the percentile interval of a statistic.
 - :func:`auc_rows`, :func:`balanced_accuracy_rows` — AUC (Mann–Whitney) and balanced accuracy
@@ -65,6 +66,14 @@ def mean_ci(x: np.ndarray, level: float = 0.95, fisher: bool = False,
         m, lo, hi = t_interval(np.arctanh(np.clip(x, -0.999999, 0.999999)), level)
         return float(np.tanh(m)), float(np.tanh(lo)), float(np.tanh(hi))
     return t_interval(x, level, clip)
+
+
+def wald_interval(estimate: float, se: float, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Wald interval ``estimate ± z · se`` (z: the standard normal quantile of ``level``)."""
+    from scipy import stats
+
+    h = float(stats.norm.ppf(0.5 + level / 2)) * se
+    return estimate - h, estimate + h
 
 
 def stratified_bootstrap(strata: np.ndarray, n_boot: int, seed: int | np.random.Generator = 0) -> np.ndarray:

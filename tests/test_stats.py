@@ -35,3 +35,13 @@ def test_intervals_are_clipped_to_the_range_of_the_values():
     assert mean_ci(np.array([0.9, -0.95, np.nan]), clip=(-1.0, 1.0))[1:] == (-1.0, 1.0)
     inside = np.array([0.5, 0.6, 0.55, 0.52])
     assert t_interval(inside, clip=(0.0, 1.0)) == t_interval(inside)          # a bound inside the range is kept
+
+
+def test_wald_interval_is_the_normal_quantile_times_the_se():
+    from scipy import stats
+
+    from bi_core.stats import wald_interval
+
+    lo, hi = wald_interval(2.0, 0.5)
+    assert math.isclose(hi - 2.0, 2.0 - lo) and math.isclose(hi - lo, 2 * stats.norm.ppf(0.975) * 0.5)
+    assert wald_interval(2.0, 0.5, 0.9)[1] < hi                     # a lower level, a narrower interval

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..cohort import DIAGNOSIS_LEVELS
 from ..errors import InputError
+from ..stats import wald_interval
 
 
 def baseline_column(column: str = "diagnosis") -> str:
@@ -96,7 +97,8 @@ def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool, star
     noise (the clinical association's null calibration found p = 1 and p < 1e-9 in half of
     its permutations). So L-BFGS is restarted once from its own estimate; where the restart
     gains nothing the fit is taken (a restart at an optimum costs a few iterations). Where it
-    climbs, or L-BFGS does not converge, it is crawling along a badly scaled ridge, so Powell
+    climbs, or L-BFGS does not converge (then without the restart), it is crawling along a badly
+    scaled ridge (often towards a random-effects correlation of ±1), so Powell
     (which steps across it) is run from the same start, polished by one L-BFGS restart, and
     the converged fit with the higher likelihood is taken.
     When neither converges, Nelder–Mead is tried; when nothing converges, the best finite
@@ -128,7 +130,9 @@ def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool, star
 
     fits = []
     first = run("lbfgs", start)
-    if first is not None:
+    if first is not None and not first.converged:
+        fits.append(first)    # a restart would crawl on: Powell runs from the same start below
+    elif first is not None:
         fit, gain = polish(first)
         if fit.converged and gain < _SETTLED:
             return fit
@@ -296,7 +300,8 @@ def _group_lines(fit: Any, d: pd.DataFrame, groups: Sequence[str], term: str, n:
                     x[i] = means[nm]
             est = float(x @ beta)
             se = float(np.sqrt(max(x @ cov @ x, 0.0)))
-            rows.append({"group": g, "years": float(t), "fit": est, "ci_low": est - 1.96 * se, "ci_high": est + 1.96 * se})
+            lo, hi = wald_interval(est, se)
+            rows.append({"group": g, "years": float(t), "fit": est, "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(rows)
 
 
