@@ -2,7 +2,8 @@
 
 One helper for every study that splits subjects: :func:`subject_folds` (shuffled K-fold
 over subjects; with one row per subject it equals scikit-learn's shuffled ``KFold`` with the
-same seed), :func:`loso_splits` (leave one subject out) and :func:`held_out_subjects` (one
+same seed), :func:`balanced_subject_folds` (unshuffled, balanced by rows: the linear
+references' folds), :func:`loso_splits` (leave one subject out) and :func:`held_out_subjects` (one
 random hold-out: pretraining's validation subjects, the masking study's evaluation subjects).
 Each caller states how many subjects a test fold and a training set need (``min_test``,
 ``min_train``).
@@ -63,6 +64,19 @@ def subject_folds(subjects: Sequence[str] | np.ndarray, n_splits: int, seed: int
                          "or more subjects.")
     return [(tr, te) for tr, te in GroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
             .split(np.zeros(len(subjects)), groups=subjects)]
+
+
+def balanced_subject_folds(subjects: Sequence[str] | np.ndarray, n_splits: int) -> Splits:
+    """Unshuffled K-fold over subjects, folds balanced by rows (scikit-learn's ``GroupKFold``): no seed.
+
+    The linear references' folds (:mod:`bi_core.analysis.linear`: their cross-fitting and their
+    penalty's inner CV) depend on the subjects only, so a reference is the same whatever seed a
+    study runs with. ``subjects``: ``[n_rows]``; returns ``K`` ``(train_idx, test_idx)`` pairs.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    subjects = np.asarray(subjects)
+    return list(GroupKFold(n_splits=n_splits).split(np.zeros(len(subjects)), groups=subjects))
 
 
 def stratified_subject_folds(subjects: Sequence[str] | np.ndarray, y: np.ndarray, n_splits: int, n_repeats: int = 1,

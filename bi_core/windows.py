@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -280,6 +280,20 @@ def fixed_windows(recordings: RecordingSet, window: int, max_windows: int | None
     return r, s
 
 
+def windows_of(info: Any, cohort: Cohort, recordings: Sequence[str] | None = None,
+               tiles: "TiledWindows | None" = None, cache_dir: str | Path | None = None) -> "TiledWindows":
+    """The windows an analysis of run ``info`` reads from ``cohort`` (``recordings``: ids, default all).
+
+    ``tiles``: one :class:`TiledWindows` of the cohort shared by the analyses of a run
+    (:func:`bi_core.analysis.suite.run_suite` tiles its cohort once); its subset is returned.
+    Without it the cohort is tiled here, at the run's window and TR.
+    """
+    if tiles is None:
+        return TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings, cache_dir=cache_dir)
+    tiles.check_reads(info, cohort)
+    return tiles.subset(recordings)
+
+
 class TiledWindows:
     """Analysis windows that tile each recording, mapped back to recording ids.
 
@@ -322,17 +336,21 @@ class TiledWindows:
                  cache_dir: str | Path | None = None) -> None:
         cs = [cohorts] if isinstance(cohorts, Cohort) else list(cohorts)
         cs = [c.harmonized(target_tr, cache_dir=cache_dir) for c in cs]
-        rs = RecordingSet(cs)
+        self._tile(RecordingSet(cs), window, target_tr, stride, recordings)
+
+    def _tile(self, rs: RecordingSet, window: int, target_tr: float | None, stride: int | None,
+              recordings: Sequence[str] | None) -> None:
         if recordings is not None:
             wanted = [str(r) for r in recordings]
             have = set(rs.table["recording_id"])
             missing = [r for r in wanted if r not in have]
             if missing:
-                raise InputError(f"recording(s) {missing[:5]} are not in {[str(c.path) for c in cs]}.")
+                raise InputError(f"recording(s) {missing[:5]} are not in {[str(c.path) for c in rs.cohorts]}.")
             rs = rs.subset(rs.table["recording_id"].isin(wanted).to_numpy())
         self.recordings_set = rs
         self.window = int(window)
         self.target_tr = target_tr
+        self.stride = stride
         rows = []
         self.skipped: list[str] = []
         for i, (rid, ci, n) in enumerate(zip(rs.table["recording_id"], rs.table["cohort"], rs.n_frames)):
@@ -341,6 +359,25 @@ class TiledWindows:
                 self.skipped.append(str(rid))
             rows.extend((rid, int(ci), i, k, int(s)) for k, s in enumerate(starts))
         self.index = pd.DataFrame(rows, columns=["recording_id", "cohort", "recording", "window", "start"])
+
+    def subset(self, recordings: Sequence[str] | None) -> "TiledWindows":
+        """The same windows restricted to ``recordings`` (ids; ``None``: all of them), without opening or resampling
+        the cohorts again: the windows are those a new :class:`TiledWindows` with ``recordings`` would tile."""
+        if recordings is None:
+            return self
+        sub = object.__new__(TiledWindows)
+        sub._tile(self.recordings_set, self.window, self.target_tr, self.stride, recordings)
+        return sub
+
+    def check_reads(self, info: Any, cohort: Cohort) -> None:
+        """Refuse shared windows that were not tiled for the run ``info`` (window, TR) from ``cohort``'s recordings."""
+        if self.window != int(info.window) or self.target_tr != info.target_tr:
+            raise InputError(f"the shared windows are {self.window} frames at TR {self.target_tr} s; the run "
+                             f"{info.path} reads {info.window} frames at TR {info.target_tr} s.")
+        extra = set(self.recordings_set.table["recording_id"]) - set(cohort.table["recording_id"])
+        if extra:
+            raise InputError(f"the shared windows hold recordings that cohort {cohort.path} does not have "
+                             f"(e.g. {sorted(extra)[:3]}).")
 
     def __len__(self) -> int:
         return len(self.index)

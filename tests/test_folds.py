@@ -85,3 +85,20 @@ def test_stratified_subject_folds_keep_subjects_whole_and_classes_balanced():
     # repeat r is scikit-learn's shuffled StratifiedGroupKFold with random_state = seed + r
     ref = list(StratifiedGroupKFold(4, shuffle=True, random_state=8).split(np.zeros(len(y)), y, groups=subjects))
     assert all((a == b).all() and (c == d).all() for (_, _, a, c), (b, d) in zip(splits[4:], ref))
+
+
+def test_balanced_folds_keep_subjects_together_need_no_seed_and_balance_rows():
+    """The linear references' folds: every subject's rows in one test fold, the same folds every call, and test
+    folds within one subject's rows of each other in size (GroupKFold's balancing)."""
+    from bi_core.folds import balanced_subject_folds
+
+    subjects = np.repeat(["a", "b", "c", "d", "e", "f", "g"], [5, 1, 3, 3, 2, 4, 2])
+    folds = balanced_subject_folds(subjects, 3)
+    assert len(folds) == 3
+    tests = [te for _, te in folds]
+    assert sorted(np.concatenate(tests).tolist()) == list(range(len(subjects)))          # a partition of the rows
+    for tr, te in folds:
+        assert not set(subjects[tr]) & set(subjects[te])
+    assert max(map(len, tests)) - min(map(len, tests)) <= 5
+    again = balanced_subject_folds(subjects, 3)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))

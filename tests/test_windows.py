@@ -123,6 +123,30 @@ def test_tiled_windows_cover_recordings_and_map_back(two_cohorts):
         TiledWindows(a, 32, target_tr=None, recordings=["nope"])
 
 
+def test_a_shared_windowing_gives_the_windows_a_new_one_would(two_cohorts):
+    """run_suite tiles its cohort once and each analysis reads a subset (windows_of): the same windows, in the same
+    order, as tiling the cohort for those recordings; windows of another run or cohort are refused."""
+    from types import SimpleNamespace
+
+    from bi_core.windows import windows_of
+
+    a, b = two_cohorts
+    shared = TiledWindows(a, 32, target_tr=None)
+    info = SimpleNamespace(window=32, target_tr=None, path="run")
+    ids = ["sub-2_run-2", "sub-1_run-0"]
+    for want in (ids, ["sub-1_run-1"], None):
+        got, new = windows_of(info, a, want, shared), TiledWindows(a, 32, target_tr=None, recordings=want)
+        assert got.index.equals(new.index) and got.skipped == new.skipped
+        np.testing.assert_array_equal(next(got.batches(8))[0].numpy(), next(new.batches(8))[0].numpy())
+    assert windows_of(info, a, None, shared) is shared
+    assert windows_of(info, a, ids, shared).subset(["sub-1_run-0"]).index.equals(
+        TiledWindows(a, 32, target_tr=None, recordings=["sub-1_run-0"]).index)
+    with pytest.raises(InputError, match="reads 64 frames"):
+        windows_of(SimpleNamespace(window=64, target_tr=None, path="run"), a, ids, shared)
+    with pytest.raises(InputError, match="does not have"):
+        windows_of(info, b, None, shared)
+
+
 def test_fixed_windows_capped_and_deterministic(two_cohorts):
     rs = RecordingSet(list(two_cohorts))
     r, s = fixed_windows(rs, 32)

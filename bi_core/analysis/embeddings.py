@@ -31,7 +31,7 @@ import torch
 from .._io import write_tsv
 from ..cohort import Cohort
 from ..errors import InputError
-from ..windows import TiledWindows
+from ..windows import TiledWindows, windows_of
 from .predictability import recording_meta
 
 
@@ -59,8 +59,10 @@ class RecordingEmbeddings(NamedTuple):
 
 def embed(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 64,
           device: str | torch.device = "cpu", progress: bool = False,
-          recordings: list[str] | None = None) -> RecordingEmbeddings:
+          recordings: list[str] | None = None, tiles: TiledWindows | None = None) -> RecordingEmbeddings:
     """Embeddings of every recording (or of ``recordings``, a list of ids) with ≥ 1 window.
+
+    ``tiles``: the cohort's windows when a run's analyses share them (:func:`bi_core.windows.windows_of`).
 
     Returns
     -------
@@ -69,7 +71,7 @@ def embed(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 6
         ``per_network`` and ``temporal_sd`` ``[n, n_networks, d]``.
     """
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
+    tiles = windows_of(info, cohort, recordings, tiles)
     n_rec = len(tiles.recordings_set)
     d, K = info.model_config.d_model, info.layout.n_networks
     pooled = np.zeros((n_rec, d))

@@ -48,7 +48,7 @@ from ..cohort import Cohort
 from ..descriptives import network_signals
 from ..errors import InputError
 from ..masking import network_mask
-from ..windows import TiledWindows
+from ..windows import TiledWindows, windows_of
 from .predictability import _predictability_table, _Sums, _window_values, recording_meta
 from .readout_registry import READOUTS, InteractionPass, fc_kinds, registered
 
@@ -102,7 +102,8 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
                                     occlusion_windows: int | None = None, batch_size: int = 64,
                                     device: str | torch.device = "cpu", progress: bool = False,
                                     recordings: list[str] | None = None,
-                                    source_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                                    source_only: bool = True, tiles: TiledWindows | None = None
+                                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`~bi_core.analysis.predictability.predictability` and :func:`interactions` in one pass.
 
     The attention pass masks each network in every window — exactly the reconstructions
@@ -112,6 +113,8 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
     ``m`` with ``n`` hidden from the context (and vice versa); this halves the cost of
     hiding each source separately and gives the same numbers (tested). The source-only
     pass likewise masks every network but ``n`` once and scores every target from it.
+
+    ``tiles``: the cohort's windows when a run's analyses share them (:func:`bi_core.windows.windows_of`).
 
     Returns
     -------
@@ -125,7 +128,7 @@ def predictability_and_interactions(model: torch.nn.Module, info: Any, cohort: C
 
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
+    tiles = windows_of(info, cohort, recordings, tiles)
     K, R = layout.n_networks, layout.n_rois
     rois = [layout.rois_of_networks([k]) for k in range(K)]
     token_net = torch.as_tensor(layout.token_network)

@@ -82,9 +82,9 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import ConfigError, InputError
-from ..folds import plan_folds
+from ..folds import balanced_subject_folds, plan_folds
 from ..stats import RIDGE_PENALTIES
-from ..windows import TiledWindows
+from ..windows import TiledWindows, windows_of
 from .predictability import _predictability_table, _Sums, recording_meta
 
 if TYPE_CHECKING:  # scikit-learn loads when a reference is fitted (the CLI imports METHODS)
@@ -157,12 +157,10 @@ def _fit_ridge(X: np.ndarray, Y: np.ndarray, subjects: np.ndarray,
         The ridge refitted on all rows, and its penalty.
     """
     from sklearn.linear_model import Ridge
-    from sklearn.model_selection import GroupKFold
 
     if alpha is None:
         sse = np.zeros(len(PENALTIES))
-        cv = GroupKFold(n_splits=min(INNER_FOLDS, len(np.unique(subjects))))
-        for tr, va in cv.split(X, Y, groups=subjects):
+        for tr, va in balanced_subject_folds(subjects, min(INNER_FOLDS, len(np.unique(subjects)))):
             sse += penalty_sse(X[tr], Y[tr], X[va], Y[va], PENALTIES)
         alpha = float(PENALTIES[int(np.argmin(sse))])
     return Ridge(alpha=alpha, solver="cholesky").fit(X, Y), float(alpha)
@@ -234,8 +232,6 @@ def _plan(score: _Windows, fit: _Windows | None, folds: int,
         plans = [(np.arange(len(fit.x)), np.arange(len(score.x)))]
         fit_subjects = [fit.subject]
     else:
-        from sklearn.model_selection import GroupKFold
-
         n_sub = len(np.unique(score.subject))
         if n_sub < INNER_FOLDS + 1:
             raise InputError(f"cross-fitting {where} needs at least {INNER_FOLDS + 1} subjects (each fit chooses "
@@ -243,7 +239,7 @@ def _plan(score: _Windows, fit: _Windows | None, folds: int,
                              "on another cohort (--fit-cohort).")
         plan = plan_folds(folds, score.subject, what=f"cross-fitting {where}")
         note = plan.describe("folds", repeated=False) if plan.adapted else ""
-        plans = list(GroupKFold(n_splits=plan.n_splits).split(score.x, groups=score.subject))
+        plans = balanced_subject_folds(score.subject, plan.n_splits)
         fit_subjects = [score.subject[f] for f, _ in plans]
     for s in fit_subjects:
         if len(np.unique(s)) < 2:
@@ -254,7 +250,8 @@ def _plan(score: _Windows, fit: _Windows | None, folds: int,
 
 def _data(info: Any, cohort: Cohort, fit_cohort: Cohort | Sequence[Cohort] | None,
           train_subjects: Sequence[str] | None, recordings: Sequence[str] | None,
-          cache_dir: str | Path | None) -> tuple[TiledWindows, _Windows, _Windows | None, dict[str, Any]]:
+          cache_dir: str | Path | None, shared: TiledWindows | None = None
+          ) -> tuple[TiledWindows, _Windows, _Windows | None, dict[str, Any]]:
     """The scored windows and, unless cross-fitting, the fitting windows (modes (b), (c)).
 
     Returns ``(tiles, score, fit, description)``; ``fit`` is ``None`` when cross-fitting.
@@ -263,7 +260,7 @@ def _data(info: Any, cohort: Cohort, fit_cohort: Cohort | Sequence[Cohort] | Non
     fits = [] if fit_cohort is None else [fit_cohort] if isinstance(fit_cohort, Cohort) else list(fit_cohort)
     for c in [cohort, *fits]:
         info.atlas.check_same(c.atlas, what=f"checkpoint {info.path} and cohort {c.path}")
-    tiles = TiledWindows(cohort, T, target_tr=info.target_tr, recordings=recordings, cache_dir=cache_dir)
+    tiles = windows_of(info, cohort, recordings, shared, cache_dir)
     score = _Windows.read(tiles)
     if train_subjects is None and not fits:
         return tiles, score, None, {"mode": "cross-fit", "fit_cohorts": [str(cohort.path)]}
@@ -285,7 +282,7 @@ def _data(info: Any, cohort: Cohort, fit_cohort: Cohort | Sequence[Cohort] | Non
             raise InputError(f"every subject of cohort {cohort.path} is a training subject; nothing left to score.")
         left_out = sorted(set(score.subject[~scored]))
         ids = tiles.recordings_set.table["recording_id"].to_numpy()[np.unique(score.rec[scored])]
-        tiles = TiledWindows(cohort, T, target_tr=info.target_tr, recordings=list(ids), cache_dir=cache_dir)
+        tiles = tiles.subset(list(ids))
         score = _Windows.read(tiles)
     fit = _Windows(fit.x[keep], fit.rec[keep], fit.subject[keep])
     mode = "fit cohort" if train_subjects is None else "training subjects"
@@ -297,7 +294,8 @@ def linear_predictability_and_occlusion(
         info: Any, cohort: Cohort, method: str = "ridge", *, fit_cohort: Cohort | Sequence[Cohort] | None = None,
         train_subjects: Sequence[str] | None = None, folds: int = DEFAULT_FOLDS,
         recordings: Sequence[str] | None = None, occlusion: bool = True, seed: int = 0,
-        cache_dir: str | Path | None = None, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        cache_dir: str | Path | None = None, progress: bool = False, tiles: TiledWindows | None = None
+        ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Linear-reference predictability (and occlusion) on the model's windows.
 
     Parameters
@@ -326,6 +324,8 @@ def linear_predictability_and_occlusion(
         Where TR-harmonized copies are cached (default: the user cache, :meth:`bi_core.cohort.Cohort.harmonized`).
     progress
         Show a progress bar (one step per fold and target network).
+    tiles
+        ``cohort``'s windows when a run's analyses share them (:func:`bi_core.windows.windows_of`).
 
     Returns
     -------
@@ -343,7 +343,7 @@ def linear_predictability_and_occlusion(
     T = int(info.window)
     if T - max(lags) + min(lags) < 1:
         raise ConfigError(f"{method}: a window of {T} frames is too short for lags {list(lags)}.")
-    tiles, score, fit, how = _data(info, cohort, fit_cohort, train_subjects, recordings, cache_dir)
+    tiles, score, fit, how = _data(info, cohort, fit_cohort, train_subjects, recordings, cache_dir, tiles)
     plans, note = _plan(score, fit, folds, f"cohort(s) {', '.join(how['fit_cohorts'])}")
     how.update(method=method, folds=len(plans) if fit is None else None, max_fit_frames=MAX_FIT_FRAMES)
     if note:

@@ -26,7 +26,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import InputError
 from ..masking import network_mask
-from ..windows import TiledWindows
+from ..windows import TiledWindows, windows_of
 
 if TYPE_CHECKING:  # torch loads inside the functions that run the model: the table
     import torch      # helpers (e.g. with_phenotypes in a notebook) do not pay for it
@@ -92,7 +92,8 @@ def _window_values(pred: torch.Tensor, target: torch.Tensor, n_rois: int) -> tup
 
 def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 64,
                    device: str | torch.device = "cpu", progress: bool = False,
-                   recordings: list[str] | None = None, part: str = "model") -> pd.DataFrame:
+                   recordings: list[str] | None = None, part: str = "model",
+                   tiles: TiledWindows | None = None) -> pd.DataFrame:
     """Per (recording, network) reconstruction R² and Pearson r.
 
     Parameters
@@ -108,6 +109,8 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
     part
         ``"model"`` (the default), or one part of it alone: ``"linear path"`` or ``"decoder"``
         (:meth:`bi_core.model.BrainInterNet.reconstruct`).
+    tiles
+        The cohort's windows when a run's analyses share them (:func:`bi_core.windows.windows_of`).
 
     Returns
     -------
@@ -120,7 +123,7 @@ def predictability(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size
 
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     layout = info.layout
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
+    tiles = windows_of(info, cohort, recordings, tiles)
     K = layout.n_networks
     rois = [layout.rois_of_networks([k]) for k in range(K)]
     n_rec = len(tiles.recordings_set)
@@ -195,7 +198,7 @@ def reconstruct_window(model: torch.nn.Module, info: Any, cohort: Cohort, record
     import torch
 
 
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=[recording_id])
+    tiles = windows_of(info, cohort, [recording_id])
     if window >= len(tiles):
 
         raise InputError(f"recording {recording_id} has {len(tiles)} window(s); window {window} does not exist.")

@@ -89,7 +89,7 @@ from ..cohort import Cohort
 from ..errors import InputError
 from ..folds import stratified_subject_folds
 from ..streams import READOUT_WINDOWS
-from ..windows import TiledWindows
+from ..windows import TiledWindows, windows_of
 from . import groundtruth as GT
 from .groupstats import Groups, baseline_rows
 from .interactions import add_network_fc
@@ -355,7 +355,7 @@ def model_readouts(model: torch.nn.Module, info: Any, cohort: Cohort, recordings
         error as a share of the mean ``|f(x) − f(0)|`` (``max_error_of_mean_change``).
     """
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
+    tiles = windows_of(info, cohort, recordings)
     pos = draw_windows(tiles, windows, seed)
     sums = _read_windows(model, info, tiles, pos, gradient_windows, ig_steps, batch_size, device, progress)
     out = _readout_table(sums, tiles, cohort, info.atlas.networks)

@@ -66,6 +66,7 @@ from .._io import atomic_dir, derived, refuse_overlap, write_json, write_tsv
 from ..cohort import Cohort
 from ..connectome import fc_from_bold
 from ..errors import InputError
+from ..windows import TiledWindows
 from . import classify as C
 from . import groundtruth as GT
 from . import groupstats as G
@@ -325,25 +326,27 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     base_ids = set(cohort.table.loc[G.baseline_rows(cohort.table), "recording_id"])
     retest = R.retest_sets(cohort.table, retest_years)
     rec_ids = [r for r in cohort.table["recording_id"] if r in base_ids or r in set(retest["recording_id"])]
+    # one windowing of the cohort at the run's window and TR, shared by every analysis below
+    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
     # one pass: the attention pass masks every network in every window, which is exactly
     # what predictability scores (timed together as "predictability + interactions")
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=occlusion_windows,
                                                   batch_size=batch_size, device=device, progress=progress,
-                                                  recordings=rec_ids)
+                                                  recordings=rec_ids, tiles=tiles)
     inter = add_network_fc(inter, cohort)
     write_tsv(out / "predictability.tsv", pred)
     agree = {m: agreement(inter, info.atlas.networks, attention=m) for m in ("attention", "enrichment")}
     write_json(out / "interactions_agreement.json", agree)
     lap("predictability + interactions")
     # the model-free references on the same recordings and windows: ridge (with its occlusion) and lagged ridge
-    linear_pred, lin_occ, linear_summary = _linear_references(info, cohort, rec_ids, linear_fit_cohort, cv.seed, out,
-                                                              skipped, adapted, progress)
+    linear_pred, lin_occ, linear_summary = _linear_references(info, cohort, tiles, rec_ids, linear_fit_cohort, cv.seed,
+                                                              out, skipped, adapted, progress)
     if lin_occ is not None:
         inter = inter.merge(lin_occ[["recording_id", "target", "source", "linear_occlusion_delta_r2"]],
                             on=["recording_id", "target", "source"], how="left")
     write_tsv(out / "interactions.tsv", inter)
     lap("linear references")
-    emb_rows, etab = _embeddings(model, info, cohort, out, batch_size, device, progress)
+    emb_rows, etab = _embeddings(model, info, cohort, tiles, out, batch_size, device, progress)
     lap("embeddings")
 
     if retest.empty:
@@ -398,7 +401,7 @@ def _groups_and_target(cohort: Cohort, group_column: str | None, reference: str 
     return groups
 
 
-def _embeddings(model: Any, info: Any, cohort: Cohort, out: Path, batch_size: int, device: str,
+def _embeddings(model: Any, info: Any, cohort: Cohort, tiles: TiledWindows, out: Path, batch_size: int, device: str,
                 progress: bool) -> tuple[Callable[[str, list[str]], np.ndarray], pd.DataFrame]:
     """:func:`run_suite`'s embeddings of every recording, trained and untrained (``embeddings.tsv``,
     ``embeddings_untrained.tsv``).
@@ -407,10 +410,11 @@ def _embeddings(model: Any, info: Any, cohort: Cohort, out: Path, batch_size: in
     one pooling ``kind`` (prefixed :data:`UNTRAINED_PREFIX` for the untrained encoder), and the
     trained embedding's table.
     """
-    emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress)
+    emb_all = embed(model, info, cohort, batch_size=batch_size, device=device, progress=progress, tiles=tiles)
     write_embeddings(out / "embeddings.tsv", emb_all, info.atlas.networks)
     # the control for every embedding result: the same encoder at its initial weights (the run's seed), pooled alike
-    emb_raw = embed(untrained_model(info, device), info, cohort, batch_size=batch_size, device=device, progress=progress)
+    emb_raw = embed(untrained_model(info, device), info, cohort, batch_size=batch_size, device=device, progress=progress,
+                    tiles=tiles)
     write_embeddings(out / "embeddings_untrained.tsv", emb_raw, info.atlas.networks)
 
     def rows(kind: str, ids: list[str]) -> np.ndarray:
@@ -534,7 +538,7 @@ def _group_analyses(cohort: Cohort, groups: G.Groups, pred: pd.DataFrame, inter:
     return gp, gi, traj, assoc
 
 
-def _linear_references(info: Any, cohort: Cohort, rec_ids: list[str],
+def _linear_references(info: Any, cohort: Cohort, tiles: TiledWindows, rec_ids: list[str],
                        linear_fit_cohort: str | Path | Sequence[str | Path] | None, seed: int, out: Path,
                        skipped: dict[str, str], adapted: dict[str, str],
                        progress: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any] | None]:
@@ -547,7 +551,7 @@ def _linear_references(info: Any, cohort: Cohort, rec_ids: list[str],
         for method in LINEAR_METHODS:
             lp, lo = linear_predictability_and_occlusion(info, cohort, method, fit_cohort=fit_cohorts,
                                                          recordings=rec_ids, occlusion=method == "ridge", seed=seed,
-                                                         progress=progress)
+                                                         progress=progress, tiles=tiles)
             linear.append(lp)
             lin_occ = lo if lo is not None else lin_occ
             lin_fit = lp.attrs["fit"]

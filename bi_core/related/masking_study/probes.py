@@ -14,7 +14,7 @@ from ... import streams
 from ...cohort import Cohort
 from ...errors import InputError
 from ...masking import STRATEGIES, MaskConfig, MaskSampler, TokenLayout
-from ...windows import TiledWindows
+from ...windows import windows_of
 from .config import StudyConfig
 from .training import matched_mask_configs
 
@@ -117,7 +117,7 @@ def probe_run(run: str | Path, eval_dir: str | Path, recordings: list[str], cfg:
     model, info = load_model(run, cohort=cohort)
     layout = info.layout
     configs = matched_mask_configs(layout, cfg.p_two, cfg.strategies)
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr, recordings=recordings)
+    tiles = windows_of(info, cohort, recordings)
     recon = reconstruction_errors(model, layout, tiles, configs, cfg.eval_batch_size, cfg.eval_seed)
     t["reconstruction"] = time.perf_counter() - t0
     t0 = time.perf_counter()
