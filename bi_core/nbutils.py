@@ -14,6 +14,7 @@ meaningless index, headers that wrap to fit the page. Call it on a cell's last l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,11 +272,37 @@ def require_cohort(value: Any, parameter: str, made_by: str = "bi-core synth --o
 
 def optional_json(value: Any, parameter: str) -> dict | None:
     """Read a JSON file named by an optional parameter (``""``/``"none"``/``None`` → ``None``)."""
-    import json
-
     if value is None or str(value).strip().lower() in ("", "none", "null"):
         return None
     p = Path(str(value))
     if not p.is_file():
         raise InputError(f"parameter {parameter}={str(p)!r}: no such file (pass 'none' when there is no ground truth).")
     return json.loads(p.read_text())
+
+
+def weights_origin(run: str | Path, what: str = "These weights") -> str:
+    """One sentence on where a run's weights come from: trained in this build, or installed from published weights.
+
+    A run installed by :func:`bi_core.published.install` carries a ``published`` entry in its
+    ``summary.json`` and the bundle's ``manifest.json``; the sentence names the bundle, the
+    machine and commit that trained it, its training time, and the held-out loss the current
+    code reproduced (chapters 2, 4 and 7 glue it, so no chapter calls published weights "trained
+    on this machine"). The sentence is Markdown (paths and commands as code spans): glue it with
+    ``{glue:md}``, not ``{glue:text}``, which prints the backticks.
+    """
+    run = Path(run)
+    s = json.loads((run / "summary.json").read_text())
+    pub = s.get("published")
+    if not pub:
+        return (f"{what} were trained in this build ({s.get('train_time_s', float('nan')) / 60:.1f} minutes "
+                "of training on this machine)")
+    m = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
+    cut = pub["bundle"].rfind("/weights/")      # the repository-relative path of a shipped bundle
+    where = pub["bundle"][cut + 1:] if cut >= 0 else pub["bundle"]
+    commit = (pub.get("git_commit") or "unknown")[:7]
+    minutes = (m.get("training_time_s") or float("nan")) / 60
+    return (f"{what} are the ones published in the repository (`{where}`; "
+            f"{minutes:.0f} minutes of training on {m.get('machine', {}).get('description', 'an unrecorded machine')}, "
+            f"published at commit {commit}), installed because this build's code reproduced their held-out loss "
+            f"({pub['verified_val_loss']:.6f} against the manifest's {pub['manifest_val_loss']:.6f}, tolerance 1e-5); "
+            "`make book RETRAIN=1` trains them here instead")

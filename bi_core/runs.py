@@ -307,34 +307,6 @@ def run_is_current(out: str | Path, cohort_paths: Sequence[str | Path], cfg: Tra
             and sources_current(s.get("code")))
 
 
-def weights_origin(run: str | Path, what: str = "These weights") -> str:
-    """One sentence on where a run's weights come from: trained in this build, or installed from published weights.
-
-    A run installed by :func:`bi_core.published.install` carries a ``published`` entry in its
-    ``summary.json`` and the bundle's ``manifest.json``; the sentence names the bundle, the
-    machine and commit that trained it, its training time, and the held-out loss the current
-    code reproduced (chapters 2, 4 and 7 glue it, so no chapter calls published weights "trained
-    on this machine"). The sentence is Markdown (paths and commands as code spans): glue it with
-    ``{glue:md}``, not ``{glue:text}``, which prints the backticks.
-    """
-    run = Path(run)
-    s = json.loads((run / "summary.json").read_text())
-    pub = s.get("published")
-    if not pub:
-        return (f"{what} were trained in this build ({s.get('train_time_s', float('nan')) / 60:.1f} minutes "
-                "of training on this machine)")
-    m = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
-    cut = pub["bundle"].rfind("/weights/")      # the repository-relative path of a shipped bundle
-    where = pub["bundle"][cut + 1:] if cut >= 0 else pub["bundle"]
-    commit = (pub.get("git_commit") or "unknown")[:7]
-    minutes = (m.get("training_time_s") or float("nan")) / 60
-    return (f"{what} are the ones published in the repository (`{where}`; "
-            f"{minutes:.0f} minutes of training on {m.get('machine', {}).get('description', 'an unrecorded machine')}, "
-            f"published at commit {commit}), installed because this build's code reproduced their held-out loss "
-            f"({pub['verified_val_loss']:.6f} against the manifest's {pub['manifest_val_loss']:.6f}, tolerance 1e-5); "
-            "`make book RETRAIN=1` trains them here instead")
-
-
 # ---------------------------------------------------------------------- checkpoints
 @dataclass(frozen=True)
 class CheckpointInfo:

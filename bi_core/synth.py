@@ -68,13 +68,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import fftconvolve, lfilter
 
 from ._io import atomic_dir, write_json, write_tsv
 from .atlas import NetworkAtlas
 from .cohort import CohortWriter
 from .errors import ConfigError
 from .preprocess import PreprocSpec
+
+# In-function imports: scipy.signal loads when signals are generated; readers of the ground truth (the chapters,
+# the read-out study) import this module without it.
 
 NETWORKS: tuple[str, ...] = ("VIS", "SMN", "DAN", "VAN", "LIM", "FPN", "DMN", "SUB")
 #: Schaefer-100 7-network ROI counts, the proportions the synthetic atlas follows.
@@ -506,6 +508,8 @@ class _Simulator:
             w = white[:, : self.K]
             white[:, : self.K] = np.where(state[:, None], w @ np.linalg.cholesky(states[1]).T,
                                           w @ np.linalg.cholesky(states[0]).T)
+        from scipy.signal import fftconvolve, lfilter
+
         z = lfilter([math.sqrt(1 - rho**2)], [1.0, -rho], white, axis=0)
         bold = fftconvolve(z, h[:, None], mode="full", axes=0)[:n_steps]
         bold = bold[warm::sub][:n_frames]

@@ -1,6 +1,7 @@
 """Per-recording analysis tables: predictability, interactions, embeddings (and their CLI)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,12 +237,43 @@ def test_suite_skips_group_analyses_of_an_unlabelled_cohort(smoke_dir, smoke_run
     assert (tmp_path / "s" / "predictability.tsv").is_file() and not (tmp_path / "s" / "marker.tsv").exists()
 
 
-def test_table_helpers_load_without_torch():
-    """Notebooks import the table helpers only; torch loads when a model is run."""
+#: Chapters that run a model (a reconstruction shown, a fold's model loaded) or a study's training code, and so
+#: import torch; every other chapter imports table helpers only.
+MODEL_CHAPTERS = {"02_pretraining", "07_real_data", "08_masking_study"}
+
+
+def test_chapters_that_run_no_model_load_no_torch():
+    """Notebooks import the table helpers only; torch (and scikit-learn's and scipy.signal's seconds of import)
+    loads only in a chapter that runs a model or a classifier: every kernel the book and the tests start pays for
+    what its chapter imports. Each chapter's imports run in a child forked from one process that has imported
+    only numpy, pandas and matplotlib."""
+    import re
     import subprocess
     import sys
 
-    code = ("import sys\nfrom bi_core.analysis.predictability import with_phenotypes\n"
-            "from bi_core.analysis.interactions import mean_matrix\nprint('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    heavy = ("torch", "sklearn", "scipy.signal")
+    cases = {}
+    for nb in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")):
+        src = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        cases[nb.stem] = "\n".join(f"from {m.group(1)} import {' '.join(m.group(2).split())}" for m in
+                                   re.finditer(r"^\s*from (bi_core[\w.]*) import (\([^)]*\)|[^\n]*)", src, re.M))
+    probe = f"""import json, os, sys
+import numpy, pandas, matplotlib.pyplot
+out = {{}}
+for name, imports in {cases!r}.items():
+    r, w = os.pipe()
+    if os.fork() == 0:
+        exec(imports)
+        os.write(w, json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)).encode())
+        os._exit(0)
+    os.close(w)
+    out[name] = json.loads(os.read(r, 1 << 16))
+    os.wait()
+print(json.dumps(out))"""
+    res = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert len(res) >= 14 and all(cases.values())
+    for name, loaded in res.items():
+        if name in MODEL_CHAPTERS:
+            continue
+        allowed = {"sklearn"} if name == "05_classification" else set()    # it scores classifiers (classify)
+        assert set(loaded) <= allowed, f"{name}.ipynb imports {loaded}"

@@ -8,7 +8,7 @@ from bi_core.errors import ConfigError, InputError
 from bi_core.masking import STRATEGIES, TokenLayout, matched_ratio
 from bi_core.related.masking_study.config import METRICS, StudyConfig, study_preset
 from bi_core.related.masking_study.report import conclusions, paired_differences, summarize
-from bi_core.related.masking_study.study import load_study
+from bi_core.related.masking_study.report import load_study
 from bi_core.related.masking_study.training import mask_fractions, matched_mask_configs
 from bi_core.synth import synthetic_atlas
 

@@ -172,7 +172,7 @@ def test_shipped_synthetic_weights_are_valid_for_this_code(tmp_path):
 
 
 def test_chapters_say_where_the_weights_come_from(smoke_dir, smoke_run, smoke_bundle, tmp_path):
-    from bi_core.runs import weights_origin
+    from bi_core.nbutils import weights_origin
 
     assert weights_origin(smoke_run).startswith("These weights were trained in this build")
     v = verify(smoke_bundle, [smoke_dir / "pretrain"], replace(preset("smoke"), seed=0))

@@ -16,7 +16,8 @@ from bi_core.related.rwmoe_ssm.graph import group_fc_graph, random_walk_features
 from bi_core.related.rwmoe_ssm.model import RandomWalkMoE, RegressorConfig, RWMoESSMRegressor
 from bi_core.related.rwmoe_ssm.report import PROFILE_METHOD, REFERENCE_DATASET, RWMOE_METHOD, regression_metrics
 from bi_core.related.rwmoe_ssm.ssm import DiagonalSSM, parallel_scan
-from bi_core.related.rwmoe_ssm.study import LMAEConfig, load_lmae
+from bi_core.related.rwmoe_ssm.report import load_lmae
+from bi_core.related.rwmoe_ssm.study import LMAEConfig
 from bi_core.stats import standardized_ridge
 
 

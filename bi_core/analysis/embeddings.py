@@ -22,17 +22,22 @@ Written as a TSV (one row per recording; columns ``emb_000…``, ``<NET>_000…`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .._io import write_tsv
 from ..cohort import Cohort
 from ..errors import InputError
 from ..windows import TiledWindows, windows_of
 from .predictability import recording_meta
+
+if TYPE_CHECKING:
+    import torch
+
+# In-function imports: torch loads when embed runs a model; the suite's and the chapters' table helpers import this
+# module without it.
 
 
 class RecordingEmbeddings(NamedTuple):
@@ -70,6 +75,8 @@ def embed(model: torch.nn.Module, info: Any, cohort: Cohort, batch_size: int = 6
         ``table`` (``recording_id, subject, session, n_windows``), ``pooled`` ``[n, d]``,
         ``per_network`` and ``temporal_sd`` ``[n, n_networks, d]``.
     """
+    import torch
+
     info.atlas.check_same(cohort.atlas, what=f"checkpoint {info.path} and cohort {cohort.path}")
     tiles = windows_of(info, cohort, recordings, tiles)
     n_rec = len(tiles.recordings_set)

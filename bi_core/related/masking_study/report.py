@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ...errors import InputError
 from ...numfmt import format_number
 from ...stats import t_interval
 from .config import METRICS, REFERENCE, StudyConfig
@@ -136,3 +139,30 @@ def conclusions(summary: pd.DataFrame, paired: pd.DataFrame, cfg: StudyConfig | 
                             f"{format_number(sa.loc['atlas_region', 'sd'])} and {format_number(sa.loc['random', 'sd'])}).")
     return {"per_metric": per_metric, "network_better": better, "network_worse": worse, "undecided": undecided,
             "verdict": verdict, "region_vs_random": region_vs_random}
+
+
+# ---------------------------------------------------------------------- reading back
+TABLES = ("mask_fractions", "runs", "reconstruction", "predictability", "interactions", "groundtruth",
+          "classification", "metrics", "summary", "paired")
+
+
+def load_study(out: str | Path) -> dict[str, Any]:
+    """Read a finished study directory: every table (DataFrames) and ``summary`` (``summary.json``).
+
+    Raises
+    ------
+    InputError
+        When ``out`` holds no finished study (``summary.json`` is written last).
+    """
+    out = Path(out)
+    f = out / "summary.json"
+    if not f.is_file():
+        raise InputError(f"{out} holds no finished masking study (no summary.json); run "
+                         "`bi-core related masking-study --cohorts SYNTH --out DIR`.")
+    res: dict[str, Any] = {"json": json.loads(f.read_text())}
+    for name in TABLES:
+        p = out / f"{name}.tsv"
+        if not p.is_file():
+            raise InputError(f"{p} is missing; the study directory is incomplete — run the study again.")
+        res[name] = pd.read_csv(p, sep="\t", na_values=["n/a"])
+    return res

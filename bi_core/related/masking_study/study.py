@@ -13,7 +13,6 @@ import pandas as pd
 
 from ..._io import write_json, write_tsv
 from ...cohort import Cohort
-from ...errors import InputError
 from ...masking import TokenLayout
 from ...windows import DEFAULT_TARGET_TR
 from ..parallel import map_jobs
@@ -169,28 +168,3 @@ def _assemble(results: list[dict[str, Any]], cls: pd.DataFrame, fractions: pd.Da
             "summary": summarize(metrics), "paired": paired_differences(metrics)}
 
 
-# ---------------------------------------------------------------------- reading back
-TABLES = ("mask_fractions", "runs", "reconstruction", "predictability", "interactions", "groundtruth",
-          "classification", "metrics", "summary", "paired")
-
-
-def load_study(out: str | Path) -> dict[str, Any]:
-    """Read a finished study directory: every table (DataFrames) and ``summary`` (``summary.json``).
-
-    Raises
-    ------
-    InputError
-        When ``out`` holds no finished study (``summary.json`` is written last).
-    """
-    out = Path(out)
-    f = out / "summary.json"
-    if not f.is_file():
-        raise InputError(f"{out} holds no finished masking study (no summary.json); run "
-                         "`bi-core related masking-study --cohorts SYNTH --out DIR`.")
-    res: dict[str, Any] = {"json": json.loads(f.read_text())}
-    for name in TABLES:
-        p = out / f"{name}.tsv"
-        if not p.is_file():
-            raise InputError(f"{p} is missing; the study directory is incomplete — run the study again.")
-        res[name] = pd.read_csv(p, sep="\t", na_values=["n/a"])
-    return res

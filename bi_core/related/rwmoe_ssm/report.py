@@ -3,6 +3,8 @@ MAE and r with bootstrap intervals, the best method per target and one sentence 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,3 +134,18 @@ def result_sentences(results: pd.DataFrame, predictions: pd.DataFrame | None = N
                                                   if have_preds and RWMOE_METHOD in g.index else "."))
         out[str(t)] = txt
     return out
+
+
+def load_lmae(out: str | Path) -> dict[str, Any]:
+    """Read a finished ``lmae-age`` directory: tables and ``summary.json``."""
+    out = Path(out)
+    if not (out / "summary.json").is_file():
+        raise InputError(f"{out} holds no finished lmae-age run (no summary.json); run "
+                         "`bi-core related lmae-age --synth SYNTH --out DIR`.")
+    res: dict[str, Any] = {"json": json.loads((out / "summary.json").read_text())}
+    for name in ("results", "predictions", "expert_weights", "training"):
+        p = out / f"{name}.tsv"
+        if not p.is_file():
+            raise InputError(f"{p} is missing; run lmae-age again.")
+        res[name] = pd.read_csv(p, sep="\t", na_values=["n/a"])
+    return res

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -347,18 +346,3 @@ def _lmae_scores(preds: dict[tuple[str, str], np.ndarray], tab: pd.DataFrame, fo
             res_rows.append({"target": ref["target"], "method": REFERENCE_METHOD, "dataset": REFERENCE_DATASET,
                              "n": np.nan, "mae": ref["mae"], "r": ref["r"]})
     return pd.DataFrame(res_rows), pd.DataFrame(pred_rows)
-
-
-def load_lmae(out: str | Path) -> dict[str, Any]:
-    """Read a finished ``lmae-age`` directory: tables and ``summary.json``."""
-    out = Path(out)
-    if not (out / "summary.json").is_file():
-        raise InputError(f"{out} holds no finished lmae-age run (no summary.json); run "
-                         "`bi-core related lmae-age --synth SYNTH --out DIR`.")
-    res: dict[str, Any] = {"json": json.loads((out / "summary.json").read_text())}
-    for name in ("results", "predictions", "expert_weights", "training"):
-        p = out / f"{name}.tsv"
-        if not p.is_file():
-            raise InputError(f"{p} is missing; run lmae-age again.")
-        res[name] = pd.read_csv(p, sep="\t", na_values=["n/a"])
-    return res
