@@ -26,7 +26,7 @@ TORCH_INDEX ?=
 # pip's find-links (its config or PIP_FIND_LINKS), handed to uv, which does not read pip's config
 FIND_LINKS ?= $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p" | head -1)
 # uv installs the same pins as pip, in parallel and with the bytecode compiled on both cores: about 45 s against pip's
-# 2.5 min on 2 cores (bench/README.md). Where no registry carries uv (USE_UV=0 forces it), pip installs them.
+# 2.5 min on 2 cores (bench/README.md). Where uv cannot be installed or fails (USE_UV=0 forces it), pip installs them.
 USE_UV ?= 1
 UV_VERSION ?= 0.13.10
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode $(foreach f,$(FIND_LINKS),--find-links $(f))
@@ -35,12 +35,14 @@ PIP := $(BIN)/python -m pip install --quiet
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 is needed, found {sys.version.split()[0]}; set PYTHON=/path/to/python3.11"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@if [ "$(USE_UV)" != 0 ] && $(PIP) "uv==$(UV_VERSION)"; then I="$(UV)"; else $(PIP) --upgrade pip; I="$(PIP)"; fi; \
-	set -x; \
-	: torch first, pinned by constraints.txt to 2.13.0 and CPU-only: an unpinned torch would pull GB of CUDA wheels; \
-	$$I -c constraints.txt torch $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) && \
-	: everything else at the exact versions that made the book, pyproject.toml holds the compatible ranges; \
-	$$I -c constraints.txt -e ".[book,dev]"
+	@install() { set -x; \
+	  : torch first, pinned by constraints.txt to 2.13.0 and CPU-only: an unpinned torch would pull GB of CUDA wheels; \
+	  $$1 -c constraints.txt torch $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) && \
+	  : everything else at the exact versions that made the book, pyproject.toml holds the compatible ranges; \
+	  $$1 -c constraints.txt -e ".[book,dev]"; }; \
+	if [ "$(USE_UV)" != 0 ] && $(PIP) "uv==$(UV_VERSION)" && install "$(UV)"; then :; \
+	else echo "make env: installing with pip (USE_UV=0, or uv could not be installed or failed)"; \
+	  $(PIP) --upgrade pip && install "$(PIP)"; fi
 	@touch $(STAMP)
 
 env: $(STAMP)
