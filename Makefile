@@ -35,10 +35,10 @@ PIP := $(BIN)/python -m pip install --quiet
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 is needed, found {sys.version.split()[0]}; set PYTHON=/path/to/python3.11"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# torch first, pinned by constraints.txt to 2.13.0 and CPU-only (an unpinned torch would pull GB of CUDA wheels),
+	@# then everything else at the exact versions that made the book (pyproject.toml holds the compatible ranges)
 	@install() { set -x; \
-	  : torch first, pinned by constraints.txt to 2.13.0 and CPU-only: an unpinned torch would pull GB of CUDA wheels; \
 	  $$1 -c constraints.txt torch $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) && \
-	  : everything else at the exact versions that made the book, pyproject.toml holds the compatible ranges; \
 	  $$1 -c constraints.txt -e ".[book,dev]"; }; \
 	if [ "$(USE_UV)" != 0 ] && $(PIP) "uv==$(UV_VERSION)" && install "$(UV)"; then :; \
 	else echo "make env: installing with pip (USE_UV=0, or uv could not be installed or failed)"; \
