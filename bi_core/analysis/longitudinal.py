@@ -88,7 +88,8 @@ def _covariate_formula(d: pd.DataFrame, covariates: Sequence[str]) -> str:
     return "".join(f" + {t}" for t in terms)
 
 
-def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool, start: Any = None) -> Any:
+def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool, start: Any = None,
+         start_re: Any = None) -> Any:
     """Fit a MixedLM with random effects ``re_formula`` per subject, checked by a restart.
 
     statsmodels' optimizers can report convergence well short of the optimum: on a score
@@ -104,11 +105,16 @@ def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool, star
     When neither converges, Nelder–Mead is tried; when nothing converges, the best finite
     fit is returned with ``converged`` False, for the caller to report or replace.
 
-    ``start``: a ``MixedLMParams`` to start from (the default start otherwise).
+    ``start``: a ``MixedLMParams`` to start from (the default start otherwise). ``start_re``: instead, a fit
+    of another formula with the same random effects, whose random-effects estimate this fit starts from
+    (statsmodels profiles the fixed effects out, so they start at zero).
     """
     import statsmodels.formula.api as smf
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
 
     model = smf.mixedlm(formula, d, groups=d["subject"], re_formula=re_formula)
+    if start_re is not None:
+        start = MixedLMParams.from_components(fe_params=np.zeros(model.k_fe), cov_re=start_re.params_object.cov_re)
     errors: list[Exception] = []
 
     def run(method: str, start_params: Any) -> Any:
@@ -154,15 +160,6 @@ def _fit(formula: str, d: pd.DataFrame, re_formula: str | None, reml: bool, star
 _SETTLED = 1e-3
 
 
-def _start_from(fit: Any, formula: str, d: pd.DataFrame, re_formula: str | None) -> Any:
-    """``MixedLMParams`` for ``formula`` at ``fit``'s random-effects estimate (fixed effects are profiled out)."""
-    import statsmodels.formula.api as smf
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
-
-    k_fe = smf.mixedlm(formula, d, groups=d["subject"], re_formula=re_formula).k_fe
-    return MixedLMParams.from_components(fe_params=np.zeros(k_fe), cov_re=fit.params_object.cov_re)
-
-
 #: ``random_effects`` of a model with a random intercept and a random slope of ``years`` per subject.
 RANDOM_SLOPE = "intercept + slope"
 
@@ -203,11 +200,11 @@ def _lrt(full: str, reduced: str, d: pd.DataFrame, re_formula: str | None, dof: 
         ml_full = _fit(full, d, re_formula, reml=False, start=start)
     # the reduced model starts from the full model's random effects (statsmodels profiles the fixed effects out):
     # from there one L-BFGS run usually settles, where the default start can cost a crawl and a Powell run
-    ml_red = _fit(reduced, d, re_formula, reml=False, start=_start_from(ml_full, reduced, d, re_formula))
+    ml_red = _fit(reduced, d, re_formula, reml=False, start_re=ml_full)
     if ml_red.llf > ml_full.llf:
         # the full model contains the reduced one, so this is an optimizer's miss: restart the full model from
         # the reduced model's random effects (where its likelihood is at least the reduced one's)
-        again = _fit(full, d, re_formula, reml=False, start=_start_from(ml_red, full, d, re_formula))
+        again = _fit(full, d, re_formula, reml=False, start_re=ml_red)
         ml_full = max((ml_full, again), key=lambda f: (f.converged, f.llf))
     lr = max(0.0, 2 * (ml_full.llf - ml_red.llf))
     failed = [name for name, f in (("full", ml_full), ("reduced", ml_red)) if not f.converged]
