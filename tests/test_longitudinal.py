@@ -86,8 +86,8 @@ def test_an_lrt_whose_ml_fits_did_not_converge_says_so(rng, monkeypatch):
     assert ok["lrt"]["converged_full"] and ok["lrt"]["converged_reduced"] and ok["lrt"]["note"] == ""
     orig = L._fit
 
-    def ml_stalls(formula, d, re_formula, reml, start=None):
-        fit = orig(formula, d, re_formula, reml, start=start)
+    def ml_stalls(formula, d, re_formula, reml, start=None, start_re=None):
+        fit = orig(formula, d, re_formula, reml, start=start, start_re=start_re)
         if not reml and "*" not in formula:       # the reduced model's ML fit
             fit.converged = False
         return fit
@@ -115,8 +115,8 @@ def test_random_slope_falls_back_to_intercept_only_with_the_reason(rng, monkeypa
 
     orig = L._fit
 
-    def slope_stalls(formula, d, re_formula, reml, start=None):
-        fit = orig(formula, d, re_formula, reml, start=start)
+    def slope_stalls(formula, d, re_formula, reml, start=None, start_re=None):
+        fit = orig(formula, d, re_formula, reml, start=start, start_re=start_re)
         if re_formula is not None:
             fit.converged = False
         return fit
