@@ -25,8 +25,8 @@ help:
 TORCH_INDEX ?=
 # pip's find-links (its config or PIP_FIND_LINKS), handed to uv, which does not read pip's config
 FIND_LINKS ?= $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p" | head -1)
-# uv installs the same pins as pip, in parallel and with the bytecode compiled on both cores: about 45 s against pip's
-# 2.5 min on 2 cores (bench/README.md). Where uv cannot be installed or fails (USE_UV=0 forces it), pip installs them.
+# uv installs the same pins as pip, in parallel and with the bytecode compiled on both cores: about a minute against
+# pip's 2.5 min on 2 cores (bench/README.md). Where uv cannot be installed or fails (USE_UV=0 forces it), pip installs them.
 USE_UV ?= 1
 UV_VERSION ?= 0.13.10
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode $(foreach f,$(FIND_LINKS),--find-links $(f))

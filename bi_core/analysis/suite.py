@@ -66,7 +66,7 @@ from .._io import atomic_dir, derived, refuse_overlap, write_json, write_tsv
 from ..cohort import Cohort
 from ..connectome import fc_from_bold
 from ..errors import InputError
-from ..windows import TiledWindows
+from ..windows import TiledWindows, windows_of
 from . import classify as C
 from . import groundtruth as GT
 from . import groupstats as G
@@ -327,7 +327,7 @@ def run_suite(run: str | Path, cohort_dir: str | Path, out: str | Path, cv: C.CV
     retest = R.retest_sets(cohort.table, retest_years)
     rec_ids = [r for r in cohort.table["recording_id"] if r in base_ids or r in set(retest["recording_id"])]
     # one windowing of the cohort at the run's window and TR, shared by every analysis below
-    tiles = TiledWindows(cohort, info.window, target_tr=info.target_tr)
+    tiles = windows_of(info, cohort)
     # one pass: the attention pass masks every network in every window, which is exactly
     # what predictability scores (timed together as "predictability + interactions")
     pred, inter = predictability_and_interactions(model, info, cohort, occlusion_windows=occlusion_windows,
