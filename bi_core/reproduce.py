@@ -42,6 +42,7 @@ from ._io import MARKER, output_kind, write_json, write_marker
 from .errors import BiCoreError, ConfigError, InputError
 from .provenance import cpu_model
 from .book import REPO_ROOT, all_steps, chapters, step_modules
+from .book.zygote import Launcher
 from .steps import BOOK_PRESETS, BookPreset, Context, stamp_is_current, with_dependencies
 
 # In-function imports: a step's code (the step runner) and the related studies' presets (torch) load only in the
@@ -269,7 +270,8 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
 
     A step whose stamp is current (:func:`bi_core.steps.stamp_is_current`: same settings,
     same inputs, and no source it loaded changed) is skipped without starting a process.
-    The others run in fresh processes (``python -m bi_core.book.run_step``) with a fixed
+    The others run in fresh processes (:func:`bi_core.book.run_step.main`, each forked from one
+    launcher that has imported the heavy libraries once, :mod:`bi_core.book.zygote`) with a fixed
     number of torch threads (:attr:`~bi_core.steps.Step.threads`, mostly one) and one
     BLAS/OpenMP thread: on a 2-core machine two one-thread steps finish sooner than one
     two-thread step (small models do not scale across threads), and a fixed thread count
@@ -310,7 +312,8 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
            "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
     done: set[str] = set()
     executed: dict[str, Path] = {}
-    running: dict[str, tuple[Any, float, Any, dict[str, Any] | None]] = {}   # name → (Popen or Future, start, log, key)
+    running: dict[str, tuple[Any, float, dict[str, Any] | None]] = {}   # name → (Task or Future, start, key)
+    launcher: Launcher | None = None     # started when the first step must run
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
@@ -325,7 +328,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 if name.startswith("notebook "):
                     nb = name.removeprefix("notebook ")
                     running[name] = (pool.submit(run_notebook, nb, nb_params[nb](ctx), nb_dir), time.perf_counter(),
-                                     None, None)
+                                     None)
                     continue
                 t0 = time.perf_counter()
                 if stamp_is_current(STEPS[name], ctx):
@@ -335,17 +338,16 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 key = STEPS[name].key(ctx)      # the inputs' stamps are final: every dependency is done
                 STEPS[name].stamp_file(ctx).unlink(missing_ok=True)
                 (logs / f"{name}.json").unlink(missing_ok=True)
-                sink = open(logs / f"{name}.log", "w") if jobs > 1 else None
+                if launcher is None:
+                    launcher = Launcher(env)
                 # the step's process imports its own chapter only (bi_core.book.run_step)
-                cmd = [sys.executable, "-m", "bi_core.book.run_step", "--step", name,
-                       "--spec", json.dumps({**spec, "module": modules.get(name)})]
-                running[name] = (subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink
-                                                  else None), t0, sink, key)
+                argv = ["--step", name, "--spec", json.dumps({**spec, "module": modules.get(name)})]
+                running[name] = (launcher.run(name, argv, logs / f"{name}.log" if jobs > 1 else None), t0, key)
             # a task listed before an up-to-date step it waits for is ready on the next pass
             if not running and pending and len(done) == n_done:
                 raise BiCoreError(f"{pending} wait for steps that never ran (Step.deps / NOTEBOOK_DEPS).")
             time.sleep(0.2)
-            for name, (task, t0, sink, key) in list(running.items()):
+            for name, (task, t0, key) in list(running.items()):
                 if isinstance(task, Future):
                     if not task.done():
                         continue
@@ -358,8 +360,6 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 if rc is None:
                     continue
                 del running[name]
-                if sink is not None:
-                    sink.close()
                 result = logs / f"{name}.json"
                 if rc != 0 or not result.is_file():
                     tail = (logs / f"{name}.log").read_text()[-3000:] if jobs > 1 else "(see the output above)"
@@ -371,13 +371,13 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 done.add(name)
                 record(name, t0, True)
     finally:
-        for task, _, sink, _ in running.values():
+        for task, _, _ in running.values():
             if isinstance(task, Future):
                 task.cancel()
             else:
                 task.kill()
-            if sink is not None:
-                sink.close()
+        if launcher is not None:
+            launcher.close()
         pool.shutdown(wait=True, cancel_futures=True)
     return {n: executed[n] for n in nb_names if n in executed}
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,31 @@ def test_one_notebook_runs_only_the_steps_it_reads(tmp_path, monkeypatch):
     assert seen["steps"] == list(R.STEPS)
     with pytest.raises(ConfigError, match="unknown notebook"):
         R.reproduce("smoke", out=tmp_path / "a", book_out=tmp_path, only_notebooks=["3"], quiet=True)
+
+
+def test_the_launcher_forks_steps_that_report_their_exit_and_output(tmp_path):
+    """bi_core.book.zygote: a forked step's output goes to its log, its exit code comes back, a kill ends it, and
+    the launcher process itself holds no bi_core module but the two light package __init__s."""
+    import bi_core.book.zygote as z
+    from bi_core.book.zygote import Launcher
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = Launcher(env, preload=False)     # the libraries' imports are the build's saving, not what is tested
+    try:
+        bad = launcher.run("bad", ["--step", "no-such-step", "--spec", json.dumps({"preset": "smoke"})],
+                           tmp_path / "bad.log")
+        while bad.poll() is None:
+            time.sleep(0.01)
+        assert bad.poll() == 2
+        assert "unknown step 'no-such-step'" in (tmp_path / "bad.log").read_text()
+        probe = launcher.run("probe", ["--help"], tmp_path / "help.log")
+        while probe.poll() is None:
+            time.sleep(0.01)
+        assert probe.poll() == 0 and "Run one step" in (tmp_path / "help.log").read_text()
+    finally:
+        launcher.close()
+    out = subprocess.run([sys.executable, "-c", "import sys, bi_core.book.zygote as z; "
+                          "print(sorted(m for m in sys.modules if m.startswith('bi_core')))"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['bi_core', 'bi_core.book', 'bi_core.book.zygote']"
+    assert not any(m.startswith("bi_core") for m in z.PRELOAD)     # what it preloads holds no bi_core module

@@ -8,7 +8,8 @@ modules are discovered (:func:`chapters`), so a new chapter is: its module, its 
 figure code, its notebook, its test — and its line in ``_toc.yml``, which
 ``tests/test_book.py`` checks against the modules.
 
-A step runs in a fresh process that imports only its chapter's module
+A step runs in its own process (forked from a launcher that has imported the heavy libraries
+and no ``bi_core`` module, :mod:`bi_core.book.zygote`) that imports only its chapter's module
 (:mod:`bi_core.book.run_step`), so its stamp (the ``bi_core`` sources it loaded,
 :func:`bi_core.provenance.loaded_sources`) depends on that chapter's code, not on every
 chapter's. This package's ``__init__`` stays light for that reason: it imports no chapter
