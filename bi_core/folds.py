@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,18 @@ def balanced_subject_folds(subjects: Sequence[str] | np.ndarray, n_splits: int) 
     return list(GroupKFold(n_splits=n_splits).split(np.zeros(len(subjects)), groups=subjects))
 
 
+def stratified_subject_splitter(n_splits: int, seed: int = 0) -> Any:
+    """The splitter behind :func:`stratified_subject_folds`, for an estimator that splits itself.
+
+    Shuffled :class:`~sklearn.model_selection.StratifiedGroupKFold` with ``random_state =
+    seed``: a ``cv=`` for scikit-learn's searches (the classifiers' inner CV that tunes ``C``,
+    :func:`bi_core.analysis.classify.make_classifier`), fitted with ``groups=`` the subjects.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    return StratifiedGroupKFold(n_splits=int(n_splits), shuffle=True, random_state=int(seed))
+
+
 def stratified_subject_folds(subjects: Sequence[str] | np.ndarray, y: np.ndarray, n_splits: int, n_repeats: int = 1,
                              seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
     """Repeated stratified subject-grouped K-fold: class shares balanced across folds, no subject split.
@@ -90,12 +103,10 @@ def stratified_subject_folds(subjects: Sequence[str] | np.ndarray, y: np.ndarray
     -------
     list of ``(repeat, fold, train_idx, test_idx)``
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     subjects = np.asarray(subjects)
     out = []
     for r in range(int(n_repeats)):
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed) + r)
+        cv = stratified_subject_splitter(n_splits, int(seed) + r)
         for f, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, groups=subjects)):
             out.append((r, f, tr, te))
     return out

@@ -102,3 +102,17 @@ def test_balanced_folds_keep_subjects_together_need_no_seed_and_balance_rows():
     assert max(map(len, tests)) - min(map(len, tests)) <= 5
     again = balanced_subject_folds(subjects, 3)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+
+
+def test_the_classifiers_inner_cv_is_the_stratified_subject_splitter():
+    """One splitter for the outer folds and the inner CV that tunes C (bi_core.analysis.classify.make_classifier)."""
+    from bi_core.analysis.classify import CVConfig, make_classifier
+    from bi_core.folds import stratified_subject_folds, stratified_subject_splitter
+
+    subjects = np.repeat([f"s{i}" for i in range(12)], 2)
+    y = np.repeat(np.arange(12) % 2, 2)
+    cv = make_classifier(CVConfig(seed=3), 2, inner_splits=3).cv
+    assert type(cv) is type(stratified_subject_splitter(3, 3)) and (cv.n_splits, cv.random_state) == (3, 3)
+    inner = [te for _, te in cv.split(np.zeros(len(y)), y, groups=subjects)]
+    outer = [te for r, _, _, te in stratified_subject_folds(subjects, y, 3, seed=3) if r == 0]
+    assert all(np.array_equal(a, b) for a, b in zip(inner, outer, strict=True))

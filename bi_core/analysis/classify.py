@@ -64,7 +64,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.covariance import LedoitWolf
 
 from ..errors import InputError
-from ..folds import class_counts, plan_folds, repeated_subject_folds
+from ..folds import class_counts, plan_folds, repeated_subject_folds, stratified_subject_splitter
 from ..stats import auc_rows, balanced_accuracy_rows, percentile_interval, permutation_p, stratified_bootstrap
 from .groupstats import Groups, baseline_rows, slug
 
@@ -330,7 +330,7 @@ def make_classifier(cfg: CVConfig, n_classes: int = 2, inner_splits: int | None 
     (:func:`cross_validate`). :func:`chosen_c` reads the ``C`` a fitted one used.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+    from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -342,7 +342,7 @@ def make_classifier(cfg: CVConfig, n_classes: int = 2, inner_splits: int | None 
     scoring = "roc_auc" if n_classes == 2 else "balanced_accuracy"
     return GridSearchCV(Pipeline(steps), {"clf__C": list(cfg.Cs)},
                         scoring=scoring,
-                        cv=StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=cfg.seed),
+                        cv=stratified_subject_splitter(inner, cfg.seed),
                         n_jobs=None, error_score="raise")
 
 
