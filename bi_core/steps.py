@@ -67,6 +67,10 @@ class BookPreset:
     #: bootstrap): the book's 1,000 / 2,000; the smoke book checks that they run, with fewer (its pages say how many)
     cv_permutations: int = 1000
     cv_bootstrap: int = 2000
+    #: worker processes a step may start for independent fits (classification folds, the studies' runs and folds;
+    #: results do not depend on it). The smoke book's fits are too small for them: a worker's start (a fresh
+    #: interpreter importing torch and scikit-learn) cost more CPU than its share of the work (bench/README.md)
+    workers: int = 2
 
     def cv(self, seed: int, **kw: Any) -> Any:
         """The :class:`~bi_core.analysis.classify.CVConfig` of this preset (``kw``: e.g. ``n_jobs``)."""
@@ -81,7 +85,7 @@ BOOK_PRESETS: dict[str, BookPreset] = {
     # window per recording keep it to minutes
     "smoke": BookPreset("smoke", synth="smoke", pretrain="smoke", pretrain_real="smoke", related="smoke",
                         cv_repeats=1, cv_folds=3, cv_Cs=(0.01, 0.1, 1.0), cv_inner_splits=2, real_folds=2,
-                        occlusion_windows=1, cv_permutations=99, cv_bootstrap=200),
+                        occlusion_windows=1, cv_permutations=99, cv_bootstrap=200, workers=1),
     # the whole book on 2 CPU cores, installing the published weights (weights/default/; every step's time is in the
     # reproducibility chapter). Its HCP runs are `real-full` (2,560 steps per fold): `real` (640) stays below the
     # quality bar (bench/results/presets.tsv, chapter 7)

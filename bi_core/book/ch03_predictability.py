@@ -32,9 +32,9 @@ def _analyses_into(ctx: Context, out: Path) -> None:
 
     p = ctx.preset
     run_suite(ctx.runs / "pretrain", ctx.synth_dir / "eval", out,
-              # the analyses end the longest chain of steps and often run alone: two worker
-              # processes for the folds (results do not depend on it; tests/test_classify.py)
-              p.cv(ctx.seed, n_jobs=2, backend="loky"),
+              # the analyses end the longest chain of steps and often run alone: worker processes
+              # for the folds (results do not depend on it; tests/test_classify.py)
+              p.cv(ctx.seed, n_jobs=p.workers, backend="loky"),
               ground_truth=ctx.synth_dir / "ground_truth.json", occlusion_windows=p.occlusion_windows,
               # the linear references learn from the pretraining cohort, as the model did
               linear_fit_cohort=ctx.synth_dir / "pretrain", progress=not ctx.quiet)

@@ -13,7 +13,9 @@ def _masking_study(ctx: Context) -> None:
     from ..related.masking_study.config import study_preset
     from ..related.masking_study.study import run_study
 
-    run_study(ctx.synth_dir, ctx.study_dir, study_preset(ctx.study_preset, first_seed=int(ctx.seed)),
+    # the book's own study runs with the book preset's worker processes (results do not depend on them)
+    own = {"jobs": ctx.preset.workers} if ctx.study_preset == ctx.preset.related else {}
+    run_study(ctx.synth_dir, ctx.study_dir, study_preset(ctx.study_preset, first_seed=int(ctx.seed), **own),
               progress=not ctx.quiet)
 
 

@@ -27,9 +27,9 @@ def _jivnet(ctx: Context) -> None:
     with atomic_dir(ctx.out / "jivnet", overwrite=True) as tmp:
         # the smoke book checks that the study runs: 3 folds instead of 5
         synthetic_study("smoke" if smoke else "default", seed=ctx.seed, n_folds=3 if smoke else 5,
-                        n_jobs=2).write(tmp / "synth")
+                        n_jobs=ctx.preset.workers).write(tmp / "synth")
         real_study(_jivnet_real_config(ctx), seed=ctx.seed, datasets=("gw",) if smoke else ("hcp", "gw"),
-                   n_jobs=2).write(tmp / "real")
+                   n_jobs=ctx.preset.workers).write(tmp / "real")
 
 
 CHAPTER = Chapter(
