@@ -207,7 +207,10 @@ def test_the_launcher_forks_steps_that_report_their_exit_and_output(tmp_path):
     import bi_core.book.zygote as z
     from bi_core.book.zygote import Launcher
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    (tmp_path / "napping_chapter.py").write_text(
+        "import time, types\nfrom bi_core.steps import Step\n"
+        "CHAPTER = types.SimpleNamespace(steps=(Step('nap', lambda ctx: time.sleep(60), lambda c: c.out),))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     launcher = Launcher(env, preload=False)     # the libraries' imports are the build's saving, not what is tested
     try:
         bad = launcher.run("bad", ["--step", "no-such-step", "--spec", json.dumps({"preset": "smoke"})],
@@ -220,6 +223,17 @@ def test_the_launcher_forks_steps_that_report_their_exit_and_output(tmp_path):
         while probe.poll() is None:
             time.sleep(0.01)
         assert probe.poll() == 0 and "Run one step" in (tmp_path / "help.log").read_text()
+        # a step that would run for a minute: killed through the launcher
+        spec = {"module": "napping_chapter", "preset": "smoke", "out": str(tmp_path / "art"),
+                "book_out": str(tmp_path), "seed": 0, "quiet": True}
+        nap = launcher.run("nap", ["--step", "nap", "--spec", json.dumps(spec)], tmp_path / "nap.log")
+        time.sleep(0.5)
+        assert nap.poll() is None
+        nap.kill()
+        t0 = time.perf_counter()
+        while nap.poll() is None and time.perf_counter() - t0 < 10:
+            time.sleep(0.01)
+        assert nap.poll() == -9
     finally:
         launcher.close()
     out = subprocess.run([sys.executable, "-c", "import sys, bi_core.book.zygote as z; "

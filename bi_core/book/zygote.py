@@ -24,6 +24,7 @@ int}`` when a child exits. At end of input it waits for its children and exits.
 from __future__ import annotations
 
 import importlib
+import ctypes
 import json
 import os
 import selectors
@@ -59,6 +60,8 @@ def _child(req: dict[str, Any], close: tuple[int, ...]) -> None:
     try:
         for fd in close:
             os.close(fd)
+        _die_with_parent()
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C stops a step as it stops a fresh process
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
@@ -85,6 +88,14 @@ def _child(req: dict[str, Any], close: tuple[int, ...]) -> None:
             except Exception:           # noqa: BLE001 - a closed stream cannot stop the exit
                 pass
         os._exit(rc if isinstance(rc, int) else 1)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the launcher dies (else it would run on, unreported)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):   # not Linux: the child outlives a killed launcher, as a subprocess would
+        pass
 
 
 def serve(requests: int, results: int) -> None:
@@ -142,8 +153,11 @@ class Task:
         return self._launcher.exit_code(self.id)
 
     def kill(self) -> None:
-        """Kill the child (SIGKILL)."""
-        self._launcher.send({"kill": self.id})
+        """Kill the child (SIGKILL); nothing to do when the launcher has already gone (its children die with it)."""
+        try:
+            self._launcher.send({"kill": self.id})
+        except OSError:     # BrokenPipeError: the launcher exited
+            pass
 
 
 class Launcher:
@@ -211,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bi_core.book.zygote RESULTS_FD [--no-preload]  (started by bi-core reproduce)",
               file=sys.stderr)
         return 2
+    # Ctrl-C reaches every process of the terminal's group: the steps stop (their handler is reset after the
+    # fork) and the scheduler ends this process by closing its input, after killing what still runs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not argv[1:]:
         preload()
     serve(sys.stdin.fileno(), int(argv[0]))
