@@ -237,9 +237,9 @@ def test_suite_skips_group_analyses_of_an_unlabelled_cohort(smoke_dir, smoke_run
     assert (tmp_path / "s" / "predictability.tsv").is_file() and not (tmp_path / "s" / "marker.tsv").exists()
 
 
-#: Chapters that run a model (a reconstruction shown, a fold's model loaded) or a study's training code, and so
+#: Chapters that run a model (a reconstruction shown, a fold's model loaded), and so
 #: import torch; every other chapter imports table helpers only.
-MODEL_CHAPTERS = {"02_pretraining", "07_real_data", "08_masking_study"}
+MODEL_CHAPTERS = {"02_pretraining", "07_real_data"}
 
 
 def test_chapters_that_run_no_model_load_no_torch():

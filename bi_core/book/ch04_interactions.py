@@ -65,7 +65,7 @@ def _routing_settings(c: Context) -> dict[str, Any]:
 
 def routing_train_config(book_preset: str, seed: int) -> Any:
     """The :class:`~bi_core.runs.TrainConfig` of the routing control's model for a book preset (:data:`ROUTING_BOOK`)."""
-    from ..model import SIZES
+    from ..model_config import SIZES
     from ..runs import TrainConfig
 
     s = ROUTING_BOOK[book_preset]

@@ -8,8 +8,7 @@ from typing import Any
 from ...config import pick_preset
 from ...errors import ConfigError
 from ...masking import DEFAULT_P_TWO, STRATEGIES, current_name
-
-# In-function imports: the study presets are read by the CLI and `bi-core reproduce` without torch (...model).
+from ...model_config import SIZES
 
 REFERENCE = "network"
 
@@ -43,7 +42,7 @@ class StudyConfig:
     eval_fraction
         ``data="cohort"``: share of the cohort's subjects held out of pretraining and scored.
     model_size
-        :data:`bi_core.model.SIZES` key; the same for every strategy.
+        :data:`bi_core.model_config.SIZES` key; the same for every strategy.
     strategies
         Masking strategies to compare (:data:`bi_core.masking.STRATEGIES`; a former name
         such as ``region`` is replaced by the current one, with a warning).
@@ -99,8 +98,6 @@ class StudyConfig:
     fraction_draws: int = 2000
 
     def __post_init__(self) -> None:
-        from ...model import SIZES
-
         object.__setattr__(self, "strategies", tuple(current_name(s) for s in self.strategies))
         if self.data not in ("synthetic", "cohort"):
             raise ConfigError(f"data={self.data!r}; use 'synthetic' (a `bi-core synth` root) or 'cohort' (one cohort "

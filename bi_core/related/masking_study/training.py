@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...cohort import Cohort
 from ...masking import DEFAULT_P_TWO, STRATEGIES, MaskConfig, MaskSampler, TokenLayout, get_strategy, matched_ratio
+from ...model_config import SIZES
 from .config import REFERENCE, StudyConfig
 
 # In-function imports: torch (the model, runs and the trainer) loads only when a run is checked or trained; the
@@ -66,7 +67,6 @@ def mask_fractions(layout: TokenLayout, configs: dict[str, MaskConfig], n_draws:
 # ---------------------------------------------------------------------- training
 def train_config(cfg: StudyConfig, strategy: str, seed: int, layout: TokenLayout) -> Any:
     """The :class:`~bi_core.runs.TrainConfig` of one study run (shared schedule, strategy's mask)."""
-    from ...model import SIZES
     from ...runs import TrainConfig
 
     mask = matched_mask_configs(layout, cfg.p_two, [strategy])[strategy]
@@ -100,7 +100,6 @@ def ensure_run(pretrain_dir: str | Path, cfg: StudyConfig, strategy: str, seed: 
 
 
 def n_patches(cfg: StudyConfig) -> int:
-    from ...model import SIZES
 
     m = SIZES[cfg.model_size]()
     return m.n_patches
