@@ -48,8 +48,15 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def smoke_book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the session's one smoke book lives: its artifacts in ``art/``, its HTML in ``_build/html``."""
-    return tmp_path_factory.mktemp("book")
+    """Where the session's one smoke book lives: its artifacts in ``art/``, its HTML in ``_build/html``.
+
+    Under pytest-xdist it is one directory beside the workers' own (``getbasetemp().parent``, which is new for
+    every session), shared by them: :func:`smoke_art` builds its first two steps once for both workers."""
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
+    d = root / "smoke-book"
+    d.mkdir(exist_ok=True)
+    return d
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +64,20 @@ def smoke_art(smoke_book_dir: Path) -> Path:
     """The smoke book's artifact directory with its first two steps done (``reproduce --steps pretrain``):
     ``synth/`` (the smoke synthetic cohorts, seed 0) and ``runs/pretrain`` (the smoke run), each with its step
     stamp. Every test that needs smoke data or the smoke model reads these, and :func:`smoke_book` builds the
-    rest of the book on them (its synth and pretrain steps are up to date), so the session makes them once."""
+    rest of the book on them (its synth and pretrain steps are up to date), so the session makes them once:
+    the first worker to ask builds them under a lock, the other waits and reads them (tests only read them)."""
+    import fcntl
+
     from bi_core.cli import main
 
     art = smoke_book_dir / "art"
-    assert main(["reproduce", "--preset", "smoke", "--out", str(art), "--steps", "pretrain", "--quiet"]) == 0
-    # a fresh build runs every step it needs (tests/test_steps.py checks what a rebuild skips)
-    assert json.loads((art / "timings.json").read_text())["skipped"] == {"synth": False, "pretrain": False}
+    with open(smoke_book_dir / ".smoke-art.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (art / "runs" / "pretrain" / "step-stamp.json").is_file():
+            assert main(["reproduce", "--preset", "smoke", "--out", str(art), "--steps", "pretrain", "--quiet"]) == 0
+            # a fresh build runs every step it needs (tests/test_steps.py checks what a rebuild skips)
+            skipped = json.loads((art / "timings.json").read_text())["skipped"]
+            assert skipped == {"synth": False, "pretrain": False}
     return art
 
 
