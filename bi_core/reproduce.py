@@ -339,7 +339,8 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 STEPS[name].stamp_file(ctx).unlink(missing_ok=True)
                 (logs / f"{name}.json").unlink(missing_ok=True)
                 if launcher is None:
-                    launcher = Launcher(env)
+                    # the libraries are imported once for all steps; one step imports what it needs itself
+                    launcher = Launcher(env, preload=_will_run(order, ctx) > 1)
                 # the step's process imports its own chapter only (bi_core.book.run_step)
                 argv = ["--step", name, "--spec", json.dumps({**spec, "module": modules.get(name)})]
                 running[name] = (launcher.run(name, argv, logs / f"{name}.log" if jobs > 1 else None), t0, key)
@@ -380,6 +381,15 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
             launcher.close()
         pool.shutdown(wait=True, cancel_futures=True)
     return {n: executed[n] for n in nb_names if n in executed}
+
+
+def _will_run(order: list[str], ctx: Context) -> int:
+    """How many of the steps ``order`` will run: those not up to date, and every step downstream of one."""
+    run: set[str] = set()
+    for n in order:
+        if any(d in run for d in STEPS[n].deps) or not stamp_is_current(STEPS[n], ctx):
+            run.add(n)
+    return len(run)
 
 
 def _step_main(argv: list[str] | None = None) -> int:
