@@ -224,9 +224,11 @@ def test_bad_group_options_are_one_line_errors(adhd_cohort, smoke_run, tmp_path,
 
 
 def test_a_group_smaller_than_the_folds_adapts_its_classification(adhd_cohort, smoke_run, tmp_path, capsys):
-    """--folds 7 with 6 subjects per group: the classification runs on 6 folds and says so (issue 23), never skipped."""
+    """--folds 7 with 6 subjects per group: the classification runs on 6 folds and says so (issue 23), never skipped.
+    (Two inner folds: what adapts here is the outer CV; the inner one's adaptation is test_small_cohorts'.)"""
     out = tmp_path / "suite"
-    assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--no-fc", "--no-figures") == 0
+    assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--inner-folds", "2",
+                    "--no-fc", "--no-figures") == 0
     printed = capsys.readouterr().out
     note = "6 outer folds instead of 7 (the smallest group, control, has 6 subjects)"
     assert f"adapted classification adhd_control (control vs ADHD) to this cohort: {note}\n" in printed, printed
