@@ -1,7 +1,8 @@
 """Which code produced a result: digests of the ``bi_core`` sources a process loaded.
 
 A cached result is only as fresh as the code that computed it. Every ``bi-core
-reproduce`` step runs in a fresh process; when it finishes, :func:`loaded_sources` lists
+reproduce`` step runs in its own process (forked from a launcher that holds no ``bi_core``
+module, :mod:`bi_core.book.zygote`); when it finishes, :func:`loaded_sources` lists
 every ``bi_core`` module that process imported (plus the package's data files) with a
 digest of its source, and the step's stamp keeps that list. The step is up to date only
 while :func:`sources_current` still finds the same digests: an edit to any module the step

@@ -1,6 +1,7 @@
 """``bi-core reproduce``: everything from cohorts to the HTML book.
 
-Steps (:mod:`bi_core.steps`; each prints its wall time). Each step runs in a fresh process
+Steps (:mod:`bi_core.steps`; each prints its wall time). Each step runs in its own process
+(forked from a launcher that imported the heavy libraries once, :mod:`bi_core.book.zygote`)
 with a fixed thread count, and independent steps run side by side (``--jobs``, default 2)
 as soon as the steps they read from are done. A step is skipped only when its stamp says
 that neither its settings, nor its inputs, nor any ``bi_core`` source its process loaded
@@ -171,7 +172,7 @@ def reproduce(preset: str = "default", out: str | Path | None = None, book_out: 
         read): a chapter alone, e.g. in a launched notebook (with the published weights,
         minutes at ``default``); the book is not built then.
     jobs
-        Steps (and notebooks) run at once. Every step runs in a fresh process with a fixed
+        Steps (and notebooks) run at once. Every step runs in its own process with a fixed
         thread count (:attr:`bi_core.steps.Step.threads`), so the numbers do not depend on
         ``jobs`` or the machine's core count; with ``jobs > 1`` step output goes to
         ``OUT/logs/<step>.log``.

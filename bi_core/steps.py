@@ -5,7 +5,7 @@ declares its steps, settings, sizes, notebook and parameters).
 
 A step is a :class:`Step`: what it runs (a function of the :class:`Context`), the steps it
 reads from, the directory it writes (``home``) and the settings its result depends on.
-:mod:`bi_core.reproduce` schedules them (each in a fresh process) and decides which are
+:mod:`bi_core.reproduce` schedules them (each in its own process) and decides which are
 up to date from the stamp a step leaves in its ``home`` (``step-stamp.json``):
 
 - ``key`` — the step's name and settings, and a digest of each input step's stamp;
