@@ -64,8 +64,15 @@ STEPS = all_steps()
 
 
 # ---------------------------------------------------------------------- notebooks and book
-def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | None = None) -> Path:
+def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | None = None,
+                 kernel: Any = None) -> Path:
     """Execute ``notebooks/<name>.ipynb`` with papermill into ``out_dir``.
+
+    ``kernel``: a started ``jupyter_client`` kernel manager to run in instead of a new kernel
+    (tests that execute several chapters: its namespace is cleared with ``%reset -f``, its
+    figures closed and its directory set first, so a chapter cannot read a name another one
+    left; the modules stay imported, which is the saving). The book runs every chapter in a
+    new kernel.
 
     Raises
     ------
@@ -81,9 +88,12 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
         raise ConfigError(f"notebook {src} not found.")
     out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / f"{name}.ipynb"
+    if kernel is not None:
+        _reset_kernel(kernel, cwd or out_dir)
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", progress_bar=False,
-                            cwd=str(cwd or out_dir), execution_timeout=None, log_output=False)
+                            cwd=str(cwd or out_dir), execution_timeout=None, log_output=False,
+                            **({} if kernel is None else {"km": kernel}))
     except pm.PapermillExecutionError as exc:
         raise BiCoreError(f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
                           f"the executed copy with the full traceback is {dst}") from None
@@ -99,6 +109,21 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
         cell.metadata["tags"] = list(dict.fromkeys(tags))
     nbformat.write(nb, dst)
     return dst
+
+
+def _reset_kernel(km: Any, cwd: Path) -> None:
+    """Clear a running kernel's namespace, close its figures and move it to ``cwd`` (:func:`run_notebook`)."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        code = (f"%reset -f\nimport os as _o, matplotlib.pyplot as _p\n_p.close('all')\n_o.chdir({str(cwd)!r})\n"
+                "del _o, _p")
+        reply = kc.execute_interactive(code, store_history=False, timeout=60, output_hook=lambda msg: None)
+    finally:
+        kc.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise BiCoreError(f"could not reset the shared kernel before a notebook: {reply['content']}")
 
 
 def stage_book(ctx: Context, executed: dict[str, Path]) -> Path:

@@ -46,6 +46,19 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module")
+def shared_kernel(tmp_path_factory: pytest.TempPathFactory):
+    """One Python kernel for a module's notebook runs (``run_notebook(..., kernel=shared_kernel)``): a chapter's
+    kernel start and imports are seconds before its first line runs. ``run_notebook`` clears the namespace
+    before each chapter; the book itself runs every chapter in a new kernel."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
+    yield km
+    km.shutdown_kernel(now=True)
+
+
 @pytest.fixture(scope="session")
 def smoke_book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the session's one smoke book lives: its artifacts in ``art/``, its HTML in ``_build/html``.

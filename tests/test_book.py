@@ -240,7 +240,7 @@ def _same_glue(a: Path, b: Path) -> int:
 
 
 @pytest.mark.slow
-def test_same_seed_same_tables_and_glued_numbers(built, tmp_path):
+def test_same_seed_same_tables_and_glued_numbers(built, tmp_path, shared_kernel):
     """The shared build against a re-run of the synthetic chain's two model steps with the same seed: the
     pretraining run and the analyses (the tables of chapters 2, 3, 5 and 6) from scratch beside a copy of the
     build's cohorts give the same tables, and chapters 2, 3 and 5 on them the same glued numbers. This replaces
@@ -267,20 +267,22 @@ def test_same_seed_same_tables_and_glued_numbers(built, tmp_path):
     params = dict(NOTEBOOKS)
     n = 0
     for name in ("02_pretraining", "03_predictability", "05_classification"):
-        n += _same_glue(art / "notebooks" / f"{name}.ipynb", run_notebook(name, params[name](ctx), tmp_path / "nb"))
+        # in one kernel, cleared before each chapter: the same numbers as the build's new kernel per chapter
+        n += _same_glue(art / "notebooks" / f"{name}.ipynb",
+                        run_notebook(name, params[name](ctx), tmp_path / "nb", kernel=shared_kernel))
     assert n >= 60
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["03_predictability", "04_interactions", "05_classification", "06_longitudinal"])
-def test_analysis_notebooks_run_without_ground_truth(built, tmp_path, name):
+def test_analysis_notebooks_run_without_ground_truth(built, tmp_path, name, shared_kernel):
     """A user's own cohort has no ground_truth.json: the chapters still run, saying so."""
     from bi_core.reproduce import run_notebook
 
     art = built / "art"
     params = {"suite_dir": str(art / "results"), "eval_cohort": str(art / "synth" / "eval"), "ground_truth": "none",
               "preset": "smoke", "seed": 0}
-    nb = run_notebook(name, params, tmp_path)
+    nb = run_notebook(name, params, tmp_path, kernel=shared_kernel)
     values = _glued(nb)
     assert values, name
     text = json.dumps(json.loads(nb.read_text())["cells"])

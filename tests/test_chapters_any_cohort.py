@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,7 +166,8 @@ def lab(tmp_path_factory):
     return d
 
 
-def _run(lab: Path, results: str, params: dict, out: Path, chapters: tuple[str, ...] = CHAPTERS) -> dict[str, dict]:
+def _run(lab: Path, results: str, params: dict, out: Path, chapters: tuple[str, ...] = CHAPTERS,
+         kernel: Any = None) -> dict[str, dict]:
     from bi_core.reproduce import run_notebook
 
     glued = {}
@@ -173,7 +175,8 @@ def _run(lab: Path, results: str, params: dict, out: Path, chapters: tuple[str, 
         extra = {"readouts_dir": "none", "readouts_real_dir": "none", "routing_dir": "none"} \
             if name == "04_interactions" else {}
         nb = run_notebook(name, {"suite_dir": str(lab / results), "eval_cohort": str(lab / "cohort"),
-                                 "ground_truth": "none", "preset": "smoke", **params, **extra}, out)
+                                 "ground_truth": "none", "preset": "smoke", **params, **extra}, out,
+                          kernel=kernel)
         glued[name] = {o["metadata"]["scrapbook"]["name"]: o.get("data", {})
                        for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", [])
                        if o.get("metadata", {}).get("scrapbook")}
@@ -181,9 +184,9 @@ def _run(lab: Path, results: str, params: dict, out: Path, chapters: tuple[str, 
 
 
 @pytest.mark.slow
-def test_chapters_run_on_a_patient_control_cohort(lab, tmp_path):
+def test_chapters_run_on_a_patient_control_cohort(lab, tmp_path, shared_kernel):
     g = _run(lab, "results", {"group_column": "group", "reference": "control", "levels": ["control", "patient"]},
-             tmp_path)
+             tmp_path, kernel=shared_kernel)
     # the group parts ran: the main contrast is patient-control, the classification task patient vs control
     assert "group differences" not in json.dumps(g["03_predictability"]["sig_ad_list"])
     assert g["03_predictability"]["dmn_est"]["application/papermill.record/text/plain"] != "nan"
@@ -201,8 +204,8 @@ def test_chapters_run_on_a_patient_control_cohort(lab, tmp_path):
 
 
 @pytest.mark.slow
-def test_chapters_run_on_an_unlabelled_cohort(lab, tmp_path):
-    g = _run(lab, "results-free", {"group_column": None}, tmp_path / "none")
+def test_chapters_run_on_an_unlabelled_cohort(lab, tmp_path, shared_kernel):
+    g = _run(lab, "results-free", {"group_column": None}, tmp_path / "none", kernel=shared_kernel)
     assert "no groups compared" in json.dumps(g["03_predictability"]["sig_ad_list"])
     assert g["03_predictability"]["most_r2"]["application/papermill.record/text/plain"] != "nan"
     assert {"fig_mats", "fig_diff", "fig_graph"} <= set(g["04_interactions"])      # a figure that says why
@@ -211,5 +214,27 @@ def test_chapters_run_on_an_unlabelled_cohort(lab, tmp_path):
     assert "no groups compared" in json.dumps(g["03_predictability"]["main_group"])
     assert json.dumps(g["04_interactions"]["ref_who"]).count("all participants") == 1
     # the book's defaults on an analysis that compared no groups: the same group-free parts
-    g = _run(lab, "results-free", {}, tmp_path / "defaults", chapters=("05_classification",))
+    g = _run(lab, "results-free", {}, tmp_path / "defaults", chapters=("05_classification",), kernel=shared_kernel)
     assert "no groups compared" in json.dumps(g["05_classification"]["best_fc"])
+
+
+def test_a_shared_kernel_forgets_the_previous_chapter(shared_kernel, tmp_path):
+    """run_notebook(kernel=...) clears the namespace first: a chapter cannot read a name (an import alias
+    included) that the previous chapter left, and it runs in its own directory."""
+    from bi_core.reproduce import _reset_kernel
+
+    def run(code: str) -> dict:
+        kc = shared_kernel.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            return kc.execute_interactive(code, store_history=False, timeout=60, output_hook=lambda msg: None)
+        finally:
+            kc.stop_channels()
+
+    assert run("import numpy as np\nleft = np.ones(3)")["content"]["status"] == "ok"
+    _reset_kernel(shared_kernel, tmp_path)
+    for name in ("left", "np"):
+        reply = run(name)["content"]
+        assert reply["status"] == "error" and reply["ename"] == "NameError", reply
+    assert run(f"import os\nassert os.getcwd() == {str(tmp_path)!r}")["content"]["status"] == "ok"
