@@ -126,8 +126,10 @@ def test_ties_and_missing_values_are_reported_not_ranked():
 def test_study_smoke_identical_masks_and_tables(smoke_dir, tmp_path):
     from bi_core.related.masking_study.study import run_study
 
+    # the smoke preset's classification grid (two penalties, two inner folds): the tables' shape is what is tested
     cfg = StudyConfig(name="smoke", strategies=("network", "random"), n_seeds=2, epochs=1, jobs=1, cv_folds=3,
-                      cv_repeats=1, fc_reference=False, fraction_draws=50, occlusion_windows=1)
+                      cv_repeats=1, cv_inner_splits=2, cv_Cs=(0.01, 1.0), fc_reference=False, fraction_draws=50,
+                      occlusion_windows=1)
     s = run_study(smoke_dir, tmp_path / "study", cfg, progress=False)
     res = load_study(tmp_path / "study")
     rec = res["reconstruction"]
