@@ -111,19 +111,23 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
     return dst
 
 
-def _reset_kernel(km: Any, cwd: Path) -> None:
-    """Clear a running kernel's namespace, close its figures and move it to ``cwd`` (:func:`run_notebook`)."""
+def _kernel_execute(km: Any, code: str) -> dict[str, Any]:
+    """Run ``code`` in the running kernel of ``km`` (output discarded); the reply's ``content``."""
     kc = km.client()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
-        code = (f"%reset -f\nimport os as _o, matplotlib.pyplot as _p\n_p.close('all')\n_o.chdir({str(cwd)!r})\n"
-                "del _o, _p")
-        reply = kc.execute_interactive(code, store_history=False, timeout=60, output_hook=lambda msg: None)
+        return kc.execute_interactive(code, store_history=False, timeout=60, output_hook=lambda msg: None)["content"]
     finally:
         kc.stop_channels()
-    if reply["content"]["status"] != "ok":
-        raise BiCoreError(f"could not reset the shared kernel before a notebook: {reply['content']}")
+
+
+def _reset_kernel(km: Any, cwd: Path) -> None:
+    """Clear a running kernel's namespace, close its figures and move it to ``cwd`` (:func:`run_notebook`)."""
+    reply = _kernel_execute(km, f"%reset -f\nimport os as _o, matplotlib.pyplot as _p\n_p.close('all')\n"
+                                f"_o.chdir({str(cwd)!r})\ndel _o, _p")
+    if reply["status"] != "ok":
+        raise BiCoreError(f"could not reset the shared kernel before a notebook: {reply}")
 
 
 def stage_book(ctx: Context, executed: dict[str, Path]) -> Path:
@@ -296,7 +300,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
 
     A step whose stamp is current (:func:`bi_core.steps.stamp_is_current`: same settings,
     same inputs, and no source it loaded changed) is skipped without starting a process.
-    The others run in fresh processes (:func:`bi_core.book.run_step.main`, each forked from one
+    The others run in their own processes (:func:`bi_core.book.run_step.main`, each forked from one
     launcher that has imported the heavy libraries once, :mod:`bi_core.book.zygote`) with a fixed
     number of torch threads (:attr:`~bi_core.steps.Step.threads`, mostly one) and one
     BLAS/OpenMP thread: on a 2-core machine two one-thread steps finish sooner than one

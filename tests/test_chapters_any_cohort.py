@@ -221,20 +221,11 @@ def test_chapters_run_on_an_unlabelled_cohort(lab, tmp_path, shared_kernel):
 def test_a_shared_kernel_forgets_the_previous_chapter(shared_kernel, tmp_path):
     """run_notebook(kernel=...) clears the namespace first: a chapter cannot read a name (an import alias
     included) that the previous chapter left, and it runs in its own directory."""
-    from bi_core.reproduce import _reset_kernel
+    from bi_core.reproduce import _kernel_execute, _reset_kernel
 
-    def run(code: str) -> dict:
-        kc = shared_kernel.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=60)
-            return kc.execute_interactive(code, store_history=False, timeout=60, output_hook=lambda msg: None)
-        finally:
-            kc.stop_channels()
-
-    assert run("import numpy as np\nleft = np.ones(3)")["content"]["status"] == "ok"
+    assert _kernel_execute(shared_kernel, "import numpy as np\nleft = np.ones(3)")["status"] == "ok"
     _reset_kernel(shared_kernel, tmp_path)
     for name in ("left", "np"):
-        reply = run(name)["content"]
+        reply = _kernel_execute(shared_kernel, name)
         assert reply["status"] == "error" and reply["ename"] == "NameError", reply
-    assert run(f"import os\nassert os.getcwd() == {str(tmp_path)!r}")["content"]["status"] == "ok"
+    assert _kernel_execute(shared_kernel, f"import os\nassert os.getcwd() == {str(tmp_path)!r}")["status"] == "ok"
