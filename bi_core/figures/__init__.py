@@ -7,7 +7,8 @@ the logic is tested in ``tests/test_figures.py``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -186,6 +187,18 @@ def set_style() -> None:
             set_matplotlib_formats("png")
     except ImportError:  # pragma: no cover - IPython comes with the book extra
         pass
+
+
+@contextmanager
+def seeded_jitter(seed: int = 0) -> Iterator[None]:
+    """Seed NumPy's global generator inside the block and restore it after: seaborn's strip plots jitter
+    their points with it (``np.random.uniform``), so without a seed a figure differed between two builds."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 DIVERGING_CMAPS = ("RdBu_r", "coolwarm", "vlag", "RdBu", "PuOr_r", "BrBG")

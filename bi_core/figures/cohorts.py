@@ -11,7 +11,7 @@ import pandas as pd
 from ..atlas import NetworkAtlas
 from ..cohort import DIAGNOSIS_LEVELS
 from ..descriptives import STAT_LABELS
-from . import group_colors, panel_grid
+from . import group_colors, panel_grid, seeded_jitter
 
 
 def example_series(x: np.ndarray, atlas: NetworkAtlas, tr: float, per_network: int = 2, seconds: float | None = 300,
@@ -81,7 +81,8 @@ def summary_comparison(df: pd.DataFrame, stats: tuple[str, ...] = ("within_fc", 
     for ax, s in zip(axes, stats):
         sns.boxplot(data=df, x=hue, y=s, ax=ax, hue=hue, legend=False, fliersize=0, width=0.6,
                     palette="Set2")
-        sns.stripplot(data=df, x=hue, y=s, ax=ax, color="0.2", size=2.5, alpha=0.6)
+        with seeded_jitter():
+            sns.stripplot(data=df, x=hue, y=s, ax=ax, color="0.2", size=2.5, alpha=0.6)
         ax.set_title(STAT_LABELS.get(s, s), fontsize=10)
         ax.set_xlabel("")
         ax.set_ylabel("")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import DIAGNOSIS_LEVELS
-from . import contrast_order, group_colors
+from . import contrast_order, group_colors, seeded_jitter
 
 
 def profile(df: pd.DataFrame, colors: Mapping[str, str], value: str = "r2", ax: plt.Axes | None = None,
@@ -29,7 +29,8 @@ def profile(df: pd.DataFrame, colors: Mapping[str, str], value: str = "r2", ax: 
         _, ax = plt.subplots(figsize=(7, 3.8))
     sns.boxplot(data=df, x="network", y=value, order=order, hue="network", palette=dict(colors), legend=False,
                 fliersize=0, width=0.6, ax=ax, boxprops={"alpha": 0.85})
-    sns.stripplot(data=df, x="network", y=value, order=order, color="0.15", size=2, alpha=0.35, ax=ax)
+    with seeded_jitter():
+        sns.stripplot(data=df, x="network", y=value, order=order, color="0.15", size=2, alpha=0.35, ax=ax)
     ax.axhline(0, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("")
     ax.set_ylabel("R² of the masked network" if value == "r2" else value)
