@@ -65,14 +65,15 @@ STEPS = all_steps()
 
 # ---------------------------------------------------------------------- notebooks and book
 def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | None = None,
-                 kernel: Any = None) -> Path:
+                 kernel: Any = None, launcher: Launcher | None = None) -> Path:
     """Execute ``notebooks/<name>.ipynb`` with papermill into ``out_dir``.
 
     ``kernel``: a started ``jupyter_client`` kernel manager to run in instead of a new kernel
     (tests that execute several chapters: its namespace is cleared with ``%reset -f``, its
     figures closed and its directory set first, so a chapter cannot read a name another one
     left; the modules stay imported, which is the saving). The book runs every chapter in a
-    new kernel.
+    new kernel: with ``launcher``, one forked by the step launcher, which has imported the
+    libraries already (:mod:`bi_core.book.kernels`).
 
     Raises
     ------
@@ -90,6 +91,10 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
     dst = out_dir / f"{name}.ipynb"
     if kernel is not None:
         _reset_kernel(kernel, cwd or out_dir)
+    elif launcher is not None:
+        from .book.kernels import kernel_manager
+
+        kernel = forked = kernel_manager(launcher)
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", progress_bar=False,
                             cwd=str(cwd or out_dir), execution_timeout=None, log_output=False,
@@ -97,6 +102,9 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
     except pm.PapermillExecutionError as exc:
         raise BiCoreError(f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
                           f"the executed copy with the full traceback is {dst}") from None
+    finally:
+        if launcher is not None and forked.has_kernel:    # papermill leaves a kernel it was handed running
+            forked.shutdown_kernel(now=False)
     nb = nbformat.read(dst, as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -343,7 +351,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     done: set[str] = set()
     executed: dict[str, Path] = {}
     running: dict[str, tuple[Any, float, dict[str, Any] | None]] = {}   # name → (Task or Future, start, key)
-    launcher: Launcher | None = None     # started when the first step must run
+    launcher: Launcher | None = None     # started by the first step or notebook that runs
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
@@ -357,8 +365,10 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 started(name)
                 if name.startswith("notebook "):
                     nb = name.removeprefix("notebook ")
-                    running[name] = (pool.submit(run_notebook, nb, nb_params[nb](ctx), nb_dir), time.perf_counter(),
-                                     None)
+                    if launcher is None:
+                        launcher = Launcher(env, preload=_will_run(order, ctx) + len(nb_names) > 1, kernels=True)
+                    running[name] = (pool.submit(run_notebook, nb, nb_params[nb](ctx), nb_dir, launcher=launcher),
+                                     time.perf_counter(), None)
                     continue
                 t0 = time.perf_counter()
                 if stamp_is_current(STEPS[name], ctx):
@@ -370,7 +380,8 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 (logs / f"{name}.json").unlink(missing_ok=True)
                 if launcher is None:
                     # the libraries are imported once for all steps; one step imports what it needs itself
-                    launcher = Launcher(env, preload=_will_run(order, ctx) > 1)
+                    launcher = Launcher(env, preload=_will_run(order, ctx) + len(nb_names) > 1,
+                                        kernels=bool(nb_names))
                 # the step's process imports its own chapter only (bi_core.book.run_step)
                 argv = ["--step", name, "--spec", json.dumps({**spec, "module": modules.get(name)})]
                 running[name] = (launcher.run(name, argv, logs / f"{name}.log" if jobs > 1 else None), t0, key)

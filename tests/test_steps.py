@@ -241,3 +241,47 @@ def test_the_launcher_forks_steps_that_report_their_exit_and_output(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['bi_core', 'bi_core.book', 'bi_core.book.zygote']"
     assert not any(m.startswith("bi_core") for m in z.PRELOAD)     # what it preloads holds no bi_core module
+
+
+def test_a_notebook_kernel_forked_by_the_launcher_runs_as_a_fresh_one(tmp_path):
+    """bi_core.book.kernels: papermill runs a notebook in a kernel that the launcher forks (the book's kernels),
+    which sees what a kernel jupyter_client starts sees (directory, environment, inline figures, its own process
+    group) and is reaped by the launcher once papermill's client shuts it down."""
+    import nbformat
+    import papermill as pm
+
+    from bi_core.book.kernels import kernel_manager
+    from bi_core.book.zygote import Launcher
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, sys, matplotlib, matplotlib.pyplot as plt\n"
+        "print(os.getppid(), os.getpgid(0) == os.getpid(), os.getcwd(), os.environ.get('BI_CORE_PROBE'),\n"
+        "      matplotlib.get_backend(), os.environ.get('JPY_PARENT_PID'))\n"
+        "plt.plot([1, 2])")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    # as a user's build: the launcher imports matplotlib (and the rest) with no backend named in the environment
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    launcher = Launcher({**env, "OMP_NUM_THREADS": "1"}, preload=True, kernels=True)
+    (tmp_path / "work").mkdir()
+    try:
+        km = kernel_manager(launcher)
+        # the kernel gets this process's environment, as a fresh one does
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("BI_CORE_PROBE", "seen")
+            mp.delenv("MPLBACKEND", raising=False)
+            pm.execute_notebook(str(tmp_path / "probe.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                progress_bar=False, km=km, cwd=str(tmp_path / "work"))
+        pid = km.provisioner.pid
+        km.shutdown_kernel(now=False)
+        assert not km.has_kernel
+        assert launcher.exit_code(f"kernel {km.kernel_id}") == 0      # a clean exit, reaped by the launcher
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        launcher.close()
+    outs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
+    text = "".join(o.get("text", "") for o in outs).split()
+    assert text == [str(launcher._proc.pid), "True", str(tmp_path / "work"), "seen",
+                    "module://matplotlib_inline.backend_inline", str(os.getpid())]
+    assert any("image/png" in o.get("data", {}) for o in outs)      # the inline backend showed the figure
