@@ -25,22 +25,24 @@ help:
 TORCH_INDEX ?=
 # pip's find-links (its config or PIP_FIND_LINKS), handed to uv, which does not read pip's config
 FIND_LINKS ?= $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p" | head -1)
-# uv installs the same pins as pip, in parallel: about 10 s against pip's minutes on 2 cores (bench/README.md). Where uv
+# uv installs the same pins as pip, in parallel: about 20 s against pip's minutes on 2 cores (bench/README.md). Where uv
 # cannot be installed or fails (USE_UV=0 forces it), pip installs them.
 USE_UV ?= 1
 UV_VERSION ?= 0.13.10
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python $(foreach f,$(FIND_LINKS),--find-links $(f))
 PIP := $(BIN)/python -m pip install --quiet --no-compile
-# Bytecode is compiled on first import and kept in .venv/pycache, for every target, rather than for all ~17,000
-# installed modules at install (a minute on 2 cores; most are never imported). It is written only there, so it is
-# written even where the shell sets PYTHONDONTWRITEBYTECODE (which would otherwise recompile every module in every
-# process: an import of the analysis stack 19.6 s instead of 9.8 s)
-export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
-export PYTHONDONTWRITEBYTECODE :=
+# Bytecode is compiled on first import and kept in .venv/pycache by every process of the environment (a .pth file
+# in its site-packages sets sys.pycache_prefix at start-up), rather than for all ~17,000 installed modules at install
+# (a minute on 2 cores; most are never imported). It is written only there, so it is written even where the shell
+# sets PYTHONDONTWRITEBYTECODE (which would otherwise recompile every module in every process: an import of the
+# analysis stack 19.6 s instead of 9.8 s). A PYTHONPYCACHEPREFIX of the shell's own wins.
+PYCACHE_PTH := import sys; sys.pycache_prefix = sys.pycache_prefix or '$(abspath $(VENV))/pycache'; sys.dont_write_bytecode = False
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 is needed, found {sys.version.split()[0]}; set PYTHON=/path/to/python3.11"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys, sysconfig; open(sysconfig.get_path("purelib") + "/bi_core_pycache.pth", "w").write(sys.argv[1] + "\n")' \
+	  "$(PYCACHE_PTH)"
 	@# torch first, pinned by constraints.txt to 2.13.0 and CPU-only (an unpinned torch would pull GB of CUDA wheels),
 	@# then everything else at the exact versions that made the book (pyproject.toml holds the compatible ranges)
 	@install() { set -x; \
