@@ -64,6 +64,20 @@ def module_imports(f: Path, root: Path = PACKAGE_ROOT) -> set[str]:
     directory ``f`` lies in.
     """
     f = Path(f).resolve()
+    st = f.stat()
+    key = (f, Path(root).resolve(), st.st_mtime_ns, st.st_size)
+    if key not in _IMPORTS:
+        _IMPORTS[key] = frozenset(_parse_imports(f, root))
+    return set(_IMPORTS[key])
+
+
+#: :func:`module_imports` by (file, root, modification time, size): every pretraining run computes its
+#: :func:`import_closure`, and parsing the package's sources each time was 0.44 s a run
+_IMPORTS: dict[tuple[Path, Path, int, int], frozenset[str]] = {}
+
+
+def _parse_imports(f: Path, root: Path) -> set[str]:
+    """:func:`module_imports` read from the syntax tree of the resolved file ``f``."""
     rel = f.relative_to(Path(root).resolve()).with_suffix("").parts
     mod = ".".join(("bi_core",) + (rel[:-1] if rel[-1] == "__init__" else rel))
     pkg = mod if f.name == "__init__.py" else mod.rsplit(".", 1)[0]

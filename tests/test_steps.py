@@ -81,6 +81,24 @@ def test_edited_model_reruns_pretraining_and_downstream_unrelated_edit_does_not(
     assert (out / "runs" / "pretrain" / "best.pt").stat().st_mtime_ns == mtime    # the run was kept
 
 
+def test_a_source_edited_after_its_imports_were_read_is_read_again(tmp_path):
+    """provenance.module_imports keeps what it parsed per file version (each pretraining run asks for the whole
+    import closure): an edit that changes the file's imports is seen, however soon after the first read."""
+    from bi_core.provenance import module_imports
+
+    pkg = tmp_path / "bi_core"
+    pkg.mkdir()
+    for name in ("__init__.py", "a.py", "b.py"):
+        (pkg / name).write_text("")
+    f = pkg / "a.py"
+    f.write_text("from . import b\n")
+    assert module_imports(f, pkg) == {"bi_core.b"}
+    f.write_text("import os\n")              # the cache is keyed on the modification time (ns) and size
+    assert module_imports(f, pkg) == set()
+    f.write_text("from .b import x\n")
+    assert module_imports(f, pkg) == {"bi_core.b"}
+
+
 def test_stamp_keys_settings_inputs_and_code(tmp_path, monkeypatch):
     """In-process: a stamp is current only with the same settings, inputs and sources."""
     import bi_core.provenance as P
