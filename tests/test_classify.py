@@ -242,3 +242,40 @@ def test_permutation_p_values_are_uniform_under_the_null():
     p = permutation_test(sets, y, subjects, folds, ("CN", "AD"), 99)["auc_p_perm"].to_numpy()
     # 200 null data sets: 20 expected at 0.1, the binomial's 99.9 % bound is 35
     assert (p <= 0.1).sum() <= 35 and 0.3 < p.mean() < 0.7
+
+
+def test_the_inner_cv_auc_is_sklearns(rng):
+    """classify.roc_auc, the inner CV's scorer, gives scikit-learn's "roc_auc" score, ties and labels included."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer
+
+    from bi_core.analysis.classify import roc_auc
+
+    sk = get_scorer("roc_auc")
+    for labels in ((0, 1), ("CN", "AD"), ("b", "a")):
+        X = np.round(rng.normal(size=(40, 3)), 1)            # rounded: tied decision values
+        y = np.array(labels)[(X[:, 0] + rng.normal(size=40) > 0).astype(int)]
+        clf = LogisticRegression().fit(X, y)
+        Xt = np.repeat(np.round(rng.normal(size=(15, 3)), 0), 2, axis=0)
+        yt = np.array(labels)[rng.integers(0, 2, 30)]
+        assert roc_auc(clf, Xt, yt) == pytest.approx(sk(clf, Xt, yt), abs=1e-12)
+    with pytest.raises(ValueError, match="one class"):
+        roc_auc(clf, Xt, np.full(30, labels[0]))
+
+
+def test_the_inner_cv_balanced_accuracy_is_sklearns(rng):
+    """classify.balanced_accuracy, the inner CV's scorer of three or more classes, gives scikit-learn's score,
+    also when a class is missing from the labels or from the predictions."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer
+
+    from bi_core.analysis.classify import balanced_accuracy
+
+    sk = get_scorer("balanced_accuracy")
+    X = rng.normal(size=(60, 3))
+    y = np.array(["AD", "CN", "MCI"])[np.clip((X[:, 0] + rng.normal(size=60) > 0) + (X[:, 1] > 0.5), 0, 2)]
+    clf = LogisticRegression().fit(X, y)
+    for keep in (slice(None), y != "MCI"):
+        Xt, yt = X[keep], y[keep]
+        with np.errstate(all="ignore"):
+            assert balanced_accuracy(clf, Xt, yt) == sk(clf, Xt, yt)

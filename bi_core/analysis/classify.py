@@ -339,11 +339,37 @@ def make_classifier(cfg: CVConfig, n_classes: int = 2, inner_splits: int | None 
     steps = [("scale", StandardScaler()), ("clf", LogisticRegression(solver="newton-cg", max_iter=5000))]
     if inner < 2:
         return Pipeline(steps).set_params(clf__C=untuned_c(cfg))
-    scoring = "roc_auc" if n_classes == 2 else "balanced_accuracy"
+    scoring = roc_auc if n_classes == 2 else balanced_accuracy
     return GridSearchCV(Pipeline(steps), {"clf__C": list(cfg.Cs)},
                         scoring=scoring,
                         cv=stratified_subject_splitter(inner, cfg.seed),
                         n_jobs=None, error_score="raise")
+
+
+def roc_auc(estimator: Any, X: np.ndarray, y: np.ndarray) -> float:
+    """The inner CV's score of a fitted binary classifier: the area under the ROC curve of its decision values
+    on ``X`` ``[n_samples, n_features]`` for the labels ``y`` ``[n_samples]``, positive class ``classes_[1]``.
+
+    The value of scikit-learn's ``"roc_auc"`` scorer (the Mann–Whitney statistic, ties counting one half:
+    :func:`bi_core.stats.auc_rows`) without its per-call input checks, which took 9 ms a call, as long as a
+    fit on an inner fold. Raises ``ValueError`` when ``y`` holds one class, as that scorer does.
+    """
+    positive = np.asarray(y) == estimator.classes_[1]
+    if positive.all() or not positive.any():
+        raise ValueError("Only one class present in y_true. ROC AUC score is not defined in that case.")
+    return float(auc_rows(estimator.decision_function(X), positive))
+
+
+def balanced_accuracy(estimator: Any, X: np.ndarray, y: np.ndarray) -> float:
+    """The inner CV's score of a fitted classifier of three or more classes: the mean recall of the classes
+    present in ``y`` ``[n_samples]`` of its predictions for ``X`` ``[n_samples, n_features]``.
+
+    The value of scikit-learn's ``"balanced_accuracy"`` scorer (the same recalls, averaged in the same
+    order) without its per-call input checks.
+    """
+    y = np.asarray(y)
+    pred = estimator.predict(X)
+    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
 
 
 def _inner_groups(folds: Folds, subjects: np.ndarray) -> dict[str, np.ndarray]:
