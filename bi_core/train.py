@@ -465,6 +465,7 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
                 staged.append(work)
         stop_at = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, int(stop_after_epochs))
         snap_at = set(snapshot_epochs(cfg))
+        saver = _Saver(work, meta)
         pbar = None
         if progress and dist.main:
             from tqdm.auto import tqdm
@@ -486,7 +487,8 @@ def pretrain(cohort_paths: Sequence[str | Path], cfg: TrainConfig | None, out: s
                     "windows_per_s": round(opt_.spe * cfg.batch_size / epoch_time, 2)}
             state.history.append(rec_)
             if dist.main:
-                _save_epoch(work, meta, opt_, state, rec_, improved, state.epoch in snap_at)
+                saver.epoch(opt_, state, rec_, improved, state.epoch in snap_at,
+                            final=state.epoch >= stop_at or state.stopped_early(cfg))
                 if pbar is not None:
                     pbar.write(f"epoch {state.epoch}/{cfg.epochs}: train {rec_['train_loss']:.4f}  val "
                                f"{val_loss:.4f}  (predict-zero {val_zero:.4f})")
@@ -632,19 +634,43 @@ def _stage_run(out: Path, ck: dict[str, Any] | None, partial: Path | None, cohor
     return work
 
 
-def _save_epoch(work: Path, meta: dict[str, Any], o: _Optimisation, state: _Progress, rec: dict[str, Any],
-                improved: bool, snapshot_now: bool) -> None:
-    """After an epoch (main rank): the best weights, a snapshot, the resumable checkpoint and the metrics."""
-    model_state = {**meta, "model": o.raw.state_dict(), "epoch": state.epoch, "step": state.step,
-                   "val_loss": rec["val_loss"], "val_zero_loss": rec["val_zero_loss"]}
-    if improved:
-        save_checkpoint(work / "best.pt", {**model_state, "kind": "model"})
-    if snapshot_now:
-        save_checkpoint(work / "snapshots" / f"epoch-{state.epoch:04d}.pt", {**model_state, "kind": "model"})
-    save_checkpoint(work / "checkpoint.pt", {**model_state, "kind": "training_state", "optimizer": o.opt.state_dict(),
-                                             "scheduler": o.sched.state_dict(), **state.to_checkpoint(),
-                                             "rng": rng_state()})
-    write_text(work / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in state.history))
+#: Seconds of training between two writes of the resumable checkpoint (with ``metrics.jsonl`` and ``best.pt``)
+#: after the first epoch's: a small model trains an epoch in tens of milliseconds, and writing them after every
+#: epoch took a third of a 150-epoch test run. The last epoch and every snapshot epoch are written too; a killed
+#: run loses at most this much training and resumes to the same numbers (every random step is seeded).
+CHECKPOINT_EVERY_S = 30.0
+
+
+@dataclass
+class _Saver:
+    """Writes a run's files after its epochs (main rank): snapshots at their epochs; the best weights, the
+    resumable checkpoint and the metrics together, when :data:`CHECKPOINT_EVERY_S` have passed (and after the
+    first and the last epoch), so that the three always describe the same epoch."""
+
+    work: Path
+    meta: dict[str, Any]
+    last: float = -math.inf                     # time.perf_counter() of the last write
+    best: dict[str, Any] | None = None          # the best weights since then, not yet written
+
+    def epoch(self, o: _Optimisation, state: _Progress, rec: dict[str, Any], improved: bool, snapshot_now: bool,
+              final: bool) -> None:
+        """After an epoch; ``final``: the run (or this call of it) ends here."""
+        model_state = {**self.meta, "model": o.raw.state_dict(), "epoch": state.epoch, "step": state.step,
+                       "val_loss": rec["val_loss"], "val_zero_loss": rec["val_zero_loss"], "kind": "model"}
+        if improved:
+            self.best = {**model_state, "model": {k: v.detach().clone() for k, v in model_state["model"].items()}}
+        if snapshot_now:
+            save_checkpoint(self.work / "snapshots" / f"epoch-{state.epoch:04d}.pt", model_state)
+        if not (final or snapshot_now or time.perf_counter() - self.last >= CHECKPOINT_EVERY_S):
+            return
+        if self.best is not None:
+            save_checkpoint(self.work / "best.pt", self.best)
+            self.best = None
+        save_checkpoint(self.work / "checkpoint.pt",
+                        {**model_state, "kind": "training_state", "optimizer": o.opt.state_dict(),
+                         "scheduler": o.sched.state_dict(), **state.to_checkpoint(), "rng": rng_state()})
+        write_text(self.work / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in state.history))
+        self.last = time.perf_counter()
 
 
 def _summary(out: Path, cfg: TrainConfig, data: RunData, dist: _Dist, o: _Optimisation, state: _Progress, chash: str,

@@ -131,6 +131,28 @@ def test_resume_equals_uninterrupted_run(smoke_dir, cache, cfg, tmp_path):
     assert resumed["val_loss"] == full["val_loss"] and resumed["config_hash"] == full["config_hash"]
 
 
+def test_checkpoints_are_written_every_so_often_and_say_the_same(smoke_dir, cache, cfg, tmp_path, monkeypatch):
+    """The resumable checkpoint, best.pt and the metrics are written together after the first epoch, then when
+    train.CHECKPOINT_EVERY_S have passed, at snapshots and at the end: the same files as a run that writes them
+    after every epoch."""
+    import bi_core.train as T
+
+    written = []
+    save = T.save_checkpoint
+    monkeypatch.setattr(T, "save_checkpoint", lambda path, payload: written.append((path.name, payload["epoch"]))
+                        or save(path, payload))
+    c = replace(cfg, epochs=6, snapshots=2)
+    pretrain([smoke_dir / "pretrain"], c, tmp_path / "sparse", progress=False, cache_dir=cache)
+    snaps = {e for name, e in written if name.startswith("epoch-")}
+    assert snaps and {e for name, e in written if name == "checkpoint.pt"} == {1, 6} | snaps
+    monkeypatch.setattr(T, "CHECKPOINT_EVERY_S", 0.0)       # every epoch, as before
+    pretrain([smoke_dir / "pretrain"], c, tmp_path / "dense", progress=False, cache_dir=cache)
+    for name in ("checkpoint.pt", "best.pt"):
+        a, b = (torch.load(tmp_path / d / name, weights_only=True) for d in ("sparse", "dense"))
+        assert a["epoch"] == b["epoch"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert (tmp_path / "sparse" / "metrics.jsonl").read_text().count("\n") == 6
+
+
 @pytest.mark.parametrize("strategy", ["random", "lobe_group", "temporal_block", "atlas_region"])
 def test_every_strategy_trains(smoke_dir, cache, cfg, tmp_path, strategy):
     c = replace(cfg, epochs=1, mask=MaskConfig(strategy))

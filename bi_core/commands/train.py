@@ -33,7 +33,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "pretrain", help="pretrain BrainInterNet (network-masked reconstruction) on cohort stores",
         description="Pretrain BrainInterNet on one or several cohorts (same atlas): whole networks are masked and "
                     "reconstructed from the rest of the brain by a cross-attention decoder. Writes RUN/config.yaml, "
-                    "RUN/metrics.jsonl, RUN/checkpoint.pt (resumable), RUN/best.pt and RUN/summary.json. "
+                    "RUN/metrics.jsonl, RUN/checkpoint.pt (resumable; written after the first epoch, then every 30 s "
+                    "of training and at the end, with RUN/best.pt and the metrics), RUN/best.pt and RUN/summary.json. "
                     "Runs under `torchrun --nproc_per_node=N` with DistributedDataParallel (same result as one "
                     "process with the same global batch).",
         epilog="Example: bi-core pretrain --cohort synth/pretrain --preset default --out runs/default")
