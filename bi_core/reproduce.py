@@ -89,6 +89,7 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
         raise ConfigError(f"notebook {src} not found.")
     out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / f"{name}.ipynb"
+    forked = None       # a kernel this call starts (and stops): forked by the launcher
     if kernel is not None:
         _reset_kernel(kernel, cwd or out_dir)
     elif launcher is not None:
@@ -103,7 +104,7 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
         raise BiCoreError(f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
                           f"the executed copy with the full traceback is {dst}") from None
     finally:
-        if launcher is not None and forked.has_kernel:    # papermill leaves a kernel it was handed running
+        if forked is not None and forked.has_kernel:    # papermill leaves a kernel it was handed running
             forked.shutdown_kernel(now=False)
     nb = nbformat.read(dst, as_version=4)
     for cell in nb.cells:
@@ -352,6 +353,11 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
     executed: dict[str, Path] = {}
     running: dict[str, tuple[Any, float, dict[str, Any] | None]] = {}   # name → (Task or Future, start, key)
     launcher: Launcher | None = None     # started by the first step or notebook that runs
+
+    def start_launcher() -> Launcher:
+        # the libraries are imported once for all steps and kernels; a lone step or chapter imports what it needs
+        return Launcher(env, preload=_will_run(order, ctx) + len(nb_names) > 1, kernels=bool(nb_names))
+
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         while pending or running:
@@ -365,8 +371,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 started(name)
                 if name.startswith("notebook "):
                     nb = name.removeprefix("notebook ")
-                    if launcher is None:
-                        launcher = Launcher(env, preload=_will_run(order, ctx) + len(nb_names) > 1, kernels=True)
+                    launcher = launcher or start_launcher()
                     running[name] = (pool.submit(run_notebook, nb, nb_params[nb](ctx), nb_dir, launcher=launcher),
                                      time.perf_counter(), None)
                     continue
@@ -378,10 +383,7 @@ def _run_graph(ctx: Context, jobs: int, started: Callable[[str], None], record: 
                 key = STEPS[name].key(ctx)      # the inputs' stamps are final: every dependency is done
                 STEPS[name].stamp_file(ctx).unlink(missing_ok=True)
                 (logs / f"{name}.json").unlink(missing_ok=True)
-                if launcher is None:
-                    # the libraries are imported once for all steps; one step imports what it needs itself
-                    launcher = Launcher(env, preload=_will_run(order, ctx) + len(nb_names) > 1,
-                                        kernels=bool(nb_names))
+                launcher = launcher or start_launcher()
                 # the step's process imports its own chapter only (bi_core.book.run_step)
                 argv = ["--step", name, "--spec", json.dumps({**spec, "module": modules.get(name)})]
                 running[name] = (launcher.run(name, argv, logs / f"{name}.log" if jobs > 1 else None), t0, key)
