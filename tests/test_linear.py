@@ -91,6 +91,24 @@ def test_penalty_sse_is_scikit_learns_ridge_at_every_penalty():
     assert int(np.argmin(fast)) == int(np.argmin(slow))
 
 
+def test_ridge_fit_is_scikit_learns_ridge():
+    """RidgeFit (the references' refits, without scikit-learn's per-call checks) is scikit-learn's
+    Ridge(alpha, solver="cholesky"): its coefficients, intercepts and predictions."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((250, 30)) * 3.0 + 1.5, rng.standard_normal((250, 5))
+    Y += X[:, :5] * 0.3
+    Xv = rng.standard_normal((40, 30))
+    for alpha in (L.PENALTIES[0], 1.0, L.PENALTIES[-1]):
+        ours, theirs = L.RidgeFit.fit(X, Y, float(alpha)), Ridge(alpha=float(alpha), solver="cholesky").fit(X, Y)
+        np.testing.assert_allclose(ours.coef, theirs.coef_, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ours.intercept, theirs.intercept_, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ours.predict(Xv), theirs.predict(Xv), rtol=1e-12, atol=1e-12)
+    model, alpha = L._fit_ridge(X, Y, np.repeat(np.arange(10), 25))
+    assert alpha in L.PENALTIES and isinstance(model, L.RidgeFit)
+
+
 def test_lagged_ridge_sees_lags_within_the_window(tmp_path):
     cohort = _planted(tmp_path / "lagged", lag=1)
     r = L.linear_predictability(INFO, cohort, "ridge", folds=5)

@@ -19,7 +19,7 @@ Methods (:data:`METHODS`)
 -------------------------
 ``ridge``
     Each ROI of the masked network from every ROI outside it at the same frame
-    (scikit-learn :class:`~sklearn.linear_model.Ridge`, one multi-output fit per network).
+    (scikit-learn's :class:`~sklearn.linear_model.Ridge` fit, one multi-output fit per network: :class:`RidgeFit`).
 ``lagged-ridge``
     The same inputs plus their copies at :data:`LAGS` frames (−2, −1, +1, +2 frames: 3 s
     and 1.5 s at the default TR of 1.5 s), taken *within the window* — the information
@@ -75,7 +75,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,9 +86,6 @@ from ..folds import balanced_subject_folds, plan_folds
 from ..stats import RIDGE_PENALTIES
 from ..windows import TiledWindows, windows_of
 from .predictability import _predictability_table, _Sums, recording_meta
-
-if TYPE_CHECKING:  # scikit-learn loads when a reference is fitted (the CLI imports METHODS)
-    from sklearn.linear_model import Ridge
 
 #: The linear reference methods (the model's own table is method ``model``).
 METHODS: tuple[str, ...] = ("ridge", "lagged-ridge")
@@ -143,8 +140,39 @@ def _check_method(method: str) -> tuple[int, ...]:
     return LAGS[method]
 
 
+@dataclass(frozen=True)
+class RidgeFit:
+    """A fitted multi-output ridge with intercept: ``predict(X) = X @ coef.T + intercept``.
+
+    ``coef`` ``[n_targets, n_features]``, ``intercept`` ``[n_targets]``: scikit-learn's
+    ``Ridge(alpha, solver="cholesky")`` fit, computed as scikit-learn computes it (centre,
+    ``(XᵀX + αI) w = XᵀY`` by a positive-definite solve) without its per-call input checks,
+    which took longer than the solve on these small problems (thousands per table). Equal to
+    scikit-learn's fit (tests/test_linear.py).
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, Y: np.ndarray, alpha: float) -> RidgeFit:
+        """Fit on float rows ``X`` ``[n, p]`` and targets ``Y`` ``[n, k]`` with penalty ``alpha`` > 0."""
+        from scipy import linalg
+
+        x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
+        Xc = X - x_mean
+        A = Xc.T @ Xc
+        A.flat[:: A.shape[0] + 1] += alpha
+        coef = linalg.solve(A, Xc.T @ (Y - y_mean), assume_a="pos", overwrite_a=True).T
+        return cls(coef, y_mean - x_mean @ coef.T)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions ``[m, n_targets]`` for rows ``X`` ``[m, n_features]``."""
+        return X @ self.coef.T + self.intercept
+
+
 def _fit_ridge(X: np.ndarray, Y: np.ndarray, subjects: np.ndarray,
-               alpha: float | None = None) -> tuple[Ridge, float]:
+               alpha: float | None = None) -> tuple[RidgeFit, float]:
     """Multi-output ridge of ``Y`` ``[n, n_targets]`` on ``X`` ``[n, n_features]``.
 
     With ``alpha=None`` the penalty is chosen from :data:`PENALTIES` by
@@ -153,17 +181,15 @@ def _fit_ridge(X: np.ndarray, Y: np.ndarray, subjects: np.ndarray,
 
     Returns
     -------
-    (Ridge, alpha)
+    (RidgeFit, alpha)
         The ridge refitted on all rows, and its penalty.
     """
-    from sklearn.linear_model import Ridge
-
     if alpha is None:
         sse = np.zeros(len(PENALTIES))
         for tr, va in balanced_subject_folds(subjects, min(INNER_FOLDS, len(np.unique(subjects)))):
             sse += penalty_sse(X[tr], Y[tr], X[va], Y[va], PENALTIES)
         alpha = float(PENALTIES[int(np.argmin(sse))])
-    return Ridge(alpha=alpha, solver="cholesky").fit(X, Y), float(alpha)
+    return RidgeFit.fit(X, Y, alpha), float(alpha)
 
 
 def penalty_sse(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
@@ -378,7 +404,7 @@ def linear_predictability_and_occlusion(
             X, Y, groups = source.features(w, t, srcs, lags), source.targets(w, t, rois[k]), source.subject[w]
             model, alpha = _fit_ridge(X, Y, groups)
             penalties.append({"fold": f, "network": atlas.networks[k], "alpha": alpha})
-            hidden: dict[int, tuple[Ridge, np.ndarray]] = {}
+            hidden: dict[int, tuple[RidgeFit, np.ndarray]] = {}
             for n in range(K) if occ is not None else ():
                 if n != k:
                     cols = np.tile(net_of[srcs] != n, len(lags))       # lag-major columns without n's ROIs

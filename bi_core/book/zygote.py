@@ -50,8 +50,12 @@ from typing import Any
 # child's stamp) holds no bi_core module the step did not load.
 
 #: Imported once here, shared by every child (copy-on-write): what a step process spent most of its start on.
-PRELOAD = ("numpy", "scipy.linalg", "scipy.stats", "pandas", "torch", "sklearn.linear_model",
-           "sklearn.model_selection", "statsmodels.api", "statsmodels.formula.api", "matplotlib.pyplot")
+#: ``torch._dynamo``: torch imports it when a process creates its first optimizer (``Optimizer.add_param_group`` is
+#: wrapped by ``torch._disable_dynamo``), 2–3 s of each training step; no model here is compiled. nilearn's
+#: connectome (FC baselines) and GLM (HRFs) modules: 0.4–1.2 s of each step that uses them (bench/README.md).
+PRELOAD = ("numpy", "scipy.linalg", "scipy.stats", "pandas", "torch", "torch._dynamo", "sklearn.linear_model",
+           "sklearn.model_selection", "statsmodels.api", "statsmodels.formula.api", "matplotlib.pyplot",
+           "nilearn.connectome", "nilearn.glm.first_level")
 #: Imported besides :data:`PRELOAD` when the launcher will start notebook kernels (``--kernels``): the kernel
 #: itself (IPython, zmq, tornado: imports only; its sockets and threads start in the child) and the figures' styles.
 KERNEL_PRELOAD = ("ipykernel.kernelapp", "seaborn")
