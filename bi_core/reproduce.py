@@ -97,9 +97,11 @@ def run_notebook(name: str, params: dict[str, Any], out_dir: Path, cwd: Path | N
 
         kernel = forked = kernel_manager(launcher)
     try:
+        # written once at the end (with the traceback, when a cell fails), not after every cell: those writes (each
+        # a validated copy of the notebook with its figures) were a quarter of papermill's own time here
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", progress_bar=False,
                             cwd=str(cwd or out_dir), execution_timeout=None, log_output=False,
-                            **({} if kernel is None else {"km": kernel}))
+                            request_save_on_cell_execute=False, **({} if kernel is None else {"km": kernel}))
     except pm.PapermillExecutionError as exc:
         raise BiCoreError(f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
                           f"the executed copy with the full traceback is {dst}") from None

@@ -339,6 +339,9 @@ def test_failing_notebook_names_itself(tmp_path):
 
     with pytest.raises(BiCoreError, match=r"notebook 03_predictability failed in cell \d+ \(InputError: parameter suite_dir"):
         run_notebook("03_predictability", {"suite_dir": str(tmp_path / "missing")}, tmp_path)
+    # the executed copy the message points to holds the traceback (papermill writes it once, at the end)
+    cells = json.loads((tmp_path / "03_predictability.ipynb").read_text())["cells"]
+    assert any(o.get("output_type") == "error" and o["ename"] == "InputError" for c in cells for o in c.get("outputs", []))
 
 
 def test_failed_step_names_itself_and_its_log(tmp_path):
