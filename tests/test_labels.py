@@ -112,10 +112,18 @@ def test_adni_spellings_are_normalised_only_when_all_are_adni(tmp_path, small_at
 
 # ---------------------------------------------------------------------- 2. any group column
 def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, capsys):
+    """The whole suite on a lab's own labels. ``--folds 7`` with 6 subjects per group: the classification runs on 6
+    folds and says so (issue 23), never skipped (one run checks both; two inner folds: what adapts here is the
+    outer CV, the inner one's adaptation is test_small_cohorts')."""
     out = tmp_path / "suite"
-    assert _analyze(smoke_run, adhd_cohort, out, "--group-column", "diagnosis", "--reference", "control") == 0
+    assert _analyze(smoke_run, adhd_cohort, out, "--group-column", "diagnosis", "--reference", "control",
+                    "--folds", "7", "--inner-folds", "2") == 0
     printed = capsys.readouterr().out
     assert "groups: diagnosis, control < ADHD, reference control" in printed
+    note = "6 outer folds instead of 7 (the smallest group, control, has 6 subjects)"
+    assert f"adapted classification adhd_control (control vs ADHD) to this cohort: {note}\n" in printed, printed
+    assert "skipped classification" not in printed
+    assert json.loads((out / "summary.json").read_text())["adapted"]["classification adhd_control (control vs ADHD)"] == note
     gp = pd.read_csv(out / "groupdiff_predictability.tsv", sep="\t")
     assert set(gp["contrast"]) == {"ADHD-control"} and gp["n_group"].eq(N_PER_GROUP).all()
     gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
@@ -125,6 +133,7 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
     pred = pd.read_csv(out / "classification_adhd_control_predictions.tsv", sep="\t")
     folds = pred.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
     assert folds.nunique() == 1, "every feature set must use the same folds"
+    assert pred["fold"].nunique() == 6
     assert {"p_control", "p_ADHD"} <= set(pred.columns)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["groups"] == {"column": "diagnosis", "reference": "control", "order": ["control", "ADHD"],
@@ -185,9 +194,12 @@ def test_figures_use_the_cohorts_own_levels():
 
 
 # ---------------------------------------------------------------------- 3. unlabelled cohorts
-def test_unlabelled_cohort_gets_the_tables_that_need_no_groups(unlabelled_cohort, smoke_run, tmp_path, capsys):
+def test_unlabelled_cohort_gets_the_tables_that_need_no_groups_and_its_target(unlabelled_cohort, smoke_run, tmp_path,
+                                                                              capsys):
+    """A cohort without groups gets every table that needs none, its target analysis among them (one run checks
+    both: ``--target`` needs no groups)."""
     out = tmp_path / "suite"
-    assert _analyze(smoke_run, unlabelled_cohort, out, "--no-figures") == 0
+    assert _analyze(smoke_run, unlabelled_cohort, out, "--target", "age", "--no-fc", "--no-figures") == 0
     printed = capsys.readouterr().out.strip().splitlines()
     skipped = [line for line in printed if line.startswith("skipped")]
     assert len(skipped) == 1 and "has no diagnoses" in skipped[0] and "--group-column" in skipped[0]
@@ -198,6 +210,17 @@ def test_unlabelled_cohort_gets_the_tables_that_need_no_groups(unlabelled_cohort
     assert pd.read_csv(out / "predictability.tsv", sep="\t")["recording_id"].nunique() == 4 * N_PER_GROUP
     rel = pd.read_csv(out / "reliability.tsv", sep="\t")
     assert set(rel["family"]) == {"predictability", "interactions", "fc"} and rel["n_sessions"].eq(2).all()
+    # the target: each network's R² ~ age (FDR over the networks) and its prediction from every feature set
+    assoc = pd.read_csv(out / "target_age_association.tsv", sep="\t")
+    assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].notna().all()
+    assert set(assoc["fdr_family"]) == {"r2 ~ age, across 8 networks"}
+    pred = pd.read_csv(out / "target_age_prediction.tsv", sep="\t")
+    # four model feature sets, the untrained-encoder control and the ridge predictability profile (no FC: --no-fc)
+    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 6
+    assert "embedding (untrained encoder)" in set(pred["feature_set"])
+    oof = pd.read_csv(out / "target_age_predictions.tsv", sep="\t")
+    folds = oof.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
+    assert folds.nunique() == 1 and oof.groupby("feature_set").size().eq(2 * N_PER_GROUP).all()
 
 
 # ---------------------------------------------------------------------- 4. bad input
@@ -221,23 +244,6 @@ def test_bad_group_options_are_one_line_errors(adhd_cohort, smoke_run, tmp_path,
     assert err.startswith("bi-core: error:") and err.count("\n") == 1, err
     assert re.search(message, err), err
     assert not out.exists(), "a refused analysis writes nothing"
-
-
-def test_a_group_smaller_than_the_folds_adapts_its_classification(adhd_cohort, smoke_run, tmp_path, capsys):
-    """--folds 7 with 6 subjects per group: the classification runs on 6 folds and says so (issue 23), never skipped.
-    (Two inner folds: what adapts here is the outer CV; the inner one's adaptation is test_small_cohorts'.)"""
-    out = tmp_path / "suite"
-    assert _analyze(smoke_run, adhd_cohort, out, "--reference", "control", "--folds", "7", "--inner-folds", "2",
-                    "--no-fc", "--no-figures") == 0
-    printed = capsys.readouterr().out
-    note = "6 outer folds instead of 7 (the smallest group, control, has 6 subjects)"
-    assert f"adapted classification adhd_control (control vs ADHD) to this cohort: {note}\n" in printed, printed
-    assert "skipped classification" not in printed
-    s = json.loads((out / "summary.json").read_text())
-    assert s["adapted"]["classification adhd_control (control vs ADHD)"] == note
-    pred = pd.read_csv(out / "classification_adhd_control_predictions.tsv", sep="\t")
-    assert pred["fold"].nunique() == 6
-    assert (out / "groupdiff_predictability.tsv").is_file()
 
 
 # ---------------------------------------------------------------------- 5. test-retest reliability
@@ -313,21 +319,6 @@ def test_icc_recovers_the_planted_retest_stability(tmp_path):
 
 
 # ---------------------------------------------------------------------- 6. continuous phenotypes
-def test_target_association_and_prediction(unlabelled_cohort, smoke_run, tmp_path, capsys):
-    out = tmp_path / "suite"
-    assert _analyze(smoke_run, unlabelled_cohort, out, "--target", "age", "--no-fc", "--no-figures") == 0
-    assoc = pd.read_csv(out / "target_age_association.tsv", sep="\t")
-    assert len(assoc) == 8 and assoc["n"].eq(2 * N_PER_GROUP).all() and assoc["q"].notna().all()
-    assert set(assoc["fdr_family"]) == {"r2 ~ age, across 8 networks"}
-    pred = pd.read_csv(out / "target_age_prediction.tsv", sep="\t")
-    # four model feature sets, the untrained-encoder control and the ridge predictability profile (no FC: --no-fc)
-    assert {"r", "r_ci_low", "mae", "mae_ci_high"} <= set(pred.columns) and len(pred) == 6
-    assert "embedding (untrained encoder)" in set(pred["feature_set"])
-    oof = pd.read_csv(out / "target_age_predictions.tsv", sep="\t")
-    folds = oof.groupby("feature_set").apply(lambda g: tuple(g.sort_values("sample")["fold"]), include_groups=False)
-    assert folds.nunique() == 1 and oof.groupby("feature_set").size().eq(2 * N_PER_GROUP).all()
-
-
 def test_target_association_recovers_a_planted_slope():
     from bi_core.analysis.target import target_association
 
