@@ -341,7 +341,8 @@ def test_failing_notebook_names_itself(tmp_path):
         run_notebook("03_predictability", {"suite_dir": str(tmp_path / "missing")}, tmp_path)
     # the executed copy the message points to holds the traceback (papermill writes it once, at the end)
     cells = json.loads((tmp_path / "03_predictability.ipynb").read_text())["cells"]
-    assert any(o.get("output_type") == "error" and o["ename"] == "InputError" for c in cells for o in c.get("outputs", []))
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert any(o["ename"] == "InputError" for o in errors)
 
 
 def test_failed_step_names_itself_and_its_log(tmp_path):

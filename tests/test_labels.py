@@ -123,7 +123,8 @@ def test_analyze_adhd_vs_control_end_to_end(adhd_cohort, smoke_run, tmp_path, ca
     note = "6 outer folds instead of 7 (the smallest group, control, has 6 subjects)"
     assert f"adapted classification adhd_control (control vs ADHD) to this cohort: {note}\n" in printed, printed
     assert "skipped classification" not in printed
-    assert json.loads((out / "summary.json").read_text())["adapted"]["classification adhd_control (control vs ADHD)"] == note
+    adapted = json.loads((out / "summary.json").read_text())["adapted"]
+    assert adapted["classification adhd_control (control vs ADHD)"] == note
     gp = pd.read_csv(out / "groupdiff_predictability.tsv", sep="\t")
     assert set(gp["contrast"]) == {"ADHD-control"} and gp["n_group"].eq(N_PER_GROUP).all()
     gi = pd.read_csv(out / "groupdiff_interactions.tsv", sep="\t")
